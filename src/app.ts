@@ -1,0 +1,134 @@
+import Fastify from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import multipart from '@fastify/multipart';
+import { randomBytes } from 'node:crypto';
+import { BlobStore } from './assets/blobs.js';
+import type { Config } from './config.js';
+import { buildCatalog } from './core/catalog.js';
+import type { ModelSpec } from './core/catalog.js';
+import type { Gateway } from './core/gateway.js';
+import { TaskService } from './core/service.js';
+import { openaiRoutes } from './dialects/openai/routes.js';
+import { registerAuth } from './http/auth.js';
+import { openaiErrorBody, registerErrorHandling } from './http/errors.js';
+import { modelRoutes } from './http/models.js';
+import './http/types.js';
+import { SandboxProvider } from './providers/sandbox/provider.js';
+import type { Provider } from './providers/types.js';
+import type { Db } from './store/db.js';
+import { openDatabase } from './store/db.js';
+import { KeyStore } from './store/keys.js';
+import { TaskStore } from './store/tasks.js';
+import { Worker } from './worker/worker.js';
+
+export interface App {
+  config: Config;
+  server: FastifyInstance;
+  gateway: Gateway;
+  worker: Worker;
+  db: Db;
+  /** Start the worker and background sweeps (listen separately). */
+  start(): void;
+  close(): Promise<void>;
+}
+
+export interface AppOptions {
+  logger?: FastifyBaseLogger | boolean;
+  now?: () => number;
+}
+
+/** Build the whole gateway from a validated configuration. */
+export async function createApp(config: Config, opts: AppOptions = {}): Promise<App> {
+  const now = opts.now ?? Date.now;
+  const db = openDatabase(config.dataDir, { synchronous: config.sqlite.synchronous });
+  const blobs = new BlobStore(config.dataDir);
+  await blobs.init();
+  const store = new TaskStore(db);
+  const keys = new KeyStore(db);
+  const service = new TaskService(db, store, blobs, { retentionMs: config.retentionHours * 3600_000, now });
+  const catalog = buildCatalog(config.models.map((m) => ({ defaultSize: m.sizes[0]!, defaultSeconds: m.seconds[0]!, pricePerSecond: {}, ...m }) as ModelSpec));
+
+  const sandbox = new SandboxProvider(config.sandbox);
+  const providers = new Map<string, Provider>([[sandbox.id, sandbox]]);
+
+  const gateway: Gateway = {
+    config,
+    catalog,
+    service,
+    keys,
+    blobs,
+    reference: {
+      limits: { maxBytes: config.images.maxBytes, maxPixels: config.images.maxPixels },
+      net: config.net,
+      fetch: {
+        maxBytes: config.images.maxBytes,
+        connectTimeoutMs: config.images.fetchConnectTimeoutMs,
+        totalTimeoutMs: config.images.fetchTimeoutMs,
+        maxRedirects: 3,
+      },
+    },
+    providerFor: () => sandbox.id,
+  };
+
+  const server = Fastify({
+    logger: opts.logger ?? { level: config.logLevel },
+    requestIdHeader: 'x-request-id',
+    genReqId: () => `req_${randomBytes(12).toString('hex')}`,
+    bodyLimit: 1024 * 1024,
+    trustProxy: true,
+  });
+  server.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  await server.register(multipart, {
+    limits: {
+      fileSize: config.images.maxBytes,
+      files: 4,
+      fields: 64,
+      fieldSize: Math.ceil(config.images.maxBytes * 1.4) + 1024,
+      parts: 80,
+    },
+  });
+  registerErrorHandling(server, { openai: openaiErrorBody, apimart: openaiErrorBody });
+  registerAuth(server, keys);
+  server.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok', worker: { busy: worker.busy } }));
+  await server.register(modelRoutes(gateway));
+  await server.register(openaiRoutes(gateway));
+
+  const worker = new Worker(
+    service,
+    { service, blobs, provider: (task) => providers.get(task.provider ?? sandbox.id) ?? sandbox, log: server.log },
+    { concurrency: config.worker.concurrency, leaseMs: config.worker.leaseMs },
+    server.log,
+  );
+
+  let sweeper: NodeJS.Timeout | undefined;
+  return {
+    config,
+    server,
+    gateway,
+    worker,
+    db,
+    start() {
+      if (config.worker.enabled) worker.start();
+      const sweep = () =>
+        service.expireAssets().catch((err: unknown) => server.log.warn({ err }, 'expiry sweep failed'));
+      void blobs
+        .sweepOrphans(new Set(store.allAssetPaths()), (id) => store.get(id) !== undefined)
+        .then(sweep)
+        .catch((err: unknown) => server.log.warn({ err }, 'orphan sweep failed'));
+      sweeper = setInterval(sweep, 60_000);
+      sweeper.unref();
+    },
+    async close() {
+      clearInterval(sweeper);
+      // Stop accepting; give running requests (downloads) a moment, then cut what is left.
+      const closing = server.close();
+      const timer = setTimeout(() => server.server.closeAllConnections(), 3000);
+      await closing;
+      clearTimeout(timer);
+      await worker.stop();
+      db.close();
+    },
+  };
+}

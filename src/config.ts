@@ -1,0 +1,176 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { assertValidNetPolicy } from './net/ssrf.js';
+
+/**
+ * Configuration comes from environment variables and, optionally, a YAML/JSON file named by
+ * VIDGATE_CONFIG (environment variables win). Everything is validated at start-up; an invalid
+ * setting stops the gateway with a message naming the variable.
+ */
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v))]);
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const num = (min: number) => z.coerce.number().min(min);
+/** A list from YAML, or a comma-separated string from an environment variable. */
+const list = z.union([z.array(z.string()), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))]);
+
+const modelSchema = z.object({
+  id: z.string().min(1),
+  sizes: z.array(z.string().regex(/^\d{2,5}x\d{2,5}$/, 'sizes must look like 1280x720')).min(1),
+  seconds: z.array(z.number().int().positive()).min(1),
+  defaultSize: z.string().optional(),
+  defaultSeconds: z.number().int().positive().optional(),
+  pricePerSecond: z.record(z.enum(['720p', '1024p', '1080p']), z.number().min(0)).optional(),
+  description: z.string().optional(),
+});
+
+export const configSchema = z.object({
+  port: int(0, 65535).default(8080),
+  host: z.string().min(1).default('0.0.0.0'),
+  dataDir: z.string().min(1).default('./data'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Absolute base URL clients reach the gateway at (for links in responses). Derived from the request when unset. */
+  publicUrl: z.string().url().optional(),
+  /** 'openai' emits `queued`; 'apigo' emits `pending` for waiting tasks (for clients built against apigo). */
+  statusStyle: z.enum(['openai', 'apigo']).default('openai'),
+  /** Hint sent as openai-poll-after-ms on GET /v1/videos/{id}. */
+  pollAfterMs: int(100).default(2000),
+  /** How long finished videos stay downloadable, in hours (0 = keep forever). */
+  retentionHours: num(0).default(168),
+  images: z.object({
+    maxBytes: int(1024).default(10 * 1024 * 1024),
+    maxPixels: int(1).default(40_000_000),
+    fetchConnectTimeoutMs: int(100).default(5000),
+    fetchTimeoutMs: int(100).default(20_000),
+  }).default({ maxBytes: 10 * 1024 * 1024, maxPixels: 40_000_000, fetchConnectTimeoutMs: 5000, fetchTimeoutMs: 20_000 }),
+  /** Outbound requests (image URLs, webhooks) refuse private addresses except these. */
+  net: z.object({
+    allowHosts: list.default([]),
+    allowCidrs: list.default([]),
+  }).default({ allowHosts: [], allowCidrs: [] }),
+  sandbox: z.object({
+    /** Simulated queue time before a sandbox task starts, in ms. */
+    queueMs: int(0).default(300),
+    /** Simulated generation time per second of video, in ms (progress rises over this time). */
+    msPerVideoSecond: int(0).default(250),
+    /** Queue time for the documented "long queue" magic prompt, in ms. */
+    longQueueMs: int(0).default(60_000),
+    /** Renders running at once. */
+    concurrency: int(1, 64).default(2),
+  }).default({ queueMs: 300, msPerVideoSecond: 250, longQueueMs: 60_000, concurrency: 2 }),
+  worker: z.object({
+    enabled: bool.default(true),
+    /** Tasks driven at once by this process. */
+    concurrency: int(1, 10_000).default(64),
+    /** A claimed task is locked for this long and renewed while it is being worked on. */
+    leaseMs: int(1000).default(15_000),
+  }).default({ enabled: true, concurrency: 64, leaseMs: 15_000 }),
+  sqlite: z.object({
+    /** NORMAL survives process crashes (WAL); FULL also survives power loss at some cost per commit. */
+    synchronous: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
+  }).default({ synchronous: 'NORMAL' }),
+  models: z.array(modelSchema).default([]),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ModelOverride = z.infer<typeof modelSchema>;
+
+/** Environment variable → config path. */
+const ENV_MAP: Record<string, string> = {
+  PORT: 'port',
+  HOST: 'host',
+  VIDGATE_DATA_DIR: 'dataDir',
+  LOG_LEVEL: 'logLevel',
+  VIDGATE_PUBLIC_URL: 'publicUrl',
+  VIDGATE_STATUS_STYLE: 'statusStyle',
+  VIDGATE_POLL_AFTER_MS: 'pollAfterMs',
+  VIDGATE_RETENTION_HOURS: 'retentionHours',
+  VIDGATE_MAX_IMAGE_BYTES: 'images.maxBytes',
+  VIDGATE_MAX_IMAGE_PIXELS: 'images.maxPixels',
+  VIDGATE_IMAGE_FETCH_TIMEOUT_MS: 'images.fetchTimeoutMs',
+  VIDGATE_ALLOW_HOSTS: 'net.allowHosts',
+  VIDGATE_ALLOW_CIDRS: 'net.allowCidrs',
+  VIDGATE_SANDBOX_QUEUE_MS: 'sandbox.queueMs',
+  VIDGATE_SANDBOX_MS_PER_SECOND: 'sandbox.msPerVideoSecond',
+  VIDGATE_SANDBOX_LONG_QUEUE_MS: 'sandbox.longQueueMs',
+  VIDGATE_SANDBOX_CONCURRENCY: 'sandbox.concurrency',
+  VIDGATE_WORKER: 'worker.enabled',
+  VIDGATE_WORKER_CONCURRENCY: 'worker.concurrency',
+  VIDGATE_LEASE_MS: 'worker.leaseMs',
+  VIDGATE_SQLITE_SYNCHRONOUS: 'sqlite.synchronous',
+};
+
+export const ENV_VARIABLES = Object.keys(ENV_MAP);
+
+export class ConfigError extends Error {}
+
+function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
+  const parts = dotted.split('.');
+  let node = target;
+  for (const p of parts.slice(0, -1)) {
+    if (typeof node[p] !== 'object' || node[p] === null) node[p] = {};
+    node = node[p] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1]!] = value;
+}
+
+function readFileConfig(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`VIDGATE_CONFIG: cannot read ${file}: ${(err as Error).message}`);
+  }
+  try {
+    const parsed: unknown = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text);
+    if (parsed === null || parsed === undefined) return {};
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('the top level must be a mapping');
+    return parsed as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(`VIDGATE_CONFIG: ${file} is not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+  }
+}
+
+/** Build the configuration from the environment (and the file it names), plus explicit overrides. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, unknown> = {}): Config {
+  const raw: Record<string, unknown> = env.VIDGATE_CONFIG ? readFileConfig(env.VIDGATE_CONFIG) : {};
+  const fromEnv = new Map<string, string>();
+  for (const [name, dotted] of Object.entries(ENV_MAP)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') {
+      setPath(raw, dotted, value);
+      fromEnv.set(dotted, name);
+    }
+  }
+  const merged = deepMerge(raw, overrides);
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const dotted = issue.path.join('.');
+      const source = fromEnv.get(dotted) ?? (dotted ? `${dotted} (config file)` : 'config');
+      return `  ${source}: ${issue.message}`;
+    });
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const config = result.data;
+  config.dataDir = path.resolve(config.dataDir);
+  try {
+    assertValidNetPolicy(config.net);
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration:\n  VIDGATE_ALLOW_HOSTS / VIDGATE_ALLOW_CIDRS: ${(err as Error).message}`);
+  }
+  return config;
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] = isPlainObject(prev) && isPlainObject(v) ? deepMerge(prev, v) : v;
+  }
+  return out;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -1,0 +1,107 @@
+import { createHash } from 'node:crypto';
+import type { ModelSpec, Size } from './catalog.js';
+import { invalid } from './errors.js';
+import type { Gateway } from './gateway.js';
+import type { ReferenceInput } from './reference.js';
+import { fitReference, loadReferenceBytes } from './reference.js';
+import type { CreateResult } from './service.js';
+import type { Origin, Task, TaskParams } from './task.js';
+
+/** A create request after dialect parsing: everything the core needs, in canonical form. */
+export interface CanonicalCreate {
+  origin: Origin;
+  model: ModelSpec;
+  prompt: string;
+  seconds: number;
+  size: Size;
+  params: TaskParams;
+  /** Already-loaded reference bytes, or an input still to load. */
+  reference: Buffer | ReferenceInput | null;
+  referenceParam?: string;
+  remixOf?: Task;
+}
+
+export interface CreateHeaders {
+  idempotencyKey?: string;
+  /** X-Stainless-Retry-Count: the openai SDK's automatic retry counter. */
+  retryCount: number;
+}
+
+/** How far back an SDK retry without an Idempotency-Key is matched to its first attempt. */
+const SDK_RETRY_WINDOW_MS = 15 * 60_000;
+
+/** Idempotency-Key: 1–191 visible ASCII characters. */
+export function parseIdempotencyKey(value: string | string[] | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const key = Array.isArray(value) ? value[0] : value;
+  if (key === undefined || !/^[\x21-\x7e]{1,191}$/.test(key)) {
+    throw invalid('Idempotency-Key', 'The Idempotency-Key header must be 1 to 191 visible ASCII characters.', 'invalid_idempotency_key');
+  }
+  return key;
+}
+
+export function retryCountOf(value: string | string[] | undefined): number {
+  const n = Number(Array.isArray(value) ? value[0] : value);
+  return Number.isInteger(n) && n > 0 ? n : 0;
+}
+
+/**
+ * Persist a new task (the reference image fitted to its size first). Retries are recognised by
+ * the Idempotency-Key, or, for the openai SDK's own automatic retries (which carry no key), by
+ * the same body from the same key within the retry window.
+ */
+export async function createTask(gw: Gateway, keyId: string, req: CanonicalCreate, headers: CreateHeaders): Promise<CreateResult> {
+  const bodyHash = createHash('sha256')
+    .update(
+      JSON.stringify({
+        origin: req.origin,
+        model: req.model.id,
+        prompt: req.prompt,
+        seconds: req.seconds,
+        size: [req.size.width, req.size.height],
+        params: req.params,
+        remixOf: req.remixOf?.id ?? null,
+        reference: referenceFingerprint(req.reference),
+      }),
+    )
+    .digest('hex');
+
+  if (headers.idempotencyKey) {
+    const existing = gw.service.findIdempotent(keyId, headers.idempotencyKey, bodyHash);
+    if (existing) return { task: existing, replayed: true };
+  } else if (headers.retryCount > 0) {
+    const first = gw.service.store.findByBodyHash(keyId, bodyHash, gw.service.now() - SDK_RETRY_WINDOW_MS);
+    if (first) return { task: first, replayed: true };
+  }
+
+  let reference: Buffer | undefined;
+  if (req.reference) {
+    const input = req.reference;
+    const bytes = Buffer.isBuffer(input) ? input : await loadReferenceBytes(input, gw.reference);
+    const param = req.referenceParam ?? (Buffer.isBuffer(input) ? 'input_reference' : input.param);
+    reference = await fitReference(bytes, req.size, param, gw.reference);
+  }
+  return gw.service.create({
+    keyId,
+    origin: req.origin,
+    kind: req.remixOf ? 'remix' : 'generate',
+    model: req.model.id,
+    prompt: req.prompt,
+    seconds: req.seconds,
+    width: req.size.width,
+    height: req.size.height,
+    params: req.params,
+    provider: req.remixOf?.provider ?? gw.providerFor(req.model.id),
+    remixedFrom: req.remixOf?.id ?? null,
+    reference,
+    bodyHash,
+    idempotencyKey: headers.idempotencyKey,
+  });
+}
+
+/** What identifies a reference in the request: the uploaded bytes' hash, or the URL as sent. */
+function referenceFingerprint(ref: CanonicalCreate['reference']): string | null {
+  if (!ref) return null;
+  if (Buffer.isBuffer(ref)) return createHash('sha256').update(ref).digest('hex');
+  return ref.kind === 'bytes' ? createHash('sha256').update(ref.data).digest('hex') : ref.url;
+}

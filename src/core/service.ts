@@ -1,0 +1,300 @@
+import { EventEmitter } from 'node:events';
+import type { BlobStore } from '../assets/blobs.js';
+import type { Db } from '../store/db.js';
+import { writeTx } from '../store/db.js';
+import type { EventRow, TaskStore } from '../store/tasks.js';
+import { conflict } from './errors.js';
+import type { TaskFailure } from './errors.js';
+import { newTaskId } from './ids.js';
+import type { Asset, Origin, Task, TaskKind, TaskParams, TaskStatus } from './task.js';
+import { TERMINAL } from './task.js';
+
+export interface CreateInput {
+  keyId: string;
+  origin: Origin;
+  kind: TaskKind;
+  model: string;
+  prompt: string;
+  seconds: number;
+  width: number;
+  height: number;
+  params: TaskParams;
+  provider: string;
+  remixedFrom?: string | null;
+  /** Reference image already fitted to width x height (PNG). */
+  reference?: Buffer;
+  /** Hash of the request body, used to recognise retries. */
+  bodyHash?: string;
+  idempotencyKey?: string;
+}
+
+export interface CreateResult {
+  task: Task;
+  replayed: boolean;
+}
+
+const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000;
+
+/**
+ * Every change of a task's state goes through here, as one transaction that also records the
+ * task event. Worker-side changes are compare-and-set on the lease owner, so a worker that lost
+ * its lease (or a task that was cancelled meanwhile) changes nothing.
+ */
+export class TaskService {
+  /** Emits 'event' (EventRow) after each committed change, for live streams in this process. */
+  readonly events = new EventEmitter();
+  private wakeWorker: () => void = () => {};
+
+  constructor(
+    private readonly db: Db,
+    readonly store: TaskStore,
+    private readonly blobs: BlobStore,
+    private readonly opts: { retentionMs: number; now: () => number },
+  ) {
+    this.events.setMaxListeners(0);
+  }
+
+  onNewWork(fn: () => void): void {
+    this.wakeWorker = fn;
+  }
+
+  now(): number {
+    return this.opts.now();
+  }
+
+  /** The task an idempotency key already produced, or a 409 when the key was used for another body. */
+  findIdempotent(keyId: string, idemKey: string, bodyHash: string): Task | undefined {
+    const hit = this.store.idempotencyGet(keyId, idemKey);
+    if (!hit || hit.createdAt < this.now() - IDEMPOTENCY_WINDOW_MS) return undefined;
+    if (hit.bodyHash !== bodyHash) {
+      throw conflict(
+        'This Idempotency-Key was already used with a different request body. Use a new key for a different request.',
+        'idempotency_key_reused',
+        'Idempotency-Key',
+      );
+    }
+    return this.store.get(hit.taskId);
+  }
+
+  async create(input: CreateInput): Promise<CreateResult> {
+    if (input.idempotencyKey && input.bodyHash) {
+      const existing = this.findIdempotent(input.keyId, input.idempotencyKey, input.bodyHash);
+      if (existing) return { task: existing, replayed: true };
+    }
+    const now = this.now();
+    const id = newTaskId(now);
+    if (input.reference) await this.blobs.writeReference(id, input.reference);
+    const task: Task = {
+      id,
+      keyId: input.keyId,
+      origin: input.origin,
+      kind: input.kind,
+      model: input.model,
+      prompt: input.prompt,
+      seconds: input.seconds,
+      width: input.width,
+      height: input.height,
+      status: 'queued',
+      progress: 0,
+      error: null,
+      remixedFrom: input.remixedFrom ?? null,
+      hasReference: !!input.reference,
+      params: input.params,
+      bodyHash: input.bodyHash ?? null,
+      provider: input.provider,
+      upstreamId: null,
+      stage: 'submit',
+      providerState: {},
+      nextRunAt: now,
+      leaseOwner: null,
+      leaseUntil: null,
+      attempts: 0,
+      createdAt: now,
+      startedAt: null,
+      completedAt: null,
+      expiresAt: null,
+      deletedAt: null,
+      updatedAt: now,
+    };
+    let result: CreateResult;
+    try {
+      result = this.commit(() => {
+        if (input.idempotencyKey && input.bodyHash) {
+          // A concurrent request with the same key may have committed since the check above.
+          const existing = this.findIdempotent(input.keyId, input.idempotencyKey, input.bodyHash);
+          if (existing) return { task: existing, replayed: true };
+        }
+        this.store.insert(task);
+        if (input.idempotencyKey && input.bodyHash) {
+          this.store.idempotencyPut(input.keyId, input.idempotencyKey, input.bodyHash, id, now);
+        }
+        this.appendEvent(task, 'video.queued', now);
+        return { task, replayed: false };
+      });
+    } catch (err) {
+      if (input.reference) await this.blobs.removeTask(id);
+      throw err;
+    }
+    if (result.replayed) {
+      if (input.reference) await this.blobs.removeTask(id);
+    } else {
+      this.wakeWorker();
+    }
+    return result;
+  }
+
+  /**
+   * DELETE: a finished task loses its files; an unfinished one is cancelled first. The row stays
+   * (hidden) so usage and billing history remain whole.
+   */
+  async delete(task: Task): Promise<Task> {
+    const now = this.now();
+    const updated = this.commit(() => {
+      const current = this.store.get(task.id);
+      if (!current || current.deletedAt !== null) return undefined;
+      let next: Task = { ...current, deletedAt: now, updatedAt: now };
+      if (!TERMINAL.has(current.status)) {
+        next = {
+          ...next,
+          status: 'cancelled',
+          stage: 'done',
+          error: { code: 'cancelled', message: 'The video was deleted before it finished.' },
+          completedAt: now,
+          nextRunAt: null,
+          leaseOwner: null,
+          leaseUntil: null,
+        };
+        this.appendEvent(next, 'video.cancelled', now);
+      }
+      this.store.update(task.id, {
+        deletedAt: now,
+        updatedAt: now,
+        status: next.status,
+        stage: next.stage,
+        error: next.error,
+        completedAt: next.completedAt,
+        nextRunAt: next.nextRunAt,
+        leaseOwner: next.leaseOwner,
+        leaseUntil: next.leaseUntil,
+      });
+      this.store.deleteAssets(task.id);
+      return next;
+    });
+    if (!updated) return task;
+    await this.blobs.removeTask(task.id);
+    return updated;
+  }
+
+  // ---- worker-side transitions (compare-and-set on the lease) ----
+
+  /** Persist the outcome of a step that keeps the task going. Returns false when the lease was lost. */
+  advance(
+    task: Task,
+    owner: string,
+    patch: Pick<Partial<Task>, 'status' | 'progress' | 'stage' | 'upstreamId' | 'providerState' | 'provider' | 'startedAt'> & {
+      nextRunAt: number;
+    },
+  ): boolean {
+    const now = this.now();
+    return this.commit(() => {
+      const changed = this.store.update(
+        task.id,
+        { ...patch, leaseOwner: null, leaseUntil: null, updatedAt: now },
+        { leaseOwner: owner, notDone: true },
+      );
+      if (!changed) return false;
+      const status = patch.status ?? task.status;
+      const progress = patch.progress ?? task.progress;
+      if (status !== task.status || progress !== task.progress) {
+        this.appendEvent({ ...task, status, progress }, `video.${status}`, now);
+      }
+      return true;
+    });
+  }
+
+  /** Record the files and mark the task completed. */
+  complete(task: Task, owner: string, assets: Omit<Asset, 'taskId'>[]): boolean {
+    const now = this.now();
+    const expiresAt = this.opts.retentionMs > 0 ? now + this.opts.retentionMs : null;
+    return this.commit(() => {
+      const changed = this.store.update(
+        task.id,
+        {
+          status: 'completed',
+          progress: 100,
+          stage: 'done',
+          completedAt: now,
+          expiresAt,
+          nextRunAt: null,
+          leaseOwner: null,
+          leaseUntil: null,
+          updatedAt: now,
+        },
+        { leaseOwner: owner, notDone: true },
+      );
+      if (!changed) return false;
+      for (const a of assets) this.store.putAsset({ ...a, taskId: task.id });
+      this.appendEvent({ ...task, status: 'completed', progress: 100 }, 'video.completed', now);
+      return true;
+    });
+  }
+
+  /** Mark the task failed (owner null = regardless of lease, for sweeps). */
+  fail(task: Task, owner: string | null, failure: TaskFailure): boolean {
+    const now = this.now();
+    return this.commit(() => {
+      const changed = this.store.update(
+        task.id,
+        {
+          status: 'failed',
+          stage: 'done',
+          error: failure,
+          completedAt: now,
+          nextRunAt: null,
+          leaseOwner: null,
+          leaseUntil: null,
+          updatedAt: now,
+        },
+        owner === null ? { notDone: true } : { leaseOwner: owner, notDone: true },
+      );
+      if (!changed) return false;
+      this.appendEvent({ ...task, status: 'failed' }, 'video.failed', now, { error: failure });
+      return true;
+    });
+  }
+
+  /** Remove the files of tasks whose retention has passed; the rows stay with their status. */
+  async expireAssets(limit = 100): Promise<number> {
+    const due = this.store.expiredBefore(this.now(), limit).filter((t) => this.store.listAssets(t.id).length > 0);
+    for (const t of due) {
+      writeTx(this.db, () => this.store.deleteAssets(t.id));
+      await this.blobs.removeTask(t.id);
+    }
+    this.store.idempotencyPurge(this.now() - IDEMPOTENCY_WINDOW_MS);
+    return due.length;
+  }
+
+  // ---- events ----
+
+  private pending: EventRow[] = [];
+
+  private appendEvent(task: Pick<Task, 'id' | 'keyId' | 'status' | 'progress'>, type: string, now: number, data?: Record<string, unknown>): void {
+    const seq = this.store.appendEvent(task, type, now, data);
+    this.pending.push({ seq, taskId: task.id, keyId: task.keyId, type, status: task.status as TaskStatus, progress: task.progress, data: data ?? null, createdAt: now });
+  }
+
+  /** Run fn as one write transaction; publish its events only once it has committed. */
+  private commit<T>(fn: () => T): T {
+    let result: T;
+    try {
+      result = writeTx(this.db, fn);
+    } catch (err) {
+      this.pending = [];
+      throw err;
+    }
+    const batch = this.pending;
+    this.pending = [];
+    for (const e of batch) this.events.emit('event', e);
+    return result;
+  }
+}

@@ -1,0 +1,70 @@
+import { videoId } from '../../core/ids.js';
+import type { Task } from '../../core/task.js';
+
+export type StatusStyle = 'openai' | 'apigo';
+
+const sec = (ms: number | null): number | null => (ms === null ? null : Math.floor(ms / 1000));
+
+/** OpenAI has no cancelled state: a cancelled task reads as failed with error code `cancelled`. */
+export function openaiStatus(task: Task, style: StatusStyle): string {
+  switch (task.status) {
+    case 'queued':
+      return style === 'apigo' ? 'pending' : 'queued';
+    case 'cancelled':
+      return 'failed';
+    default:
+      return task.status;
+  }
+}
+
+/** The Video object: every field of the contract, null where absent. */
+export function toVideo(task: Task, style: StatusStyle) {
+  return {
+    id: videoId(task.id),
+    object: 'video',
+    created_at: sec(task.createdAt)!,
+    completed_at: sec(task.completedAt),
+    expires_at: task.status === 'completed' ? sec(task.expiresAt) : null,
+    status: openaiStatus(task, style),
+    progress: task.progress,
+    model: task.model,
+    prompt: task.prompt,
+    seconds: String(task.seconds),
+    size: `${task.width}x${task.height}`,
+    remixed_from_video_id: task.remixedFrom ? videoId(task.remixedFrom) : null,
+    error: task.error ? { code: task.error.code, message: task.error.message } : null,
+  };
+}
+
+/** Response schema (also makes serialisation fast). */
+export const videoSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    object: { type: 'string' },
+    created_at: { type: 'integer' },
+    completed_at: { type: ['integer', 'null'] },
+    expires_at: { type: ['integer', 'null'] },
+    status: { type: 'string' },
+    progress: { type: 'integer' },
+    model: { type: 'string' },
+    prompt: { type: ['string', 'null'] },
+    seconds: { type: 'string' },
+    size: { type: 'string' },
+    remixed_from_video_id: { type: ['string', 'null'] },
+    error: {
+      anyOf: [{ type: 'null' }, { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } }],
+    },
+  },
+} as const;
+
+export const videoListSchema = {
+  type: 'object',
+  properties: {
+    object: { type: 'string' },
+    data: { type: 'array', items: videoSchema },
+    first_id: { type: ['string', 'null'] },
+    last_id: { type: ['string', 'null'] },
+    has_more: { type: 'boolean' },
+  },
+} as const;

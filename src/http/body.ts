@@ -1,0 +1,106 @@
+import type { FastifyRequest } from 'fastify';
+import { ApiError, invalid } from '../core/errors.js';
+
+export interface UploadedFile {
+  filename: string;
+  mimetype: string;
+  data: Buffer;
+}
+
+export interface RequestBody {
+  /** Fields with bracket keys rebuilt into objects/arrays; multipart values are strings. */
+  fields: Record<string, unknown>;
+  files: Map<string, UploadedFile>;
+  multipart: boolean;
+}
+
+const UNSAFE_KEYS = new Set(['__proto__', 'prototype', 'constructor']);
+
+/**
+ * Put a form value at its bracket path: `input_reference[image_url]` → {input_reference:{image_url}},
+ * `tags[]` → {tags:[…]}. Unsafe segments (prototype pollution) are dropped.
+ */
+export function setFormValue(target: Record<string, unknown>, name: string, value: unknown): void {
+  const segments = name.match(/^[^[\]]+|\[[^[\]]*\]/g);
+  if (!segments || segments.join('') !== name) {
+    if (!UNSAFE_KEYS.has(name)) target[name] = value;
+    return;
+  }
+  const keys = segments.map((s) => (s.startsWith('[') ? s.slice(1, -1) : s));
+  if (keys.some((k) => UNSAFE_KEYS.has(k))) return;
+  let node: Record<string, unknown> | unknown[] = target;
+  keys.forEach((key, i) => {
+    const last = i === keys.length - 1;
+    const nextIsArray = !last && keys[i + 1] === '';
+    if (Array.isArray(node)) {
+      if (last) node.push(value);
+      else {
+        const child = nextIsArray ? [] : {};
+        node.push(child);
+        node = child;
+      }
+      return;
+    }
+    if (last) {
+      node[key] = value;
+      return;
+    }
+    const existing = node[key];
+    if (typeof existing !== 'object' || existing === null) node[key] = nextIsArray ? [] : {};
+    node = node[key] as Record<string, unknown> | unknown[];
+  });
+}
+
+/**
+ * Read a create-style body: JSON, or multipart/form-data whose file parts named in `fileFields`
+ * are buffered (up to maxFileBytes; anything larger is a 400 naming the field) and whose other
+ * file parts are skipped.
+ */
+export async function readBody(req: FastifyRequest, opts: { fileFields: string[]; maxFileBytes: number }): Promise<RequestBody> {
+  if (!req.isMultipart()) {
+    const body = req.body;
+    if (body === undefined || body === null) return { fields: {}, files: new Map(), multipart: false };
+    if (typeof body !== 'object' || Array.isArray(body)) {
+      throw invalid(null, 'The request body must be a JSON object.', 'invalid_json');
+    }
+    return { fields: body as Record<string, unknown>, files: new Map(), multipart: false };
+  }
+  const fields: Record<string, unknown> = {};
+  const files = new Map<string, UploadedFile>();
+  for await (const part of req.parts()) {
+    if (part.type === 'file') {
+      if (!opts.fileFields.includes(part.fieldname) || files.has(part.fieldname)) {
+        part.file.resume();
+        continue;
+      }
+      let data: Buffer;
+      try {
+        data = await part.toBuffer();
+      } catch (err) {
+        if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') {
+          throw new ApiError({
+            status: 400,
+            type: 'invalid_request_error',
+            param: part.fieldname,
+            code: 'file_too_large',
+            message: `'${part.fieldname}' is too large: the limit is ${formatBytes(opts.maxFileBytes)}.`,
+          });
+        }
+        throw err;
+      }
+      files.set(part.fieldname, { filename: part.filename, mimetype: part.mimetype, data });
+    } else {
+      if (part.valueTruncated) {
+        throw invalid(part.fieldname, `'${part.fieldname}' is too long.`, 'string_above_max_length');
+      }
+      setFormValue(fields, part.fieldname, part.value);
+    }
+  }
+  return { fields, files, multipart: true };
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024) return `${+(n / (1024 * 1024)).toFixed(1)} MB`;
+  if (n >= 1024) return `${+(n / 1024).toFixed(1)} KB`;
+  return `${n} bytes`;
+}

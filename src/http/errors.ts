@@ -1,0 +1,58 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError } from '../core/errors.js';
+import type { Dialect } from './types.js';
+
+/** Renders an ApiError as a response body in one dialect's envelope. */
+export type ErrorRenderer = (err: ApiError) => unknown;
+
+export const openaiErrorBody: ErrorRenderer = (err) => ({
+  error: { message: err.message, type: err.type, param: err.param, code: err.code },
+});
+
+/** Map framework and parser errors to ApiErrors with the right status; anything else is a 500. */
+export function toApiError(err: FastifyError | ApiError | Error): ApiError {
+  if (err instanceof ApiError) return err;
+  const fe = err as FastifyError;
+  switch (fe.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ApiError({ status: 400, type: 'invalid_request_error', code: 'invalid_json', message: `We could not parse the JSON body of your request: ${fe.message}` });
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return new ApiError({ status: 413, type: 'invalid_request_error', code: 'request_too_large', message: 'The request body is too large.' });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError({
+        status: 415,
+        type: 'invalid_request_error',
+        code: 'unsupported_media_type',
+        message: `Unsupported Content-Type '${fe.message.replace(/^Unsupported Media Type:\s*/, '')}'. Send application/json or multipart/form-data.`,
+      });
+    case 'FST_ERR_VALIDATION':
+      return new ApiError({ status: 400, type: 'invalid_request_error', code: 'invalid_request', message: fe.message });
+  }
+  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return new ApiError({ status: fe.statusCode, type: 'invalid_request_error', code: fe.code ?? null, message: fe.message });
+  }
+  return new ApiError({ status: 500, type: 'server_error', code: 'internal_error', message: 'The server had an error while processing your request. Try again; if it keeps happening, contact the operator with the x-request-id of this response.' });
+}
+
+/** Errors everywhere are rendered in the envelope of the route's dialect (OpenAI's by default). */
+export function registerErrorHandling(app: FastifyInstance, renderers: Record<Dialect, ErrorRenderer>): void {
+  const send = (req: FastifyRequest, reply: FastifyReply, err: ApiError): void => {
+    const dialect = req.routeOptions.config?.dialect ?? 'openai';
+    reply.code(err.status).headers(err.headers).type('application/json').send(renderers[dialect](err));
+  };
+  app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
+    const apiErr = toApiError(err);
+    if (apiErr.status >= 500) req.log.error({ err }, 'request failed');
+    send(req, reply, apiErr);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    send(req, reply, new ApiError({
+      status: 404,
+      type: 'invalid_request_error',
+      code: 'unknown_url',
+      message: `Unknown request URL: ${req.method} ${req.url.split('?')[0]}. Please check the URL for typos, or see the docs.`,
+    }));
+  });
+}

@@ -1,0 +1,52 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError, conflict, notFound } from '../core/errors.js';
+import type { Gateway } from '../core/gateway.js';
+import { parseTaskId } from '../core/ids.js';
+import type { Task, Variant } from '../core/task.js';
+import { sendFile } from './send-file.js';
+
+const EXTENSIONS: Record<Variant, string> = { video: 'mp4', thumbnail: 'webp', spritesheet: 'jpg' };
+
+/** The caller's task named by a public id in either spelling (video_… or task_…), or a 404. */
+export function visibleTask(gw: Gateway, req: FastifyRequest, publicId: string): Task {
+  const id = parseTaskId(publicId);
+  const task = id ? gw.service.store.getVisible(id, req.apiKey.id) : undefined;
+  if (!task) {
+    const noun = req.routeOptions.config?.dialect === 'apimart' ? 'task' : 'video';
+    throw notFound(`No ${noun} found with id '${publicId}'.`, `${noun}_id`);
+  }
+  return task;
+}
+
+/** Stream one variant of a task's result, or explain (4xx) why there is nothing to stream. */
+export async function serveVariant(gw: Gateway, req: FastifyRequest, reply: FastifyReply, task: Task, variant: Variant): Promise<FastifyReply> {
+  const publicId = `video_${task.id}`;
+  if (task.status === 'queued' || task.status === 'in_progress') {
+    throw conflict(
+      `Video ${publicId} is not ready yet: its status is ${task.status} (${task.progress}%). Download its content once the status is completed.`,
+      'video_not_ready',
+    );
+  }
+  if (task.status !== 'completed') {
+    const reason = task.error ? ` (${task.error.code}: ${task.error.message})` : '';
+    throw conflict(`Video ${publicId} ${task.status === 'cancelled' ? 'was cancelled' : 'failed'}${reason} and has no content.`, 'video_failed');
+  }
+  const asset = gw.service.store.getAsset(task.id, variant);
+  const gone = (): ApiError =>
+    new ApiError({
+      status: 410,
+      type: 'invalid_request_error',
+      code: 'content_expired',
+      message: `The content of video ${publicId} has expired and was removed (retention ${gw.config.retentionHours} h).`,
+    });
+  if (!asset) throw gone();
+  const sent = await sendFile(req, reply, {
+    path: gw.blobs.resolve(asset.path),
+    bytes: asset.bytes,
+    sha256: asset.sha256,
+    contentType: asset.contentType,
+    filename: `${publicId}${variant === 'video' ? '' : `-${variant}`}.${EXTENSIONS[variant]}`,
+  });
+  if (!sent) throw gone();
+  return reply;
+}

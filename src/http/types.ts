@@ -1,0 +1,16 @@
+import type { ApiKey } from '../store/keys.js';
+
+export type Dialect = 'openai' | 'apimart';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated API key (set by the auth hook on /v1 routes). */
+    apiKey: ApiKey;
+  }
+  interface FastifyContextConfig {
+    /** Which envelope errors on this route are rendered in. */
+    dialect?: Dialect;
+    /** Route needs no API key. */
+    public?: boolean;
+  }
+}

@@ -1,0 +1,71 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { ulid } from 'ulid';
+import type { Db } from './db.js';
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  prefix: string;
+  test: boolean;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+type Row = { id: string; name: string; prefix: string; test: number; created_at: number; revoked_at: number | null };
+
+const toKey = (r: Row): ApiKey => ({
+  id: r.id,
+  name: r.name,
+  prefix: r.prefix,
+  test: r.test === 1,
+  createdAt: r.created_at,
+  revokedAt: r.revoked_at,
+});
+
+/** Secrets are shown once and stored only as a SHA-256 hash (they are 256-bit random, so no slow hash is needed). */
+export const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex');
+
+export class KeyStore {
+  private readonly s;
+
+  constructor(db: Db) {
+    this.s = {
+      insert: db.prepare('INSERT INTO api_keys (id, name, secret_hash, prefix, test, created_at) VALUES (?, ?, ?, ?, ?, ?)'),
+      bySecret: db.prepare('SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL'),
+      byId: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
+      list: db.prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
+      revoke: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+    };
+  }
+
+  create(name: string, opts: { test?: boolean; now?: number } = {}): { key: ApiKey; secret: string } {
+    const now = opts.now ?? Date.now();
+    const secret = `${opts.test ? 'vg_test_' : 'vg_live_'}${randomBytes(24).toString('base64url')}`;
+    const id = `key_${ulid(now)}`;
+    const prefix = secret.slice(0, 12);
+    this.s.insert.run(id, name, hashSecret(secret), prefix, opts.test ? 1 : 0, now);
+    return { key: { id, name, prefix, test: !!opts.test, createdAt: now, revokedAt: null }, secret };
+  }
+
+  /** The active key for a presented secret, or undefined. */
+  authenticate(secret: string): ApiKey | undefined {
+    const r = this.s.bySecret.get(hashSecret(secret)) as Row | undefined;
+    return r && toKey(r);
+  }
+
+  get(id: string): ApiKey | undefined {
+    const r = this.s.byId.get(id) as Row | undefined;
+    return r && toKey(r);
+  }
+
+  list(): ApiKey[] {
+    return (this.s.list.all() as Row[]).map(toKey);
+  }
+
+  /** Revoke by id (or by the displayed prefix); returns the key or undefined when unknown/already revoked. */
+  revoke(idOrPrefix: string, now = Date.now()): ApiKey | undefined {
+    const key = this.get(idOrPrefix) ?? this.list().find((k) => k.prefix === idOrPrefix && k.revokedAt === null);
+    if (!key || this.s.revoke.run(now, key.id).changes === 0) return undefined;
+    return { ...key, revokedAt: now };
+  }
+}

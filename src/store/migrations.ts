@@ -1,0 +1,88 @@
+/**
+ * Schema migrations, applied in order; the index + 1 is the schema version (PRAGMA user_version).
+ * Never edit a released migration: append a new one.
+ * Timestamps are Unix milliseconds.
+ */
+export const MIGRATIONS: string[] = [
+  /* 1: keys, tasks, assets, events, idempotency */ `
+  CREATE TABLE api_keys (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    secret_hash TEXT NOT NULL UNIQUE,
+    prefix      TEXT NOT NULL,
+    test        INTEGER NOT NULL DEFAULT 0,
+    created_at  INTEGER NOT NULL,
+    revoked_at  INTEGER
+  );
+
+  CREATE TABLE tasks (
+    id              TEXT PRIMARY KEY,
+    key_id          TEXT NOT NULL REFERENCES api_keys(id),
+    origin          TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    model           TEXT NOT NULL,
+    prompt          TEXT NOT NULL,
+    seconds         INTEGER NOT NULL,
+    width           INTEGER NOT NULL,
+    height          INTEGER NOT NULL,
+    status          TEXT NOT NULL,
+    progress        INTEGER NOT NULL DEFAULT 0,
+    error_code      TEXT,
+    error_message   TEXT,
+    remixed_from    TEXT,
+    has_reference   INTEGER NOT NULL DEFAULT 0,
+    params          TEXT NOT NULL DEFAULT '{}',
+    body_hash       TEXT,
+    provider        TEXT,
+    upstream_id     TEXT,
+    stage           TEXT NOT NULL,
+    provider_state  TEXT NOT NULL DEFAULT '{}',
+    next_run_at     INTEGER,
+    lease_owner     TEXT,
+    lease_until     INTEGER,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    created_at      INTEGER NOT NULL,
+    started_at      INTEGER,
+    completed_at    INTEGER,
+    expires_at      INTEGER,
+    deleted_at      INTEGER,
+    updated_at      INTEGER NOT NULL
+  );
+  CREATE INDEX tasks_by_key ON tasks(key_id, id);
+  CREATE INDEX tasks_due ON tasks(next_run_at) WHERE stage <> 'done';
+  CREATE INDEX tasks_expiring ON tasks(expires_at) WHERE expires_at IS NOT NULL;
+  CREATE INDEX tasks_by_body ON tasks(key_id, body_hash, created_at) WHERE body_hash IS NOT NULL;
+
+  CREATE TABLE task_assets (
+    task_id      TEXT NOT NULL REFERENCES tasks(id),
+    variant      TEXT NOT NULL,
+    path         TEXT NOT NULL,
+    bytes        INTEGER NOT NULL,
+    sha256       TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    PRIMARY KEY (task_id, variant)
+  );
+
+  CREATE TABLE task_events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id    TEXT NOT NULL,
+    key_id     TEXT NOT NULL,
+    type       TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    progress   INTEGER NOT NULL,
+    data       TEXT,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX task_events_by_task ON task_events(task_id, seq);
+  CREATE INDEX task_events_by_key ON task_events(key_id, seq);
+
+  CREATE TABLE idempotency_keys (
+    key_id     TEXT NOT NULL,
+    idem_key   TEXT NOT NULL,
+    body_hash  TEXT NOT NULL,
+    task_id    TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (key_id, idem_key)
+  );
+  `,
+];

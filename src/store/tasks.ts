@@ -1,0 +1,306 @@
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './db.js';
+import type { Asset, Task, TaskStatus, Variant } from '../core/task.js';
+
+/** Column ↔ property mapping for the tasks table. */
+const COLUMNS: Record<keyof Task, string> = {
+  id: 'id',
+  keyId: 'key_id',
+  origin: 'origin',
+  kind: 'kind',
+  model: 'model',
+  prompt: 'prompt',
+  seconds: 'seconds',
+  width: 'width',
+  height: 'height',
+  status: 'status',
+  progress: 'progress',
+  error: 'error_code', // error is stored as two columns, see toRow
+  remixedFrom: 'remixed_from',
+  hasReference: 'has_reference',
+  params: 'params',
+  bodyHash: 'body_hash',
+  provider: 'provider',
+  upstreamId: 'upstream_id',
+  stage: 'stage',
+  providerState: 'provider_state',
+  nextRunAt: 'next_run_at',
+  leaseOwner: 'lease_owner',
+  leaseUntil: 'lease_until',
+  attempts: 'attempts',
+  createdAt: 'created_at',
+  startedAt: 'started_at',
+  completedAt: 'completed_at',
+  expiresAt: 'expires_at',
+  deletedAt: 'deleted_at',
+  updatedAt: 'updated_at',
+};
+
+type Row = Record<string, string | number | null>;
+
+function toRow(patch: Partial<Task>): Row {
+  const row: Row = {};
+  for (const [key, value] of Object.entries(patch) as [keyof Task, unknown][]) {
+    if (value === undefined) continue;
+    switch (key) {
+      case 'error': {
+        const e = value as Task['error'];
+        row.error_code = e?.code ?? null;
+        row.error_message = e?.message ?? null;
+        break;
+      }
+      case 'params':
+      case 'providerState':
+        row[COLUMNS[key]] = JSON.stringify(value);
+        break;
+      case 'hasReference':
+        row.has_reference = value ? 1 : 0;
+        break;
+      default:
+        row[COLUMNS[key]] = value as string | number | null;
+    }
+  }
+  return row;
+}
+
+export function rowToTask(r: Row): Task {
+  return {
+    id: r.id as string,
+    keyId: r.key_id as string,
+    origin: r.origin as Task['origin'],
+    kind: r.kind as Task['kind'],
+    model: r.model as string,
+    prompt: r.prompt as string,
+    seconds: r.seconds as number,
+    width: r.width as number,
+    height: r.height as number,
+    status: r.status as TaskStatus,
+    progress: r.progress as number,
+    error: r.error_code === null ? null : { code: r.error_code as string, message: (r.error_message as string) ?? '' },
+    remixedFrom: r.remixed_from as string | null,
+    hasReference: r.has_reference === 1,
+    params: JSON.parse(r.params as string) as Task['params'],
+    bodyHash: r.body_hash as string | null,
+    provider: r.provider as string | null,
+    upstreamId: r.upstream_id as string | null,
+    stage: r.stage as Task['stage'],
+    providerState: JSON.parse(r.provider_state as string) as Record<string, unknown>,
+    nextRunAt: r.next_run_at as number | null,
+    leaseOwner: r.lease_owner as string | null,
+    leaseUntil: r.lease_until as number | null,
+    attempts: r.attempts as number,
+    createdAt: r.created_at as number,
+    startedAt: r.started_at as number | null,
+    completedAt: r.completed_at as number | null,
+    expiresAt: r.expires_at as number | null,
+    deletedAt: r.deleted_at as number | null,
+    updatedAt: r.updated_at as number,
+  };
+}
+
+export interface ListOptions {
+  after?: string;
+  limit: number;
+  order: 'asc' | 'desc';
+}
+
+export interface EventRow {
+  seq: number;
+  taskId: string;
+  keyId: string;
+  type: string;
+  status: TaskStatus;
+  progress: number;
+  data: Record<string, unknown> | null;
+  createdAt: number;
+}
+
+/**
+ * All SQL about tasks, their assets and their events. Methods are synchronous (better-sqlite3);
+ * callers compose them inside writeTx() when several must commit together.
+ */
+export class TaskStore {
+  private readonly updates = new Map<string, Statement>();
+  private readonly s;
+
+  constructor(private readonly db: Db) {
+    this.s = {
+      get: db.prepare('SELECT * FROM tasks WHERE id = ?'),
+      getVisible: db.prepare('SELECT * FROM tasks WHERE id = ? AND key_id = ? AND deleted_at IS NULL'),
+      listDesc: db.prepare('SELECT * FROM tasks WHERE key_id = ? AND deleted_at IS NULL AND id < ? ORDER BY id DESC LIMIT ?'),
+      listAsc: db.prepare('SELECT * FROM tasks WHERE key_id = ? AND deleted_at IS NULL AND id > ? ORDER BY id ASC LIMIT ?'),
+      claim: db.prepare(`UPDATE tasks SET lease_owner = @owner, lease_until = @until, attempts = attempts + 1
+        WHERE id IN (SELECT id FROM tasks WHERE stage <> 'done' AND next_run_at <= @now
+                     AND (lease_until IS NULL OR lease_until < @now) ORDER BY next_run_at LIMIT @limit)
+        RETURNING *`),
+      renew: db.prepare(`UPDATE tasks SET lease_until = ? WHERE id = ? AND lease_owner = ? AND stage <> 'done'`),
+      release: db.prepare(`UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?`),
+      leaseOwners: db.prepare(`SELECT DISTINCT lease_owner AS owner FROM tasks WHERE lease_owner IS NOT NULL AND stage <> 'done'`),
+      dropLeases: db.prepare(`UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ? AND stage <> 'done'`),
+      nextDue: db.prepare(`SELECT MIN(COALESCE(MAX(next_run_at, lease_until), next_run_at)) AS t FROM tasks WHERE stage <> 'done'`),
+      byBody: db.prepare(`SELECT * FROM tasks WHERE key_id = ? AND body_hash = ? AND created_at >= ? ORDER BY id DESC LIMIT 1`),
+      expired: db.prepare(`SELECT * FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?`),
+      putAsset: db.prepare(`INSERT OR REPLACE INTO task_assets (task_id, variant, path, bytes, sha256, content_type)
+        VALUES (@taskId, @variant, @path, @bytes, @sha256, @contentType)`),
+      getAsset: db.prepare('SELECT * FROM task_assets WHERE task_id = ? AND variant = ?'),
+      listAssets: db.prepare('SELECT * FROM task_assets WHERE task_id = ?'),
+      deleteAssets: db.prepare('DELETE FROM task_assets WHERE task_id = ?'),
+      allAssetPaths: db.prepare('SELECT path FROM task_assets'),
+      event: db.prepare(`INSERT INTO task_events (task_id, key_id, type, status, progress, data, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      eventsForTask: db.prepare('SELECT * FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      eventsForKey: db.prepare('SELECT * FROM task_events WHERE key_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      idemGet: db.prepare('SELECT * FROM idempotency_keys WHERE key_id = ? AND idem_key = ?'),
+      idemPut: db.prepare('INSERT INTO idempotency_keys (key_id, idem_key, body_hash, task_id, created_at) VALUES (?, ?, ?, ?, ?)'),
+      idemPurge: db.prepare('DELETE FROM idempotency_keys WHERE created_at < ?'),
+    };
+  }
+
+  insert(task: Task): void {
+    const row = toRow(task);
+    const cols = Object.keys(row);
+    this.db.prepare(`INSERT INTO tasks (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`).run(row);
+  }
+
+  get(id: string): Task | undefined {
+    const r = this.s.get.get(id) as Row | undefined;
+    return r && rowToTask(r);
+  }
+
+  /** A task as its owner sees it: undefined when missing, deleted or someone else's. */
+  getVisible(id: string, keyId: string): Task | undefined {
+    const r = this.s.getVisible.get(id, keyId) as Row | undefined;
+    return r && rowToTask(r);
+  }
+
+  /** One page of a key's tasks; returns limit + 1 rows at most so the caller can tell has_more. */
+  list(keyId: string, o: ListOptions): Task[] {
+    const stmt = o.order === 'asc' ? this.s.listAsc : this.s.listDesc;
+    const cursor = o.after ?? (o.order === 'asc' ? '' : '\uffff');
+    return (stmt.all(keyId, cursor, o.limit + 1) as Row[]).map(rowToTask);
+  }
+
+  /**
+   * Update columns of a task when `where` holds. `where` may pin the lease owner (a worker's
+   * compare-and-set) or the stage; returns whether the row changed.
+   */
+  update(id: string, patch: Partial<Task>, where: { leaseOwner?: string; stage?: Task['stage']; notDone?: boolean } = {}): boolean {
+    const row = toRow(patch);
+    const cols = Object.keys(row);
+    const conds = ['id = @__id'];
+    if (where.leaseOwner !== undefined) conds.push('lease_owner = @__owner');
+    if (where.stage !== undefined) conds.push('stage = @__stage');
+    if (where.notDone) conds.push(`stage <> 'done'`);
+    const sql = `UPDATE tasks SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE ${conds.join(' AND ')}`;
+    let stmt = this.updates.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.updates.set(sql, stmt);
+    }
+    const params: Row = { ...row, __id: id };
+    if (where.leaseOwner !== undefined) params.__owner = where.leaseOwner;
+    if (where.stage !== undefined) params.__stage = where.stage;
+    return stmt.run(params).changes === 1;
+  }
+
+  claimDue(owner: string, now: number, leaseMs: number, limit: number): Task[] {
+    return (this.s.claim.all({ owner, now, until: now + leaseMs, limit }) as Row[]).map(rowToTask);
+  }
+
+  renewLease(id: string, owner: string, until: number): boolean {
+    return this.s.renew.run(until, id, owner).changes === 1;
+  }
+
+  releaseLease(id: string, owner: string): void {
+    this.s.release.run(id, owner);
+  }
+
+  leaseOwners(): string[] {
+    return (this.s.leaseOwners.all() as { owner: string }[]).map((r) => r.owner);
+  }
+
+  dropLeasesOf(owner: string): number {
+    return this.s.dropLeases.run(owner).changes;
+  }
+
+  /** Earliest time any unfinished task becomes claimable, or null when there is none. */
+  nextDueAt(): number | null {
+    return (this.s.nextDue.get() as { t: number | null }).t;
+  }
+
+  findByBodyHash(keyId: string, bodyHash: string, since: number): Task | undefined {
+    const r = this.s.byBody.get(keyId, bodyHash, since) as Row | undefined;
+    return r && rowToTask(r);
+  }
+
+  expiredBefore(now: number, limit: number): Task[] {
+    return (this.s.expired.all(now, limit) as Row[]).map(rowToTask);
+  }
+
+  putAsset(a: Asset): void {
+    this.s.putAsset.run(a);
+  }
+
+  getAsset(taskId: string, variant: Variant): Asset | undefined {
+    const r = this.s.getAsset.get(taskId, variant) as Row | undefined;
+    return r && rowToAsset(r);
+  }
+
+  listAssets(taskId: string): Asset[] {
+    return (this.s.listAssets.all(taskId) as Row[]).map(rowToAsset);
+  }
+
+  deleteAssets(taskId: string): void {
+    this.s.deleteAssets.run(taskId);
+  }
+
+  allAssetPaths(): string[] {
+    return (this.s.allAssetPaths.all() as { path: string }[]).map((r) => r.path);
+  }
+
+  appendEvent(task: Pick<Task, 'id' | 'keyId' | 'status' | 'progress'>, type: string, now: number, data?: Record<string, unknown>): number {
+    const info = this.s.event.run(task.id, task.keyId, type, task.status, task.progress, data ? JSON.stringify(data) : null, now);
+    return Number(info.lastInsertRowid);
+  }
+
+  eventsForTask(taskId: string, afterSeq: number, limit = 500): EventRow[] {
+    return (this.s.eventsForTask.all(taskId, afterSeq, limit) as Row[]).map(rowToEvent);
+  }
+
+  eventsForKey(keyId: string, afterSeq: number, limit = 500): EventRow[] {
+    return (this.s.eventsForKey.all(keyId, afterSeq, limit) as Row[]).map(rowToEvent);
+  }
+
+  idempotencyGet(keyId: string, idemKey: string): { bodyHash: string; taskId: string; createdAt: number } | undefined {
+    const r = this.s.idemGet.get(keyId, idemKey) as Row | undefined;
+    return r && { bodyHash: r.body_hash as string, taskId: r.task_id as string, createdAt: r.created_at as number };
+  }
+
+  idempotencyPut(keyId: string, idemKey: string, bodyHash: string, taskId: string, now: number): void {
+    this.s.idemPut.run(keyId, idemKey, bodyHash, taskId, now);
+  }
+
+  idempotencyPurge(before: number): void {
+    this.s.idemPurge.run(before);
+  }
+}
+
+const rowToAsset = (r: Row): Asset => ({
+  taskId: r.task_id as string,
+  variant: r.variant as Variant,
+  path: r.path as string,
+  bytes: r.bytes as number,
+  sha256: r.sha256 as string,
+  contentType: r.content_type as string,
+});
+
+const rowToEvent = (r: Row): EventRow => ({
+  seq: r.seq as number,
+  taskId: r.task_id as string,
+  keyId: r.key_id as string,
+  type: r.type as string,
+  status: r.status as TaskStatus,
+  progress: r.progress as number,
+  data: r.data === null ? null : (JSON.parse(r.data as string) as Record<string, unknown>),
+  createdAt: r.created_at as number,
+});

@@ -1,0 +1,71 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import OpenAI from 'openai';
+import type { App } from '../../src/app.js';
+import { createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+
+export interface TestGateway {
+  app: App;
+  /** http://127.0.0.1:PORT */
+  url: string;
+  dataDir: string;
+  /** A fresh API key secret. */
+  key: string;
+  keyId: string;
+  newKey(name?: string, opts?: { test?: boolean }): { id: string; secret: string };
+  openai(apiKey?: string): OpenAI;
+  close(): Promise<void>;
+}
+
+/** Start the real gateway on a random port with its own data directory and a fast sandbox. */
+export async function startGateway(overrides: Record<string, unknown> = {}): Promise<TestGateway> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'vidgate-test-'));
+  const config = loadConfig(
+    {},
+    {
+      port: 0,
+      host: '127.0.0.1',
+      dataDir,
+      logLevel: 'silent',
+      sandbox: { queueMs: 30, msPerVideoSecond: 40, longQueueMs: 60_000, concurrency: 2 },
+      ...overrides,
+    },
+  );
+  const app = await createApp(config);
+  app.start();
+  await app.server.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.server.address();
+  if (!address || typeof address === 'string') throw new Error('no address');
+  const url = `http://127.0.0.1:${address.port}`;
+  const newKey = (name = 'test', opts: { test?: boolean } = {}) => {
+    const { key, secret } = app.gateway.keys.create(name, opts);
+    return { id: key.id, secret };
+  };
+  const first = newKey('default');
+  return {
+    app,
+    url,
+    dataDir,
+    key: first.secret,
+    keyId: first.id,
+    newKey,
+    openai: (apiKey = first.secret) => new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 0 }),
+    async close() {
+      await app.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Poll GET /v1/videos/{id} until the video is completed or failed. */
+export async function waitForVideo(client: OpenAI, id: string, timeoutMs = 30_000): Promise<OpenAI.Videos.Video> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await client.videos.retrieve(id);
+    if (v.status === 'completed' || v.status === 'failed') return v;
+    if (Date.now() > deadline) throw new Error(`video ${id} still ${v.status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
