@@ -8,6 +8,7 @@ import { buildCatalog } from './core/catalog.js';
 import type { ModelSpec } from './core/catalog.js';
 import type { Gateway } from './core/gateway.js';
 import { TaskService } from './core/service.js';
+import { adminRoutes } from './admin/routes.js';
 import { openaiRoutes } from './dialects/openai/routes.js';
 import { registerAuth } from './http/auth.js';
 import { openaiErrorBody, registerErrorHandling } from './http/errors.js';
@@ -80,6 +81,12 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   server.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  // Many clients send Content-Type: application/json on bodiless DELETE/GET requests: allow it.
+  const jsonParser = server.getDefaultJsonParser('error', 'ignore');
+  server.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if ((body as string).trim() === '') done(null, undefined);
+    else jsonParser(req, body, done);
+  });
   await server.register(multipart, {
     limits: {
       fileSize: config.images.maxBytes,
@@ -90,10 +97,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     },
   });
   registerErrorHandling(server, { openai: openaiErrorBody, apimart: openaiErrorBody });
-  registerAuth(server, keys);
+  registerAuth(server, keys, config.adminToken);
   server.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok', worker: { busy: worker.busy } }));
   await server.register(modelRoutes(gateway));
   await server.register(openaiRoutes(gateway));
+  await server.register(adminRoutes(gateway));
 
   const worker = new Worker(
     service,

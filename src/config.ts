@@ -32,6 +32,8 @@ export const configSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Absolute base URL clients reach the gateway at (for links in responses). Derived from the request when unset. */
   publicUrl: z.string().url().optional(),
+  /** Bearer token of the operator (admin API, console, CLI remote mode). Unset = admin API disabled. */
+  adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
   /** 'openai' emits `queued`; 'apigo' emits `pending` for waiting tasks (for clients built against apigo). */
   statusStyle: z.enum(['openai', 'apigo']).default('openai'),
   /** Hint sent as openai-poll-after-ms on GET /v1/videos/{id}. */
@@ -83,6 +85,7 @@ const ENV_MAP: Record<string, string> = {
   VIDGATE_DATA_DIR: 'dataDir',
   LOG_LEVEL: 'logLevel',
   VIDGATE_PUBLIC_URL: 'publicUrl',
+  VIDGATE_ADMIN_TOKEN: 'adminToken',
   VIDGATE_STATUS_STYLE: 'statusStyle',
   VIDGATE_POLL_AFTER_MS: 'pollAfterMs',
   VIDGATE_RETENTION_HOURS: 'retentionHours',

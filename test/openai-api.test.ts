@@ -287,7 +287,7 @@ describe('errors', () => {
   it('400 for an oversize or non-image input_reference, and for a malformed JSON body', async () => {
     const small = await startGateway({ images: { maxBytes: 50_000 } });
     try {
-      const big = await sharp({ create: { width: 1200, height: 1200, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 60 } } }).png().toBuffer();
+      const big = await sharp({ create: { width: 1200, height: 1200, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 60 } } }).png().toBuffer();
       expect(big.length).toBeGreaterThan(50_000);
       const e = await expectApiError(
         small.openai().videos.create({ prompt: 'x', input_reference: await toFile(big, 'big.png', { type: 'image/png' }) }),

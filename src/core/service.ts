@@ -6,7 +6,7 @@ import type { EventRow, TaskStore } from '../store/tasks.js';
 import { conflict } from './errors.js';
 import type { TaskFailure } from './errors.js';
 import { newTaskId } from './ids.js';
-import type { Asset, Origin, Task, TaskKind, TaskParams, TaskStatus } from './task.js';
+import type { Asset, Origin, Task, TaskKind, TaskParams } from './task.js';
 import { TERMINAL } from './task.js';
 
 export interface CreateInput {
@@ -36,6 +36,14 @@ export interface CreateResult {
 const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000;
 
 /**
+ * Runs inside the transaction that records a task event, with the task as it is after the
+ * change. Throwing rolls the whole change back (an ApiError thrown on 'video.queued' refuses
+ * the create). Billing and webhook outboxes hang here so that their effects commit exactly
+ * when the state change does.
+ */
+export type EventHook = (event: EventRow, task: Task) => void;
+
+/**
  * Every change of a task's state goes through here, as one transaction that also records the
  * task event. Worker-side changes are compare-and-set on the lease owner, so a worker that lost
  * its lease (or a task that was cancelled meanwhile) changes nothing.
@@ -44,6 +52,7 @@ export class TaskService {
   /** Emits 'event' (EventRow) after each committed change, for live streams in this process. */
   readonly events = new EventEmitter();
   private wakeWorker: () => void = () => {};
+  private readonly hooks: EventHook[] = [];
 
   constructor(
     private readonly db: Db,
@@ -56,6 +65,11 @@ export class TaskService {
 
   onNewWork(fn: () => void): void {
     this.wakeWorker = fn;
+  }
+
+  /** Register a hook that runs in the transaction of every task event (see EventHook). */
+  onEvent(hook: EventHook): void {
+    this.hooks.push(hook);
   }
 
   now(): number {
@@ -206,7 +220,7 @@ export class TaskService {
       const status = patch.status ?? task.status;
       const progress = patch.progress ?? task.progress;
       if (status !== task.status || progress !== task.progress) {
-        this.appendEvent({ ...task, status, progress }, `video.${status}`, now);
+        this.appendEvent({ ...task, ...patch, status, progress, updatedAt: now }, `video.${status}`, now);
       }
       return true;
     });
@@ -234,7 +248,11 @@ export class TaskService {
       );
       if (!changed) return false;
       for (const a of assets) this.store.putAsset({ ...a, taskId: task.id });
-      this.appendEvent({ ...task, status: 'completed', progress: 100 }, 'video.completed', now);
+      this.appendEvent(
+        { ...task, status: 'completed', progress: 100, stage: 'done', completedAt: now, expiresAt, updatedAt: now },
+        'video.completed',
+        now,
+      );
       return true;
     });
   }
@@ -258,7 +276,12 @@ export class TaskService {
         owner === null ? { notDone: true } : { leaseOwner: owner, notDone: true },
       );
       if (!changed) return false;
-      this.appendEvent({ ...task, status: 'failed' }, 'video.failed', now, { error: failure });
+      this.appendEvent(
+        { ...task, status: 'failed', stage: 'done', error: failure, completedAt: now, updatedAt: now },
+        'video.failed',
+        now,
+        { error: failure },
+      );
       return true;
     });
   }
@@ -278,9 +301,11 @@ export class TaskService {
 
   private pending: EventRow[] = [];
 
-  private appendEvent(task: Pick<Task, 'id' | 'keyId' | 'status' | 'progress'>, type: string, now: number, data?: Record<string, unknown>): void {
+  private appendEvent(task: Task, type: string, now: number, data?: Record<string, unknown>): void {
     const seq = this.store.appendEvent(task, type, now, data);
-    this.pending.push({ seq, taskId: task.id, keyId: task.keyId, type, status: task.status as TaskStatus, progress: task.progress, data: data ?? null, createdAt: now });
+    const event: EventRow = { seq, taskId: task.id, keyId: task.keyId, type, status: task.status, progress: task.progress, data: data ?? null, createdAt: now };
+    for (const hook of this.hooks) hook(event, task);
+    this.pending.push(event);
   }
 
   /** Run fn as one write transaction; publish its events only once it has committed. */

@@ -1,5 +1,6 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { unauthorized } from '../core/errors.js';
+import { ApiError, unauthorized } from '../core/errors.js';
 import type { KeyStore } from '../store/keys.js';
 
 /** The bearer token of a request (Authorization: Bearer …, or the api-key header Azure clients send). */
@@ -13,12 +14,29 @@ export function bearerToken(req: FastifyRequest): string | undefined {
   return typeof apiKey === 'string' && apiKey ? apiKey.trim() : undefined;
 }
 
-/** Every route that is not marked public needs a valid, unrevoked API key. */
-export function registerAuth(app: FastifyInstance, keys: KeyStore): void {
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Whether a presented token is the admin token (constant time). */
+export function isAdminToken(token: string | undefined, adminToken: string | undefined): boolean {
+  return !!token && !!adminToken && timingSafeEqual(digest(token), digest(adminToken));
+}
+
+/**
+ * Every route that is not marked public needs a valid, unrevoked API key; admin routes need the
+ * operator's admin token instead.
+ */
+export function registerAuth(app: FastifyInstance, keys: KeyStore, adminToken: string | undefined): void {
   app.decorateRequest('apiKey', null as never);
   app.addHook('onRequest', async (req) => {
     if (req.routeOptions.config?.public || !req.routeOptions.url) return;
     const token = bearerToken(req);
+    if (req.routeOptions.config?.admin) {
+      if (!adminToken) {
+        throw new ApiError({ status: 403, type: 'permission_error', code: 'admin_disabled', message: 'The admin API is disabled: the operator has not set VIDGATE_ADMIN_TOKEN.' });
+      }
+      if (!isAdminToken(token, adminToken)) throw unauthorized('This route needs the admin token (Authorization: Bearer VIDGATE_ADMIN_TOKEN).');
+      return;
+    }
     if (!token) {
       throw unauthorized(
         "You didn't provide an API key. Provide your vidgate API key in an Authorization header using Bearer auth (Authorization: Bearer YOUR_KEY).",

@@ -12,5 +12,7 @@ declare module 'fastify' {
     dialect?: Dialect;
     /** Route needs no API key. */
     public?: boolean;
+    /** Route needs the operator's admin token instead of an API key. */
+    admin?: boolean;
   }
 }

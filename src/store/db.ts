@@ -25,18 +25,22 @@ export function openDatabase(dataDir: string, opts: OpenOptions = {}): Db {
   return db;
 }
 
-/** Apply pending migrations, each in its own transaction; the schema version is user_version. */
+/** Apply pending migrations, each in its own transaction, recording each by id. */
 export function migrate(db: Db): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > MIGRATIONS.length) {
-    throw new Error(`database schema version ${current} is newer than this vidgate (${MIGRATIONS.length}); upgrade vidgate`);
-  }
-  for (let v = current; v < MIGRATIONS.length; v++) {
-    const step = db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
-      db.pragma(`user_version = ${v + 1}`);
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
+  const applied = new Set((db.prepare('SELECT id FROM schema_migrations').all() as { id: string }[]).map((r) => r.id));
+  const known = new Set(MIGRATIONS.map((m) => m.id));
+  const unknown = [...applied].filter((id) => !known.has(id));
+  if (unknown.length) throw new Error(`the database has migrations this vidgate does not know (${unknown.join(', ')}); upgrade vidgate`);
+  const record = db.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)');
+  for (const m of MIGRATIONS) {
+    if (applied.has(m.id)) continue;
+    writeTx(db, () => {
+      // Another process may have applied it while we waited for the write lock.
+      if (db.prepare('SELECT 1 FROM schema_migrations WHERE id = ?').get(m.id)) return;
+      db.exec(m.sql);
+      record.run(m.id, Date.now());
     });
-    step.immediate();
   }
 }
 

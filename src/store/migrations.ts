@@ -1,10 +1,17 @@
 /**
- * Schema migrations, applied in order; the index + 1 is the schema version (PRAGMA user_version).
- * Never edit a released migration: append a new one.
- * Timestamps are Unix milliseconds.
+ * Schema migrations, applied once each in array order and recorded by id in schema_migrations.
+ * Never edit a released migration: append a new one with a new id.
+ * Timestamps are Unix milliseconds; money is integer micro-dollars (1 USD = 1,000,000).
  */
-export const MIGRATIONS: string[] = [
-  /* 1: keys, tasks, assets, events, idempotency */ `
+export interface Migration {
+  id: string;
+  sql: string;
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    id: '001_tasks',
+    sql: `
   CREATE TABLE api_keys (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -85,4 +92,5 @@ export const MIGRATIONS: string[] = [
     PRIMARY KEY (key_id, idem_key)
   );
   `,
+  },
 ];

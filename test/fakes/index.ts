@@ -1,0 +1,24 @@
+/**
+ * Fake upstream servers for tests (fixtures only, never product code). See each module's header:
+ * - `openai-videos-fake.ts` — OpenAI-style `/v1/videos` (openai, azure, apigo, apigo-legacy);
+ * - `apimart-fake.ts`       — apimart `/v1/videos/generations` + `/v1/tasks/{id}`;
+ * - `script.ts`             — per-job scripts; `clock.ts` — compressible upstream time;
+ * - `faults.ts`             — fault injection; `payload.ts` — media fixtures; `cdn.ts` — result-URL origin.
+ */
+export { startOpenAIVideosFake, OpenAIVideosFake } from './openai-videos-fake.js';
+export type { OpenAIFlavor, OpenAIJobParams, OpenAIVideosFakeOptions } from './openai-videos-fake.js';
+export { startApimartFake, ApimartFake, APIMART_CAPTURE, APIMART_RESPONSE_VERSION } from './apimart-fake.js';
+export type { ApimartFakeOptions, ApimartJobParams, ApimartSubmitFormat } from './apimart-fake.js';
+export type { CommonFakeOptions, CompletionRecord, FakeStats, Submission } from './base.js';
+export { FakeCdn } from './cdn.js';
+export { FakeClock } from './clock.js';
+export type { FakeClockOptions } from './clock.js';
+export { fault, FaultInjector } from './faults.js';
+export type { FaultAction, FaultHandle, FaultRule, MalformedVariant } from './faults.js';
+export type { RecordedRequest, ResponseRecord, RouteName, UploadedFile } from './http.js';
+export { bufferSource, fixtures, paddedMp4, readAll, sha256Of } from './payload.js';
+export type { ByteSource } from './payload.js';
+export { promptDirectives, ScriptedJob, TERMINAL_PHASES } from './script.js';
+export type { DownloadRecord, JobFailure, JobScript, Outcome, Phase, ProgressCurve, ScriptContext, ScriptSelector } from './script.js';
+export { mulberry32, waitUntil, wallNow } from './util.js';
+export type { FieldType, WaitOptions } from './util.js';
