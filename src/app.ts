@@ -3,6 +3,12 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import { randomBytes } from 'node:crypto';
 import { BlobStore } from './assets/blobs.js';
+import { Accounts } from './billing/accounts.js';
+import { registerBilling } from './billing/hooks.js';
+import { billingRoutes } from './billing/routes.js';
+import { Ledger } from './billing/ledger.js';
+import { PriceBook } from './billing/prices.js';
+import { RateLimiter } from './billing/rate-limit.js';
 import type { Config } from './config.js';
 import { buildCatalog } from './core/catalog.js';
 import type { ModelSpec } from './core/catalog.js';
@@ -10,7 +16,7 @@ import type { Gateway } from './core/gateway.js';
 import { TaskService } from './core/service.js';
 import { adminRoutes } from './admin/routes.js';
 import { openaiRoutes } from './dialects/openai/routes.js';
-import { registerAuth } from './http/auth.js';
+import { registerAuth, registerRateLimit } from './http/auth.js';
 import { openaiErrorBody, registerErrorHandling } from './http/errors.js';
 import { modelRoutes } from './http/models.js';
 import './http/types.js';
@@ -49,11 +55,16 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const service = new TaskService(db, store, blobs, { retentionMs: config.retentionHours * 3600_000, now });
   const catalog = buildCatalog(config.models.map((m) => ({ defaultSize: m.sizes[0]!, defaultSeconds: m.seconds[0]!, pricePerSecond: {}, ...m }) as ModelSpec));
 
+  const prices = new PriceBook(db, catalog, config.billing.sandboxPricing);
+  const ledger = new Ledger(db);
+  registerBilling(service, keys, ledger, { maxInflight: config.limits.maxInflight });
+
   const sandbox = new SandboxProvider(config.sandbox);
   const providers = new Map<string, Provider>([[sandbox.id, sandbox]]);
 
   const gateway: Gateway = {
     config,
+    db,
     catalog,
     service,
     keys,
@@ -68,6 +79,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
         maxRedirects: 3,
       },
     },
+    prices,
+    ledger,
+    accounts: new Accounts(db, keys, ledger),
     providerFor: () => sandbox.id,
   };
 
@@ -84,8 +98,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   // Many clients send Content-Type: application/json on bodiless DELETE/GET requests: allow it.
   const jsonParser = server.getDefaultJsonParser('error', 'ignore');
   server.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
-    if ((body as string).trim() === '') done(null, undefined);
-    else jsonParser(req, body, done);
+    const text = String(body);
+    if (text.trim() === '') done(null, undefined);
+    else jsonParser(req, text, done);
   });
   await server.register(multipart, {
     limits: {
@@ -98,9 +113,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   });
   registerErrorHandling(server, { openai: openaiErrorBody, apimart: openaiErrorBody });
   registerAuth(server, keys, config.adminToken);
+  registerRateLimit(server, new RateLimiter(), config.limits.rpm, now);
   server.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok', worker: { busy: worker.busy } }));
   await server.register(modelRoutes(gateway));
   await server.register(openaiRoutes(gateway));
+  await server.register(billingRoutes(gateway));
   await server.register(adminRoutes(gateway));
 
   const worker = new Worker(

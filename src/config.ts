@@ -68,6 +68,17 @@ export const configSchema = z.object({
     /** A claimed task is locked for this long and renewed while it is being worked on. */
     leaseMs: int(1000).default(15_000),
   }).default({ enabled: true, concurrency: 64, leaseMs: 15_000 }),
+  billing: z.object({
+    /** 'free': sandbox renders cost nothing; 'catalogue': they are charged like real ones (to rehearse billing). */
+    sandboxPricing: z.enum(['free', 'catalogue']).default('free'),
+  }).default({ sandboxPricing: 'free' }),
+  /** Operator defaults; each key can override them. */
+  limits: z.object({
+    /** API requests per minute per key. */
+    rpm: int(1).default(1200),
+    /** Unfinished videos per key at once. */
+    maxInflight: int(1).default(100),
+  }).default({ rpm: 1200, maxInflight: 100 }),
   sqlite: z.object({
     /** NORMAL survives process crashes (WAL); FULL also survives power loss at some cost per commit. */
     synchronous: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
@@ -102,6 +113,9 @@ const ENV_MAP: Record<string, string> = {
   VIDGATE_WORKER_CONCURRENCY: 'worker.concurrency',
   VIDGATE_LEASE_MS: 'worker.leaseMs',
   VIDGATE_SQLITE_SYNCHRONOUS: 'sqlite.synchronous',
+  VIDGATE_SANDBOX_PRICING: 'billing.sandboxPricing',
+  VIDGATE_RPM_LIMIT: 'limits.rpm',
+  VIDGATE_MAX_INFLIGHT: 'limits.maxInflight',
 };
 
 export const ENV_VARIABLES = Object.keys(ENV_MAP);

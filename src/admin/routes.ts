@@ -1,8 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { entryView } from '../billing/accounts.js';
+import { usdToMicros } from '../billing/money.js';
+import { parseRange, usageReport } from '../billing/usage.js';
 import { invalid, notFound } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
-import type { ApiKey } from '../store/keys.js';
+import type { Tier } from '../core/catalog.js';
 
 /** Parse a JSON body with a Zod schema; the first issue becomes a 400 naming its field. */
 export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -13,42 +16,104 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   throw invalid(param, param ? `Invalid '${param}': ${issue.message}` : issue.message);
 }
 
-export const keyView = (k: ApiKey) => ({
-  id: k.id,
-  object: 'api_key',
-  name: k.name,
-  prefix: k.prefix,
-  test: k.test,
-  created_at: Math.floor(k.createdAt / 1000),
-  revoked_at: k.revokedAt === null ? null : Math.floor(k.revokedAt / 1000),
+const limit = z.number().int().positive().nullable();
+const keyLimits = {
+  rpm_limit: limit.optional(),
+  max_inflight: limit.optional(),
+  credit_limit_usd: z.number().min(0).optional(),
+};
+const createKey = z.object({
+  name: z.string().trim().min(1).max(200),
+  test: z.boolean().optional(),
+  credit_usd: z.number().positive().optional(),
+  ...keyLimits,
 });
-
-const createKey = z.object({ name: z.string().trim().min(1).max(200), test: z.boolean().optional() });
+const updateKey = z.object({ name: z.string().trim().min(1).max(200).optional(), ...keyLimits });
+const credit = z.object({ amount_usd: z.number(), note: z.string().max(500).optional() });
+const tier = z.enum(['720p', '1024p', '1080p']);
+const price = z.object({ model: z.string().min(1), tier, usd_per_second: z.number().min(0).max(1000) });
 
 /** The operator API under /admin/v1, guarded by VIDGATE_ADMIN_TOKEN. */
 export function adminRoutes(gw: Gateway) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     const config = { admin: true };
+    const defaults = gw.config.limits;
+    const view = (idOrPrefix: string) => gw.accounts.view(gw.accounts.key(idOrPrefix), defaults);
+    const limitsOf = (b: z.infer<typeof updateKey>) => ({
+      name: b.name,
+      rpmLimit: b.rpm_limit,
+      maxInflight: b.max_inflight,
+      creditLimitMicros: b.credit_limit_usd === undefined ? undefined : usdToMicros(b.credit_limit_usd),
+    });
 
-    app.get('/admin/v1/keys', { config }, async () => ({ object: 'list', data: gw.keys.list().map(keyView) }));
+    // ---- keys ----
+    app.get('/admin/v1/keys', { config }, async () => ({ object: 'list', data: gw.keys.list().map((k) => gw.accounts.view(k, defaults)) }));
 
     app.post('/admin/v1/keys', { config }, async (req) => {
       const body = parseBody(createKey, req.body);
       const { key, secret } = gw.keys.create(body.name, { test: body.test });
-      return { ...keyView(key), key: secret };
+      gw.accounts.setLimits(key.id, limitsOf(body));
+      if (body.credit_usd) gw.accounts.credit(key.id, body.credit_usd, 'initial credit', gw.service.now());
+      return { ...view(key.id), key: secret };
     });
 
-    app.get('/admin/v1/keys/:id', { config }, async (req) => {
-      const key = gw.keys.get((req.params as { id: string }).id);
-      if (!key) throw notFound('No such key.', 'id');
-      return keyView(key);
+    app.get('/admin/v1/keys/:id', { config }, async (req) => view((req.params as { id: string }).id));
+
+    app.patch('/admin/v1/keys/:id', { config }, async (req) => {
+      const id = gw.accounts.key((req.params as { id: string }).id).id;
+      gw.accounts.setLimits(id, limitsOf(parseBody(updateKey, req.body)));
+      return view(id);
     });
 
     app.delete('/admin/v1/keys/:id', { config }, async (req) => {
-      const id = (req.params as { id: string }).id;
-      if (!gw.keys.get(id)) throw notFound('No such key.', 'id');
-      const revoked = gw.keys.revoke(id);
-      return keyView(revoked ?? gw.keys.get(id)!);
+      const key = gw.accounts.key((req.params as { id: string }).id);
+      gw.keys.revoke(key.id);
+      return view(key.id);
+    });
+
+    // ---- money ----
+    app.post('/admin/v1/keys/:id/credit', { config }, async (req) => {
+      const body = parseBody(credit, req.body);
+      const entry = gw.accounts.credit((req.params as { id: string }).id, body.amount_usd, body.note ?? null, gw.service.now());
+      return { ...view(entry.keyId), entry: entryView(entry) };
+    });
+
+    app.get('/admin/v1/keys/:id/ledger', { config }, async (req) => {
+      const key = gw.accounts.key((req.params as { id: string }).id);
+      const q = req.query as { limit?: string; before?: string };
+      const n = q.limit === undefined ? 100 : Number(q.limit);
+      if (!Number.isInteger(n) || n < 1 || n > 1000) throw invalid('limit', 'limit must be an integer from 1 to 1000.');
+      const entries = gw.ledger.entries(key.id, n, q.before ? Number(q.before) : undefined);
+      return {
+        object: 'list',
+        data: entries.map(entryView),
+        balance_usd: view(key.id).balance_usd,
+        recomputed_balance_usd: gw.ledger.recompute(key.id) / 1e6,
+      };
+    });
+
+    app.get('/admin/v1/usage', { config }, async (req) => {
+      const q = req.query as Record<string, string>;
+      const range = parseRange(q, gw.service.now());
+      return usageReport(gw.db, range, q.key_id ? gw.accounts.key(q.key_id).id : undefined);
+    });
+
+    // ---- prices ----
+    app.get('/admin/v1/prices', { config }, async () => ({ object: 'list', data: gw.prices.list(), sandbox_pricing: gw.config.billing.sandboxPricing }));
+
+    app.put('/admin/v1/prices', { config }, async (req) => {
+      const body = parseBody(price, req.body);
+      if (!gw.catalog.get(body.model)) throw notFound(`Unknown model '${body.model}'.`, 'model');
+      gw.prices.set(body.model, body.tier, body.usd_per_second, gw.service.now());
+      return { object: 'list', data: gw.prices.list() };
+    });
+
+    app.delete('/admin/v1/prices/:model/:tier', { config }, async (req) => {
+      const p = req.params as { model: string; tier: string };
+      const t = tier.safeParse(p.tier);
+      if (!t.success) throw invalid('tier', "tier must be '720p', '1024p' or '1080p'.");
+      gw.prices.reset(p.model, t.data as Tier);
+      return { object: 'list', data: gw.prices.list() };
     });
   };
 }

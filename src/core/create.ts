@@ -5,6 +5,7 @@ import type { Gateway } from './gateway.js';
 import type { ReferenceInput } from './reference.js';
 import { fitReference, loadReferenceBytes } from './reference.js';
 import type { CreateResult } from './service.js';
+import type { ApiKey } from '../store/keys.js';
 import type { Origin, Task, TaskParams } from './task.js';
 
 /** A create request after dialect parsing: everything the core needs, in canonical form. */
@@ -50,7 +51,8 @@ export function retryCountOf(value: string | string[] | undefined): number {
  * the Idempotency-Key, or, for the openai SDK's own automatic retries (which carry no key), by
  * the same body from the same key within the retry window.
  */
-export async function createTask(gw: Gateway, keyId: string, req: CanonicalCreate, headers: CreateHeaders): Promise<CreateResult> {
+export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate, headers: CreateHeaders): Promise<CreateResult> {
+  const keyId = key.id;
   const bodyHash = createHash('sha256')
     .update(
       JSON.stringify({
@@ -81,6 +83,7 @@ export async function createTask(gw: Gateway, keyId: string, req: CanonicalCreat
     const param = req.referenceParam ?? (Buffer.isBuffer(input) ? 'input_reference' : input.param);
     reference = await fitReference(bytes, req.size, param, gw.reference);
   }
+  const provider = req.remixOf?.provider ?? gw.providerFor(req.model.id, key);
   return gw.service.create({
     keyId,
     origin: req.origin,
@@ -91,7 +94,9 @@ export async function createTask(gw: Gateway, keyId: string, req: CanonicalCreat
     width: req.size.width,
     height: req.size.height,
     params: req.params,
-    provider: req.remixOf?.provider ?? gw.providerFor(req.model.id),
+    provider,
+    // Test keys never touch credit; everything else is quoted once, now, and keeps this price.
+    priceMicros: key.test ? 0 : gw.prices.quoteMicros(req.model, req.size, provider),
     remixedFrom: req.remixOf?.id ?? null,
     reference,
     bodyHash,

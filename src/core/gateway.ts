@@ -1,6 +1,10 @@
 import type { BlobStore } from '../assets/blobs.js';
+import type { Ledger } from '../billing/ledger.js';
+import type { PriceBook } from '../billing/prices.js';
 import type { Config } from '../config.js';
-import type { KeyStore } from '../store/keys.js';
+import type { Accounts } from '../billing/accounts.js';
+import type { Db } from '../store/db.js';
+import type { ApiKey, KeyStore } from '../store/keys.js';
 import type { Catalog } from './catalog.js';
 import type { ReferenceDeps } from './reference.js';
 import type { TaskService } from './service.js';
@@ -8,11 +12,15 @@ import type { TaskService } from './service.js';
 /** What the HTTP layers need from the core; built once in app.ts. */
 export interface Gateway {
   config: Config;
+  db: Db;
   catalog: Catalog;
   service: TaskService;
   keys: KeyStore;
   blobs: BlobStore;
   reference: ReferenceDeps;
-  /** The provider id that will serve a new task for this model. */
-  providerFor(model: string): string;
+  prices: PriceBook;
+  ledger: Ledger;
+  accounts: Accounts;
+  /** The provider id that will serve a new task of this key for this model. */
+  providerFor(model: string, key: ApiKey): string;
 }

@@ -20,6 +20,8 @@ export interface CreateInput {
   height: number;
   params: TaskParams;
   provider: string;
+  /** Quoted price in micro-USD per second (0 = free). */
+  priceMicros: number;
   remixedFrom?: string | null;
   /** Reference image already fitted to width x height (PNG). */
   reference?: Buffer;
@@ -117,6 +119,10 @@ export class TaskService {
       bodyHash: input.bodyHash ?? null,
       provider: input.provider,
       upstreamId: null,
+      priceMicros: input.priceMicros,
+      quoteMicros: input.priceMicros * input.seconds,
+      costMicros: null,
+      actualSeconds: null,
       stage: 'submit',
       providerState: {},
       nextRunAt: now,
@@ -142,7 +148,7 @@ export class TaskService {
         if (input.idempotencyKey && input.bodyHash) {
           this.store.idempotencyPut(input.keyId, input.idempotencyKey, input.bodyHash, id, now);
         }
-        this.appendEvent(task, 'video.queued', now);
+        this.appendEvent(task, 'video.created', now);
         return { task, replayed: false };
       });
     } catch (err) {
@@ -227,7 +233,7 @@ export class TaskService {
   }
 
   /** Record the files and mark the task completed. */
-  complete(task: Task, owner: string, assets: Omit<Asset, 'taskId'>[]): boolean {
+  complete(task: Task, owner: string, assets: Omit<Asset, 'taskId'>[], actualSeconds: number | null): boolean {
     const now = this.now();
     const expiresAt = this.opts.retentionMs > 0 ? now + this.opts.retentionMs : null;
     return this.commit(() => {
@@ -239,6 +245,7 @@ export class TaskService {
           stage: 'done',
           completedAt: now,
           expiresAt,
+          actualSeconds,
           nextRunAt: null,
           leaseOwner: null,
           leaseUntil: null,
@@ -249,7 +256,7 @@ export class TaskService {
       if (!changed) return false;
       for (const a of assets) this.store.putAsset({ ...a, taskId: task.id });
       this.appendEvent(
-        { ...task, status: 'completed', progress: 100, stage: 'done', completedAt: now, expiresAt, updatedAt: now },
+        { ...task, status: 'completed', progress: 100, stage: 'done', completedAt: now, expiresAt, actualSeconds, updatedAt: now },
         'video.completed',
         now,
       );

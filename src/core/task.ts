@@ -42,6 +42,14 @@ export interface Task {
   bodyHash: string | null;
   provider: string | null;
   upstreamId: string | null;
+  /** Quoted price in micro-USD per second of video (kept for the task's life). */
+  priceMicros: number;
+  /** Held amount: seconds × price. */
+  quoteMicros: number;
+  /** Charged amount once settled; null until then (0 after a release). */
+  costMicros: number | null;
+  /** Duration of the delivered video as probed, in seconds. */
+  actualSeconds: number | null;
   stage: Stage;
   providerState: Record<string, unknown>;
   nextRunAt: number | null;

@@ -1,6 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError, unauthorized } from '../core/errors.js';
+import type { RateLimiter } from '../billing/rate-limit.js';
+import { formatReset } from '../billing/rate-limit.js';
 import type { KeyStore } from '../store/keys.js';
 
 /** The bearer token of a request (Authorization: Bearer …, or the api-key header Azure clients send). */
@@ -48,5 +50,30 @@ export function registerAuth(app: FastifyInstance, keys: KeyStore, adminToken: s
       throw unauthorized(`Incorrect API key provided: ${shown}. Create a key with \`npx vidgate key create\` or ask the operator of this gateway.`);
     }
     req.apiKey = key;
+  });
+}
+
+/**
+ * Requests per minute per key (the key's own limit, else the operator default), with OpenAI's
+ * x-ratelimit-* headers on every answer and Retry-After on a 429.
+ */
+export function registerRateLimit(app: FastifyInstance, limiter: RateLimiter, defaultRpm: number, now: () => number): void {
+  app.addHook('onRequest', async (req, reply) => {
+    if (!req.apiKey) return;
+    const d = limiter.take(req.apiKey.id, req.apiKey.rpmLimit ?? defaultRpm, now());
+    reply.headers({
+      'x-ratelimit-limit-requests': String(d.limit),
+      'x-ratelimit-remaining-requests': String(d.remaining),
+      'x-ratelimit-reset-requests': formatReset(d.resetMs),
+    });
+    if (!d.ok) {
+      throw new ApiError({
+        status: 429,
+        type: 'rate_limit_error',
+        code: 'rate_limit_exceeded',
+        message: `Rate limit reached: this key may make ${d.limit} requests per minute. Try again in ${formatReset(d.retryAfterMs)}.`,
+        headers: { 'retry-after': String(Math.ceil(d.retryAfterMs / 1000)), 'retry-after-ms': String(d.retryAfterMs) },
+      });
+    }
   });
 }

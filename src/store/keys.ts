@@ -9,9 +9,32 @@ export interface ApiKey {
   test: boolean;
   createdAt: number;
   revokedAt: number | null;
+  balanceMicros: number;
+  creditLimitMicros: number;
+  /** Per-key overrides of the operator defaults (null = default). */
+  rpmLimit: number | null;
+  maxInflight: number | null;
 }
 
-type Row = { id: string; name: string; prefix: string; test: number; created_at: number; revoked_at: number | null };
+export interface KeyLimits {
+  rpmLimit?: number | null;
+  maxInflight?: number | null;
+  creditLimitMicros?: number;
+  name?: string;
+}
+
+type Row = {
+  id: string;
+  name: string;
+  prefix: string;
+  test: number;
+  created_at: number;
+  revoked_at: number | null;
+  balance_micros: number;
+  credit_limit_micros: number;
+  rpm_limit: number | null;
+  max_inflight: number | null;
+};
 
 const toKey = (r: Row): ApiKey => ({
   id: r.id,
@@ -20,6 +43,10 @@ const toKey = (r: Row): ApiKey => ({
   test: r.test === 1,
   createdAt: r.created_at,
   revokedAt: r.revoked_at,
+  balanceMicros: r.balance_micros,
+  creditLimitMicros: r.credit_limit_micros,
+  rpmLimit: r.rpm_limit,
+  maxInflight: r.max_inflight,
 });
 
 /** Secrets are shown once and stored only as a SHA-256 hash (they are 256-bit random, so no slow hash is needed). */
@@ -28,7 +55,7 @@ export const hashSecret = (secret: string): string => createHash('sha256').updat
 export class KeyStore {
   private readonly s;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.s = {
       insert: db.prepare('INSERT INTO api_keys (id, name, secret_hash, prefix, test, created_at) VALUES (?, ?, ?, ?, ?, ?)'),
       bySecret: db.prepare('SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL'),
@@ -44,7 +71,7 @@ export class KeyStore {
     const id = `key_${ulid(now)}`;
     const prefix = secret.slice(0, 12);
     this.s.insert.run(id, name, hashSecret(secret), prefix, opts.test ? 1 : 0, now);
-    return { key: { id, name, prefix, test: !!opts.test, createdAt: now, revokedAt: null }, secret };
+    return { key: this.get(id)!, secret };
   }
 
   /** The active key for a presented secret, or undefined. */
@@ -62,9 +89,26 @@ export class KeyStore {
     return (this.s.list.all() as Row[]).map(toKey);
   }
 
+  /** Change a key's name or limits; returns the updated key (undefined when unknown). */
+  update(id: string, changes: KeyLimits): ApiKey | undefined {
+    const cols: Record<string, unknown> = {};
+    if (changes.name !== undefined) cols.name = changes.name;
+    if (changes.rpmLimit !== undefined) cols.rpm_limit = changes.rpmLimit;
+    if (changes.maxInflight !== undefined) cols.max_inflight = changes.maxInflight;
+    if (changes.creditLimitMicros !== undefined) cols.credit_limit_micros = changes.creditLimitMicros;
+    const names = Object.keys(cols);
+    if (names.length) this.db.prepare(`UPDATE api_keys SET ${names.map((c) => `${c} = @${c}`).join(', ')} WHERE id = @id`).run({ ...cols, id });
+    return this.get(id);
+  }
+
+  /** A key by id or by its displayed prefix. */
+  find(idOrPrefix: string): ApiKey | undefined {
+    return this.get(idOrPrefix) ?? this.list().find((k) => k.prefix === idOrPrefix && k.revokedAt === null);
+  }
+
   /** Revoke by id (or by the displayed prefix); returns the key or undefined when unknown/already revoked. */
   revoke(idOrPrefix: string, now = Date.now()): ApiKey | undefined {
-    const key = this.get(idOrPrefix) ?? this.list().find((k) => k.prefix === idOrPrefix && k.revokedAt === null);
+    const key = this.find(idOrPrefix);
     if (!key || this.s.revoke.run(now, key.id).changes === 0) return undefined;
     return { ...key, revokedAt: now };
   }

@@ -93,4 +93,44 @@ export const MIGRATIONS: Migration[] = [
   );
   `,
   },
+  {
+    id: '002_billing',
+    sql: `
+  ALTER TABLE api_keys ADD COLUMN balance_micros INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE api_keys ADD COLUMN credit_limit_micros INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE api_keys ADD COLUMN rpm_limit INTEGER;
+  ALTER TABLE api_keys ADD COLUMN max_inflight INTEGER;
+
+  ALTER TABLE tasks ADD COLUMN price_micros INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE tasks ADD COLUMN quote_micros INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE tasks ADD COLUMN cost_micros INTEGER;
+  ALTER TABLE tasks ADD COLUMN actual_seconds REAL;
+  CREATE INDEX tasks_inflight ON tasks(key_id) WHERE stage <> 'done';
+  CREATE INDEX tasks_completed ON tasks(completed_at) WHERE completed_at IS NOT NULL;
+
+  -- Append-only. A key's balance is the sum of its entries (api_keys.balance_micros caches it).
+  CREATE TABLE ledger (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    key_id        TEXT NOT NULL REFERENCES api_keys(id),
+    task_id       TEXT,
+    kind          TEXT NOT NULL,
+    amount_micros INTEGER NOT NULL,
+    balance_after INTEGER NOT NULL,
+    note          TEXT,
+    created_at    INTEGER NOT NULL
+  );
+  CREATE INDEX ledger_by_key ON ledger(key_id, id);
+  -- Each task is held, settled and released at most once.
+  CREATE UNIQUE INDEX ledger_task_effect ON ledger(task_id, kind) WHERE task_id IS NOT NULL;
+
+  -- Operator price overrides (USD per second), by model and resolution tier.
+  CREATE TABLE prices (
+    model          TEXT NOT NULL,
+    tier           TEXT NOT NULL,
+    usd_per_second REAL NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    PRIMARY KEY (model, tier)
+  );
+  `,
+  },
 ];

@@ -22,6 +22,10 @@ const COLUMNS: Record<keyof Task, string> = {
   bodyHash: 'body_hash',
   provider: 'provider',
   upstreamId: 'upstream_id',
+  priceMicros: 'price_micros',
+  quoteMicros: 'quote_micros',
+  costMicros: 'cost_micros',
+  actualSeconds: 'actual_seconds',
   stage: 'stage',
   providerState: 'provider_state',
   nextRunAt: 'next_run_at',
@@ -83,6 +87,10 @@ export function rowToTask(r: Row): Task {
     bodyHash: r.body_hash as string | null,
     provider: r.provider as string | null,
     upstreamId: r.upstream_id as string | null,
+    priceMicros: r.price_micros as number,
+    quoteMicros: r.quote_micros as number,
+    costMicros: r.cost_micros as number | null,
+    actualSeconds: r.actual_seconds as number | null,
     stage: r.stage as Task['stage'],
     providerState: JSON.parse(r.provider_state as string) as Record<string, unknown>,
     nextRunAt: r.next_run_at as number | null,
@@ -138,6 +146,7 @@ export class TaskStore {
       leaseOwners: db.prepare(`SELECT DISTINCT lease_owner AS owner FROM tasks WHERE lease_owner IS NOT NULL AND stage <> 'done'`),
       dropLeases: db.prepare(`UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ? AND stage <> 'done'`),
       nextDue: db.prepare(`SELECT MIN(COALESCE(MAX(next_run_at, lease_until), next_run_at)) AS t FROM tasks WHERE stage <> 'done'`),
+      inflight: db.prepare(`SELECT COUNT(*) AS n FROM tasks WHERE key_id = ? AND stage <> 'done'`),
       byBody: db.prepare(`SELECT * FROM tasks WHERE key_id = ? AND body_hash = ? AND created_at >= ? ORDER BY id DESC LIMIT 1`),
       expired: db.prepare(`SELECT * FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?`),
       putAsset: db.prepare(`INSERT OR REPLACE INTO task_assets (task_id, variant, path, bytes, sha256, content_type)
@@ -226,6 +235,11 @@ export class TaskStore {
   /** Earliest time any unfinished task becomes claimable, or null when there is none. */
   nextDueAt(): number | null {
     return (this.s.nextDue.get() as { t: number | null }).t;
+  }
+
+  /** Unfinished tasks of a key. */
+  inflightCount(keyId: string): number {
+    return (this.s.inflight.get(keyId) as { n: number }).n;
   }
 
   findByBodyHash(keyId: string, bodyHash: string, since: number): Task | undefined {

@@ -69,9 +69,10 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
             nextRunAt: service.now(),
           });
         } else {
-          const running = out.state === 'in_progress';
+          // Status never goes back: an upstream that reports queued again after running stays in_progress.
+          const running = out.state === 'in_progress' || task.status === 'in_progress';
           service.advance(task, owner, {
-            status: out.state,
+            status: running ? 'in_progress' : 'queued',
             progress: running ? Math.max(task.progress, Math.min(99, out.progress ?? task.progress)) : 0,
             startedAt: running ? (task.startedAt ?? service.now()) : task.startedAt,
             providerState: state(out.providerState),
@@ -87,13 +88,13 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
           service.fail(task, owner, out.failure);
           return;
         }
-        const rel = await storeResult(task, out, ctx.workDir, deps.blobs, signal);
+        const { rel, durationSeconds } = await storeResult(task, out, ctx.workDir, deps.blobs, signal);
         const assets: Omit<Asset, 'taskId'>[] = [];
         for (const variant of Object.keys(FILE_NAMES) as Variant[]) {
           const file = `${rel}/${FILE_NAMES[variant]}`;
           assets.push({ variant, path: file, contentType: CONTENT_TYPES[variant], ...(await digestFile(deps.blobs.resolve(file))) });
         }
-        if (!service.complete(task, owner, assets)) await deps.blobs.remove(rel);
+        if (!service.complete(task, owner, assets, durationSeconds)) await deps.blobs.remove(rel);
         return;
       }
       case 'done':
@@ -126,9 +127,15 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
 
 /**
  * Check the video, make sure all three variants exist under their canonical names, and move the
- * scratch directory into blob storage. Returns the stored directory (relative).
+ * scratch directory into blob storage. Returns the stored directory (relative) and the duration.
  */
-async function storeResult(task: Task, out: FetchOutcome, workDir: string, blobs: BlobStore, signal: AbortSignal): Promise<string> {
+async function storeResult(
+  task: Task,
+  out: FetchOutcome,
+  workDir: string,
+  blobs: BlobStore,
+  signal: AbortSignal,
+): Promise<{ rel: string; durationSeconds: number }> {
   const target = (v: Variant): string => path.join(workDir, FILE_NAMES[v]);
   if (out.video !== target('video')) await rename(out.video, target('video'));
   const info = await probeVideo(target('video'), { signal });
@@ -141,7 +148,7 @@ async function storeResult(task: Task, out: FetchOutcome, workDir: string, blobs
     await normaliseStill(out.thumbnail, target('thumbnail'), 'webp');
     await normaliseStill(out.spritesheet, target('spritesheet'), 'jpeg');
   }
-  return blobs.adopt(task.id, workDir);
+  return { rel: await blobs.adopt(task.id, workDir), durationSeconds: info.durationSeconds };
 }
 
 /** Convert a still to the format the variant promises (an upstream may send png or jpg thumbnails). */

@@ -48,7 +48,7 @@ export function openaiRoutes(gw: Gateway) {
         params: {},
         reference: parseReference(body),
       };
-      return answerCreate(reply, await createTask(gw, req.apiKey.id, request, createHeaders(req)));
+      return answerCreate(reply, await createTask(gw, req.apiKey, request, createHeaders(req)));
     });
 
     app.get('/v1/videos', { config, schema: { response: { 200: videoListSchema } } }, async (req) => {
@@ -118,7 +118,7 @@ export function openaiRoutes(gw: Gateway) {
         reference: null,
         remixOf: source,
       };
-      return answerCreate(reply, await createTask(gw, req.apiKey.id, request, createHeaders(req)));
+      return answerCreate(reply, await createTask(gw, req.apiKey, request, createHeaders(req)));
     });
   };
 }

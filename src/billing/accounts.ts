@@ -1,0 +1,83 @@
+import { invalid, notFound } from '../core/errors.js';
+import type { Db } from '../store/db.js';
+import { writeTx } from '../store/db.js';
+import type { ApiKey, KeyLimits, KeyStore } from '../store/keys.js';
+import type { Ledger, LedgerEntry } from './ledger.js';
+import { formatUsd, microsToUsd, usdToMicros } from './money.js';
+
+/**
+ * Operator actions on a key's money and limits, shared by the admin API and the CLI so both
+ * apply the same rules.
+ */
+export class Accounts {
+  constructor(
+    private readonly db: Db,
+    private readonly keys: KeyStore,
+    private readonly ledger: Ledger,
+  ) {}
+
+  key(idOrPrefix: string): ApiKey {
+    const key = this.keys.find(idOrPrefix);
+    if (!key) throw notFound(`No key matches '${idOrPrefix}'.`, 'key');
+    return key;
+  }
+
+  /** Add (top-up) or remove (adjustment) credit. The balance may not go below the credit line. */
+  credit(idOrPrefix: string, amountUsd: number, note: string | null, now: number): LedgerEntry {
+    if (!Number.isFinite(amountUsd) || amountUsd === 0) throw invalid('amount_usd', 'amount_usd must be a non-zero number of US dollars.');
+    const micros = usdToMicros(amountUsd);
+    const key = this.key(idOrPrefix);
+    return writeTx(this.db, () => {
+      const { balanceMicros, creditLimitMicros } = this.ledger.balance(key.id);
+      if (micros < 0 && balanceMicros + micros < -creditLimitMicros) {
+        throw invalid(
+          'amount_usd',
+          `Removing ${formatUsd(-micros)} would take the balance (${formatUsd(balanceMicros)}) below the allowed ${formatUsd(-creditLimitMicros)}.`,
+        );
+      }
+      return this.ledger.post(key.id, micros > 0 ? 'topup' : 'adjust', micros, now, null, note);
+    });
+  }
+
+  setLimits(idOrPrefix: string, limits: KeyLimits): ApiKey {
+    for (const [name, v] of [['rpm_limit', limits.rpmLimit], ['max_inflight', limits.maxInflight]] as const) {
+      if (v !== undefined && v !== null && (!Number.isInteger(v) || v < 1)) throw invalid(name, `${name} must be a positive integer, or null for the default.`);
+    }
+    if (limits.creditLimitMicros !== undefined && (!Number.isInteger(limits.creditLimitMicros) || limits.creditLimitMicros < 0)) {
+      throw invalid('credit_limit_usd', 'credit_limit_usd must be zero or a positive number of US dollars.');
+    }
+    return this.keys.update(this.key(idOrPrefix).id, limits)!;
+  }
+
+  /** The key as operators see it: identity, limits and money. */
+  view(key: ApiKey, defaults: { rpm: number; maxInflight: number }) {
+    const b = this.ledger.balance(key.id);
+    return {
+      id: key.id,
+      object: 'api_key',
+      name: key.name,
+      prefix: key.prefix,
+      test: key.test,
+      created_at: Math.floor(key.createdAt / 1000),
+      revoked_at: key.revokedAt === null ? null : Math.floor(key.revokedAt / 1000),
+      balance_usd: microsToUsd(b.balanceMicros),
+      held_usd: microsToUsd(b.heldMicros),
+      credit_limit_usd: microsToUsd(b.creditLimitMicros),
+      rpm_limit: key.rpmLimit ?? defaults.rpm,
+      rpm_limit_is_default: key.rpmLimit === null,
+      max_inflight: key.maxInflight ?? defaults.maxInflight,
+      max_inflight_is_default: key.maxInflight === null,
+    };
+  }
+}
+
+export const entryView = (e: LedgerEntry) => ({
+  id: e.id,
+  object: 'ledger_entry',
+  kind: e.kind,
+  amount_usd: microsToUsd(e.amountMicros),
+  balance_after_usd: microsToUsd(e.balanceAfter),
+  task_id: e.taskId ? `video_${e.taskId}` : null,
+  note: e.note,
+  created_at: Math.floor(e.createdAt / 1000),
+});
