@@ -26,6 +26,7 @@ import type { Db } from './store/db.js';
 import { openDatabase } from './store/db.js';
 import { KeyStore } from './store/keys.js';
 import { TaskStore } from './store/tasks.js';
+import { Secrets } from './util/secrets.js';
 import { Worker } from './worker/worker.js';
 
 export interface App {
@@ -48,6 +49,7 @@ export interface AppOptions {
 export async function createApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const now = opts.now ?? Date.now;
   const db = openDatabase(config.dataDir, { synchronous: config.sqlite.synchronous });
+  const secrets = Secrets.load(config.dataDir, config.secretKey);
   const blobs = new BlobStore(config.dataDir);
   await blobs.init();
   const store = new TaskStore(db);
@@ -82,6 +84,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     prices,
     ledger,
     accounts: new Accounts(db, keys, ledger),
+    secrets,
     providerFor: () => sandbox.id,
   };
 

@@ -34,6 +34,8 @@ export const configSchema = z.object({
   publicUrl: z.string().url().optional(),
   /** Bearer token of the operator (admin API, console, CLI remote mode). Unset = admin API disabled. */
   adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Master key for secrets at rest (else <dataDir>/master.key is created). */
+  secretKey: z.string().optional(),
   /** 'openai' emits `queued`; 'apigo' emits `pending` for waiting tasks (for clients built against apigo). */
   statusStyle: z.enum(['openai', 'apigo']).default('openai'),
   /** Hint sent as openai-poll-after-ms on GET /v1/videos/{id}. */
@@ -97,6 +99,7 @@ const ENV_MAP: Record<string, string> = {
   LOG_LEVEL: 'logLevel',
   VIDGATE_PUBLIC_URL: 'publicUrl',
   VIDGATE_ADMIN_TOKEN: 'adminToken',
+  VIDGATE_SECRET_KEY: 'secretKey',
   VIDGATE_STATUS_STYLE: 'statusStyle',
   VIDGATE_POLL_AFTER_MS: 'pollAfterMs',
   VIDGATE_RETENTION_HOURS: 'retentionHours',

@@ -4,6 +4,7 @@ import type { PriceBook } from '../billing/prices.js';
 import type { Config } from '../config.js';
 import type { Accounts } from '../billing/accounts.js';
 import type { Db } from '../store/db.js';
+import type { Secrets } from '../util/secrets.js';
 import type { ApiKey, KeyStore } from '../store/keys.js';
 import type { Catalog } from './catalog.js';
 import type { ReferenceDeps } from './reference.js';
@@ -21,6 +22,7 @@ export interface Gateway {
   prices: PriceBook;
   ledger: Ledger;
   accounts: Accounts;
+  secrets: Secrets;
   /** The provider id that will serve a new task of this key for this model. */
   providerFor(model: string, key: ApiKey): string;
 }
