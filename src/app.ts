@@ -15,6 +15,7 @@ import type { ModelSpec } from './core/catalog.js';
 import type { Gateway } from './core/gateway.js';
 import { TaskService } from './core/service.js';
 import { adminRoutes } from './admin/routes.js';
+import { Events } from './events/index.js';
 import { openaiRoutes } from './dialects/openai/routes.js';
 import { registerAuth, registerRateLimit } from './http/auth.js';
 import { openaiErrorBody, registerErrorHandling } from './http/errors.js';
@@ -60,6 +61,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const prices = new PriceBook(db, catalog, config.billing.sandboxPricing);
   const ledger = new Ledger(db);
   registerBilling(service, keys, ledger, { maxInflight: config.limits.maxInflight });
+
+  const events = new Events({ config, db, service, keys, secrets, now });
 
   const sandbox = new SandboxProvider(config.sandbox);
   const providers = new Map<string, Provider>([[sandbox.id, sandbox]]);
@@ -115,13 +118,14 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     },
   });
   registerErrorHandling(server, { openai: openaiErrorBody, apimart: openaiErrorBody });
-  registerAuth(server, keys, config.adminToken);
+  registerAuth(server, keys, config.adminToken, { streamAuth: events.streamAuth });
   registerRateLimit(server, new RateLimiter(), config.limits.rpm, now);
   server.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok', worker: { busy: worker.busy } }));
   await server.register(modelRoutes(gateway));
   await server.register(openaiRoutes(gateway));
   await server.register(billingRoutes(gateway));
   await server.register(adminRoutes(gateway));
+  await server.register(events.routes(gateway));
 
   const worker = new Worker(
     service,
@@ -139,6 +143,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     db,
     start() {
       if (config.worker.enabled) worker.start();
+      events.start(server.log);
       const sweep = () =>
         service.expireAssets().catch((err: unknown) => server.log.warn({ err }, 'expiry sweep failed'));
       void blobs
@@ -156,6 +161,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await closing;
       clearTimeout(timer);
       await worker.stop();
+      await events.close();
       db.close();
     },
   };

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError, unauthorized } from '../core/errors.js';
 import type { RateLimiter } from '../billing/rate-limit.js';
 import { formatReset } from '../billing/rate-limit.js';
-import type { KeyStore } from '../store/keys.js';
+import type { ApiKey, KeyStore } from '../store/keys.js';
 
 /** The bearer token of a request (Authorization: Bearer …, or the api-key header Azure clients send). */
 export function bearerToken(req: FastifyRequest): string | undefined {
@@ -23,15 +23,27 @@ export function isAdminToken(token: string | undefined, adminToken: string | und
   return !!token && !!adminToken && timingSafeEqual(digest(token), digest(adminToken));
 }
 
+export interface AuthOptions {
+  /** Resolves a stream token to its key on routes with `config.streamToken` (undefined: not one). */
+  streamAuth?: (token: string, req: FastifyRequest) => ApiKey | undefined;
+}
+
+function queryToken(req: FastifyRequest): string | undefined {
+  const value = (req.query as Record<string, unknown> | undefined)?.access_token;
+  return typeof value === 'string' && value ? value : undefined;
+}
+
 /**
  * Every route that is not marked public needs a valid, unrevoked API key; admin routes need the
  * operator's admin token instead.
  */
-export function registerAuth(app: FastifyInstance, keys: KeyStore, adminToken: string | undefined): void {
+export function registerAuth(app: FastifyInstance, keys: KeyStore, adminToken: string | undefined, opts: AuthOptions = {}): void {
   app.decorateRequest('apiKey', null as never);
   app.addHook('onRequest', async (req) => {
     if (req.routeOptions.config?.public || !req.routeOptions.url) return;
-    const token = bearerToken(req);
+    // Event-stream routes also take a short-lived stream token, in the header or as ?access_token=.
+    const streamAuth = req.routeOptions.config?.streamToken ? opts.streamAuth : undefined;
+    const token = bearerToken(req) ?? (streamAuth ? queryToken(req) : undefined);
     if (req.routeOptions.config?.admin) {
       if (!adminToken) {
         throw new ApiError({ status: 403, type: 'permission_error', code: 'admin_disabled', message: 'The admin API is disabled: the operator has not set VIDGATE_ADMIN_TOKEN.' });
@@ -44,7 +56,7 @@ export function registerAuth(app: FastifyInstance, keys: KeyStore, adminToken: s
         "You didn't provide an API key. Provide your vidgate API key in an Authorization header using Bearer auth (Authorization: Bearer YOUR_KEY).",
       );
     }
-    const key = keys.authenticate(token);
+    const key = streamAuth?.(token, req) ?? keys.authenticate(token);
     if (!key) {
       const shown = token.length > 12 ? `${token.slice(0, 8)}…${token.slice(-4)}` : '***';
       throw unauthorized(`Incorrect API key provided: ${shown}. Create a key with \`npx vidgate key create\` or ask the operator of this gateway.`);
