@@ -173,10 +173,11 @@ describe('webhooks', () => {
     const flaky = await Receiver.start((n) => (n === 0 ? 500 : n === 1 ? 'hang' : n === 2 ? 'reset' : 200));
     const healthy = await receiver();
     receivers.push(flaky);
-    const bad = await client.webhooks.create({ url: `${flaky.url}/x`, name: 'flaky', event_types: ['video.completed'] });
-    const good = await client.webhooks.create({ url: `${healthy.url}/y`, name: 'healthy', event_types: ['video.completed'] });
+    const bad = await client.webhooks.create({ url: `${flaky.url}/x`, name: 'flaky', event_types: ['video.failed'] });
+    const good = await client.webhooks.create({ url: `${healthy.url}/y`, name: 'healthy', event_types: ['video.failed'] });
 
-    const video = await client.videos.create({ prompt: 'A windmill at dusk', seconds: '4' });
+    // (Magic prompts that fail fast keep these tests quick: the events are the same kind of rows.)
+    const video = await client.videos.create({ prompt: 'sandbox:moderation a windmill at dusk', seconds: '4' });
     await waitForVideo(client, video.id);
     // The healthy endpoint is served while the flaky one fails.
     await healthy.waitFor((x) => x.accepted.length === 1, 30_000, 'healthy delivery');
@@ -196,7 +197,7 @@ describe('webhooks', () => {
     const timestamps = flaky.received.map((q) => Number(q.headers['webhook-timestamp']));
     expect([...timestamps].sort((a, b) => a - b)).toEqual(timestamps);
     const event = await unwrap(flaky.accepted[0]!, bad.signing_secret);
-    expect(event).toMatchObject({ type: 'video.completed', data: { id: video.id } });
+    expect(event).toMatchObject({ type: 'video.failed', data: { id: video.id } });
 
     const [d] = await until(async () => {
       const list = await deliveriesOf(`endpoint_id=${bad.id}`);
@@ -218,8 +219,8 @@ describe('webhooks', () => {
   it('delivers every event of a flaky receiver at least once, in order per video', async () => {
     const r = await Receiver.start((n) => (n % 2 === 0 ? 503 : 200));
     receivers.push(r);
-    const e = await client.webhooks.create({ url: `${r.url}/p`, name: 'progress', event_types: ['video.in_progress', 'video.completed'] as never });
-    const video = await client.videos.create({ prompt: 'A lighthouse in fog', seconds: '4' });
+    const e = await client.webhooks.create({ url: `${r.url}/p`, name: 'progress', event_types: ['video.in_progress', 'video.failed'] as never });
+    const video = await client.videos.create({ prompt: 'sandbox:fail a lighthouse in fog', seconds: '12' });
     await waitForVideo(client, video.id);
     const all = await until(async () => {
       const list = await deliveriesOf(`endpoint_id=${e.id}`);
@@ -229,7 +230,7 @@ describe('webhooks', () => {
     expect(new Set(accepted.map((a) => a.id))).toEqual(new Set(all.map((d) => d.event_id)));
     expect(accepted.length).toBe(all.length);
     const types = accepted.map((a) => a.type as string);
-    expect(types[types.length - 1]).toBe('video.completed');
+    expect(types[types.length - 1]).toBe('video.failed');
     const progress = accepted.filter((a) => (a.type as string) === 'video.in_progress').map((a) => (a.data as unknown as { progress: number }).progress);
     expect(progress.length).toBeGreaterThan(1);
     expect([...progress].sort((a, b) => a - b)).toEqual(progress);
@@ -238,8 +239,8 @@ describe('webhooks', () => {
 
   it('re-sends a delivery with the same webhook-id as a new attempt', async () => {
     const r = await receiver();
-    const e = await client.webhooks.create({ url: `${r.url}/r`, name: 'resend', event_types: ['video.completed'] });
-    const video = await client.videos.create({ prompt: 'A kite over dunes', seconds: '4' });
+    const e = await client.webhooks.create({ url: `${r.url}/r`, name: 'resend', event_types: ['video.failed'] });
+    const video = await client.videos.create({ prompt: 'sandbox:moderation a kite over dunes', seconds: '4' });
     await waitForVideo(client, video.id);
     await r.waitFor((x) => x.accepted.length === 1);
     const [d] = await deliveriesOf(`endpoint_id=${e.id}`);
@@ -266,12 +267,12 @@ describe('webhooks', () => {
 
   it('rotates a secret with a grace period: both secrets verify during it, only the new one after', async () => {
     const r = await receiver();
-    const e = await client.webhooks.create({ url: `${r.url}/rot`, name: 'rot', event_types: ['video.completed'] });
+    const e = await client.webhooks.create({ url: `${r.url}/rot`, name: 'rot', event_types: ['video.failed'] });
     const rotated = await client.webhooks.rotateSecret(e.id, { keep_old_secret_active_for_24_hours: true });
     const fresh = rotated.signing_secret;
 
     // A real delivery during the grace period carries both signatures; either secret verifies it.
-    const video = await client.videos.create({ prompt: 'A train crossing a bridge', seconds: '4' });
+    const video = await client.videos.create({ prompt: 'sandbox:moderation a train crossing a bridge', seconds: '4' });
     await waitForVideo(client, video.id);
     await r.waitFor((x) => x.accepted.length === 1);
     const during = r.accepted[0]!;
@@ -320,16 +321,16 @@ describe('webhooks', () => {
     expect(secret.json.signing_secret).toMatch(/^whsec_/);
     expect((await api<{ signing_secret: string }>('GET', '/v1/callback_secret')).json.signing_secret).toBe(secret.json.signing_secret);
 
-    const json = await api<{ id: string }>('POST', '/v1/videos', { prompt: 'A fox in snow', seconds: '4', callback_url: `${r.url}/cb/json` });
+    const json = await api<{ id: string }>('POST', '/v1/videos', { prompt: 'sandbox:fail a fox in snow', seconds: '4', callback_url: `${r.url}/cb/json` });
     expect(json.status).toBe(200);
     const viaSdk = await client.videos.create({ prompt: 'An owl at night', seconds: '4', callback_url: `${r.url}/cb/sdk` } as OpenAI.Videos.VideoCreateParams);
     await waitForVideo(client, json.json.id);
     await waitForVideo(client, viaSdk.id);
     await r.waitFor((x) => x.accepted.length === 2);
     const byPath = new Map(r.accepted.map((q) => [q.path, q]));
-    expect(await unwrap(byPath.get('/cb/json')!, secret.json.signing_secret)).toMatchObject({ type: 'video.completed', data: { id: json.json.id } });
+    expect(await unwrap(byPath.get('/cb/json')!, secret.json.signing_secret)).toMatchObject({ type: 'video.failed', data: { id: json.json.id } });
     expect(await unwrap(byPath.get('/cb/sdk')!, secret.json.signing_secret)).toMatchObject({ type: 'video.completed', data: { id: viaSdk.id } });
-    // Only how the task ends, not its progress.
+    // Only how the task ends, not its progress (the failed one had progress events).
     expect(r.received).toHaveLength(2);
     const listed = await deliveriesOf('endpoint_id=callback');
     expect(listed.length).toBe(2);
@@ -373,11 +374,11 @@ describe('webhook targets and the address policy', () => {
     await r?.stop();
     await gw?.close();
   });
-  const create = async (url: string) => {
+  const create = async (url: string, event = 'video.completed') => {
     const res = await fetch(`${gw.url}/v1/webhook_endpoints`, {
       method: 'POST',
       headers: { authorization: `Bearer ${gw.key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ url, event_types: ['video.completed'] }),
+      body: JSON.stringify({ url, event_types: [event] }),
     });
     return { status: res.status, json: (await res.json()) as { id: string; signing_secret: string; error: { param: string; code: string; message: string } } };
   };
@@ -389,9 +390,9 @@ describe('webhook targets and the address policy', () => {
       expect(res.json.error).toMatchObject({ param: 'url', code: 'url_not_allowed' });
     }
     expect((await create('http://10.0.0.5/hook')).json.error.message).toContain('VIDGATE_ALLOW_HOSTS');
-    const allowed = await create(`${r.url}/ok`);
+    const allowed = await create(`${r.url}/ok`, 'video.failed');
     expect(allowed.status).toBe(200);
-    const video = await gw.openai().videos.create({ prompt: 'A allowed delivery', seconds: '4' });
+    const video = await gw.openai().videos.create({ prompt: 'sandbox:moderation an allowed delivery', seconds: '4' });
     await waitForVideo(gw.openai(), video.id);
     await r.waitFor((x) => x.accepted.length === 1);
     await verifier.webhooks.unwrap(r.accepted[0]!.body, r.accepted[0]!.headers as Record<string, string>, allowed.json.signing_secret);
@@ -401,10 +402,10 @@ describe('webhook targets and the address policy', () => {
     const name = hostname();
     const addresses = await lookup(name, { all: true }).catch(() => []);
     if (addresses.length === 0 || addresses.some((a) => classifyAddress(a.address) === null)) return; // this machine's name is public or unknown
-    const e = await create(`http://${name}:${r.port}/sneaky`);
+    const e = await create(`http://${name}:${r.port}/sneaky`, 'video.failed');
     expect(e.status).toBe(200);
     const before = r.received.length;
-    const video = await gw.openai().videos.create({ prompt: 'A sneaky delivery', seconds: '4' });
+    const video = await gw.openai().videos.create({ prompt: 'sandbox:moderation a sneaky delivery', seconds: '4' });
     await waitForVideo(gw.openai(), video.id);
     const d = await until(async () => {
       const res = await fetch(`${gw.url}/v1/webhook_deliveries?endpoint_id=${e.json.id}`, { headers: { authorization: `Bearer ${gw.key}` } });

@@ -35,7 +35,7 @@ const rotate = z.object({
   grace_period_seconds: z.number().int().min(0).max(MAX_GRACE_SECONDS).optional(),
 });
 const testBody = z.object({ event_type: z.string().optional() });
-const streamToken = z.object({ video_id: z.string().optional(), ttl_seconds: z.number().int().min(10).max(86_400).optional() });
+const streamToken = z.object({ video_id: z.string().optional(), ttl_seconds: z.number().int().min(1).max(86_400).optional() });
 
 function parseEventTypes(value: unknown): string[] {
   const supported = WEBHOOK_EVENT_TYPES.join(', ');
