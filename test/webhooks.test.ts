@@ -170,7 +170,7 @@ describe('webhooks', () => {
   });
 
   it('keeps retrying a failing receiver (500, timeout, reset, refused) with the same webhook-id, without holding up other endpoints', async () => {
-    const flaky = await Receiver.start((n) => (n === 0 ? 500 : n === 1 ? 'hang' : n === 2 ? 'reset' : 200));
+    const flaky = await Receiver.start((n) => (n === 0 ? 500 : n === 1 ? 'hang' : n === 2 ? 'reset' : 503));
     const healthy = await receiver();
     receivers.push(flaky);
     const bad = await client.webhooks.create({ url: `${flaky.url}/x`, name: 'flaky', event_types: ['video.failed'] });
@@ -189,6 +189,7 @@ describe('webhooks', () => {
     }, 30_000, 'a refused attempt');
     expect(pending.status).toBe('pending');
     expect(flaky.accepted).toHaveLength(0);
+    flaky.behaviour = () => 200;
     await flaky.restart();
     await flaky.waitFor((x) => x.accepted.length === 1, 30_000, 'recovery');
 
