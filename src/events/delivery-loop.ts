@@ -143,23 +143,26 @@ export class DeliveryLoop {
     }
   }
 
-  /** Lease due deliveries, respecting the per-target limit, in one write transaction. */
+  /**
+   * Lease due deliveries, respecting the per-target limit. Candidates are read first (a cheap
+   * read: no write transaction while nothing is due); each lease is a compare-and-set, so two
+   * processes never both take one.
+   */
   private claim(now: number, free: number): Delivery[] {
-    return writeTx(this.db, () => {
-      const picked: Delivery[] = [];
-      const counts = new Map(this.perTarget);
-      for (const d of this.store.due(now, Math.max(50, free * 4))) {
-        if (picked.length >= free) break;
-        if (this.inFlight.has(d.id)) continue;
-        const key = targetKey(d);
-        const n = counts.get(key) ?? 0;
-        if (n >= this.cfg.perTargetConcurrency) continue;
-        if (!this.store.lease(d.id, this.owner, now + this.leaseMs)) continue;
-        counts.set(key, n + 1);
-        picked.push(d);
-      }
-      return picked;
-    });
+    const due = this.store.due(now, Math.max(50, free * 4)).filter((d) => !this.inFlight.has(d.id));
+    if (due.length === 0) return [];
+    const counts = new Map(this.perTarget);
+    const wanted: Delivery[] = [];
+    for (const d of due) {
+      if (wanted.length >= free) break;
+      const key = targetKey(d);
+      const n = counts.get(key) ?? 0;
+      if (n >= this.cfg.perTargetConcurrency) continue;
+      counts.set(key, n + 1);
+      wanted.push(d);
+    }
+    if (wanted.length === 0) return [];
+    return writeTx(this.db, () => wanted.filter((d) => this.store.lease(d, this.owner, now, now + this.leaseMs)));
   }
 
   private launch(d: Delivery): void {

@@ -176,7 +176,9 @@ export class WebhookStore {
           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
                           WHERE p.task_id = d.task_id AND p.target = d.target AND p.status = 'pending' AND p.event_seq < d.event_seq)
         ORDER BY d.next_attempt_at LIMIT @limit`),
-      lease: db.prepare(`UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ? WHERE id = ? AND status = 'pending'`),
+      lease: db.prepare(`UPDATE webhook_deliveries SET lease_owner = @owner, lease_until = @until
+        WHERE id = @id AND status = 'pending' AND attempts = @attempts AND next_attempt_at <= @now
+          AND (lease_until IS NULL OR lease_until < @now)`),
       finish: db.prepare(`UPDATE webhook_deliveries SET status = @status, attempts = attempts + 1, next_attempt_at = @next,
         lease_owner = NULL, lease_until = NULL, last_status = @code, last_error = @error,
         delivered_at = COALESCE(@deliveredAt, delivered_at), updated_at = @now
@@ -287,8 +289,9 @@ export class WebhookStore {
     return (this.s.due.all({ now, limit }) as Row[]).map(toDelivery);
   }
 
-  lease(id: string, owner: string, until: number): boolean {
-    return this.s.lease.run(owner, until, id).changes === 1;
+  /** Take the lease of a due delivery still as it was read (same attempt count), unless someone holds it. */
+  lease(d: Pick<Delivery, 'id' | 'attempts'>, owner: string, now: number, until: number): boolean {
+    return this.s.lease.run({ id: d.id, attempts: d.attempts, owner, now, until }).changes === 1;
   }
 
   /** Record an attempt and the delivery's new state, if `owner` still holds the lease. */
