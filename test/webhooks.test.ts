@@ -64,6 +64,11 @@ describe('webhooks', () => {
     expect(created.id).toMatch(/^whe_/);
     expect(created.signing_secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
     expect(created.signing_secret_hint).toBe(`whsec_…${created.signing_secret.slice(-6)}`);
+    // Stored sealed: the database alone does not reveal the secret.
+    const row = gw.app.db.prepare('SELECT * FROM webhook_endpoints WHERE id = ?').get(created.id) as Record<string, unknown>;
+    const raw = created.signing_secret.slice('whsec_'.length);
+    expect(JSON.stringify(row)).not.toContain(raw);
+    expect(JSON.stringify(row)).not.toContain(Buffer.from(raw, 'base64').toString('hex'));
 
     const got = await client.webhooks.retrieve(created.id);
     expect(got).not.toHaveProperty('signing_secret');
@@ -169,8 +174,8 @@ describe('webhooks', () => {
     await client.webhooks.delete(onlyDone.id);
   });
 
-  it('keeps retrying a failing receiver (500, timeout, reset, refused) with the same webhook-id, without holding up other endpoints', async () => {
-    const flaky = await Receiver.start((n) => (n === 0 ? 500 : n === 1 ? 'hang' : n === 2 ? 'reset' : 503));
+  it('keeps retrying a failing receiver (500, timeout, reset, redirect, refused) with the same webhook-id, without holding up other endpoints', async () => {
+    const flaky = await Receiver.start((n) => (n === 0 ? 500 : n === 1 ? 'hang' : n === 2 ? 'reset' : n === 3 ? 307 : 503));
     const healthy = await receiver();
     receivers.push(flaky);
     const bad = await client.webhooks.create({ url: `${flaky.url}/x`, name: 'flaky', event_types: ['video.failed'] });
@@ -181,7 +186,7 @@ describe('webhooks', () => {
     await waitForVideo(client, video.id);
     // The healthy endpoint is served while the flaky one fails.
     await healthy.waitFor((x) => x.accepted.length === 1, 30_000, 'healthy delivery');
-    await flaky.waitFor((x) => x.received.length >= 3, 30_000, 'three failed attempts');
+    await flaky.waitFor((x) => x.received.length >= 4, 30_000, 'four failed attempts');
     await flaky.stop();
     const pending = await until(async () => {
       const [d] = await deliveriesOf(`endpoint_id=${bad.id}`);
@@ -209,6 +214,8 @@ describe('webhooks', () => {
     expect(codes[0]).toBe(500);
     expect(codes[1]).toMatch(/timed out/);
     expect(codes[2]).toMatch(/reset|closed|failed/);
+    expect(codes[3]).toBe(307);
+    expect(d!.attempts[3]!.error).toMatch(/redirects are not followed/);
     expect(codes).toContain('connection refused');
     expect(codes[codes.length - 1]).toBe(200);
     expect(d!.attempt_count).toBe(d!.attempts.length);
