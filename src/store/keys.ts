@@ -62,6 +62,7 @@ export class KeyStore {
       byId: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
       list: db.prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
       revoke: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+      bumpInflight: db.prepare('UPDATE api_keys SET inflight = inflight + ? WHERE id = ? RETURNING inflight'),
     };
   }
 
@@ -87,6 +88,11 @@ export class KeyStore {
 
   list(): ApiKey[] {
     return (this.s.list.all() as Row[]).map(toKey);
+  }
+
+  /** Adjust the key's count of unfinished tasks (inside the task's transaction); returns the new count. */
+  bumpInflight(id: string, delta: number): number {
+    return (this.s.bumpInflight.get(delta, id) as { inflight: number }).inflight;
   }
 
   /** Change a key's name or limits; returns the updated key (undefined when unknown). */

@@ -146,7 +146,6 @@ export class TaskStore {
       leaseOwners: db.prepare(`SELECT DISTINCT lease_owner AS owner FROM tasks WHERE lease_owner IS NOT NULL AND stage <> 'done'`),
       dropLeases: db.prepare(`UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ? AND stage <> 'done'`),
       nextDue: db.prepare(`SELECT MIN(COALESCE(MAX(next_run_at, lease_until), next_run_at)) AS t FROM tasks WHERE stage <> 'done'`),
-      inflight: db.prepare(`SELECT COUNT(*) AS n FROM tasks WHERE key_id = ? AND stage <> 'done'`),
       byBody: db.prepare(`SELECT * FROM tasks WHERE key_id = ? AND body_hash = ? AND created_at >= ? ORDER BY id DESC LIMIT 1`),
       expired: db.prepare(`SELECT * FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?`),
       putAsset: db.prepare(`INSERT OR REPLACE INTO task_assets (task_id, variant, path, bytes, sha256, content_type)
@@ -235,11 +234,6 @@ export class TaskStore {
   /** Earliest time any unfinished task becomes claimable, or null when there is none. */
   nextDueAt(): number | null {
     return (this.s.nextDue.get() as { t: number | null }).t;
-  }
-
-  /** Unfinished tasks of a key. */
-  inflightCount(keyId: string): number {
-    return (this.s.inflight.get(keyId) as { n: number }).n;
   }
 
   findByBodyHash(keyId: string, bodyHash: string, since: number): Task | undefined {
