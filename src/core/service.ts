@@ -138,7 +138,7 @@ export class TaskService {
     };
     let result: CreateResult;
     try {
-      result = this.commit(() => {
+      result = await this.commitGrouped(() => {
         if (input.idempotencyKey && input.bodyHash) {
           // A concurrent request with the same key may have committed since the check above.
           const existing = this.findIdempotent(input.keyId, input.idempotencyKey, input.bodyHash);
@@ -313,6 +313,44 @@ export class TaskService {
     const event: EventRow = { seq, taskId: task.id, keyId: task.keyId, type, status: task.status, progress: task.progress, data: data ?? null, createdAt: now };
     for (const hook of this.hooks) hook(event, task);
     this.pending.push(event);
+  }
+
+  private group: Array<{ fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
+
+  /**
+   * Group commit: units submitted in the same turn of the event loop share one transaction (the
+   * commit is what costs on a real disk), each in its own savepoint so that a unit that throws
+   * (a refused create) rolls back alone. Every caller is answered only after the commit.
+   */
+  private commitGrouped<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.group.length === 0) setImmediate(() => this.flushGroup());
+      this.group.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+    });
+  }
+
+  private flushGroup(): void {
+    const batch = this.group.splice(0, 512);
+    if (this.group.length > 0) setImmediate(() => this.flushGroup());
+    const unit = this.db.transaction((fn: () => unknown) => fn()); // nested: runs in a SAVEPOINT
+    let outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>;
+    try {
+      outcomes = this.commit(() =>
+        batch.map((item) => {
+          const mark = this.pending.length;
+          try {
+            return { ok: true as const, value: unit(item.fn) };
+          } catch (error) {
+            this.pending.length = mark;
+            return { ok: false as const, error };
+          }
+        }),
+      );
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    outcomes.forEach((o, i) => (o.ok ? batch[i]!.resolve(o.value) : batch[i]!.reject(o.error)));
   }
 
   /** Run fn as one write transaction; publish its events only once it has committed. */

@@ -3,6 +3,7 @@ import { ApiError, conflict, notFound } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
 import { parseTaskId } from '../core/ids.js';
 import type { Task, Variant } from '../core/task.js';
+import type { TaskView } from '../store/tasks.js';
 import { sendFile } from './send-file.js';
 
 const EXTENSIONS: Record<Variant, string> = { video: 'mp4', thumbnail: 'webp', spritesheet: 'jpg' };
@@ -10,12 +11,18 @@ const EXTENSIONS: Record<Variant, string> = { video: 'mp4', thumbnail: 'webp', s
 /** The caller's task named by a public id in either spelling (video_… or task_…), or a 404. */
 export function visibleTask(gw: Gateway, req: FastifyRequest, publicId: string): Task {
   const id = parseTaskId(publicId);
-  const task = id ? gw.service.store.getVisible(id, req.apiKey.id) : undefined;
-  if (!task) {
-    const noun = req.routeOptions.config?.dialect === 'apimart' ? 'task' : 'video';
-    throw notFound(`No ${noun} found with id '${publicId}'.`, `${noun}_id`);
-  }
-  return task;
+  return (id && gw.service.store.getVisible(id, req.apiKey.id)) || notFoundFor(req, publicId);
+}
+
+/** visibleTask for status reads: only the fields a status shows. */
+export function visibleTaskView(gw: Gateway, req: FastifyRequest, publicId: string): TaskView {
+  const id = parseTaskId(publicId);
+  return (id && gw.service.store.getView(id, req.apiKey.id)) || notFoundFor(req, publicId);
+}
+
+function notFoundFor(req: FastifyRequest, publicId: string): never {
+  const noun = req.routeOptions.config?.dialect === 'apimart' ? 'task' : 'video';
+  throw notFound(`No ${noun} found with id '${publicId}'.`, `${noun}_id`);
 }
 
 /** Stream one variant of a task's result, or explain (4xx) why there is nothing to stream. */

@@ -106,6 +106,40 @@ export function rowToTask(r: Row): Task {
   };
 }
 
+/** The fields a status read shows. */
+export type TaskView = Pick<
+  Task,
+  | 'id' | 'keyId' | 'origin' | 'model' | 'prompt' | 'seconds' | 'width' | 'height' | 'status' | 'progress' | 'error'
+  | 'remixedFrom' | 'priceMicros' | 'quoteMicros' | 'costMicros' | 'createdAt' | 'startedAt' | 'completedAt' | 'expiresAt'
+>;
+
+const VIEW_COLUMNS = [
+  'id', 'key_id', 'origin', 'model', 'prompt', 'seconds', 'width', 'height', 'status', 'progress', 'error_code', 'error_message',
+  'remixed_from', 'price_micros', 'quote_micros', 'cost_micros', 'created_at', 'started_at', 'completed_at', 'expires_at',
+];
+
+const rowToView = (r: Row): TaskView => ({
+  id: r.id as string,
+  keyId: r.key_id as string,
+  origin: r.origin as Task['origin'],
+  model: r.model as string,
+  prompt: r.prompt as string,
+  seconds: r.seconds as number,
+  width: r.width as number,
+  height: r.height as number,
+  status: r.status as TaskStatus,
+  progress: r.progress as number,
+  error: r.error_code === null ? null : { code: r.error_code as string, message: (r.error_message as string) ?? '' },
+  remixedFrom: r.remixed_from as string | null,
+  priceMicros: r.price_micros as number,
+  quoteMicros: r.quote_micros as number,
+  costMicros: r.cost_micros as number | null,
+  createdAt: r.created_at as number,
+  startedAt: r.started_at as number | null,
+  completedAt: r.completed_at as number | null,
+  expiresAt: r.expires_at as number | null,
+});
+
 export interface ListOptions {
   after?: string;
   limit: number;
@@ -128,6 +162,7 @@ export interface EventRow {
  * callers compose them inside writeTx() when several must commit together.
  */
 export class TaskStore {
+  /** Prepared statements for generated SQL (inserts and updates), by their text. */
   private readonly updates = new Map<string, Statement>();
   private readonly s;
 
@@ -135,6 +170,7 @@ export class TaskStore {
     this.s = {
       get: db.prepare('SELECT * FROM tasks WHERE id = ?'),
       getVisible: db.prepare('SELECT * FROM tasks WHERE id = ? AND key_id = ? AND deleted_at IS NULL'),
+      getView: db.prepare(`SELECT ${VIEW_COLUMNS.join(', ')} FROM tasks WHERE id = ? AND key_id = ? AND deleted_at IS NULL`),
       listDesc: db.prepare('SELECT * FROM tasks WHERE key_id = ? AND deleted_at IS NULL AND id < ? ORDER BY id DESC LIMIT ?'),
       listAsc: db.prepare('SELECT * FROM tasks WHERE key_id = ? AND deleted_at IS NULL AND id > ? ORDER BY id ASC LIMIT ?'),
       claim: db.prepare(`UPDATE tasks SET lease_owner = @owner, lease_until = @until, attempts = attempts + 1
@@ -167,7 +203,13 @@ export class TaskStore {
   insert(task: Task): void {
     const row = toRow(task);
     const cols = Object.keys(row);
-    this.db.prepare(`INSERT INTO tasks (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`).run(row);
+    const sql = `INSERT INTO tasks (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`;
+    let stmt = this.updates.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.updates.set(sql, stmt);
+    }
+    stmt.run(row);
   }
 
   get(id: string): Task | undefined {
@@ -179,6 +221,12 @@ export class TaskStore {
   getVisible(id: string, keyId: string): Task | undefined {
     const r = this.s.getVisible.get(id, keyId) as Row | undefined;
     return r && rowToTask(r);
+  }
+
+  /** Only what status reads show (the hot path of polling clients): about half the cost of a full row. */
+  getView(id: string, keyId: string): TaskView | undefined {
+    const r = this.s.getView.get(id, keyId) as Row | undefined;
+    return r && rowToView(r);
   }
 
   /** One page of a key's tasks; returns limit + 1 rows at most so the caller can tell has_more. */
