@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import parseRange from 'range-parser';
+import { ApiError } from '../core/errors.js';
 
 export interface FileToSend {
   path: string;
@@ -44,16 +45,15 @@ export async function sendFile(req: FastifyRequest, reply: FastifyReply, file: F
   if (range && (!ifRange || ifRange === etag)) {
     const parsed = parseRange(file.bytes, range, { combine: true });
     if (parsed === -1) {
-      reply.code(416).header('content-range', `bytes */${file.bytes}`).type('application/json');
-      reply.send({
-        error: {
-          message: `Range not satisfiable: the file is ${file.bytes} bytes long.`,
-          type: 'invalid_request_error',
-          param: 'Range',
-          code: 'range_not_satisfiable',
-        },
+      // Thrown so that the route's dialect renders it in its own envelope.
+      throw new ApiError({
+        status: 416,
+        type: 'invalid_request_error',
+        param: 'Range',
+        code: 'range_not_satisfiable',
+        message: `Range not satisfiable: the file is ${file.bytes} bytes long.`,
+        headers: { 'content-range': `bytes */${file.bytes}` },
       });
-      return true;
     }
     if (parsed !== -2 && parsed.type === 'bytes' && parsed.length === 1) {
       start = parsed[0]!.start;
