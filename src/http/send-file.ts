@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import parseRange from 'range-parser';
 import { ApiError } from '../core/errors.js';
@@ -62,7 +63,13 @@ export async function sendFile(req: FastifyRequest, reply: FastifyReply, file: F
     }
   }
   reply.header('content-length', String(end - start + 1));
-  if (req.method === 'HEAD' || file.bytes === 0) {
+  if (req.method === 'HEAD') {
+    // Fastify's automatic HEAD route rewrites Content-Length to 0 for an empty payload but keeps
+    // it for a stream: answer with an empty one so HEAD reports the file's real length.
+    reply.send(Readable.from([]));
+    return true;
+  }
+  if (file.bytes === 0) {
     reply.send();
     return true;
   }
