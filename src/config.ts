@@ -35,6 +35,7 @@ export const configSchema = z.object({
     .string()
     .url('must be an absolute URL such as https://videos.example.com')
     .refine((u) => {
+      if (!URL.canParse(u)) return true; // reported by .url() above
       const url = new URL(u);
       return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash && !url.username && !url.password;
     }, 'must be an http(s) URL without query, fragment or credentials, such as https://videos.example.com')
