@@ -3,7 +3,7 @@
  * DNS table to inject into the gateway (AppOptions.resolver). Test fixture only.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import sharp from 'sharp';
 import type { ResolvedAddress, Resolver } from '../../src/net/ssrf.js';
 import { systemResolver } from '../../src/net/ssrf.js';
@@ -35,7 +35,7 @@ export async function startImageServer(): Promise<ImageServer> {
   };
   const gif = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
   const hits: string[] = [];
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
   const server = http.createServer((req, res) => {
     const u = new URL(req.url ?? '/', 'http://x');
     hits.push(`${req.method} ${u.pathname}`);
