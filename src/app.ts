@@ -15,6 +15,8 @@ import type { ModelSpec } from './core/catalog.js';
 import type { Gateway } from './core/gateway.js';
 import { TaskService } from './core/service.js';
 import { adminRoutes } from './admin/routes.js';
+import { apimartErrorBody } from './dialects/apimart/errors.js';
+import { apimartRoutes } from './dialects/apimart/routes.js';
 import { openaiRoutes } from './dialects/openai/routes.js';
 import { registerAccess } from './http/auth.js';
 import { openaiErrorBody, registerErrorHandling } from './http/errors.js';
@@ -22,6 +24,7 @@ import { modelRoutes } from './http/models.js';
 import './http/types.js';
 import { SandboxProvider } from './providers/sandbox/provider.js';
 import type { Provider } from './providers/types.js';
+import type { Resolver } from './net/ssrf.js';
 import type { Db } from './store/db.js';
 import { openDatabase } from './store/db.js';
 import { KeyStore } from './store/keys.js';
@@ -43,6 +46,8 @@ export interface App {
 export interface AppOptions {
   logger?: FastifyBaseLogger | boolean;
   now?: () => number;
+  /** DNS resolver for outbound fetches of reference images (default: the system's; tests inject one). */
+  resolver?: Resolver;
 }
 
 /** Build the whole gateway from a validated configuration. */
@@ -80,6 +85,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
         totalTimeoutMs: config.images.fetchTimeoutMs,
         maxRedirects: 3,
       },
+      resolver: opts.resolver,
     },
     prices,
     ledger,
@@ -122,11 +128,12 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       parts: 80,
     },
   });
-  registerErrorHandling(server, { openai: openaiErrorBody, apimart: openaiErrorBody });
+  registerErrorHandling(server, { openai: openaiErrorBody, apimart: apimartErrorBody });
   registerAccess(server, { keys, adminToken: config.adminToken, limiter: new RateLimiter(), defaultRpm: config.limits.rpm, now });
   server.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok', worker: { busy: worker.busy } }));
   await server.register(modelRoutes(gateway));
   await server.register(openaiRoutes(gateway));
+  await server.register(apimartRoutes(gateway));
   await server.register(billingRoutes(gateway));
   await server.register(adminRoutes(gateway));
 

@@ -205,6 +205,33 @@ export class TaskService {
     return updated;
   }
 
+  /**
+   * Cancel an unfinished task, keeping it visible as `cancelled` (its hold is released by the
+   * billing hook). Returns the task as it is afterwards and whether this call cancelled it;
+   * a task that had already finished is returned unchanged.
+   */
+  cancel(task: Task): { task: Task; cancelled: boolean } {
+    const now = this.now();
+    return this.commit(() => {
+      const current = this.store.get(task.id);
+      if (!current || current.deletedAt !== null || TERMINAL.has(current.status)) return { task: current ?? task, cancelled: false };
+      const patch = {
+        status: 'cancelled' as const,
+        stage: 'done' as const,
+        error: { code: 'cancelled', message: 'The task was cancelled before it finished.' },
+        completedAt: now,
+        nextRunAt: null,
+        leaseOwner: null,
+        leaseUntil: null,
+        updatedAt: now,
+      };
+      if (!this.store.update(task.id, patch, { notDone: true })) return { task: this.store.get(task.id) ?? current, cancelled: false };
+      const next: Task = { ...current, ...patch };
+      this.appendEvent(next, 'video.cancelled', now);
+      return { task: next, cancelled: true };
+    });
+  }
+
   // ---- worker-side transitions (compare-and-set on the lease) ----
 
   /** Persist the outcome of a step that keeps the task going. Returns false when the lease was lost. */

@@ -27,16 +27,19 @@ function notFoundFor(req: FastifyRequest, publicId: string): never {
 
 /** Stream one variant of a task's result, or explain (4xx) why there is nothing to stream. */
 export async function serveVariant(gw: Gateway, req: FastifyRequest, reply: FastifyReply, task: Task, variant: Variant): Promise<FastifyReply> {
-  const publicId = `video_${task.id}`;
+  const apimart = req.routeOptions.config?.dialect === 'apimart';
+  const publicId = apimart ? `task_${task.id}` : `video_${task.id}`;
+  const noun = apimart ? 'Task' : 'Video';
   if (task.status === 'queued' || task.status === 'in_progress') {
+    const shown = apimart ? (task.status === 'queued' ? 'pending' : 'processing') : task.status;
     throw conflict(
-      `Video ${publicId} is not ready yet: its status is ${task.status} (${task.progress}%). Download its content once the status is completed.`,
+      `${noun} ${publicId} is not ready yet: its status is ${shown} (${task.progress}%). Download its content once the status is completed.`,
       'video_not_ready',
     );
   }
   if (task.status !== 'completed') {
     const reason = task.error ? ` (${task.error.code}: ${task.error.message})` : '';
-    throw conflict(`Video ${publicId} ${task.status === 'cancelled' ? 'was cancelled' : 'failed'}${reason} and has no content.`, 'video_failed');
+    throw conflict(`${noun} ${publicId} ${task.status === 'cancelled' ? 'was cancelled' : 'failed'}${reason} and has no content.`, 'video_failed');
   }
   const asset = gw.service.store.getAsset(task.id, variant);
   const gone = (): ApiError =>
@@ -44,7 +47,7 @@ export async function serveVariant(gw: Gateway, req: FastifyRequest, reply: Fast
       status: 410,
       type: 'invalid_request_error',
       code: 'content_expired',
-      message: `The content of video ${publicId} has expired and was removed (retention ${gw.config.retentionHours} h).`,
+      message: `The content of ${noun.toLowerCase()} ${publicId} has expired and was removed (retention ${gw.config.retentionHours} h).`,
     });
   if (!asset) throw gone();
   const sent = await sendFile(req, reply, {

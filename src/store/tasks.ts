@@ -195,7 +195,10 @@ export class TaskStore {
       eventsForTask: db.prepare('SELECT * FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
       eventsForKey: db.prepare('SELECT * FROM task_events WHERE key_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
       idemGet: db.prepare('SELECT * FROM idempotency_keys WHERE key_id = ? AND idem_key = ?'),
-      idemPut: db.prepare('INSERT INTO idempotency_keys (key_id, idem_key, body_hash, task_id, created_at) VALUES (?, ?, ?, ?, ?)'),
+      // Called in the create transaction after findIdempotent found no live entry: a row still
+      // present is one past its window (not purged yet), which the new request replaces.
+      idemPut: db.prepare(`INSERT INTO idempotency_keys (key_id, idem_key, body_hash, task_id, created_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (key_id, idem_key) DO UPDATE SET body_hash = excluded.body_hash, task_id = excluded.task_id, created_at = excluded.created_at`),
       idemPurge: db.prepare('DELETE FROM idempotency_keys WHERE created_at < ?'),
     };
   }
