@@ -16,13 +16,16 @@ import type { Gateway } from './core/gateway.js';
 import { TaskService } from './core/service.js';
 import { adminRoutes } from './admin/routes.js';
 import { Events } from './events/index.js';
+import { apimartErrorBody } from './dialects/apimart/errors.js';
+import { apimartRoutes } from './dialects/apimart/routes.js';
 import { openaiRoutes } from './dialects/openai/routes.js';
-import { registerAuth, registerRateLimit } from './http/auth.js';
+import { registerAccess } from './http/auth.js';
 import { openaiErrorBody, registerErrorHandling } from './http/errors.js';
 import { modelRoutes } from './http/models.js';
 import './http/types.js';
 import { SandboxProvider } from './providers/sandbox/provider.js';
 import type { Provider } from './providers/types.js';
+import type { Resolver } from './net/ssrf.js';
 import type { Db } from './store/db.js';
 import { openDatabase } from './store/db.js';
 import { KeyStore } from './store/keys.js';
@@ -44,6 +47,8 @@ export interface App {
 export interface AppOptions {
   logger?: FastifyBaseLogger | boolean;
   now?: () => number;
+  /** DNS resolver for outbound fetches of reference images (default: the system's; tests inject one). */
+  resolver?: Resolver;
 }
 
 /** Build the whole gateway from a validated configuration. */
@@ -83,6 +88,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
         totalTimeoutMs: config.images.fetchTimeoutMs,
         maxRedirects: 3,
       },
+      resolver: opts.resolver,
     },
     prices,
     ledger,
@@ -91,15 +97,23 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     providerFor: () => sandbox.id,
   };
 
+  const requestIdPrefix = randomBytes(10).toString('hex');
+  let requestCount = 0;
   const server = Fastify({
     logger: opts.logger ?? { level: config.logLevel },
     requestIdHeader: 'x-request-id',
-    genReqId: () => `req_${randomBytes(12).toString('hex')}`,
+    // Unique per process start plus a counter: cheap, and sortable within a process.
+    genReqId: () => `req_${requestIdPrefix}${(++requestCount).toString(16).padStart(12, '0')}`,
     bodyLimit: 1024 * 1024,
     trustProxy: true,
+    // Polling clients make most requests; log what changes state and what fails (see onResponse).
+    disableRequestLogging: true,
   });
-  server.addHook('onRequest', async (req, reply) => {
-    reply.header('x-request-id', req.id);
+  server.addHook('onResponse', (req, reply, done) => {
+    if (reply.statusCode >= 400 || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    }
+    done();
   });
   // Many clients send Content-Type: application/json on bodiless DELETE/GET requests: allow it.
   const jsonParser = server.getDefaultJsonParser('error', 'ignore');
@@ -117,12 +131,19 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       parts: 80,
     },
   });
-  registerErrorHandling(server, { openai: openaiErrorBody, apimart: openaiErrorBody });
-  registerAuth(server, keys, config.adminToken, { streamAuth: events.streamAuth });
-  registerRateLimit(server, new RateLimiter(), config.limits.rpm, now);
+  registerErrorHandling(server, { openai: openaiErrorBody, apimart: apimartErrorBody });
+  registerAccess(server, {
+    keys,
+    adminToken: config.adminToken,
+    limiter: new RateLimiter(),
+    defaultRpm: config.limits.rpm,
+    now,
+    streamAuth: events.streamAuth,
+  });
   server.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok', worker: { busy: worker.busy } }));
   await server.register(modelRoutes(gateway));
   await server.register(openaiRoutes(gateway));
+  await server.register(apimartRoutes(gateway));
   await server.register(billingRoutes(gateway));
   await server.register(adminRoutes(gateway));
   await server.register(events.routes(gateway));

@@ -31,7 +31,15 @@ export const configSchema = z.object({
   dataDir: z.string().min(1).default('./data'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Absolute base URL clients reach the gateway at (for links in responses). Derived from the request when unset. */
-  publicUrl: z.string().url().optional(),
+  publicUrl: z
+    .string()
+    .url('must be an absolute URL such as https://videos.example.com')
+    .refine((u) => {
+      if (!URL.canParse(u)) return true; // reported by .url() above
+      const url = new URL(u);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash && !url.username && !url.password;
+    }, 'must be an http(s) URL without query, fragment or credentials, such as https://videos.example.com')
+    .optional(),
   /** Bearer token of the operator (admin API, console, CLI remote mode). Unset = admin API disabled. */
   adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Master key for secrets at rest (else <dataDir>/master.key is created). */
@@ -53,6 +61,11 @@ export const configSchema = z.object({
     allowHosts: list.default([]),
     allowCidrs: list.default([]),
   }).default({ allowHosts: [], allowCidrs: [] }),
+  /** Signed result links (apimart `result.videos[].url`): usable without an API key until they expire. */
+  signedUrls: z.object({
+    /** Lifetime of a link from when it is handed out, in hours; never beyond the file's retention. */
+    ttlHours: z.coerce.number().positive('must be a positive number of hours').max(8760, 'must be at most 8760 hours (one year)').default(72),
+  }).default({ ttlHours: 72 }),
   sandbox: z.object({
     /** Simulated queue time before a sandbox task starts, in ms. */
     queueMs: int(0).default(300),
@@ -136,6 +149,8 @@ const ENV_MAP: Record<string, string> = {
   VIDGATE_MAX_IMAGE_BYTES: 'images.maxBytes',
   VIDGATE_MAX_IMAGE_PIXELS: 'images.maxPixels',
   VIDGATE_IMAGE_FETCH_TIMEOUT_MS: 'images.fetchTimeoutMs',
+  VIDGATE_IMAGE_FETCH_CONNECT_TIMEOUT_MS: 'images.fetchConnectTimeoutMs',
+  VIDGATE_SIGNED_URL_TTL_HOURS: 'signedUrls.ttlHours',
   VIDGATE_ALLOW_HOSTS: 'net.allowHosts',
   VIDGATE_ALLOW_CIDRS: 'net.allowCidrs',
   VIDGATE_SANDBOX_QUEUE_MS: 'sandbox.queueMs',

@@ -17,7 +17,8 @@ export function billedSeconds(task: Task): number {
 }
 
 /**
- * Credit and limits, as hooks in the transaction of each task event:
+ * Credit and limits, as hooks in the transaction of each task event (which also keep the key's
+ * count of unfinished tasks):
  * - created: refuse (and so roll back the insert) when the key has too many unfinished tasks or
  *   too little credit; otherwise hold the quote.
  * - completed: settle, charging the delivered seconds at the quoted price, refunding the rest.
@@ -30,9 +31,11 @@ export function registerBilling(service: TaskService, keys: KeyStore, ledger: Le
       case 'video.created':
         return onCreate(task);
       case 'video.completed':
+        keys.bumpInflight(task.keyId, -1);
         return settle(task, event.createdAt);
       case 'video.failed':
       case 'video.cancelled':
+        keys.bumpInflight(task.keyId, -1);
         return release(task, event.createdAt);
     }
   });
@@ -40,7 +43,7 @@ export function registerBilling(service: TaskService, keys: KeyStore, ledger: Le
   function onCreate(task: Task): void {
     const key = keys.get(task.keyId)!;
     const limit = key.maxInflight ?? defaults.maxInflight;
-    const inflight = service.store.inflightCount(task.keyId);
+    const inflight = keys.bumpInflight(task.keyId, 1);
     if (inflight > limit) {
       throw new ApiError({
         status: 429,

@@ -3,7 +3,7 @@ import type { ModelSpec, Size } from './catalog.js';
 import { invalid } from './errors.js';
 import type { Gateway } from './gateway.js';
 import type { ReferenceInput } from './reference.js';
-import { fitReference, loadReferenceBytes } from './reference.js';
+import { fitReference, loadReferenceBytes, referenceDimensions } from './reference.js';
 import type { CreateResult } from './service.js';
 import type { ApiKey } from '../store/keys.js';
 import type { Origin, Task, TaskParams } from './task.js';
@@ -20,6 +20,12 @@ export interface CanonicalCreate {
   reference: Buffer | ReferenceInput | null;
   referenceParam?: string;
   remixOf?: Task;
+  /**
+   * When set, the reference image decides the final size: called with the image's dimensions
+   * (after EXIF orientation) once it is loaded. `size` is then only the size asked for (apimart:
+   * the image's own aspect ratio overrides `aspect_ratio`).
+   */
+  sizeFromReference?: (image: Size) => Size;
 }
 
 export interface CreateHeaders {
@@ -76,12 +82,14 @@ export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate,
     if (first) return { task: first, replayed: true };
   }
 
+  let size = req.size;
   let reference: Buffer | undefined;
   if (req.reference) {
     const input = req.reference;
     const bytes = Buffer.isBuffer(input) ? input : await loadReferenceBytes(input, gw.reference);
     const param = req.referenceParam ?? (Buffer.isBuffer(input) ? 'input_reference' : input.param);
-    reference = await fitReference(bytes, req.size, param, gw.reference);
+    if (req.sizeFromReference) size = req.sizeFromReference(await referenceDimensions(bytes, param, gw.reference));
+    reference = await fitReference(bytes, size, param, gw.reference);
   }
   const provider = req.remixOf?.provider ?? gw.providerFor(req.model.id, key);
   return gw.service.create({
@@ -91,12 +99,12 @@ export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate,
     model: req.model.id,
     prompt: req.prompt,
     seconds: req.seconds,
-    width: req.size.width,
-    height: req.size.height,
+    width: size.width,
+    height: size.height,
     params: req.params,
     provider,
     // Test keys never touch credit; everything else is quoted once, now, and keeps this price.
-    priceMicros: key.test ? 0 : gw.prices.quoteMicros(req.model, req.size, provider),
+    priceMicros: key.test ? 0 : gw.prices.quoteMicros(req.model, size, provider),
     remixedFrom: req.remixOf?.id ?? null,
     reference,
     bodyHash,

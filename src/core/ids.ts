@@ -1,11 +1,23 @@
+import { randomFillSync } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
+
+/** Cryptographic randomness drawn from a pooled buffer (one syscall per 4 KiB, not per character). */
+const pool = Buffer.alloc(4096);
+let poolAt = pool.length;
+function random(): number {
+  if (poolAt >= pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  return pool[poolAt++]! / 256;
+}
 
 /**
  * A task has one internal id, a ULID (time-ordered, 26 characters of Crockford base32).
  * The OpenAI dialect shows it as `video_<ULID>`, the apimart dialect as `task_<ULID>`;
  * both dialects accept either spelling.
  */
-const nextUlid = monotonicFactory();
+const nextUlid = monotonicFactory(random);
 
 export const newTaskId = (now: number): string => nextUlid(now);
 

@@ -2,7 +2,7 @@ import type { ImageLimits } from '../media/reference-image.js';
 import { decodeDataUrl, fitReferenceImage, inspectImage } from '../media/reference-image.js';
 import type { FetchLimits } from '../net/safe-fetch.js';
 import { fetchBytes } from '../net/safe-fetch.js';
-import type { NetPolicy } from '../net/ssrf.js';
+import type { NetPolicy, Resolver } from '../net/ssrf.js';
 import type { Size } from './catalog.js';
 
 /** A reference image as a client gave it, before it is loaded. `param` names it in errors. */
@@ -15,6 +15,8 @@ export interface ReferenceDeps {
   limits: ImageLimits;
   net: NetPolicy;
   fetch: FetchLimits;
+  /** DNS resolver for URL fetches (default: the system's). Tests inject one. */
+  resolver?: Resolver;
 }
 
 /** The image bytes, wherever they come from: upload, data URL, or a checked http(s) fetch. */
@@ -25,7 +27,9 @@ export async function loadReferenceBytes(input: ReferenceInput, deps: ReferenceD
     case 'data-url':
       return decodeDataUrl(input.url, input.param, deps.limits.maxBytes);
     case 'url':
-      return (await fetchBytes(input.url, input.param, deps.net, { ...deps.fetch, maxBytes: deps.limits.maxBytes })).bytes;
+      return (
+        await fetchBytes(input.url, input.param, deps.net, { ...deps.fetch, maxBytes: deps.limits.maxBytes }, { resolver: deps.resolver })
+      ).bytes;
   }
 }
 

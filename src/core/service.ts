@@ -138,7 +138,7 @@ export class TaskService {
     };
     let result: CreateResult;
     try {
-      result = this.commit(() => {
+      result = await this.commitGrouped(() => {
         if (input.idempotencyKey && input.bodyHash) {
           // A concurrent request with the same key may have committed since the check above.
           const existing = this.findIdempotent(input.keyId, input.idempotencyKey, input.bodyHash);
@@ -203,6 +203,33 @@ export class TaskService {
     if (!updated) return task;
     await this.blobs.removeTask(task.id);
     return updated;
+  }
+
+  /**
+   * Cancel an unfinished task, keeping it visible as `cancelled` (its hold is released by the
+   * billing hook). Returns the task as it is afterwards and whether this call cancelled it;
+   * a task that had already finished is returned unchanged.
+   */
+  cancel(task: Task): { task: Task; cancelled: boolean } {
+    const now = this.now();
+    return this.commit(() => {
+      const current = this.store.get(task.id);
+      if (!current || current.deletedAt !== null || TERMINAL.has(current.status)) return { task: current ?? task, cancelled: false };
+      const patch = {
+        status: 'cancelled' as const,
+        stage: 'done' as const,
+        error: { code: 'cancelled', message: 'The task was cancelled before it finished.' },
+        completedAt: now,
+        nextRunAt: null,
+        leaseOwner: null,
+        leaseUntil: null,
+        updatedAt: now,
+      };
+      if (!this.store.update(task.id, patch, { notDone: true })) return { task: this.store.get(task.id) ?? current, cancelled: false };
+      const next: Task = { ...current, ...patch };
+      this.appendEvent(next, 'video.cancelled', now);
+      return { task: next, cancelled: true };
+    });
   }
 
   // ---- worker-side transitions (compare-and-set on the lease) ----
@@ -313,6 +340,44 @@ export class TaskService {
     const event: EventRow = { seq, taskId: task.id, keyId: task.keyId, type, status: task.status, progress: task.progress, data: data ?? null, createdAt: now };
     for (const hook of this.hooks) hook(event, task);
     this.pending.push(event);
+  }
+
+  private group: Array<{ fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
+
+  /**
+   * Group commit: units submitted in the same turn of the event loop share one transaction (the
+   * commit is what costs on a real disk), each in its own savepoint so that a unit that throws
+   * (a refused create) rolls back alone. Every caller is answered only after the commit.
+   */
+  private commitGrouped<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.group.length === 0) setImmediate(() => this.flushGroup());
+      this.group.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+    });
+  }
+
+  private flushGroup(): void {
+    const batch = this.group.splice(0, 512);
+    if (this.group.length > 0) setImmediate(() => this.flushGroup());
+    const unit = this.db.transaction((fn: () => unknown) => fn()); // nested: runs in a SAVEPOINT
+    let outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>;
+    try {
+      outcomes = this.commit(() =>
+        batch.map((item) => {
+          const mark = this.pending.length;
+          try {
+            return { ok: true as const, value: unit(item.fn) };
+          } catch (error) {
+            this.pending.length = mark;
+            return { ok: false as const, error };
+          }
+        }),
+      );
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    outcomes.forEach((o, i) => (o.ok ? batch[i]!.resolve(o.value) : batch[i]!.reject(o.error)));
   }
 
   /** Run fn as one write transaction; publish its events only once it has committed. */

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, unauthorized } from '../core/errors.js';
 import type { RateLimiter } from '../billing/rate-limit.js';
 import { formatReset } from '../billing/rate-limit.js';
@@ -23,7 +23,12 @@ export function isAdminToken(token: string | undefined, adminToken: string | und
   return !!token && !!adminToken && timingSafeEqual(digest(token), digest(adminToken));
 }
 
-export interface AuthOptions {
+export interface AccessOptions {
+  keys: KeyStore;
+  adminToken: string | undefined;
+  limiter: RateLimiter;
+  defaultRpm: number;
+  now: () => number;
   /** Resolves a stream token to its key on routes with `config.streamToken` (undefined: not one). */
   streamAuth?: (token: string, req: FastifyRequest) => ApiKey | undefined;
 }
@@ -34,58 +39,65 @@ function queryToken(req: FastifyRequest): string | undefined {
 }
 
 /**
- * Every route that is not marked public needs a valid, unrevoked API key; admin routes need the
- * operator's admin token instead.
+ * One hook in front of every route (kept synchronous: it runs on every request):
+ * - echoes the request id as x-request-id;
+ * - routes not marked public need a valid, unrevoked API key, admin routes the admin token;
+ * - requests per minute per key (the key's own limit, else the operator default): a 429 with
+ *   Retry-After and OpenAI's x-ratelimit-* headers, which creates also carry.
  */
-export function registerAuth(app: FastifyInstance, keys: KeyStore, adminToken: string | undefined, opts: AuthOptions = {}): void {
+export function registerAccess(app: FastifyInstance, o: AccessOptions): void {
   app.decorateRequest('apiKey', null as never);
-  app.addHook('onRequest', async (req) => {
-    if (req.routeOptions.config?.public || !req.routeOptions.url) return;
-    // Event-stream routes also take a short-lived stream token, in the header or as ?access_token=.
-    const streamAuth = req.routeOptions.config?.streamToken ? opts.streamAuth : undefined;
-    const token = bearerToken(req) ?? (streamAuth ? queryToken(req) : undefined);
-    if (req.routeOptions.config?.admin) {
-      if (!adminToken) {
-        throw new ApiError({ status: 403, type: 'permission_error', code: 'admin_disabled', message: 'The admin API is disabled: the operator has not set VIDGATE_ADMIN_TOKEN.' });
-      }
-      if (!isAdminToken(token, adminToken)) throw unauthorized('This route needs the admin token (Authorization: Bearer VIDGATE_ADMIN_TOKEN).');
-      return;
+  app.addHook('onRequest', (req, reply, done) => {
+    reply.header('x-request-id', req.id);
+    try {
+      authorize(req, reply, o);
+      done();
+    } catch (err) {
+      done(err as Error);
     }
-    if (!token) {
-      throw unauthorized(
-        "You didn't provide an API key. Provide your vidgate API key in an Authorization header using Bearer auth (Authorization: Bearer YOUR_KEY).",
-      );
-    }
-    const key = streamAuth?.(token, req) ?? keys.authenticate(token);
-    if (!key) {
-      const shown = token.length > 12 ? `${token.slice(0, 8)}…${token.slice(-4)}` : '***';
-      throw unauthorized(`Incorrect API key provided: ${shown}. Create a key with \`npx vidgate key create\` or ask the operator of this gateway.`);
-    }
-    req.apiKey = key;
   });
 }
 
-/**
- * Requests per minute per key (the key's own limit, else the operator default), with OpenAI's
- * x-ratelimit-* headers on every answer and Retry-After on a 429.
- */
-export function registerRateLimit(app: FastifyInstance, limiter: RateLimiter, defaultRpm: number, now: () => number): void {
-  app.addHook('onRequest', async (req, reply) => {
-    if (!req.apiKey) return;
-    const d = limiter.take(req.apiKey.id, req.apiKey.rpmLimit ?? defaultRpm, now());
+function authorize(req: FastifyRequest, reply: FastifyReply, o: AccessOptions): void {
+  const config = req.routeOptions.config;
+  if (config?.public || !req.routeOptions.url) return;
+  // Event-stream routes also take a short-lived stream token, in the header or as ?access_token=.
+  const streamAuth = config?.streamToken ? o.streamAuth : undefined;
+  const token = bearerToken(req) ?? (streamAuth ? queryToken(req) : undefined);
+  if (config?.admin) {
+    if (!o.adminToken) {
+      throw new ApiError({ status: 403, type: 'permission_error', code: 'admin_disabled', message: 'The admin API is disabled: the operator has not set VIDGATE_ADMIN_TOKEN.' });
+    }
+    if (!isAdminToken(token, o.adminToken)) throw unauthorized('This route needs the admin token (Authorization: Bearer VIDGATE_ADMIN_TOKEN).');
+    return;
+  }
+  if (!token) {
+    throw unauthorized(
+      "You didn't provide an API key. Provide your vidgate API key in an Authorization header using Bearer auth (Authorization: Bearer YOUR_KEY).",
+    );
+  }
+  const key = streamAuth?.(token, req) ?? o.keys.authenticate(token);
+  if (!key) {
+    const shown = token.length > 12 ? `${token.slice(0, 8)}…${token.slice(-4)}` : '***';
+    throw unauthorized(`Incorrect API key provided: ${shown}. Create a key with \`npx vidgate key create\` or ask the operator of this gateway.`);
+  }
+  req.apiKey = key;
+
+  const d = o.limiter.take(key.id, key.rpmLimit ?? o.defaultRpm, o.now());
+  if (req.method === 'POST' || !d.ok) {
     reply.headers({
       'x-ratelimit-limit-requests': String(d.limit),
       'x-ratelimit-remaining-requests': String(d.remaining),
       'x-ratelimit-reset-requests': formatReset(d.resetMs),
     });
-    if (!d.ok) {
-      throw new ApiError({
-        status: 429,
-        type: 'rate_limit_error',
-        code: 'rate_limit_exceeded',
-        message: `Rate limit reached: this key may make ${d.limit} requests per minute. Try again in ${formatReset(d.retryAfterMs)}.`,
-        headers: { 'retry-after': String(Math.ceil(d.retryAfterMs / 1000)), 'retry-after-ms': String(d.retryAfterMs) },
-      });
-    }
-  });
+  }
+  if (!d.ok) {
+    throw new ApiError({
+      status: 429,
+      type: 'rate_limit_error',
+      code: 'rate_limit_exceeded',
+      message: `Rate limit reached: this key may make ${d.limit} requests per minute. Try again in ${formatReset(d.retryAfterMs)}.`,
+      headers: { 'retry-after': String(Math.ceil(d.retryAfterMs / 1000)), 'retry-after-ms': String(d.retryAfterMs) },
+    });
+  }
 }

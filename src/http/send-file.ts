@@ -1,7 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import parseRange from 'range-parser';
+import { ApiError } from '../core/errors.js';
 
 export interface FileToSend {
   path: string;
@@ -44,16 +46,15 @@ export async function sendFile(req: FastifyRequest, reply: FastifyReply, file: F
   if (range && (!ifRange || ifRange === etag)) {
     const parsed = parseRange(file.bytes, range, { combine: true });
     if (parsed === -1) {
-      reply.code(416).header('content-range', `bytes */${file.bytes}`).type('application/json');
-      reply.send({
-        error: {
-          message: `Range not satisfiable: the file is ${file.bytes} bytes long.`,
-          type: 'invalid_request_error',
-          param: 'Range',
-          code: 'range_not_satisfiable',
-        },
+      // Thrown so that the route's dialect renders it in its own envelope.
+      throw new ApiError({
+        status: 416,
+        type: 'invalid_request_error',
+        param: 'Range',
+        code: 'range_not_satisfiable',
+        message: `Range not satisfiable: the file is ${file.bytes} bytes long.`,
+        headers: { 'content-range': `bytes */${file.bytes}` },
       });
-      return true;
     }
     if (parsed !== -2 && parsed.type === 'bytes' && parsed.length === 1) {
       start = parsed[0]!.start;
@@ -62,7 +63,13 @@ export async function sendFile(req: FastifyRequest, reply: FastifyReply, file: F
     }
   }
   reply.header('content-length', String(end - start + 1));
-  if (req.method === 'HEAD' || file.bytes === 0) {
+  if (req.method === 'HEAD') {
+    // Fastify's automatic HEAD route rewrites Content-Length to 0 for an empty payload but keeps
+    // it for a stream: answer with an empty one so HEAD reports the file's real length.
+    reply.send(Readable.from([]));
+    return true;
+  }
+  if (file.bytes === 0) {
     reply.send();
     return true;
   }

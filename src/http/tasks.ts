@@ -3,6 +3,7 @@ import { ApiError, conflict, notFound } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
 import { parseTaskId } from '../core/ids.js';
 import type { Task, Variant } from '../core/task.js';
+import type { TaskView } from '../store/tasks.js';
 import { sendFile } from './send-file.js';
 
 const EXTENSIONS: Record<Variant, string> = { video: 'mp4', thumbnail: 'webp', spritesheet: 'jpg' };
@@ -10,26 +11,35 @@ const EXTENSIONS: Record<Variant, string> = { video: 'mp4', thumbnail: 'webp', s
 /** The caller's task named by a public id in either spelling (video_… or task_…), or a 404. */
 export function visibleTask(gw: Gateway, req: FastifyRequest, publicId: string): Task {
   const id = parseTaskId(publicId);
-  const task = id ? gw.service.store.getVisible(id, req.apiKey.id) : undefined;
-  if (!task) {
-    const noun = req.routeOptions.config?.dialect === 'apimart' ? 'task' : 'video';
-    throw notFound(`No ${noun} found with id '${publicId}'.`, `${noun}_id`);
-  }
-  return task;
+  return (id && gw.service.store.getVisible(id, req.apiKey.id)) || notFoundFor(req, publicId);
+}
+
+/** visibleTask for status reads: only the fields a status shows. */
+export function visibleTaskView(gw: Gateway, req: FastifyRequest, publicId: string): TaskView {
+  const id = parseTaskId(publicId);
+  return (id && gw.service.store.getView(id, req.apiKey.id)) || notFoundFor(req, publicId);
+}
+
+function notFoundFor(req: FastifyRequest, publicId: string): never {
+  const noun = req.routeOptions.config?.dialect === 'apimart' ? 'task' : 'video';
+  throw notFound(`No ${noun} found with id '${publicId}'.`, `${noun}_id`);
 }
 
 /** Stream one variant of a task's result, or explain (4xx) why there is nothing to stream. */
 export async function serveVariant(gw: Gateway, req: FastifyRequest, reply: FastifyReply, task: Task, variant: Variant): Promise<FastifyReply> {
-  const publicId = `video_${task.id}`;
+  const apimart = req.routeOptions.config?.dialect === 'apimart';
+  const publicId = apimart ? `task_${task.id}` : `video_${task.id}`;
+  const noun = apimart ? 'Task' : 'Video';
   if (task.status === 'queued' || task.status === 'in_progress') {
+    const shown = apimart ? (task.status === 'queued' ? 'pending' : 'processing') : task.status;
     throw conflict(
-      `Video ${publicId} is not ready yet: its status is ${task.status} (${task.progress}%). Download its content once the status is completed.`,
+      `${noun} ${publicId} is not ready yet: its status is ${shown} (${task.progress}%). Download its content once the status is completed.`,
       'video_not_ready',
     );
   }
   if (task.status !== 'completed') {
     const reason = task.error ? ` (${task.error.code}: ${task.error.message})` : '';
-    throw conflict(`Video ${publicId} ${task.status === 'cancelled' ? 'was cancelled' : 'failed'}${reason} and has no content.`, 'video_failed');
+    throw conflict(`${noun} ${publicId} ${task.status === 'cancelled' ? 'was cancelled' : 'failed'}${reason} and has no content.`, 'video_failed');
   }
   const asset = gw.service.store.getAsset(task.id, variant);
   const gone = (): ApiError =>
@@ -37,7 +47,7 @@ export async function serveVariant(gw: Gateway, req: FastifyRequest, reply: Fast
       status: 410,
       type: 'invalid_request_error',
       code: 'content_expired',
-      message: `The content of video ${publicId} has expired and was removed (retention ${gw.config.retentionHours} h).`,
+      message: `The content of ${noun.toLowerCase()} ${publicId} has expired and was removed (retention ${gw.config.retentionHours} h).`,
     });
   if (!asset) throw gone();
   const sent = await sendFile(req, reply, {

@@ -21,6 +21,8 @@ export function openDatabase(dataDir: string, opts: OpenOptions = {}): Db {
   db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 10000');
+  // Checkpoint (and fsync) every ~40 MB of WAL rather than every 4 MB: fewer stalls under write load.
+  db.pragma('wal_autocheckpoint = 10000');
   migrate(db);
   return db;
 }

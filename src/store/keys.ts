@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { ulid } from 'ulid';
 import type { Db } from './db.js';
 
+/** A key's identity and limits (money lives in the ledger, see billing/ledger.ts). */
 export interface ApiKey {
   id: string;
   name: string;
@@ -9,8 +10,6 @@ export interface ApiKey {
   test: boolean;
   createdAt: number;
   revokedAt: number | null;
-  balanceMicros: number;
-  creditLimitMicros: number;
   /** Per-key overrides of the operator defaults (null = default). */
   rpmLimit: number | null;
   maxInflight: number | null;
@@ -30,8 +29,6 @@ type Row = {
   test: number;
   created_at: number;
   revoked_at: number | null;
-  balance_micros: number;
-  credit_limit_micros: number;
   rpm_limit: number | null;
   max_inflight: number | null;
 };
@@ -43,8 +40,6 @@ const toKey = (r: Row): ApiKey => ({
   test: r.test === 1,
   createdAt: r.created_at,
   revokedAt: r.revoked_at,
-  balanceMicros: r.balance_micros,
-  creditLimitMicros: r.credit_limit_micros,
   rpmLimit: r.rpm_limit,
   maxInflight: r.max_inflight,
 });
@@ -54,6 +49,13 @@ export const hashSecret = (secret: string): string => createHash('sha256').updat
 
 export class KeyStore {
   private readonly s;
+  /**
+   * Authenticated keys by secret hash. Valid while no other connection (a CLI, another gateway
+   * process) has written to the database — checked per request with PRAGMA data_version, which is
+   * cheaper than the lookup — and dropped at once on this process's own key changes.
+   */
+  private readonly cache = new Map<string, ApiKey>();
+  private cacheVersion = -1;
 
   constructor(private readonly db: Db) {
     this.s = {
@@ -62,6 +64,8 @@ export class KeyStore {
       byId: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
       list: db.prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
       revoke: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
+      bumpInflight: db.prepare('UPDATE api_keys SET inflight = inflight + ? WHERE id = ? RETURNING inflight'),
     };
   }
 
@@ -76,8 +80,20 @@ export class KeyStore {
 
   /** The active key for a presented secret, or undefined. */
   authenticate(secret: string): ApiKey | undefined {
-    const r = this.s.bySecret.get(hashSecret(secret)) as Row | undefined;
-    return r && toKey(r);
+    const hash = hashSecret(secret);
+    const version = this.s.dataVersion.get() as number;
+    if (version !== this.cacheVersion) {
+      this.cache.clear();
+      this.cacheVersion = version;
+    }
+    const cached = this.cache.get(hash);
+    if (cached) return cached;
+    const r = this.s.bySecret.get(hash) as Row | undefined;
+    if (!r) return undefined;
+    const key = toKey(r);
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(hash, key);
+    return key;
   }
 
   get(id: string): ApiKey | undefined {
@@ -89,6 +105,11 @@ export class KeyStore {
     return (this.s.list.all() as Row[]).map(toKey);
   }
 
+  /** Adjust the key's count of unfinished tasks (inside the task's transaction); returns the new count. */
+  bumpInflight(id: string, delta: number): number {
+    return (this.s.bumpInflight.get(delta, id) as { inflight: number }).inflight;
+  }
+
   /** Change a key's name or limits; returns the updated key (undefined when unknown). */
   update(id: string, changes: KeyLimits): ApiKey | undefined {
     const cols: Record<string, unknown> = {};
@@ -97,6 +118,7 @@ export class KeyStore {
     if (changes.maxInflight !== undefined) cols.max_inflight = changes.maxInflight;
     if (changes.creditLimitMicros !== undefined) cols.credit_limit_micros = changes.creditLimitMicros;
     const names = Object.keys(cols);
+    this.cache.clear();
     if (names.length) this.db.prepare(`UPDATE api_keys SET ${names.map((c) => `${c} = @${c}`).join(', ')} WHERE id = @id`).run({ ...cols, id });
     return this.get(id);
   }
@@ -109,6 +131,7 @@ export class KeyStore {
   /** Revoke by id (or by the displayed prefix); returns the key or undefined when unknown/already revoked. */
   revoke(idOrPrefix: string, now = Date.now()): ApiKey | undefined {
     const key = this.find(idOrPrefix);
+    this.cache.clear();
     if (!key || this.s.revoke.run(now, key.id).changes === 0) return undefined;
     return { ...key, revokedAt: now };
   }

@@ -100,6 +100,8 @@ export const MIGRATIONS: Migration[] = [
   ALTER TABLE api_keys ADD COLUMN credit_limit_micros INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE api_keys ADD COLUMN rpm_limit INTEGER;
   ALTER TABLE api_keys ADD COLUMN max_inflight INTEGER;
+  -- Unfinished tasks of the key, kept by the billing hooks in the same transactions as the tasks.
+  ALTER TABLE api_keys ADD COLUMN inflight INTEGER NOT NULL DEFAULT 0;
 
   ALTER TABLE tasks ADD COLUMN price_micros INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE tasks ADD COLUMN quote_micros INTEGER NOT NULL DEFAULT 0;

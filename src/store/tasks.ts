@@ -106,6 +106,40 @@ export function rowToTask(r: Row): Task {
   };
 }
 
+/** The fields a status read shows. */
+export type TaskView = Pick<
+  Task,
+  | 'id' | 'keyId' | 'origin' | 'model' | 'prompt' | 'seconds' | 'width' | 'height' | 'status' | 'progress' | 'error'
+  | 'remixedFrom' | 'priceMicros' | 'quoteMicros' | 'costMicros' | 'createdAt' | 'startedAt' | 'completedAt' | 'expiresAt'
+>;
+
+const VIEW_COLUMNS = [
+  'id', 'key_id', 'origin', 'model', 'prompt', 'seconds', 'width', 'height', 'status', 'progress', 'error_code', 'error_message',
+  'remixed_from', 'price_micros', 'quote_micros', 'cost_micros', 'created_at', 'started_at', 'completed_at', 'expires_at',
+];
+
+const rowToView = (r: Row): TaskView => ({
+  id: r.id as string,
+  keyId: r.key_id as string,
+  origin: r.origin as Task['origin'],
+  model: r.model as string,
+  prompt: r.prompt as string,
+  seconds: r.seconds as number,
+  width: r.width as number,
+  height: r.height as number,
+  status: r.status as TaskStatus,
+  progress: r.progress as number,
+  error: r.error_code === null ? null : { code: r.error_code as string, message: (r.error_message as string) ?? '' },
+  remixedFrom: r.remixed_from as string | null,
+  priceMicros: r.price_micros as number,
+  quoteMicros: r.quote_micros as number,
+  costMicros: r.cost_micros as number | null,
+  createdAt: r.created_at as number,
+  startedAt: r.started_at as number | null,
+  completedAt: r.completed_at as number | null,
+  expiresAt: r.expires_at as number | null,
+});
+
 export interface ListOptions {
   after?: string;
   limit: number;
@@ -128,6 +162,7 @@ export interface EventRow {
  * callers compose them inside writeTx() when several must commit together.
  */
 export class TaskStore {
+  /** Prepared statements for generated SQL (inserts and updates), by their text. */
   private readonly updates = new Map<string, Statement>();
   private readonly s;
 
@@ -135,6 +170,7 @@ export class TaskStore {
     this.s = {
       get: db.prepare('SELECT * FROM tasks WHERE id = ?'),
       getVisible: db.prepare('SELECT * FROM tasks WHERE id = ? AND key_id = ? AND deleted_at IS NULL'),
+      getView: db.prepare(`SELECT ${VIEW_COLUMNS.join(', ')} FROM tasks WHERE id = ? AND key_id = ? AND deleted_at IS NULL`),
       listDesc: db.prepare('SELECT * FROM tasks WHERE key_id = ? AND deleted_at IS NULL AND id < ? ORDER BY id DESC LIMIT ?'),
       listAsc: db.prepare('SELECT * FROM tasks WHERE key_id = ? AND deleted_at IS NULL AND id > ? ORDER BY id ASC LIMIT ?'),
       claim: db.prepare(`UPDATE tasks SET lease_owner = @owner, lease_until = @until, attempts = attempts + 1
@@ -146,7 +182,6 @@ export class TaskStore {
       leaseOwners: db.prepare(`SELECT DISTINCT lease_owner AS owner FROM tasks WHERE lease_owner IS NOT NULL AND stage <> 'done'`),
       dropLeases: db.prepare(`UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ? AND stage <> 'done'`),
       nextDue: db.prepare(`SELECT MIN(COALESCE(MAX(next_run_at, lease_until), next_run_at)) AS t FROM tasks WHERE stage <> 'done'`),
-      inflight: db.prepare(`SELECT COUNT(*) AS n FROM tasks WHERE key_id = ? AND stage <> 'done'`),
       byBody: db.prepare(`SELECT * FROM tasks WHERE key_id = ? AND body_hash = ? AND created_at >= ? ORDER BY id DESC LIMIT 1`),
       expired: db.prepare(`SELECT * FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?`),
       putAsset: db.prepare(`INSERT OR REPLACE INTO task_assets (task_id, variant, path, bytes, sha256, content_type)
@@ -160,7 +195,10 @@ export class TaskStore {
       eventsForTask: db.prepare('SELECT * FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
       eventsForKey: db.prepare('SELECT * FROM task_events WHERE key_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
       idemGet: db.prepare('SELECT * FROM idempotency_keys WHERE key_id = ? AND idem_key = ?'),
-      idemPut: db.prepare('INSERT INTO idempotency_keys (key_id, idem_key, body_hash, task_id, created_at) VALUES (?, ?, ?, ?, ?)'),
+      // Called in the create transaction after findIdempotent found no live entry: a row still
+      // present is one past its window (not purged yet), which the new request replaces.
+      idemPut: db.prepare(`INSERT INTO idempotency_keys (key_id, idem_key, body_hash, task_id, created_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (key_id, idem_key) DO UPDATE SET body_hash = excluded.body_hash, task_id = excluded.task_id, created_at = excluded.created_at`),
       idemPurge: db.prepare('DELETE FROM idempotency_keys WHERE created_at < ?'),
     };
   }
@@ -168,7 +206,13 @@ export class TaskStore {
   insert(task: Task): void {
     const row = toRow(task);
     const cols = Object.keys(row);
-    this.db.prepare(`INSERT INTO tasks (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`).run(row);
+    const sql = `INSERT INTO tasks (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`;
+    let stmt = this.updates.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.updates.set(sql, stmt);
+    }
+    stmt.run(row);
   }
 
   get(id: string): Task | undefined {
@@ -180,6 +224,12 @@ export class TaskStore {
   getVisible(id: string, keyId: string): Task | undefined {
     const r = this.s.getVisible.get(id, keyId) as Row | undefined;
     return r && rowToTask(r);
+  }
+
+  /** Only what status reads show (the hot path of polling clients): about half the cost of a full row. */
+  getView(id: string, keyId: string): TaskView | undefined {
+    const r = this.s.getView.get(id, keyId) as Row | undefined;
+    return r && rowToView(r);
   }
 
   /** One page of a key's tasks; returns limit + 1 rows at most so the caller can tell has_more. */
@@ -235,11 +285,6 @@ export class TaskStore {
   /** Earliest time any unfinished task becomes claimable, or null when there is none. */
   nextDueAt(): number | null {
     return (this.s.nextDue.get() as { t: number | null }).t;
-  }
-
-  /** Unfinished tasks of a key. */
-  inflightCount(keyId: string): number {
-    return (this.s.inflight.get(keyId) as { n: number }).n;
   }
 
   findByBodyHash(keyId: string, bodyHash: string, since: number): Task | undefined {

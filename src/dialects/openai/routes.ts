@@ -6,10 +6,11 @@ import { ApiError, conflict, invalid } from '../../core/errors.js';
 import type { Gateway } from '../../core/gateway.js';
 import { parseTaskId, videoId } from '../../core/ids.js';
 import type { CreateResult } from '../../core/service.js';
-import type { Task, Variant } from '../../core/task.js';
+import type { Variant } from '../../core/task.js';
 import { parseCallbackUrl } from '../../events/targets.js';
+import type { TaskView } from '../../store/tasks.js';
 import { readBody } from '../../http/body.js';
-import { serveVariant, visibleTask } from '../../http/tasks.js';
+import { serveVariant, visibleTask, visibleTaskView } from '../../http/tasks.js';
 import { parseModel, parsePrompt, parseReference, parseSeconds, parseSizeParam } from './validate.js';
 import { toVideo, videoListSchema, videoSchema } from './video.js';
 
@@ -21,7 +22,8 @@ export function openaiRoutes(gw: Gateway) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     const style = gw.config.statusStyle;
     const config = { dialect: 'openai' as const };
-    const video = (t: Task) => toVideo(t, style);
+    const video = (t: TaskView) => toVideo(t, style);
+    const pollAfter = String(gw.config.pollAfterMs);
     const createHeaders = (req: FastifyRequest) => ({
       idempotencyKey: parseIdempotencyKey(req.headers['idempotency-key']),
       retryCount: retryCountOf(req.headers['x-stainless-retry-count']),
@@ -76,8 +78,8 @@ export function openaiRoutes(gw: Gateway) {
     });
 
     app.get('/v1/videos/:id', { config, schema: { response: { 200: videoSchema } } }, async (req, reply) => {
-      const task = visibleTask(gw, req, (req.params as { id: string }).id);
-      reply.header('openai-poll-after-ms', String(gw.config.pollAfterMs));
+      const task = visibleTaskView(gw, req, (req.params as { id: string }).id);
+      reply.header('openai-poll-after-ms', pollAfter);
       return video(task);
     });
 

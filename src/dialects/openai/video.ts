@@ -1,12 +1,12 @@
 import { videoId } from '../../core/ids.js';
-import type { Task } from '../../core/task.js';
+import type { TaskView } from '../../store/tasks.js';
 
 export type StatusStyle = 'openai' | 'apigo';
 
 const sec = (ms: number | null): number | null => (ms === null ? null : Math.floor(ms / 1000));
 
 /** OpenAI has no cancelled state: a cancelled task reads as failed with error code `cancelled`. */
-export function openaiStatus(task: Task, style: StatusStyle): string {
+export function openaiStatus(task: Pick<TaskView, 'status'>, style: StatusStyle): string {
   switch (task.status) {
     case 'queued':
       return style === 'apigo' ? 'pending' : 'queued';
@@ -18,7 +18,7 @@ export function openaiStatus(task: Task, style: StatusStyle): string {
 }
 
 /** The Video object: every field of the contract, null where absent. */
-export function toVideo(task: Task, style: StatusStyle) {
+export function toVideo(task: TaskView, style: StatusStyle) {
   return {
     id: videoId(task.id),
     object: 'video',

@@ -1,0 +1,24 @@
+import { httpBench } from './http.js';
+import { machine } from './lib.js';
+import { renderBench } from './render.js';
+
+/**
+ * `npm run bench [name…]`: runs the benchmarks (all by default) and prints Markdown for
+ * bench/RESULTS.md. Set BENCH_QUICK=1 for a short smoke run.
+ */
+const quick = process.env.BENCH_QUICK === '1';
+const benches: Record<string, () => Promise<string>> = {
+  http: () => httpBench({ rounds: quick ? 1 : 3, seconds: quick ? 2 : 8 }),
+  render: () => renderBench({ runs: quick ? 2 : 7 }),
+};
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((w) => !benches[w]);
+if (unknown.length) {
+  console.error(`unknown benchmark(s): ${unknown.join(', ')}. Available: ${Object.keys(benches).join(', ')}`);
+  process.exit(2);
+}
+console.log(`## Run of ${new Date().toISOString().slice(0, 10)}\n\nMachine: ${machine()}\n`);
+for (const name of wanted.length ? wanted : Object.keys(benches)) {
+  console.log(`### ${name}\n\n${await benches[name]!()}\n`);
+}

@@ -1,0 +1,117 @@
+/**
+ * The apimart task object (`GET /v1/tasks/{id}` → `{"code":200,"data":{…}}`, spec §3.1–3.3),
+ * rendered from the canonical Task. Keys are emitted in alphabetical order, as in the captured
+ * responses; `completed`, `actual_time` appear once the task has finished, `result` only when it
+ * completed, `error` only when it failed.
+ */
+import type { Statement } from 'better-sqlite3';
+import { taskPublicId } from '../../core/ids.js';
+import type { Task, TaskStatus, Variant } from '../../core/task.js';
+import type { Db } from '../../store/db.js';
+import type { SignedLink } from '../../http/signed-urls.js';
+
+export type ApimartStatus = 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled';
+
+const STATUS: Record<TaskStatus, ApimartStatus> = {
+  queued: 'pending',
+  in_progress: 'processing',
+  completed: 'completed',
+  failed: 'failed',
+  cancelled: 'cancelled',
+};
+
+export const apimartStatus = (status: TaskStatus): ApimartStatus => STATUS[status];
+
+/** The `type` of a task failure, from its code: the caller's input was refused, or generation failed. */
+export function failureType(code: string): string {
+  return /moderation|content_policy|safety|^invalid|unsupported/.test(code) ? 'invalid_request_error' : 'server_error';
+}
+
+const sec = (ms: number): number => Math.floor(ms / 1000);
+const usd = (micros: number): number => Math.round(micros) / 1_000_000;
+
+/**
+ * What the task costs the caller, in USD: the settled charge once completed, 0 once failed or
+ * cancelled (the hold was released), and the amount held (the quote) while it runs.
+ */
+export function costUsd(task: Task): number {
+  switch (task.status) {
+    case 'completed':
+      return usd(task.costMicros ?? task.quoteMicros);
+    case 'failed':
+    case 'cancelled':
+      return 0;
+    default:
+      return usd(task.quoteMicros);
+  }
+}
+
+export interface RenderContext {
+  now: number;
+  /** Expected seconds from creation to completion for this task. */
+  estimate(task: Task): number;
+  /** A signed link to a variant (checked against the stored files only when it is used). */
+  link(task: Task, variant: Variant): SignedLink;
+}
+
+export function toApimartTask(task: Task, ctx: RenderContext): Record<string, unknown> {
+  const status = apimartStatus(task.status);
+  const finished = task.completedAt !== null && (status === 'completed' || status === 'failed' || status === 'cancelled');
+  const data: Record<string, unknown> = {};
+  if (finished) data.actual_time = Math.max(0, Math.round((task.completedAt! - task.createdAt) / 1000));
+  if (finished) data.completed = sec(task.completedAt!);
+  data.cost = costUsd(task);
+  data.created = sec(task.createdAt);
+  if (status === 'failed') {
+    const code = task.error?.code ?? 'generation_failed';
+    data.error = { code, message: task.error?.message ?? 'The video could not be generated.', type: failureType(code) };
+  }
+  data.estimated_time = ctx.estimate(task);
+  data.id = taskPublicId(task.id);
+  data.progress = task.progress;
+  if (status === 'completed') {
+    // expires_at is when this link stops working: never after the file's retention, so it is in
+    // the past once the file has expired (the link then answers 403 url_expired).
+    const link = ctx.link(task, 'video');
+    data.result = { videos: [{ expires_at: link.expiresAt, url: [link.url] }] };
+  }
+  data.status = status;
+  return data;
+}
+
+/** Used when no task of the model has completed yet (apimart's own estimates are 300–600 s). */
+export const DEFAULT_ESTIMATE_SECONDS = 300;
+const CACHE_MS = 60_000;
+
+/**
+ * `estimated_time`: the expected seconds from creation to completion. A running task with some
+ * progress is projected from its own pace; otherwise the average of the model's last 20
+ * completed tasks (cached for a minute), else DEFAULT_ESTIMATE_SECONDS.
+ */
+export class Estimates {
+  private readonly recent: Statement;
+  private readonly cache = new Map<string, { at: number; seconds: number | null }>();
+
+  constructor(db: Db) {
+    this.recent = db.prepare(`SELECT AVG(completed_at - created_at) AS avg FROM (
+      SELECT created_at, completed_at FROM tasks WHERE model = ? AND status = 'completed' AND completed_at IS NOT NULL
+      ORDER BY completed_at DESC LIMIT 20)`);
+  }
+
+  private modelAverage(model: string, now: number): number | null {
+    const hit = this.cache.get(model);
+    if (hit && now - hit.at < CACHE_MS) return hit.seconds;
+    const row = this.recent.get(model) as { avg: number | null };
+    const seconds = row.avg === null ? null : Math.max(1, Math.ceil(row.avg / 1000));
+    this.cache.set(model, { at: now, seconds });
+    return seconds;
+  }
+
+  forTask(task: Task, now: number): number {
+    if (task.status === 'in_progress' && task.progress >= 10 && task.progress < 100) {
+      const elapsed = Math.max(0, now - task.createdAt);
+      return Math.max(1, Math.ceil((elapsed * 100) / task.progress / 1000));
+    }
+    return this.modelAverage(task.model, now) ?? DEFAULT_ESTIMATE_SECONDS;
+  }
+}
