@@ -354,6 +354,20 @@ describe('webhooks', () => {
     await unwrap(failedHook, rotated.json.signing_secret);
   });
 
+  it('takes callback_url on the apimart-style create too; the event names the task as task_…', async () => {
+    const r = await receiver();
+    const secret = (await api<{ signing_secret: string }>('GET', '/v1/callback_secret')).json.signing_secret;
+    const submit = (body: unknown) => api<{ code: number; data: { task_id: string }[]; error?: { param: string } }>('POST', '/v1/videos/generations', body);
+    const res = await submit({ model: 'sora-2', prompt: 'sandbox:moderation a heron', callback_url: `${r.url}/apimart` });
+    expect(res.status).toBe(200);
+    const taskId = res.json.data[0]!.task_id;
+    expect(taskId).toMatch(/^task_/);
+    await r.waitFor((x) => x.accepted.length === 1);
+    expect(await unwrap(r.accepted[0]!, secret)).toMatchObject({ object: 'event', type: 'video.failed', data: { id: taskId } });
+    const bad = await submit({ model: 'sora-2', prompt: 'x', callback_url: 'http://10.0.0.1/cb' });
+    expect(bad).toMatchObject({ status: 400, json: { code: 400, error: { param: 'callback_url' } } });
+  });
+
   it('refuses a bad callback_url with a 400 naming callback_url, in JSON and multipart', async () => {
     for (const bad of ['ftp://example.com/cb', 'not a url', 'http://user:pw@example.com/cb', 'http://10.1.2.3/cb', 'http://localhost:9/cb', 'http://169.254.169.254/latest']) {
       const res = await api<{ error: { param: string; message: string } }>('POST', '/v1/videos', { prompt: 'x', callback_url: bad });
