@@ -1,5 +1,6 @@
 import { httpBench } from './http.js';
 import { machine } from './lib.js';
+import { pushBench } from './push-latency.js';
 import { renderBench } from './render.js';
 
 /**
@@ -10,6 +11,7 @@ const quick = process.env.BENCH_QUICK === '1';
 const benches: Record<string, () => Promise<string>> = {
   http: () => httpBench({ rounds: quick ? 1 : 3, seconds: quick ? 2 : 8 }),
   render: () => renderBench({ runs: quick ? 2 : 7 }),
+  push: () => pushBench({ tasks: quick ? 100 : 1000, rate: 50, mode: 'direct' }),
 };
 
 const wanted = process.argv.slice(2);

@@ -15,6 +15,7 @@ import type { ModelSpec } from './core/catalog.js';
 import type { Gateway } from './core/gateway.js';
 import { TaskService } from './core/service.js';
 import { adminRoutes } from './admin/routes.js';
+import { Events } from './events/index.js';
 import { apimartErrorBody } from './dialects/apimart/errors.js';
 import { apimartRoutes } from './dialects/apimart/routes.js';
 import { openaiRoutes } from './dialects/openai/routes.js';
@@ -65,6 +66,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const prices = new PriceBook(db, catalog, config.billing.sandboxPricing);
   const ledger = new Ledger(db);
   registerBilling(service, keys, ledger, { maxInflight: config.limits.maxInflight });
+
+  const events = new Events({ config, db, service, keys, secrets, now });
 
   const sandbox = new SandboxProvider(config.sandbox);
   const providers = new Map<string, Provider>([[sandbox.id, sandbox]]);
@@ -129,13 +132,21 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     },
   });
   registerErrorHandling(server, { openai: openaiErrorBody, apimart: apimartErrorBody });
-  registerAccess(server, { keys, adminToken: config.adminToken, limiter: new RateLimiter(), defaultRpm: config.limits.rpm, now });
+  registerAccess(server, {
+    keys,
+    adminToken: config.adminToken,
+    limiter: new RateLimiter(),
+    defaultRpm: config.limits.rpm,
+    now,
+    streamAuth: events.streamAuth,
+  });
   server.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok', worker: { busy: worker.busy } }));
   await server.register(modelRoutes(gateway));
   await server.register(openaiRoutes(gateway));
   await server.register(apimartRoutes(gateway));
   await server.register(billingRoutes(gateway));
   await server.register(adminRoutes(gateway));
+  await server.register(events.routes(gateway));
 
   const worker = new Worker(
     service,
@@ -153,6 +164,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     db,
     start() {
       if (config.worker.enabled) worker.start();
+      events.start(server.log);
       const sweep = () =>
         service.expireAssets().catch((err: unknown) => server.log.warn({ err }, 'expiry sweep failed'));
       void blobs
@@ -170,6 +182,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await closing;
       clearTimeout(timer);
       await worker.stop();
+      await events.close();
       db.close();
     },
   };

@@ -98,6 +98,36 @@ export const configSchema = z.object({
     /** NORMAL survives process crashes (WAL); FULL also survives power loss at some cost per commit. */
     synchronous: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
   }).default({ synchronous: 'NORMAL' }),
+  /** Webhook deliveries (endpoints and one-off callback_url). See docs/webhooks.md. */
+  webhooks: z.object({
+    /** Run the delivery loop in this process (the outbox is filled regardless). */
+    enabled: bool.default(true),
+    /** Whole-request timeout of one delivery attempt. */
+    timeoutMs: int(100, 120_000).default(10_000),
+    /** Deliveries in flight at once in this process, and per target (endpoint or callback URL). */
+    concurrency: int(1, 1000).default(32),
+    perTargetConcurrency: int(1, 100).default(4),
+    /** Retry delay after the n-th failed attempt: min(maxDelayMs, baseMs × multiplier^(n-1)), ±20 % jitter. */
+    retryBaseMs: int(1).default(5000),
+    retryMultiplier: num(1).default(3),
+    retryMaxDelayMs: int(1).default(6 * 3600_000),
+    /** A delivery is retried for this long after its event, then given up. */
+    maxAgeHours: num(0).default(72),
+    /** Delivered and given-up deliveries (with their attempts) are kept this long. */
+    retentionDays: num(0).default(30),
+  }).default({
+    enabled: true, timeoutMs: 10_000, concurrency: 32, perTargetConcurrency: 4, retryBaseMs: 5000, retryMultiplier: 3,
+    retryMaxDelayMs: 6 * 3600_000, maxAgeHours: 72, retentionDays: 30,
+  }),
+  /** Server-Sent Event streams (GET /v1/videos/{id}/events, GET /v1/events). */
+  sse: z.object({
+    /** Comment line sent when a stream has been idle this long (keeps proxies from closing it). */
+    heartbeatMs: int(100).default(15_000),
+    /** How often events committed by other processes sharing the database are picked up. */
+    pollMs: int(20).default(1000),
+    /** Lifetime of stream tokens (?access_token= for EventSource), in seconds, unless asked shorter. */
+    tokenTtlSeconds: int(10, 86_400).default(3600),
+  }).default({ heartbeatMs: 15_000, pollMs: 1000, tokenTtlSeconds: 3600 }),
   models: z.array(modelSchema).default([]),
 });
 
@@ -134,6 +164,17 @@ const ENV_MAP: Record<string, string> = {
   VIDGATE_SANDBOX_PRICING: 'billing.sandboxPricing',
   VIDGATE_RPM_LIMIT: 'limits.rpm',
   VIDGATE_MAX_INFLIGHT: 'limits.maxInflight',
+  VIDGATE_WEBHOOKS: 'webhooks.enabled',
+  VIDGATE_WEBHOOK_TIMEOUT_MS: 'webhooks.timeoutMs',
+  VIDGATE_WEBHOOK_CONCURRENCY: 'webhooks.concurrency',
+  VIDGATE_WEBHOOK_RETRY_BASE_MS: 'webhooks.retryBaseMs',
+  VIDGATE_WEBHOOK_RETRY_MULTIPLIER: 'webhooks.retryMultiplier',
+  VIDGATE_WEBHOOK_RETRY_MAX_DELAY_MS: 'webhooks.retryMaxDelayMs',
+  VIDGATE_WEBHOOK_MAX_AGE_HOURS: 'webhooks.maxAgeHours',
+  VIDGATE_WEBHOOK_RETENTION_DAYS: 'webhooks.retentionDays',
+  VIDGATE_SSE_HEARTBEAT_MS: 'sse.heartbeatMs',
+  VIDGATE_SSE_POLL_MS: 'sse.pollMs',
+  VIDGATE_SSE_TOKEN_TTL_SECONDS: 'sse.tokenTtlSeconds',
 };
 
 export const ENV_VARIABLES = Object.keys(ENV_MAP);

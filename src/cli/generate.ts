@@ -5,6 +5,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Command } from 'commander';
+import { SseParser } from '../events/sse-parser.js';
+import { call, GatewayError, remote } from './http.js';
 
 interface VideoJson {
   id: string;
@@ -15,20 +17,51 @@ interface VideoJson {
 
 const MIME: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp' };
 
-class GatewayError extends Error {}
+const TERMINAL_EVENTS = new Set(['video.completed', 'video.failed', 'video.cancelled']);
+/** Without a byte for this long (the gateway sends heartbeats every 15 s), the stream is given up for polling. */
+const STREAM_IDLE_MS = 45_000;
 
-async function call(url: string, apiKey: string, init: RequestInit = {}): Promise<Response> {
-  let res: Response;
+/**
+ * Follow the video's event stream (GET /v1/videos/{id}/events) until it ends. Returns true when
+ * the terminal event arrived; false when the stream is unavailable or broke (then poll instead).
+ */
+async function followEvents(base: string, apiKey: string, id: string, onUpdate: (v: Pick<VideoJson, 'status' | 'progress'>) => void): Promise<boolean> {
+  const abort = new AbortController();
+  let idle: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(idle);
+    idle = setTimeout(() => abort.abort(), STREAM_IDLE_MS);
+  };
   try {
-    res = await fetch(url, { ...init, headers: { authorization: `Bearer ${apiKey}`, ...(init.headers ?? {}) } });
-  } catch (err) {
-    throw new GatewayError(`cannot reach the gateway at ${new URL(url).origin}: ${(err as Error).message}. Is it running? (VIDGATE_URL)`);
+    arm();
+    const res = await fetch(`${base}/v1/videos/${id}/events`, {
+      headers: { authorization: `Bearer ${apiKey}`, accept: 'text/event-stream' },
+      signal: abort.signal,
+    });
+    if (res.status !== 200 || !res.body || !res.headers.get('content-type')?.startsWith('text/event-stream')) {
+      await res.body?.cancel().catch(() => undefined);
+      return false;
+    }
+    const parser = new SseParser();
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      arm();
+      for (const item of parser.feed(decoder.decode(chunk, { stream: true }))) {
+        if (item.kind !== 'message') continue;
+        const data = JSON.parse(item.message.data) as { status: string; progress: number };
+        onUpdate(data);
+        if (TERMINAL_EVENTS.has(item.message.event)) {
+          abort.abort();
+          return true;
+        }
+      }
+    }
+    return false;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(idle);
   }
-  if (!res.ok) {
-    const body = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;
-    throw new GatewayError(`${res.status} ${body?.error?.message ?? res.statusText}`);
-  }
-  return res;
 }
 
 /** A one-line progress bar on a terminal; plain lines when output is redirected. */
@@ -62,9 +95,7 @@ export function registerGenerateCommand(program: Command): void {
     .option('--out <file>', 'where to save the MP4 (default: <video id>.mp4)')
     .option('--url <url>', 'gateway base URL (default: VIDGATE_URL or http://localhost:8080)')
     .action(async (prompt: string, opts: { model: string; size?: string; seconds?: string; image?: string; out?: string; url?: string }) => {
-      const base = (opts.url ?? process.env.VIDGATE_URL ?? 'http://localhost:8080').replace(/\/+$/, '').replace(/\/v1$/, '');
-      const apiKey = process.env.VIDGATE_API_KEY;
-      if (!apiKey) throw new GatewayError('set VIDGATE_API_KEY to an API key (create one with: npx vidgate key create --name me)');
+      const { base, apiKey } = remote(opts.url);
 
       const form = new FormData();
       form.set('prompt', prompt);
@@ -85,6 +116,10 @@ export function registerGenerateCommand(program: Command): void {
       };
       process.once('SIGINT', onInterrupt);
       bar.update(video);
+      // Live progress from the event stream; polling when the stream is unavailable or breaks.
+      if (await followEvents(base, apiKey, video.id, (e) => bar.update({ ...video, ...e }))) {
+        video = (await (await call(`${base}/v1/videos/${video.id}`, apiKey)).json()) as VideoJson;
+      }
       while (video.status !== 'completed' && video.status !== 'failed') {
         await new Promise((r) => setTimeout(r, 400));
         video = (await (await call(`${base}/v1/videos/${video.id}`, apiKey)).json()) as VideoJson;

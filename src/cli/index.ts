@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
 import { registerGenerateCommand } from './generate.js';
 import { registerKeyCommands } from './keys.js';
+import { registerWebhookCommands } from './webhooks.js';
 
 const program = new Command('vidgate')
   .description('vidgate: self-hosted video-generation API gateway')
@@ -16,6 +17,7 @@ program
   });
 registerKeyCommands(program);
 registerGenerateCommand(program);
+registerWebhookCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, unauthorized } from '../core/errors.js';
 import type { RateLimiter } from '../billing/rate-limit.js';
 import { formatReset } from '../billing/rate-limit.js';
-import type { KeyStore } from '../store/keys.js';
+import type { ApiKey, KeyStore } from '../store/keys.js';
 
 /** The bearer token of a request (Authorization: Bearer …, or the api-key header Azure clients send). */
 export function bearerToken(req: FastifyRequest): string | undefined {
@@ -29,6 +29,13 @@ export interface AccessOptions {
   limiter: RateLimiter;
   defaultRpm: number;
   now: () => number;
+  /** Resolves a stream token to its key on routes with `config.streamToken` (undefined: not one). */
+  streamAuth?: (token: string, req: FastifyRequest) => ApiKey | undefined;
+}
+
+function queryToken(req: FastifyRequest): string | undefined {
+  const value = (req.query as Record<string, unknown> | undefined)?.access_token;
+  return typeof value === 'string' && value ? value : undefined;
 }
 
 /**
@@ -54,7 +61,9 @@ export function registerAccess(app: FastifyInstance, o: AccessOptions): void {
 function authorize(req: FastifyRequest, reply: FastifyReply, o: AccessOptions): void {
   const config = req.routeOptions.config;
   if (config?.public || !req.routeOptions.url) return;
-  const token = bearerToken(req);
+  // Event-stream routes also take a short-lived stream token, in the header or as ?access_token=.
+  const streamAuth = config?.streamToken ? o.streamAuth : undefined;
+  const token = bearerToken(req) ?? (streamAuth ? queryToken(req) : undefined);
   if (config?.admin) {
     if (!o.adminToken) {
       throw new ApiError({ status: 403, type: 'permission_error', code: 'admin_disabled', message: 'The admin API is disabled: the operator has not set VIDGATE_ADMIN_TOKEN.' });
@@ -67,7 +76,7 @@ function authorize(req: FastifyRequest, reply: FastifyReply, o: AccessOptions): 
       "You didn't provide an API key. Provide your vidgate API key in an Authorization header using Bearer auth (Authorization: Bearer YOUR_KEY).",
     );
   }
-  const key = o.keys.authenticate(token);
+  const key = streamAuth?.(token, req) ?? o.keys.authenticate(token);
   if (!key) {
     const shown = token.length > 12 ? `${token.slice(0, 8)}…${token.slice(-4)}` : '***';
     throw unauthorized(`Incorrect API key provided: ${shown}. Create a key with \`npx vidgate key create\` or ask the operator of this gateway.`);

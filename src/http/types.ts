@@ -14,5 +14,7 @@ declare module 'fastify' {
     public?: boolean;
     /** Route needs the operator's admin token instead of an API key. */
     admin?: boolean;
+    /** Route also accepts a short-lived stream token (events/stream-tokens.ts), e.g. ?access_token=. */
+    streamToken?: boolean;
   }
 }

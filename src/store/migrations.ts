@@ -135,4 +135,79 @@ export const MIGRATIONS: Migration[] = [
   );
   `,
   },
+  {
+    id: '003_webhooks',
+    sql: `
+  -- Webhook endpoints of an API key. Secrets are sealed with the master key (util/secrets.ts).
+  CREATE TABLE webhook_endpoints (
+    id                    TEXT PRIMARY KEY,
+    key_id                TEXT NOT NULL REFERENCES api_keys(id),
+    name                  TEXT NOT NULL,
+    url                   TEXT NOT NULL,
+    event_types           TEXT NOT NULL,
+    enabled               INTEGER NOT NULL DEFAULT 1,
+    secret_sealed         TEXT NOT NULL,
+    secret_hint           TEXT NOT NULL,
+    previous_secret_sealed TEXT,
+    previous_expires_at   INTEGER,
+    created_at            INTEGER NOT NULL,
+    updated_at            INTEGER NOT NULL
+  );
+  CREATE INDEX webhook_endpoints_by_key ON webhook_endpoints(key_id, id);
+
+  -- The signing secret of a key's one-off callback_url deliveries.
+  CREATE TABLE callback_secrets (
+    key_id                 TEXT PRIMARY KEY REFERENCES api_keys(id),
+    secret_sealed          TEXT NOT NULL,
+    secret_hint            TEXT NOT NULL,
+    previous_secret_sealed TEXT,
+    previous_expires_at    INTEGER,
+    created_at             INTEGER NOT NULL,
+    updated_at             INTEGER NOT NULL
+  );
+
+  -- The outbox: one row per (task event, target), inserted in the transaction of the event.
+  -- target is an endpoint id or 'callback'; id is the webhook-id, stable across attempts.
+  CREATE TABLE webhook_deliveries (
+    id              TEXT PRIMARY KEY,
+    key_id          TEXT NOT NULL,
+    target          TEXT NOT NULL,
+    url             TEXT NOT NULL,
+    task_id         TEXT NOT NULL,
+    event_seq       INTEGER NOT NULL,
+    event_id        TEXT NOT NULL,
+    event_type      TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER,
+    give_up_at      INTEGER NOT NULL,
+    lease_owner     TEXT,
+    lease_until     INTEGER,
+    last_status     INTEGER,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    delivered_at    INTEGER,
+    updated_at      INTEGER NOT NULL,
+    UNIQUE (event_seq, target)
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
+  CREATE INDEX webhook_deliveries_by_key ON webhook_deliveries(key_id, id);
+  CREATE INDEX webhook_deliveries_order ON webhook_deliveries(task_id, target, event_seq) WHERE status = 'pending';
+  CREATE INDEX webhook_deliveries_finished ON webhook_deliveries(updated_at) WHERE status <> 'pending';
+
+  CREATE TABLE webhook_attempts (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id   TEXT NOT NULL,
+    attempt       INTEGER NOT NULL,
+    url           TEXT NOT NULL,
+    started_at    INTEGER NOT NULL,
+    duration_ms   INTEGER NOT NULL,
+    status_code   INTEGER,
+    error         TEXT,
+    response_body TEXT
+  );
+  CREATE INDEX webhook_attempts_by_delivery ON webhook_attempts(delivery_id, id);
+  `,
+  },
 ];

@@ -5,6 +5,7 @@ import { ApiError, conflict, invalid, notFound } from '../../core/errors.js';
 import type { Gateway } from '../../core/gateway.js';
 import { parseTaskId, taskPublicId } from '../../core/ids.js';
 import type { Task, Variant } from '../../core/task.js';
+import { parseCallbackUrl } from '../../events/targets.js';
 import { FILES_PREFIX, UrlSigner, publicBase, variantOfFileName } from '../../http/signed-urls.js';
 import { serveVariant, visibleTask } from '../../http/tasks.js';
 import { Estimates, apimartStatus, toApimartTask } from './task.js';
@@ -51,6 +52,7 @@ export function apimartRoutes(gw: Gateway) {
         throw invalid(null, 'The request body must be a JSON object.', 'invalid_json');
       }
       const parsed = parseGeneration((body ?? {}) as Record<string, unknown>, gw.catalog);
+      const callbackUrl = parseCallbackUrl((body as Record<string, unknown> | undefined)?.callback_url, gw.config.net);
       const param = 'image_urls[0]';
       const request: CanonicalCreate = {
         origin: 'apimart',
@@ -62,6 +64,7 @@ export function apimartRoutes(gw: Gateway) {
           aspectRatio: parsed.aspectRatio,
           resolution: parsed.resolution,
           ...(parsed.imageUrl ? { imageUrl: parsed.imageUrl } : {}),
+          ...(callbackUrl ? { callbackUrl } : {}),
         },
         reference: parsed.imageUrl ? { kind: 'url', url: parsed.imageUrl, param } : null,
         ...(parsed.imageUrl ? { sizeFromReference: (image) => sizeForImage(parsed, image, param) } : {}),

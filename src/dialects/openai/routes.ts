@@ -7,6 +7,7 @@ import type { Gateway } from '../../core/gateway.js';
 import { parseTaskId, videoId } from '../../core/ids.js';
 import type { CreateResult } from '../../core/service.js';
 import type { Variant } from '../../core/task.js';
+import { parseCallbackUrl } from '../../events/targets.js';
 import type { TaskView } from '../../store/tasks.js';
 import { readBody } from '../../http/body.js';
 import { serveVariant, visibleTask, visibleTaskView } from '../../http/tasks.js';
@@ -41,13 +42,14 @@ export function openaiRoutes(gw: Gateway) {
       const model = parseModel(f.model, gw.catalog, DEFAULT_MODEL);
       const seconds = parseSeconds(f.seconds, model);
       const size = parseSizeParam(f.size, model, gw.catalog);
+      const callbackUrl = parseCallbackUrl(f.callback_url, gw.config.net);
       const request: CanonicalCreate = {
         origin: 'openai',
         model,
         prompt,
         seconds,
         size,
-        params: {},
+        params: callbackUrl ? { callbackUrl } : {},
         reference: parseReference(body),
       };
       return answerCreate(reply, await createTask(gw, req.apiKey, request, createHeaders(req)));
@@ -100,6 +102,7 @@ export function openaiRoutes(gw: Gateway) {
       const source = visibleTask(gw, req, (req.params as { id: string }).id);
       const body = await readBody(req, { fileFields: [], maxFileBytes: 0 });
       const prompt = parsePrompt(body.fields.prompt);
+      const callbackUrl = parseCallbackUrl(body.fields.callback_url, gw.config.net);
       if (source.status !== 'completed') {
         throw conflict(
           `Video ${videoId(source.id)} cannot be remixed: its status is ${toVideo(source, style).status}. Only completed videos can be remixed.`,
@@ -116,7 +119,7 @@ export function openaiRoutes(gw: Gateway) {
         prompt,
         seconds: source.seconds,
         size: parseSize(`${source.width}x${source.height}`)!,
-        params: {},
+        params: callbackUrl ? { callbackUrl } : {},
         reference: null,
         remixOf: source,
       };

@@ -1,0 +1,160 @@
+import type { EventEmitter } from 'node:events';
+import type { Statement } from 'better-sqlite3';
+import type { TaskStatus } from '../core/task.js';
+import type { Db } from '../store/db.js';
+import type { EventRow } from '../store/tasks.js';
+
+export interface Subscription {
+  keyId: string;
+  /** Only this task's events (else all of the key's). */
+  taskId?: string;
+  deliver(rows: EventRow[]): void;
+}
+
+type Row = Record<string, string | number | null>;
+
+const toEvent = (r: Row): EventRow => ({
+  seq: r.seq as number,
+  taskId: r.task_id as string,
+  keyId: r.key_id as string,
+  type: r.type as string,
+  status: r.status as TaskStatus,
+  progress: r.progress as number,
+  data: r.data === null ? null : (JSON.parse(r.data as string) as Record<string, unknown>),
+  createdAt: r.created_at as number,
+});
+
+const PAGE = 1000;
+
+/**
+ * Tails task_events (the source of truth GET reads from) for live streams. It reads the table
+ * in seq order from a cursor, so it never skips an event: seq is assigned inside BEGIN IMMEDIATE
+ * transactions, which commit in seq order. A local commit (TaskService.events) triggers a read
+ * at once; events committed by other processes sharing the database are picked up every pollMs.
+ * The hub only runs while someone is subscribed.
+ *
+ * A subscriber subscribes first and then reads its own backlog from the table: events committed
+ * before the subscription are in the backlog, later ones come from the hub; it drops any seq it
+ * has already sent.
+ */
+export class EventHub {
+  private cursor = 0;
+  private readonly byTask = new Map<string, Set<Subscription>>();
+  private readonly byKey = new Map<string, Set<Subscription>>();
+  private count = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private scheduled = false;
+  private readonly tailStmt: Statement;
+  private readonly maxStmt: Statement;
+  private readonly onLocal = () => this.schedule();
+
+  constructor(
+    private readonly db: Db,
+    private readonly local: EventEmitter,
+    private readonly pollMs: number,
+  ) {
+    this.tailStmt = db.prepare('SELECT * FROM task_events WHERE seq > ? ORDER BY seq LIMIT ?');
+    this.maxStmt = db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM task_events');
+  }
+
+  /** The newest event's seq. */
+  latestSeq(): number {
+    return (this.maxStmt.get() as { seq: number }).seq;
+  }
+
+  subscribe(sub: Subscription): () => void {
+    if (this.count === 0) this.begin();
+    this.count++;
+    const index = sub.taskId !== undefined ? this.byTask : this.byKey;
+    const k = sub.taskId ?? sub.keyId;
+    let set = index.get(k);
+    if (!set) index.set(k, (set = new Set()));
+    set.add(sub);
+    let active = true;
+    return () => {
+      if (!active) return;
+      active = false;
+      set.delete(sub);
+      if (set.size === 0) index.delete(k);
+      if (--this.count === 0) this.end();
+    };
+  }
+
+  get subscribers(): number {
+    return this.count;
+  }
+
+  /** Stop tailing and forget every subscriber (shutdown). */
+  close(): void {
+    this.byTask.clear();
+    this.byKey.clear();
+    if (this.count > 0) this.end();
+    this.count = 0;
+  }
+
+  private begin(): void {
+    // Older events are read by each subscriber from its own cursor.
+    this.cursor = this.latestSeq();
+    this.local.on('event', this.onLocal);
+    this.timer = setInterval(() => this.tail(), this.pollMs);
+    this.timer.unref();
+  }
+
+  private end(): void {
+    this.local.off('event', this.onLocal);
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.tail();
+    });
+  }
+
+  private tail(): void {
+    if (this.count === 0) return;
+    try {
+      this.tailPages();
+    } catch {
+      // The database is closing (shutdown) or busy: the next local event or poll catches up.
+    }
+  }
+
+  private tailPages(): void {
+    for (;;) {
+      const rows = (this.tailStmt.all(this.cursor, PAGE) as Row[]).map(toEvent);
+      if (rows.length === 0) return;
+      this.cursor = rows[rows.length - 1]!.seq;
+      this.dispatch(rows);
+      if (rows.length < PAGE) return;
+    }
+  }
+
+  private dispatch(rows: EventRow[]): void {
+    const batches = new Map<Subscription, EventRow[]>();
+    const add = (set: Set<Subscription> | undefined, row: EventRow) => {
+      if (!set) return;
+      for (const sub of set) {
+        if (sub.keyId !== row.keyId) continue;
+        let list = batches.get(sub);
+        if (!list) batches.set(sub, (list = []));
+        list.push(row);
+      }
+    };
+    for (const row of rows) {
+      add(this.byTask.get(row.taskId), row);
+      add(this.byKey.get(row.keyId), row);
+    }
+    for (const [sub, list] of batches) {
+      try {
+        sub.deliver(list);
+      } catch {
+        // A broken subscriber must not stop the others; it cleans itself up on close.
+      }
+    }
+  }
+}

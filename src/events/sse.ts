@@ -1,0 +1,197 @@
+import type { ServerResponse } from 'node:http';
+import type { Statement } from 'better-sqlite3';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError, invalid } from '../core/errors.js';
+import type { Gateway } from '../core/gateway.js';
+import type { Origin, TaskStatus } from '../core/task.js';
+import { TERMINAL } from '../core/task.js';
+import { visibleTask } from '../http/tasks.js';
+import type { EventRow } from '../store/tasks.js';
+import type { EventHub } from './hub.js';
+import { publicTaskId } from './payload.js';
+import type { StreamGrant } from './stream-tokens.js';
+
+/** Reconnect delay suggested to EventSource clients. */
+const RETRY_MS = 2000;
+/** A client that stops reading gets disconnected (it resumes with Last-Event-ID) instead of growing our buffers. */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+const PAGE = 500;
+const TERMINAL_TYPES = new Set(['video.completed', 'video.failed', 'video.cancelled']);
+
+export interface SseOptions {
+  hub: EventHub;
+  heartbeatMs: number;
+  /** The stream-token grant a request was authenticated with, if any. */
+  grantOf(req: FastifyRequest): StreamGrant | undefined;
+}
+
+/** The status as GET /v1/videos/{id} shows it (OpenAI has no cancelled; apigo style says pending). */
+function statusFor(status: TaskStatus, style: 'openai' | 'apigo'): string {
+  if (status === 'queued') return style === 'apigo' ? 'pending' : 'queued';
+  return status === 'cancelled' ? 'failed' : status;
+}
+
+/** Last-Event-ID (header, or ?last_event_id= for clients that cannot set headers): a task_events seq. */
+function lastEventId(req: FastifyRequest): number | null {
+  const header = req.headers['last-event-id'];
+  const query = (req.query as Record<string, unknown>).last_event_id;
+  const value = typeof header === 'string' && header !== '' ? header : typeof query === 'string' && query !== '' ? query : undefined;
+  if (value === undefined) return null;
+  const n = Number(value);
+  if (!/^\d{1,15}$/.test(value.trim()) || !Number.isSafeInteger(n)) {
+    throw invalid('Last-Event-ID', `Invalid Last-Event-ID '${value}': expected the id of an event from this stream (a non-negative integer).`);
+  }
+  return n;
+}
+
+/**
+ * Server-Sent Event streams of task events, read from task_events (the same rows GET answers
+ * from), so polling stays as cheap as it was:
+ * - GET /v1/videos/{id}/events: that video's events from the start (or after Last-Event-ID),
+ *   live until it ends, then the stream closes; reconnecting after the end gets 204 (which tells
+ *   EventSource to stop).
+ * - GET /v1/events: every event of the key's videos from now (or after Last-Event-ID), forever.
+ * Each SSE event: `id: <seq>`, `event: <type>`, `data: {object:"video.event", …}`. Comment lines
+ * keep idle streams open through proxies.
+ */
+export function sseRoutes(gw: Gateway, opts: SseOptions) {
+  return async function plugin(app: FastifyInstance): Promise<void> {
+    const style = gw.config.statusStyle;
+    const store = gw.service.store;
+    const originStmt: Statement = gw.db.prepare('SELECT origin FROM tasks WHERE id = ?');
+    const open = new Set<ServerResponse>();
+    const config = { dialect: 'openai' as const, streamToken: true };
+
+    app.addHook('preClose', async () => {
+      for (const res of open) res.end();
+      open.clear();
+    });
+
+    const stream = (
+      req: FastifyRequest,
+      reply: FastifyReply,
+      o: { keyId: string; taskId?: string; origin?: Origin; after: number },
+    ): FastifyReply => {
+      reply.hijack();
+      const res = reply.raw;
+      const headers: Record<string, string | string[] | number> = {};
+      for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v;
+      res.writeHead(200, {
+        ...headers,
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        'x-accel-buffering': 'no',
+        connection: 'keep-alive',
+      });
+      res.socket?.setNoDelay(true);
+      open.add(res);
+
+      const origins = new Map<string, Origin>();
+      if (o.taskId && o.origin) origins.set(o.taskId, o.origin);
+      const originOf = (taskId: string): Origin => {
+        let origin = origins.get(taskId);
+        if (!origin) {
+          origin = ((originStmt.get(taskId) as { origin: Origin } | undefined)?.origin ?? 'openai');
+          if (origins.size > 10_000) origins.clear();
+          origins.set(taskId, origin);
+        }
+        return origin;
+      };
+
+      let last = o.after;
+      let ended = false;
+      let backlogDone = false;
+      const buffered: EventRow[] = [];
+      let lastWrite = Date.now();
+      const write = (text: string) => {
+        res.write(text);
+        lastWrite = Date.now();
+        if (res.writableLength > MAX_BUFFERED_BYTES) finish();
+      };
+      const send = (rows: EventRow[]) => {
+        for (const row of rows) {
+          if (ended) return;
+          if (row.seq <= last) continue;
+          last = row.seq;
+          const data = {
+            object: 'video.event',
+            seq: row.seq,
+            type: row.type,
+            id: publicTaskId({ id: row.taskId, origin: originOf(row.taskId) }),
+            status: statusFor(row.status, style),
+            progress: row.progress,
+            error: (row.data?.error as { code: string; message: string } | undefined) ?? null,
+            created_at: Math.floor(row.createdAt / 1000),
+          };
+          write(`id: ${row.seq}\nevent: ${row.type}\ndata: ${JSON.stringify(data)}\n\n`);
+          if (o.taskId && TERMINAL_TYPES.has(row.type)) finish();
+        }
+      };
+      const unsubscribe = opts.hub.subscribe({
+        keyId: o.keyId,
+        taskId: o.taskId,
+        deliver: (rows) => {
+          if (backlogDone) send(rows);
+          else buffered.push(...rows);
+        },
+      });
+      const heartbeat = setInterval(() => {
+        if (Date.now() - lastWrite >= opts.heartbeatMs / 2) write(': ping\n\n');
+      }, opts.heartbeatMs);
+      heartbeat.unref();
+      function finish(): void {
+        if (ended) return;
+        ended = true;
+        clearInterval(heartbeat);
+        unsubscribe();
+        open.delete(res);
+        res.end();
+      }
+      res.on('close', finish);
+      res.on('error', finish);
+
+      write(`retry: ${RETRY_MS}\n: connected\n\n`);
+      try {
+        for (;;) {
+          const rows = o.taskId ? store.eventsForTask(o.taskId, last, PAGE) : store.eventsForKey(o.keyId, last, PAGE);
+          send(rows);
+          if (ended || rows.length < PAGE) break;
+        }
+        backlogDone = true;
+        send(buffered.sort((a, b) => a.seq - b.seq));
+        buffered.length = 0;
+      } catch (err) {
+        req.log.error({ err }, 'event stream failed');
+        finish();
+      }
+      return reply;
+    };
+
+    app.get('/v1/videos/:id/events', { config }, async (req, reply) => {
+      const task = visibleTask(gw, req, (req.params as { id: string }).id);
+      const grant = opts.grantOf(req);
+      if (grant?.taskId && grant.taskId !== task.id) throw scopeError(grant);
+      const after = lastEventId(req);
+      if (after !== null && TERMINAL.has(task.status) && store.eventsForTask(task.id, after, 1).length === 0) {
+        return reply.code(204).send();
+      }
+      return stream(req, reply, { keyId: req.apiKey.id, taskId: task.id, origin: task.origin, after: after ?? 0 });
+    });
+
+    app.get('/v1/events', { config }, async (req, reply) => {
+      const grant = opts.grantOf(req);
+      if (grant?.taskId) throw scopeError(grant);
+      const after = lastEventId(req) ?? opts.hub.latestSeq();
+      return stream(req, reply, { keyId: req.apiKey.id, after });
+    });
+  };
+}
+
+function scopeError(grant: StreamGrant): ApiError {
+  return new ApiError({
+    status: 403,
+    type: 'permission_error',
+    code: 'stream_token_scope',
+    message: `This stream token only opens the event stream of video_${grant.taskId}.`,
+  });
+}

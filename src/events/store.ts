@@ -1,0 +1,357 @@
+import type { Db } from '../store/db.js';
+
+/** All SQL about webhook endpoints, callback secrets, deliveries (the outbox) and attempts. */
+
+export interface Endpoint {
+  id: string;
+  keyId: string;
+  name: string;
+  url: string;
+  eventTypes: string[];
+  enabled: boolean;
+  secretSealed: string;
+  secretHint: string;
+  previousSecretSealed: string | null;
+  previousExpiresAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface CallbackSecret {
+  keyId: string;
+  secretSealed: string;
+  secretHint: string;
+  previousSecretSealed: string | null;
+  previousExpiresAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'cancelled';
+
+/** The `target` of a callback_url delivery (endpoint deliveries carry the endpoint id). */
+export const CALLBACK_TARGET = 'callback';
+
+export interface Delivery {
+  /** The webhook-id header: stable across attempts and re-sends. */
+  id: string;
+  keyId: string;
+  target: string;
+  url: string;
+  taskId: string;
+  eventSeq: number;
+  eventId: string;
+  eventType: string;
+  payload: string;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: number | null;
+  giveUpAt: number;
+  leaseOwner: string | null;
+  leaseUntil: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAt: number;
+  deliveredAt: number | null;
+  updatedAt: number;
+}
+
+export interface Attempt {
+  deliveryId: string;
+  attempt: number;
+  url: string;
+  startedAt: number;
+  durationMs: number;
+  statusCode: number | null;
+  error: string | null;
+  responseBody: string | null;
+}
+
+export interface DeliveryFilter {
+  keyId: string;
+  target?: string;
+  taskId?: string;
+  status?: DeliveryStatus;
+  eventType?: string;
+  /** Page cursor: deliveries with a smaller id (newest first). */
+  before?: string;
+  limit: number;
+}
+
+type Row = Record<string, string | number | null>;
+
+const toEndpoint = (r: Row): Endpoint => ({
+  id: r.id as string,
+  keyId: r.key_id as string,
+  name: r.name as string,
+  url: r.url as string,
+  eventTypes: JSON.parse(r.event_types as string) as string[],
+  enabled: r.enabled === 1,
+  secretSealed: r.secret_sealed as string,
+  secretHint: r.secret_hint as string,
+  previousSecretSealed: r.previous_secret_sealed as string | null,
+  previousExpiresAt: r.previous_expires_at as number | null,
+  createdAt: r.created_at as number,
+  updatedAt: r.updated_at as number,
+});
+
+const toCallbackSecret = (r: Row): CallbackSecret => ({
+  keyId: r.key_id as string,
+  secretSealed: r.secret_sealed as string,
+  secretHint: r.secret_hint as string,
+  previousSecretSealed: r.previous_secret_sealed as string | null,
+  previousExpiresAt: r.previous_expires_at as number | null,
+  createdAt: r.created_at as number,
+  updatedAt: r.updated_at as number,
+});
+
+const toDelivery = (r: Row): Delivery => ({
+  id: r.id as string,
+  keyId: r.key_id as string,
+  target: r.target as string,
+  url: r.url as string,
+  taskId: r.task_id as string,
+  eventSeq: r.event_seq as number,
+  eventId: r.event_id as string,
+  eventType: r.event_type as string,
+  payload: r.payload as string,
+  status: r.status as DeliveryStatus,
+  attempts: r.attempts as number,
+  nextAttemptAt: r.next_attempt_at as number | null,
+  giveUpAt: r.give_up_at as number,
+  leaseOwner: r.lease_owner as string | null,
+  leaseUntil: r.lease_until as number | null,
+  lastStatus: r.last_status as number | null,
+  lastError: r.last_error as string | null,
+  createdAt: r.created_at as number,
+  deliveredAt: r.delivered_at as number | null,
+  updatedAt: r.updated_at as number,
+});
+
+const toAttempt = (r: Row): Attempt => ({
+  deliveryId: r.delivery_id as string,
+  attempt: r.attempt as number,
+  url: r.url as string,
+  startedAt: r.started_at as number,
+  durationMs: r.duration_ms as number,
+  statusCode: r.status_code as number | null,
+  error: r.error as string | null,
+  responseBody: r.response_body as string | null,
+});
+
+export class WebhookStore {
+  private readonly s;
+
+  constructor(private readonly db: Db) {
+    this.s = {
+      insertEndpoint: db.prepare(`INSERT INTO webhook_endpoints
+        (id, key_id, name, url, event_types, enabled, secret_sealed, secret_hint, created_at, updated_at)
+        VALUES (@id, @keyId, @name, @url, @eventTypes, @enabled, @secretSealed, @secretHint, @createdAt, @updatedAt)`),
+      endpoint: db.prepare('SELECT * FROM webhook_endpoints WHERE id = ?'),
+      endpointOfKey: db.prepare('SELECT * FROM webhook_endpoints WHERE id = ? AND key_id = ?'),
+      endpointsDesc: db.prepare('SELECT * FROM webhook_endpoints WHERE key_id = ? AND id < ? ORDER BY id DESC LIMIT ?'),
+      enabledEndpoints: db.prepare('SELECT * FROM webhook_endpoints WHERE key_id = ? AND enabled = 1'),
+      countEndpoints: db.prepare('SELECT COUNT(*) AS n FROM webhook_endpoints WHERE key_id = ?'),
+      deleteEndpoint: db.prepare('DELETE FROM webhook_endpoints WHERE id = ? AND key_id = ?'),
+      rotateEndpoint: db.prepare(`UPDATE webhook_endpoints SET secret_sealed = @secretSealed, secret_hint = @secretHint,
+        previous_secret_sealed = @previousSecretSealed, previous_expires_at = @previousExpiresAt, updated_at = @now WHERE id = @id`),
+      cancelPendingOf: db.prepare(`UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL, lease_owner = NULL,
+        lease_until = NULL, last_error = @reason, updated_at = @now WHERE target = @target AND status = 'pending'`),
+
+      callbackSecret: db.prepare('SELECT * FROM callback_secrets WHERE key_id = ?'),
+      insertCallbackSecret: db.prepare(`INSERT OR IGNORE INTO callback_secrets (key_id, secret_sealed, secret_hint, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?)`),
+      rotateCallbackSecret: db.prepare(`UPDATE callback_secrets SET secret_sealed = @secretSealed, secret_hint = @secretHint,
+        previous_secret_sealed = @previousSecretSealed, previous_expires_at = @previousExpiresAt, updated_at = @now WHERE key_id = @keyId`),
+
+      insertDelivery: db.prepare(`INSERT OR IGNORE INTO webhook_deliveries
+        (id, key_id, target, url, task_id, event_seq, event_id, event_type, payload, status, attempts, next_attempt_at, give_up_at, created_at, updated_at)
+        VALUES (@id, @keyId, @target, @url, @taskId, @eventSeq, @eventId, @eventType, @payload, 'pending', 0, @createdAt, @giveUpAt, @createdAt, @createdAt)`),
+      delivery: db.prepare('SELECT * FROM webhook_deliveries WHERE id = ?'),
+      deliveryOfKey: db.prepare('SELECT * FROM webhook_deliveries WHERE id = ? AND key_id = ?'),
+      due: db.prepare(`SELECT d.* FROM webhook_deliveries d
+        LEFT JOIN webhook_endpoints e ON e.id = d.target
+        WHERE d.status = 'pending' AND d.next_attempt_at <= @now AND (d.lease_until IS NULL OR d.lease_until < @now)
+          AND (d.target = 'callback' OR e.id IS NULL OR e.enabled = 1)
+          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
+                          WHERE p.task_id = d.task_id AND p.target = d.target AND p.status = 'pending' AND p.event_seq < d.event_seq)
+        ORDER BY d.next_attempt_at LIMIT @limit`),
+      lease: db.prepare(`UPDATE webhook_deliveries SET lease_owner = @owner, lease_until = @until
+        WHERE id = @id AND status = 'pending' AND attempts = @attempts AND next_attempt_at <= @now
+          AND (lease_until IS NULL OR lease_until < @now)`),
+      finish: db.prepare(`UPDATE webhook_deliveries SET status = @status, attempts = attempts + 1, next_attempt_at = @next,
+        lease_owner = NULL, lease_until = NULL, last_status = @code, last_error = @error,
+        delivered_at = COALESCE(@deliveredAt, delivered_at), updated_at = @now
+        WHERE id = @id AND lease_owner = @owner`),
+      release: db.prepare('UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?'),
+      cancel: db.prepare(`UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL,
+        last_error = ?, updated_at = ? WHERE id = ? AND lease_owner = ?`),
+      resend: db.prepare(`UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = @now, give_up_at = @giveUpAt,
+        updated_at = @now WHERE id = @id`),
+      nextDue: db.prepare(`SELECT MIN(next_attempt_at) AS t FROM webhook_deliveries WHERE status = 'pending'`),
+      leaseOwners: db.prepare(`SELECT DISTINCT lease_owner AS owner FROM webhook_deliveries WHERE status = 'pending' AND lease_owner IS NOT NULL`),
+      dropLeases: db.prepare(`UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL WHERE status = 'pending' AND lease_owner = ?`),
+      insertAttempt: db.prepare(`INSERT INTO webhook_attempts (delivery_id, attempt, url, started_at, duration_ms, status_code, error, response_body)
+        VALUES (@deliveryId, @attempt, @url, @startedAt, @durationMs, @statusCode, @error, @responseBody)`),
+      attempts: db.prepare('SELECT * FROM webhook_attempts WHERE delivery_id = ? ORDER BY id'),
+      oldFinished: db.prepare(`SELECT id FROM webhook_deliveries WHERE status <> 'pending' AND updated_at < ? LIMIT ?`),
+      deleteDelivery: db.prepare('DELETE FROM webhook_deliveries WHERE id = ?'),
+      deleteAttempts: db.prepare('DELETE FROM webhook_attempts WHERE delivery_id = ?'),
+    };
+  }
+
+  // ---- endpoints ----
+
+  insertEndpoint(e: Endpoint): void {
+    this.s.insertEndpoint.run({ ...e, eventTypes: JSON.stringify(e.eventTypes), enabled: e.enabled ? 1 : 0 });
+  }
+
+  endpoint(id: string, keyId?: string): Endpoint | undefined {
+    const r = (keyId === undefined ? this.s.endpoint.get(id) : this.s.endpointOfKey.get(id, keyId)) as Row | undefined;
+    return r && toEndpoint(r);
+  }
+
+  /** Newest first; limit + 1 rows at most so the caller can tell has_more. */
+  endpoints(keyId: string, after: string | undefined, limit: number): Endpoint[] {
+    return (this.s.endpointsDesc.all(keyId, after ?? '\uffff', limit + 1) as Row[]).map(toEndpoint);
+  }
+
+  enabledEndpoints(keyId: string): Endpoint[] {
+    return (this.s.enabledEndpoints.all(keyId) as Row[]).map(toEndpoint);
+  }
+
+  countEndpoints(keyId: string): number {
+    return (this.s.countEndpoints.get(keyId) as { n: number }).n;
+  }
+
+  updateEndpoint(id: string, patch: { name?: string; url?: string; eventTypes?: string[]; enabled?: boolean }, now: number): void {
+    const cols: Record<string, string | number> = { updated_at: now };
+    if (patch.name !== undefined) cols.name = patch.name;
+    if (patch.url !== undefined) cols.url = patch.url;
+    if (patch.eventTypes !== undefined) cols.event_types = JSON.stringify(patch.eventTypes);
+    if (patch.enabled !== undefined) cols.enabled = patch.enabled ? 1 : 0;
+    const names = Object.keys(cols);
+    this.db.prepare(`UPDATE webhook_endpoints SET ${names.map((c) => `${c} = @${c}`).join(', ')} WHERE id = @id`).run({ ...cols, id });
+  }
+
+  rotateEndpointSecret(id: string, next: { secretSealed: string; secretHint: string; previousSecretSealed: string | null; previousExpiresAt: number | null }, now: number): void {
+    this.s.rotateEndpoint.run({ ...next, id, now });
+  }
+
+  /** Delete an endpoint; its pending deliveries are cancelled (kept for the record). */
+  deleteEndpoint(id: string, keyId: string, now: number): boolean {
+    if (this.s.deleteEndpoint.run(id, keyId).changes === 0) return false;
+    this.s.cancelPendingOf.run({ target: id, reason: 'the endpoint was deleted', now });
+    return true;
+  }
+
+  // ---- callback secrets ----
+
+  callbackSecret(keyId: string): CallbackSecret | undefined {
+    const r = this.s.callbackSecret.get(keyId) as Row | undefined;
+    return r && toCallbackSecret(r);
+  }
+
+  /** Insert a key's callback secret unless one exists (a concurrent insert wins); returns the stored one. */
+  ensureCallbackSecret(keyId: string, secretSealed: string, secretHint: string, now: number): CallbackSecret {
+    this.s.insertCallbackSecret.run(keyId, secretSealed, secretHint, now, now);
+    return this.callbackSecret(keyId)!;
+  }
+
+  rotateCallbackSecret(keyId: string, next: { secretSealed: string; secretHint: string; previousSecretSealed: string | null; previousExpiresAt: number | null }, now: number): void {
+    this.s.rotateCallbackSecret.run({ ...next, keyId, now });
+  }
+
+  // ---- deliveries ----
+
+  insertDelivery(d: Pick<Delivery, 'id' | 'keyId' | 'target' | 'url' | 'taskId' | 'eventSeq' | 'eventId' | 'eventType' | 'payload' | 'createdAt' | 'giveUpAt'>): void {
+    this.s.insertDelivery.run(d);
+  }
+
+  delivery(id: string, keyId?: string): Delivery | undefined {
+    const r = (keyId === undefined ? this.s.delivery.get(id) : this.s.deliveryOfKey.get(id, keyId)) as Row | undefined;
+    return r && toDelivery(r);
+  }
+
+  /** A key's deliveries, newest first; limit + 1 rows at most. */
+  deliveries(f: DeliveryFilter): Delivery[] {
+    const conds = ['key_id = @keyId', 'id < @before'];
+    if (f.target !== undefined) conds.push('target = @target');
+    if (f.taskId !== undefined) conds.push('task_id = @taskId');
+    if (f.status !== undefined) conds.push('status = @status');
+    if (f.eventType !== undefined) conds.push('event_type = @eventType');
+    const sql = `SELECT * FROM webhook_deliveries WHERE ${conds.join(' AND ')} ORDER BY id DESC LIMIT @limit`;
+    return (this.db.prepare(sql).all({ ...f, before: f.before ?? '\uffff', limit: f.limit + 1 }) as Row[]).map(toDelivery);
+  }
+
+  /** Due deliveries in due order; only the earliest pending one per (task, target). */
+  due(now: number, limit: number): Delivery[] {
+    return (this.s.due.all({ now, limit }) as Row[]).map(toDelivery);
+  }
+
+  /** Take the lease of a due delivery still as it was read (same attempt count), unless someone holds it. */
+  lease(d: Pick<Delivery, 'id' | 'attempts'>, owner: string, now: number, until: number): boolean {
+    return this.s.lease.run({ id: d.id, attempts: d.attempts, owner, now, until }).changes === 1;
+  }
+
+  /** Record an attempt and the delivery's new state, if `owner` still holds the lease. */
+  finish(
+    d: Delivery,
+    owner: string,
+    outcome: { status: DeliveryStatus; next: number | null; deliveredAt: number | null; now: number },
+    attempt: Omit<Attempt, 'deliveryId' | 'attempt'>,
+  ): boolean {
+    const changed =
+      this.s.finish.run({
+        id: d.id,
+        owner,
+        status: outcome.status,
+        next: outcome.next,
+        code: attempt.statusCode,
+        error: attempt.error,
+        deliveredAt: outcome.deliveredAt,
+        now: outcome.now,
+      }).changes === 1;
+    if (changed) this.s.insertAttempt.run({ ...attempt, deliveryId: d.id, attempt: d.attempts + 1 });
+    return changed;
+  }
+
+  release(id: string, owner: string): void {
+    this.s.release.run(id, owner);
+  }
+
+  cancel(id: string, owner: string, reason: string, now: number): void {
+    this.s.cancel.run(reason, now, id, owner);
+  }
+
+  /** Make a delivery due now again (same webhook-id), retried for maxAge from now. */
+  resend(id: string, now: number, giveUpAt: number): void {
+    this.s.resend.run({ id, now, giveUpAt });
+  }
+
+  nextDueAt(): number | null {
+    return (this.s.nextDue.get() as { t: number | null }).t;
+  }
+
+  leaseOwners(): string[] {
+    return (this.s.leaseOwners.all() as { owner: string }[]).map((r) => r.owner);
+  }
+
+  dropLeasesOf(owner: string): number {
+    return this.s.dropLeases.run(owner).changes;
+  }
+
+  attempts(deliveryId: string): Attempt[] {
+    return (this.s.attempts.all(deliveryId) as Row[]).map(toAttempt);
+  }
+
+  /** Delete finished deliveries (and their attempts) last changed before `before`; returns how many. */
+  purgeFinished(before: number, limit: number): number {
+    const ids = (this.s.oldFinished.all(before, limit) as { id: string }[]).map((r) => r.id);
+    for (const id of ids) {
+      this.s.deleteAttempts.run(id);
+      this.s.deleteDelivery.run(id);
+    }
+    return ids.length;
+  }
+}
