@@ -68,7 +68,7 @@ export function StackedBars({ title, days, series, format, unit }: { title: stri
   return (
     <figure class="chart" ref={ref}>
       <figcaption id={`${id}-t`}>{title}</figcaption>
-      <svg viewBox={`0 0 ${W} ${H}`} width={W} height={H} role="img" aria-labelledby={`${id}-t ${id}-d`} preserveAspectRatio="xMidYMid meet">
+      <svg viewBox={`0 0 ${W} ${H}`} width={W} height={H} role="img" aria-labelledby={`${id}-t`} aria-describedby={`${id}-d`} preserveAspectRatio="xMidYMid meet">
         <desc id={`${id}-d`}>{summary}</desc>
         {ticks.map((t) => (
           <g key={t} class="tick">

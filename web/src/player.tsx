@@ -35,13 +35,13 @@ export function VideoPlayer({ links, title }: { links: Links; title: string }) {
         if (v) v.currentTime = t;
       }} />
       <div class="row">
-        <a class="button primary" href={links.video.url} download={`${links.id}.mp4`}>
+        <a class="button primary" href={links.video.url} download>
           Download MP4 ({bytes(links.video.bytes)})
         </a>
-        <a class="button" href={links.thumbnail.url} download={`${links.id}-thumbnail.webp`}>
+        <a class="button" href={links.thumbnail.url} download>
           Thumbnail
         </a>
-        <a class="button" href={links.spritesheet.url} download={`${links.id}-spritesheet.jpg`}>
+        <a class="button" href={links.spritesheet.url} download>
           Spritesheet
         </a>
       </div>
