@@ -1,5 +1,8 @@
+import Fastify from 'fastify';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { consoleStatic } from '../src/console/static.js';
 import { startGateway, waitForVideo } from './helpers/gateway.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { Receiver, until } from './helpers/receiver.js';
@@ -190,9 +193,17 @@ describe('console API for keys', () => {
       const key = paid.newKey('gallery');
       await call(paid, 'POST', `/admin/v1/keys/${key.id}/credit`, ADMIN, { amount_usd: 10 });
       const client = paid.openai(key.secret);
-      const ok1 = await waitForVideo(client, (await client.videos.create({ model: 'sora-2', seconds: '4', prompt: 'One' })).id);
-      const bad = await waitForVideo(client, (await client.videos.create({ model: 'sora-2', seconds: '4', prompt: 'Two sandbox:fail' })).id);
-      const ok2 = await waitForVideo(client, (await client.videos.create({ model: 'sora-2-pro', size: '1280x720', seconds: '4', prompt: 'Three' })).id);
+      // Created one after the other (so their order is known), rendered side by side.
+      const created = [];
+      for (const body of [
+        { model: 'sora-2', seconds: '4', prompt: 'One' },
+        { model: 'sora-2', seconds: '4', prompt: 'Two sandbox:fail' },
+        { model: 'sora-2-pro', size: '1280x720', seconds: '4', prompt: 'Three' },
+      ] as const) {
+        created.push(await client.videos.create(body));
+      }
+      const [ok1, bad, ok2] = await Promise.all(created.map((v) => waitForVideo(client, v.id)));
+      if (!ok1 || !bad || !ok2) throw new Error('videos missing');
 
       const all = await call<{ data: GalleryJson[]; has_more: boolean; last_id: string }>(paid, 'GET', '/v1/gallery', key.secret);
       expect(all.json.data.map((v) => v.id)).toEqual([ok2.id, bad.id, ok1.id]);
@@ -276,12 +287,14 @@ describe('admin tasks and webhooks', () => {
     await call(gw, 'POST', '/v1/webhook_endpoints', bob.secret, { url: `${receiver.url}/bob`, name: 'bob hook', event_types: ['video.completed'] });
     const a = gw.openai(alice.secret);
     const b = gw.openai(bob.secret);
-    ids.aliceOk = (await waitForVideo(a, (await a.videos.create({ model: 'sora-2', seconds: '4', prompt: 'Alice paints a lighthouse' })).id)).id;
-    ids.aliceFail = (await waitForVideo(a, (await a.videos.create({ model: 'sora-2', seconds: '4', prompt: 'Alice breaks it sandbox:fail' })).id)).id;
-    ids.bobPro = (await waitForVideo(b, (await b.videos.create({ model: 'sora-2-pro', size: '1280x720', seconds: '4', prompt: 'Bob films a harbour' })).id)).id;
-    const deleted = await waitForVideo(b, (await b.videos.create({ model: 'sora-2', seconds: '4', prompt: 'Bob deletes this one' })).id);
+    // Created in a known order, rendered side by side.
+    ids.aliceOk = (await a.videos.create({ model: 'sora-2', seconds: '4', prompt: 'Alice paints a lighthouse' })).id;
+    ids.aliceFail = (await a.videos.create({ model: 'sora-2', seconds: '4', prompt: 'Alice breaks it sandbox:fail' })).id;
+    ids.bobPro = (await b.videos.create({ model: 'sora-2-pro', size: '1280x720', seconds: '4', prompt: 'Bob films a harbour' })).id;
+    ids.bobDeleted = (await b.videos.create({ model: 'sora-2', seconds: '4', prompt: 'Bob deletes this one' })).id;
+    await Promise.all([waitForVideo(a, ids.aliceOk), waitForVideo(a, ids.aliceFail), waitForVideo(b, ids.bobPro)]);
+    const deleted = await waitForVideo(b, ids.bobDeleted);
     await b.videos.delete(deleted.id);
-    ids.bobDeleted = deleted.id;
     // alice: completed + failed; bob: completed (the deleted video's event too)
     await receiver.waitFor((r) => r.accepted.length >= 4, 30_000, 'four deliveries');
   });
@@ -464,5 +477,14 @@ describe('console page', () => {
     const missing = await fetch(`${gw.url}/console/assets/app-NOPE.js`);
     expect(missing.status).toBe(404);
     expect(missing.headers.get('content-type')).toMatch(/json/);
+  });
+
+  it('says how to build it when web/dist is missing', async () => {
+    const app = Fastify();
+    await app.register(consoleStatic(loadConfig({}, {}), '/nonexistent/web/dist'));
+    const res = await app.inject({ url: '/console/' });
+    expect(res.statusCode).toBe(503);
+    expect(res.body).toContain('npm run build');
+    await app.close();
   });
 });
