@@ -221,7 +221,8 @@ describe.skipIf(skipWithoutBrowser(FILE))('console: playground and gallery (brow
   });
 
   it('works on a phone-sized screen', async () => {
-    const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+    // In dark mode, as the phone's system setting asks.
+    const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, colorScheme: 'dark' });
     const p = await phone.newPage();
     const phoneErrors = watchErrors(p);
     try {
@@ -248,6 +249,27 @@ describe.skipIf(skipWithoutBrowser(FILE))('console: playground and gallery (brow
       expect(phoneErrors).toEqual([]);
     } finally {
       await phone.close();
+    }
+  });
+
+  it('tells a user whose key was revoked to sign in again', async () => {
+    const other = gw.newKey('short-lived');
+    const ctx = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+    const p = await ctx.newPage();
+    try {
+      await p.goto(`${gw.url}/console/gallery`);
+      await p.getByLabel('API key').fill(other.secret);
+      await p.getByRole('button', { name: 'Sign in' }).click();
+      await p.getByText('No videos yet.').waitFor();
+      await fetch(`${gw.url}/admin/v1/keys/${other.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN}` } });
+      await p.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Playground', exact: true }).click();
+      const banner = p.getByRole('alert').filter({ hasText: 'no longer accepts your API key' });
+      await banner.waitFor();
+      await banner.getByRole('button', { name: 'Sign in again' }).click();
+      await p.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
+      expect(await storedSession(p)).toEqual([false, false]);
+    } finally {
+      await ctx.close();
     }
   });
 

@@ -83,6 +83,10 @@ export async function api<T>(path: string, o: CallOptions = {}): Promise<T> {
       json = undefined;
     }
   }
+  if (res.status === 401 && !o.token) {
+    // The stored key or token stopped working (revoked, token changed): the app offers to sign in again.
+    window.dispatchEvent(new CustomEvent(UNAUTHORIZED, { detail: o.admin ? 'admin' : 'key' }));
+  }
   if (!res.ok) {
     const e = (json as { error?: { message?: string; code?: string | null; param?: string | null } } | undefined)?.error;
     const message = e?.message ?? `The gateway answered ${res.status} ${res.statusText || ''}`.trim() + '.';
@@ -90,6 +94,9 @@ export async function api<T>(path: string, o: CallOptions = {}): Promise<T> {
   }
   return json as T;
 }
+
+/** Fired on window when a signed-in credential is refused; detail: 'key' | 'admin'. */
+export const UNAUTHORIZED = 'vidgate:unauthorized';
 
 export const errorMessage = (err: unknown): string =>
   err instanceof Error ? err.message : 'Something went wrong. Try again.';

@@ -11,6 +11,7 @@ import type { Session } from './session.js';
 import { clearSession, loadSession } from './session.js';
 import { Link, navigate, useRoute } from './router.js';
 import { announce, LiveRegion, Page } from './ui.js';
+import { UNAUTHORIZED } from './api.js';
 
 interface NavItem {
   to: string;
@@ -71,6 +72,12 @@ export function App() {
   const [notice, setNotice] = useState<string | null>(null);
   const [menuOpen, setMenuOpen] = useState(false);
   const { path, visit } = useRoute();
+  const [refused, setRefused] = useState<'key' | 'admin' | null>(null);
+  useEffect(() => {
+    const on = (e: Event) => setRefused((e as CustomEvent<'key' | 'admin'>).detail);
+    window.addEventListener(UNAUTHORIZED, on);
+    return () => window.removeEventListener(UNAUTHORIZED, on);
+  }, []);
 
   // The start page: the playground with a key, else the operator's tasks.
   useEffect(() => {
@@ -96,6 +103,7 @@ export function App() {
   }
 
   const signOut = () => {
+    setRefused(null);
     clearSession();
     setSession(null);
     setNotice('You are signed out. The key and token were removed from this browser.');
@@ -145,6 +153,17 @@ export function App() {
           </div>
         </nav>
       </header>
+      {refused && (
+        <div class="banner" role="alert">
+          <p>
+            {refused === 'key' ? 'The gateway no longer accepts your API key (it may have been revoked).' : 'The gateway no longer accepts the admin token.'}{' '}
+            Sign in again to continue.
+          </p>
+          <button type="button" class="button small" onClick={signOut}>
+            Sign in again
+          </button>
+        </div>
+      )}
       <main id="main" tabIndex={-1} key={visit}>
         {page ?? (path === '' ? null : (
           <Page title="Page not found">

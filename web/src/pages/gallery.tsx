@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import type { GalleryItem, Model, Page as ListPage } from '../api.js';
 import { api } from '../api.js';
 import { seconds, STATUS_LABEL, usd, when } from '../format.js';
@@ -18,6 +18,13 @@ export function Gallery() {
     (signal) => api<ListPage<GalleryItem>>('v1/gallery', { query: { status, model, after: pager.after, limit: 24 }, signal }),
     [status, model, pager.after],
   );
+  // While some of the shown videos are still rendering, refresh the page of results now and then.
+  const running = list.data?.data.some((v) => v.status === 'queued' || v.status === 'in_progress') ?? false;
+  useEffect(() => {
+    if (!running || list.loading) return undefined;
+    const t = setTimeout(list.reload, 3000);
+    return () => clearTimeout(t);
+  }, [running, list.loading, list.data]);
   const filter = (next: { status?: string; model?: string }) => {
     const s = next.status ?? status;
     const m = next.model ?? model;

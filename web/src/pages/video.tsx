@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import type { GalleryItem, Links, VideoEvent } from '../api.js';
 import { api } from '../api.js';
 import { clock, orientation, seconds, usd, when } from '../format.js';
@@ -49,6 +49,10 @@ export function VideoDetail({ id }: { id: string }) {
     (signal) => (status === 'completed' ? api<Links>(`v1/videos/${encodeURIComponent(id)}/links`, { signal }) : Promise.resolve(undefined)),
     [id, status],
   );
+  // Once the stream says the video ended, read its final cost and times again.
+  useEffect(() => {
+    if (stream.done && item.data && (item.data.status === 'queued' || item.data.status === 'in_progress')) item.reload();
+  }, [stream.done]);
   const [confirm, setConfirm] = useState(false);
   const [deleteError, setDeleteError] = useState<unknown>(null);
 
