@@ -15,6 +15,11 @@ import type { ModelSpec } from './core/catalog.js';
 import type { Gateway } from './core/gateway.js';
 import { TaskService } from './core/service.js';
 import { adminRoutes } from './admin/routes.js';
+import { ChannelProvider } from './channels/provider.js';
+import { ReferenceLinks, referenceRoutes } from './channels/reference.js';
+import { Channels } from './channels/registry.js';
+import { channelRoutes } from './channels/routes.js';
+import { ChannelStore } from './channels/store.js';
 import { openaiRoutes } from './dialects/openai/routes.js';
 import { registerAuth, registerRateLimit } from './http/auth.js';
 import { openaiErrorBody, registerErrorHandling } from './http/errors.js';
@@ -43,7 +48,22 @@ export interface App {
 export interface AppOptions {
   logger?: FastifyBaseLogger | boolean;
   now?: () => number;
+  /** Gateway-time ms per real ms when `now` runs compressed (benchmarks); timers scale by it. */
+  timeScale?: number;
 }
+
+/** Never logged, whatever the level (credentials of clients, of the operator and of upstreams). */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers["api-key"]',
+  'req.headers["x-api-key"]',
+  'headers.authorization',
+  'headers["api-key"]',
+  '*.api_key',
+  '*.apiKey',
+  '*.credentials',
+  '*.authorization',
+];
 
 /** Build the whole gateway from a validated configuration. */
 export async function createApp(config: Config, opts: AppOptions = {}): Promise<App> {
@@ -62,7 +82,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   registerBilling(service, keys, ledger, { maxInflight: config.limits.maxInflight });
 
   const sandbox = new SandboxProvider(config.sandbox);
-  const providers = new Map<string, Provider>([[sandbox.id, sandbox]]);
+  // Channels need the server's logger, so they are made after it; routing reads them lazily.
+  const upstreams: { channels?: Channels } = {};
 
   const gateway: Gateway = {
     config,
@@ -85,11 +106,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     ledger,
     accounts: new Accounts(db, keys, ledger),
     secrets,
-    providerFor: () => sandbox.id,
+    providerFor: (model, key, remixOf) => upstreams.channels!.providerFor(model, key, remixOf),
   };
 
   const server = Fastify({
-    logger: opts.logger ?? { level: config.logLevel },
+    logger: opts.logger ?? { level: config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
     requestIdHeader: 'x-request-id',
     genReqId: () => `req_${randomBytes(12).toString('hex')}`,
     bodyLimit: 1024 * 1024,
@@ -114,6 +135,27 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       parts: 80,
     },
   });
+  const channels = new Channels(new ChannelStore(db), secrets, catalog, config.upstream, config.net, now, server.log.child({ component: 'channels' }));
+  upstreams.channels = channels;
+  channels.syncConfig(config.channels);
+  prices.setChannelPricing((id, model, tier) => channels.pricing(id, model, tier));
+  const links = new ReferenceLinks(secrets, config.publicUrl);
+  const upstream: Provider = new ChannelProvider(
+    channels,
+    store,
+    links,
+    {
+      poll: config.upstream.poll,
+      notFoundLimit: config.upstream.notFoundLimit,
+      downloadConcurrency: config.upstream.downloadConcurrency,
+      downloadAttempts: config.upstream.downloadAttempts,
+      maxResultBytes: config.upstream.maxResultBytes,
+      downloadIdleTimeoutMs: config.upstream.downloadIdleTimeoutMs,
+      minDownloadBytesPerSecond: config.upstream.minDownloadBytesPerSecond,
+    },
+    server.log.child({ component: 'upstream' }),
+  );
+
   registerErrorHandling(server, { openai: openaiErrorBody, apimart: openaiErrorBody });
   registerAuth(server, keys, config.adminToken);
   registerRateLimit(server, new RateLimiter(), config.limits.rpm, now);
@@ -122,11 +164,13 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   await server.register(openaiRoutes(gateway));
   await server.register(billingRoutes(gateway));
   await server.register(adminRoutes(gateway));
+  await server.register(channelRoutes(channels, now));
+  await server.register(referenceRoutes(links, blobs, now));
 
   const worker = new Worker(
     service,
-    { service, blobs, provider: (task) => providers.get(task.provider ?? sandbox.id) ?? sandbox, log: server.log },
-    { concurrency: config.worker.concurrency, leaseMs: config.worker.leaseMs },
+    { service, blobs, provider: (task) => (!task.provider || task.provider === sandbox.id ? sandbox : upstream), log: server.log },
+    { concurrency: config.worker.concurrency, leaseMs: config.worker.leaseMs, timeScale: opts.timeScale ?? 1 },
     server.log,
   );
 
@@ -139,6 +183,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     db,
     start() {
       if (config.worker.enabled) worker.start();
+      channels.start();
       const sweep = () =>
         service.expireAssets().catch((err: unknown) => server.log.warn({ err }, 'expiry sweep failed'));
       void blobs
@@ -156,6 +201,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await closing;
       clearTimeout(timer);
       await worker.stop();
+      await channels.close();
       db.close();
     },
   };

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { UPSTREAM_ENV, upstreamConfigSchema } from './channels/config.js';
+import { channelConfigSchema } from './channels/schema.js';
 import { assertValidNetPolicy } from './net/ssrf.js';
 
 /**
@@ -86,6 +88,10 @@ export const configSchema = z.object({
     synchronous: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
   }).default({ synchronous: 'NORMAL' }),
   models: z.array(modelSchema).default([]),
+  /** Upstream routing, polling and download settings (channels/config.ts). */
+  upstream: upstreamConfigSchema,
+  /** Upstream channels defined in the config file (docs/providers.md); synced into the database at start. */
+  channels: z.array(channelConfigSchema).default([]),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -119,6 +125,7 @@ const ENV_MAP: Record<string, string> = {
   VIDGATE_SANDBOX_PRICING: 'billing.sandboxPricing',
   VIDGATE_RPM_LIMIT: 'limits.rpm',
   VIDGATE_MAX_INFLIGHT: 'limits.maxInflight',
+  ...UPSTREAM_ENV,
 };
 
 export const ENV_VARIABLES = Object.keys(ENV_MAP);
@@ -175,6 +182,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   }
   const config = result.data;
   config.dataDir = path.resolve(config.dataDir);
+  config.channels.forEach((c, i) => {
+    if (!c.api_key_env) return;
+    const value = env[c.api_key_env];
+    if (!value) throw new ConfigError(`Invalid configuration:\n  channels.${i}.api_key_env (config file): the environment variable ${c.api_key_env} is not set`);
+    c.api_key = value;
+  });
   try {
     assertValidNetPolicy(config.net);
   } catch (err) {

@@ -13,7 +13,16 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const app = await createApp(config);
+  let app;
+  try {
+    app = await createApp(config);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
   app.start();
   await app.server.listen({ port: config.port, host: config.host });
   app.server.log.info({ dataDir: config.dataDir }, 'vidgate is ready');

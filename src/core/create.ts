@@ -83,7 +83,7 @@ export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate,
     const param = req.referenceParam ?? (Buffer.isBuffer(input) ? 'input_reference' : input.param);
     reference = await fitReference(bytes, req.size, param, gw.reference);
   }
-  const provider = req.remixOf?.provider ?? gw.providerFor(req.model.id, key);
+  const provider = gw.providerFor(req.model.id, key, req.remixOf);
   return gw.service.create({
     keyId,
     origin: req.origin,
