@@ -1,6 +1,7 @@
 import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
-import type { UpstreamErrorDetail, UpstreamHttp, UpstreamRequest, UpstreamResponse } from '../providers/types.js';
+import { randomBytes } from 'node:crypto';
+import type { FormPart, UpstreamErrorDetail, UpstreamHttp, UpstreamRequest, UpstreamResponse } from '../providers/types.js';
 import { UpstreamError } from '../providers/types.js';
 import { asRecord, str } from '../providers/parse.js';
 
@@ -109,6 +110,20 @@ export function parseErrorBody(text: string, contentType: string): Pick<Upstream
   return trimmed ? { upstreamMessage: trimmed.slice(0, 300) } : {};
 }
 
+/** multipart/form-data, RFC 7578. Names and file names are quoted with " and line breaks escaped. */
+export function encodeMultipart(parts: FormPart[]): { body: Buffer; contentType: string } {
+  const boundary = `----vidgate${randomBytes(12).toString('hex')}`;
+  const q = (s: string) => s.replace(/"/g, '%22').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+  const chunks: Buffer[] = [];
+  for (const p of parts) {
+    let head = `--${boundary}\r\nContent-Disposition: form-data; name="${q(p.name)}"`;
+    if ('data' in p) head += `; filename="${q(p.filename)}"\r\nContent-Type: ${p.contentType}`;
+    chunks.push(Buffer.from(`${head}\r\n\r\n`), 'data' in p ? p.data : Buffer.from(p.value, 'utf8'), Buffer.from('\r\n'));
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return { body: Buffer.concat(chunks), contentType: `multipart/form-data; boundary=${boundary}` };
+}
+
 export function headerMap(raw: Record<string, string | string[] | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw)) {
@@ -147,12 +162,14 @@ export class ChannelHttp implements UpstreamHttp {
     const submit = req.purpose === 'submit';
     const timeoutMs = submit ? this.limits.submitTimeoutMs : this.limits.requestTimeoutMs;
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'vidgate', ...this.auth(), ...(req.headers ?? {}) };
-    let body: string | FormData | undefined;
+    let body: string | Buffer | undefined;
     if (req.json !== undefined) {
       body = JSON.stringify(req.json);
       headers['content-type'] = 'application/json';
     } else if (req.form) {
-      body = req.form;
+      const encoded = encodeMultipart(req.form);
+      body = encoded.body;
+      headers['content-type'] = encoded.contentType;
     }
     const controller = new AbortController();
     let timedOut = false;
@@ -167,7 +184,7 @@ export class ChannelHttp implements UpstreamHttp {
       const res = await request(url, {
         method: req.method,
         headers,
-        body: body as Dispatcher.DispatchOptions['body'],
+        body,
         dispatcher: submit ? this.fresh : this.pooled,
         signal: controller.signal,
         headersTimeout: timeoutMs,

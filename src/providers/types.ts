@@ -95,7 +95,8 @@ export interface UpstreamRequest {
   path: string;
   query?: Record<string, string>;
   json?: unknown;
-  form?: FormData;
+  /** A multipart/form-data body (encoded by the channel's client, with a Content-Length). */
+  form?: FormPart[];
   headers?: Record<string, string>;
   /**
    * submit: a longer timeout, a fresh connection, and transport failures after sending are
@@ -103,6 +104,8 @@ export interface UpstreamRequest {
    */
   purpose: 'submit' | 'status' | 'probe';
 }
+
+export type FormPart = { name: string; value: string } | { name: string; filename: string; contentType: string; data: Buffer };
 
 export interface UpstreamResponse {
   status: number;

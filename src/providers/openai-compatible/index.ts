@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AdapterDefinition, ChannelCredentials, ResultSources, UpstreamAccepted, UpstreamAdapter, UpstreamHttp, UpstreamStatus, UpstreamSubmit } from '../types.js';
+import type { AdapterDefinition, ChannelCredentials, FormPart, ResultSources, UpstreamAccepted, UpstreamAdapter, UpstreamHttp, UpstreamStatus, UpstreamSubmit } from '../types.js';
 import { UpstreamError } from '../types.js';
 import { asRecord, str } from '../parse.js';
 import { parseVideo } from './status.js';
@@ -72,12 +72,13 @@ class OpenAICompatibleAdapter implements UpstreamAdapter {
       }
       res = await http.send({ method: 'POST', path: '/videos', query: this.query(), json: body, headers, purpose: 'submit' });
     } else {
-      const form = new FormData();
-      form.set('model', job.model);
-      form.set('prompt', job.prompt);
-      form.set('seconds', String(job.seconds));
-      form.set('size', `${job.width}x${job.height}`);
-      if (job.reference) form.set('input_reference', new Blob([new Uint8Array(job.reference.png)], { type: 'image/png' }), 'reference.png');
+      const form: FormPart[] = [
+        { name: 'model', value: job.model },
+        { name: 'prompt', value: job.prompt },
+        { name: 'seconds', value: String(job.seconds) },
+        { name: 'size', value: `${job.width}x${job.height}` },
+      ];
+      if (job.reference) form.push({ name: 'input_reference', filename: 'reference.png', contentType: 'image/png', data: job.reference.png });
       res = await http.send({ method: 'POST', path: '/videos', query: this.query(), form, headers, purpose: 'submit' });
     }
     const id = str(asRecord(res.body)?.id);
