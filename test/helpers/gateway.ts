@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
-import type { App } from '../../src/app.js';
+import type { App, AppOptions } from '../../src/app.js';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 
@@ -20,7 +20,7 @@ export interface TestGateway {
 }
 
 /** Start the real gateway on a random port with its own data directory and a fast sandbox. */
-export async function startGateway(overrides: Record<string, unknown> = {}): Promise<TestGateway> {
+export async function startGateway(overrides: Record<string, unknown> = {}, appOptions: AppOptions = {}): Promise<TestGateway> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'vidgate-test-'));
   const config = loadConfig(
     {},
@@ -33,7 +33,7 @@ export async function startGateway(overrides: Record<string, unknown> = {}): Pro
       ...overrides,
     },
   );
-  const app = await createApp(config);
+  const app = await createApp(config, appOptions);
   app.start();
   await app.server.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.server.address();

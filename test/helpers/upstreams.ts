@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import { expect } from 'vitest';
+import type { AppOptions } from '../../src/app.js';
 import type { TestGateway } from './gateway.js';
 import { startGateway } from './gateway.js';
 
@@ -18,14 +19,14 @@ export function channel(id: string, type: 'openai-compatible' | 'apimart', baseU
 }
 
 /** A gateway whose config file defines `channels`; its default key has $100 of credit. */
-export async function startWithChannels(channels: Record<string, unknown>[], overrides: Record<string, unknown> = {}): Promise<TestGateway> {
+export async function startWithChannels(channels: Record<string, unknown>[], overrides: Record<string, unknown> = {}, appOptions: AppOptions = {}): Promise<TestGateway> {
   const { upstream, ...rest } = overrides as { upstream?: Record<string, unknown> };
   const gw = await startGateway({
     channels,
     net: { allowCidrs: ['127.0.0.1/32'], allowHosts: [] },
     upstream: { ...FAST_UPSTREAM, ...(upstream ?? {}) },
     ...rest,
-  });
+  }, appOptions);
   gw.app.gateway.accounts.credit(gw.keyId, 100, 'test credit', Date.now());
   return gw;
 }
