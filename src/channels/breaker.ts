@@ -57,7 +57,8 @@ export class Breaker {
 
   /** When a submit could be tried here again (now when available). */
   retryAt(now: number): number {
-    return this.available(now) ? now : Math.max(this.until, (this.trialSince ?? now) + TRIAL_TIMEOUT_MS);
+    if (this.available(now)) return now;
+    return this.trialSince === null ? this.until : Math.max(this.until, this.trialSince + TRIAL_TIMEOUT_MS);
   }
 
   success(): void {
