@@ -32,8 +32,9 @@ export interface DownloadLimits {
   idleTimeoutMs: number;
   baseTimeoutMs: number;
   minBytesPerSecond: number;
-  /** Tries within one call (resumptions included). */
+  /** Tries within one call (resumptions included), this many ms apart (growing). */
   attempts: number;
+  retryDelayMs: number;
 }
 
 export type DownloadErrorKind = 'gone' | 'too_large' | 'refused' | 'transient';
@@ -188,7 +189,7 @@ export async function download(url: string, file: string, t: DownloadTarget, lim
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
       }
-      await new Promise((r) => setTimeout(r, Math.min(2_000, 250 * (attempt + 1) + (last?.retryAfterMs ?? 0))));
+      await new Promise((r) => setTimeout(r, Math.min(2_000, limits.retryDelayMs * (attempt + 1) + (last?.retryAfterMs ?? 0))));
     }
     throw last ?? new DownloadError('transient', 'the download failed');
   } finally {

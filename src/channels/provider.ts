@@ -79,6 +79,15 @@ export class ChannelProvider implements Provider {
     return Math.floor(this.rng() * ms);
   }
 
+  /**
+   * Retries of every kind back off exponentially from the polling floor to twice the polling
+   * ceiling (1 s … 60 s by default), so one setting scales them all.
+   */
+  private backoff(n: number): number {
+    const { minMs, maxMs } = this.opts.poll;
+    return Math.min(2 * maxMs, minMs * 2 ** Math.min(Math.max(0, n), 16));
+  }
+
   private deadline(task: Task, r: ChannelRuntime | undefined): number {
     return task.createdAt + this.channels.deadlineMs(r);
   }
@@ -129,14 +138,14 @@ export class ChannelProvider implements Provider {
       }
       if ((st.tried ?? []).length > 0) return this.nextRound(task, st, now, now);
       // Every channel for the model is disabled: wait (the operator may enable one) until the deadline.
-      throw new RetryLater('every channel of this model is disabled', 30_000 + this.jitter(1000), { state: withState(task, st), quiet: true });
+      throw new RetryLater('every channel of this model is disabled', this.opts.poll.maxMs + this.jitter(1000), { state: withState(task, st), quiet: true });
     }
 
     const skips: Skip[] = [];
     let failedSends = 0;
     for (const r of order) {
       if (!this.channels.available(r, now)) {
-        skips.push({ retryAt: r.breaker.available(now) ? now + 2_000 : r.breaker.retryAt(now) });
+        skips.push({ retryAt: r.breaker.available(now) ? now + 2 * this.opts.poll.minMs : r.breaker.retryAt(now) });
         continue;
       }
       const slot = r.limiter.tryAcquire(now);
@@ -204,7 +213,7 @@ export class ChannelProvider implements Provider {
    */
   private nextRound(task: Task, st: ChannelState, now: number, earliest: number, failed = true): never {
     const rounds = (st.rounds ?? 0) + (failed ? 1 : 0);
-    const backoff = failed ? Math.min(60_000, 1_000 * 2 ** Math.min(rounds - 1, 6)) : 1_000;
+    const backoff = failed ? this.backoff(rounds - 1) : this.opts.poll.minMs;
     const next: ChannelState = { ...st, tried: [], rounds };
     delete next.pending;
     throw new RetryLater('no channel could take the job now', Math.max(backoff, earliest - now) + this.jitter(500), { state: withState(task, next), quiet: !failed });
@@ -244,7 +253,7 @@ export class ChannelProvider implements Provider {
     this.log.warn({ task: task.id, channel: r.def.id, reason, idempotent: r.adapter.idempotentSubmit }, 'submit outcome unknown');
     if (!r.adapter.idempotentSubmit) return { ok: false, failure: this.unknownFailure(reason) };
     const n = st.pending?.n ?? 1;
-    throw new RetryLater(`submit outcome unknown (${reason}); resending with the same idempotency key`, Math.min(30_000, 1_000 * 2 ** Math.min(n - 1, 5)) + this.jitter(250), {
+    throw new RetryLater(`submit outcome unknown (${reason}); resending with the same idempotency key`, this.backoff(n - 1) + this.jitter(250), {
       state: withState(task, st),
     });
   }
@@ -331,7 +340,7 @@ export class ChannelProvider implements Provider {
     const st = stateOf(task);
     if (now >= this.deadline(task, r)) return { state: 'failed', failure: this.deadlineFailure(task, r, 'wait') };
     if (!r || !task.upstreamId) {
-      throw new RetryLater(`channel ${task.provider} is not loaded`, 30_000, { state: withState(task, st) });
+      throw new RetryLater(`channel ${task.provider} is not loaded`, this.opts.poll.maxMs, { state: withState(task, st) });
     }
     const slot = r.limiter.tryAcquire(now);
     if (!slot.ok) throw new RetryLater(`channel ${r.def.id} is at its request limit`, Math.max(0, slot.retryAt - now) + this.jitter(), { state: withState(task, st), quiet: true });
@@ -423,7 +432,7 @@ export class ChannelProvider implements Provider {
     const now = ctx.now();
     const st = stateOf(task);
     const r = task.provider ? this.channels.get(task.provider) : undefined;
-    if (!r || !task.upstreamId || !st.last) throw new RetryLater(`channel ${task.provider} is not loaded`, 30_000, { state: withState(task, st) });
+    if (!r || !task.upstreamId || !st.last) throw new RetryLater(`channel ${task.provider} is not loaded`, this.opts.poll.maxMs, { state: withState(task, st) });
     let sources;
     try {
       sources = r.adapter.results(task.upstreamId, st.last, r.http);
@@ -446,6 +455,7 @@ export class ChannelProvider implements Provider {
         baseTimeoutMs: 60_000,
         minBytesPerSecond: this.opts.minDownloadBytesPerSecond,
         attempts: 3,
+        retryDelayMs: Math.min(250, this.opts.poll.minMs),
       };
       const video = path.join(ctx.workDir, 'upstream-video.mp4');
       r.stats.downloads++;
@@ -504,7 +514,7 @@ export class ChannelProvider implements Provider {
       const what = code === CODES.invalidResult ? 'is not a playable video' : 'could not be downloaded';
       return { ok: false, failure: { code, message: `The upstream's video ${what} after ${attempts} attempts (${message}).` } };
     }
-    const wait = err instanceof DownloadError && err.retryAfterMs ? err.retryAfterMs : Math.min(60_000, 2_000 * 2 ** (attempts - 1));
+    const wait = err instanceof DownloadError && err.retryAfterMs ? err.retryAfterMs : this.backoff(attempts);
     throw new RetryLater(`download failed (${message})`, wait + this.jitter(500), { state: withState(task, { ...st, fetchAttempts: attempts }) });
   }
 }

@@ -23,7 +23,7 @@ describe('channels admin API and CLI', () => {
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
-    return { status: res.status, text, json: JSON.parse(text) as Record<string, unknown> & { error?: { param: string | null; code: string; message: string } } };
+    return { status: res.status, text, json: JSON.parse(text) as Record<string, unknown> & { error?: { param: string | null; code: string; message: string; type: string } } };
   };
 
   beforeAll(async () => {
@@ -102,7 +102,7 @@ describe('channels admin API and CLI', () => {
     for (const [body, param] of cases) {
       const r = await api('POST', '/channels', body);
       expect(r.status, JSON.stringify(body)).toBe(400);
-      expect(r.json.error!.type ?? 'invalid_request_error').toBe('invalid_request_error');
+      expect(r.json.error!.type).toBe('invalid_request_error');
       if (param) expect(r.json.error!.param, JSON.stringify(body)).toBe(param);
     }
     const ro = await api('PATCH', '/channels/from-config', { weight: 2 });
