@@ -39,7 +39,10 @@ export function scrub(text: string, secrets: readonly string[] = []): string {
     .replace(/\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}/gi, '$1 [redacted]')
     .replace(/\b(sk|pk|rk|key|api)[-_](?:[A-Za-z0-9]+[-_])*[A-Za-z0-9*]{8,}/g, '[redacted]')
     .replace(/([?&](?:key|api[-_]?key|access[-_]?token|token|sig|signature|x-amz-signature|x-amz-credential|x-goog-signature|expires|auth)=)[^&\s"'<>]+/gi, '$1[redacted]')
-    .replace(/((?:"|')?(?:api[-_]?key|authorization|access[-_]?token|secret|password)(?:"|')?\s*[:=]\s*(?:"|')?)[^"'\s,}]+/gi, '$1[redacted]');
+    .replace(/((?:"|')?(?:api[-_]?key|authorization|access[-_]?token|secret|password)(?:"|')?\s*[:=]\s*(?:"|')?)([^"'\s,}]+)/gi, (all, head: string, value: string) =>
+      // Only values that look like tokens (a digit in them, or long): "api_key: Incorrect …" stays readable.
+      value.length >= 8 && (/\d/.test(value) || value.length >= 20) ? `${head}[redacted]` : all,
+    );
 }
 
 /** One line, at most MAX_REASON characters. */
@@ -51,9 +54,12 @@ export function trimReason(text: string): string {
 /** "HTTP 400, invalid_value, param seconds: Invalid value …" from a parsed upstream HTTP error. */
 export function describeUpstreamError(err: UpstreamError, secrets: readonly string[]): string {
   const d = err.detail;
-  const tags = [d.status ? `HTTP ${d.status}` : undefined, d.code, d.param ? `param ${d.param}` : undefined].filter(Boolean).join(', ');
-  const message = d.upstreamMessage ?? err.message;
-  return trimReason(scrub(tags ? `${tags}: ${message}` : message, secrets));
+  const tags = [d.status ? `HTTP ${d.status}` : undefined, d.code, d.param ? `param ${d.param}` : undefined]
+    .filter((t): t is string => !!t)
+    .map((t) => scrub(t, secrets))
+    .join(', ');
+  const message = scrub(d.upstreamMessage ?? err.message, secrets);
+  return trimReason(tags ? `${tags}: ${message}` : message);
 }
 
 const MODERATION = /moderat|content[_\s-]?(?:policy|safety|filter)|safety|sensitive|nsfw|inappropriate|prohibited|\brai\b|filtered|policy[_\s-]?violation/i;
