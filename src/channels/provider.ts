@@ -394,8 +394,9 @@ export class ChannelProvider implements Provider {
       case 'waiting':
       case 'running': {
         const submittedAt = st.submittedAt ?? task.updatedAt;
+        // The reading is as of its answer, which may come well after the request left under load.
         const decision = nextCheck({
-          now,
+          now: ctx.now(),
           submittedAt,
           status,
           memory: st.poll ?? {},
@@ -416,7 +417,7 @@ export class ChannelProvider implements Provider {
           status.createdAtMs !== undefined && status.completedAtMs !== undefined && status.completedAtMs > status.createdAtMs
             ? status.completedAtMs - status.createdAtMs
             : submittedAt !== undefined
-              ? now - submittedAt
+              ? ctx.now() - submittedAt
               : undefined;
         if (duration !== undefined) this.channels.timings.record(r.def.id, task.model, task.seconds, duration);
         return { state: 'succeeded', providerState: withState(task, next) };
