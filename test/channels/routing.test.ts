@@ -116,6 +116,24 @@ describe('routing and failover', () => {
     }
   });
 
+  it('keeps requests to a channel under its concurrency cap', async () => {
+    const slow = await startOpenAIVideosFake({ script: { queuedMs: 50, runMs: 600 }, latencyMs: 120 });
+    const g = await startWithChannels([channel('narrow', 'openai-compatible', slow.baseURL, { models: ['sora-2'], concurrency: 1 })]);
+    gws.push(g);
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await createVideo(g, g.key, { model: 'sora-2', prompt: `narrow ${i}` })).json.id as string);
+      const final = await waitAllTerminal(g, g.key, ids, 30_000);
+      expect([...final.values()].every((v) => v.status === 'completed')).toBe(true);
+      // API calls (submits and status checks) never overlapped.
+      const spans = slow.requests.filter((r) => r.route === 'submit' || r.route === 'status').map((r) => [r.at, r.response!.endedAt] as const);
+      spans.sort((x, y) => x[0] - y[0]);
+      for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1] - 5);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('prices per channel: a channel price for the model, else the list price times the markup', async () => {
     const g = await startWithChannels(
       [
