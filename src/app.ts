@@ -15,18 +15,14 @@ import type { ModelSpec } from './core/catalog.js';
 import type { Gateway } from './core/gateway.js';
 import { TaskService } from './core/service.js';
 import { adminRoutes } from './admin/routes.js';
-import { ChannelProvider } from './channels/provider.js';
-import { ReferenceLinks, referenceRoutes } from './channels/reference.js';
-import { Channels } from './channels/registry.js';
-import { channelRoutes } from './channels/routes.js';
-import { ChannelStore } from './channels/store.js';
+import { createUpstreams } from './channels/index.js';
+import type { Upstreams } from './channels/index.js';
 import { openaiRoutes } from './dialects/openai/routes.js';
 import { registerAuth, registerRateLimit } from './http/auth.js';
 import { openaiErrorBody, registerErrorHandling } from './http/errors.js';
 import { modelRoutes } from './http/models.js';
 import './http/types.js';
 import { SandboxProvider } from './providers/sandbox/provider.js';
-import type { Provider } from './providers/types.js';
 import type { Db } from './store/db.js';
 import { openDatabase } from './store/db.js';
 import { KeyStore } from './store/keys.js';
@@ -83,7 +79,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
 
   const sandbox = new SandboxProvider(config.sandbox);
   // Channels need the server's logger, so they are made after it; routing reads them lazily.
-  const upstreams: { channels?: Channels } = {};
+  const lazy: { upstreams?: Upstreams } = {};
 
   const gateway: Gateway = {
     config,
@@ -106,7 +102,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     ledger,
     accounts: new Accounts(db, keys, ledger),
     secrets,
-    providerFor: (model, key, remixOf) => upstreams.channels!.providerFor(model, key, remixOf),
+    providerFor: (model, key, remixOf) => lazy.upstreams!.channels.providerFor(model, key, remixOf),
   };
 
   const server = Fastify({
@@ -135,26 +131,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       parts: 80,
     },
   });
-  const channels = new Channels(new ChannelStore(db), secrets, catalog, config.upstream, config.net, now, server.log.child({ component: 'channels' }));
-  upstreams.channels = channels;
-  channels.syncConfig(config.channels);
-  prices.setChannelPricing((id, model, tier) => channels.pricing(id, model, tier));
-  const links = new ReferenceLinks(secrets, config.publicUrl);
-  const upstream: Provider = new ChannelProvider(
-    channels,
-    store,
-    links,
-    {
-      poll: config.upstream.poll,
-      notFoundLimit: config.upstream.notFoundLimit,
-      downloadConcurrency: config.upstream.downloadConcurrency,
-      downloadAttempts: config.upstream.downloadAttempts,
-      maxResultBytes: config.upstream.maxResultBytes,
-      downloadIdleTimeoutMs: config.upstream.downloadIdleTimeoutMs,
-      minDownloadBytesPerSecond: config.upstream.minDownloadBytesPerSecond,
-    },
-    server.log.child({ component: 'upstream' }),
-  );
+  const upstreams = createUpstreams({ config, db, store, blobs, secrets, catalog, prices, now, log: server.log });
+  lazy.upstreams = upstreams;
 
   registerErrorHandling(server, { openai: openaiErrorBody, apimart: openaiErrorBody });
   registerAuth(server, keys, config.adminToken);
@@ -164,12 +142,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   await server.register(openaiRoutes(gateway));
   await server.register(billingRoutes(gateway));
   await server.register(adminRoutes(gateway));
-  await server.register(channelRoutes(channels, now));
-  await server.register(referenceRoutes(links, blobs, now));
+  await server.register(upstreams.routes);
 
   const worker = new Worker(
     service,
-    { service, blobs, provider: (task) => (!task.provider || task.provider === sandbox.id ? sandbox : upstream), log: server.log },
+    { service, blobs, provider: (task) => (!task.provider || task.provider === sandbox.id ? sandbox : upstreams.provider), log: server.log },
     { concurrency: config.worker.concurrency, leaseMs: config.worker.leaseMs, timeScale: opts.timeScale ?? 1 },
     server.log,
   );
@@ -183,7 +160,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     db,
     start() {
       if (config.worker.enabled) worker.start();
-      channels.start();
+      upstreams.channels.start();
       const sweep = () =>
         service.expireAssets().catch((err: unknown) => server.log.warn({ err }, 'expiry sweep failed'));
       void blobs
@@ -201,7 +178,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await closing;
       clearTimeout(timer);
       await worker.stop();
-      await channels.close();
+      await upstreams.channels.close();
       db.close();
     },
   };
