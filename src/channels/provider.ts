@@ -433,7 +433,14 @@ export class ChannelProvider implements Provider {
     const now = ctx.now();
     const st = stateOf(task);
     const r = task.provider ? this.channels.get(task.provider) : undefined;
-    if (!r || !task.upstreamId || !st.last) throw new RetryLater(`channel ${task.provider} is not loaded`, this.opts.poll.maxMs, { state: withState(task, st) });
+    if (!r || !task.upstreamId || !st.last) {
+      // Cannot happen unless the channel's row cannot be loaded (e.g. the master key changed).
+      const attempts = (st.fetchAttempts ?? 0) + 1;
+      if (attempts >= this.opts.downloadAttempts) {
+        return { ok: false, failure: { code: CODES.downloadFailed, message: 'The upstream channel that made this video cannot be reached from this gateway any more.' } };
+      }
+      throw new RetryLater(`channel ${task.provider} is not loaded`, this.opts.poll.maxMs, { state: withState(task, { ...st, fetchAttempts: attempts }) });
+    }
     let sources;
     try {
       sources = r.adapter.results(task.upstreamId, st.last, r.http);
