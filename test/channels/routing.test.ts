@@ -77,26 +77,43 @@ describe('routing and failover', () => {
   });
 
   it('takes a failing channel out of rotation, then probes it back in', async () => {
-    a.faults.add({ route: 'submit', action: fault.error(500) });
-    a.faults.add({ route: 'list', action: fault.error(500) });
-    const ids: string[] = [];
-    for (let i = 0; i < 6; i++) ids.push((await createVideo(gw, gw.key, { model: 'sora-2', prompt: `breaker ${i}` })).json.id as string);
-    const final = await waitAllTerminal(gw, gw.key, ids, 30_000);
-    expect([...final.values()].every((v) => v.status === 'completed')).toBe(true);
-    // Three failures opened the breaker: the later tasks went straight to the backup.
-    expect(a.requestsFor('submit').length).toBe(3);
-    expect((await health(gw, 'primary')).breaker.state).not.toBe('closed');
-    // Healthy again: the active probe (GET /videos) closes the breaker without any traffic.
-    a.faults.clear();
-    const deadline = Date.now() + 15_000;
-    while ((await health(gw, 'primary')).breaker.state !== 'closed') {
-      if (Date.now() > deadline) throw new Error('primary was not probed back in');
-      await new Promise((r) => setTimeout(r, 200));
+    const [x, y] = await Promise.all([startOpenAIVideosFake({ script: { queuedMs: 50, runMs: 200 } }), startOpenAIVideosFake({ script: { queuedMs: 50, runMs: 200 } })]);
+    const g = await startWithChannels(
+      [
+        channel('primary', 'openai-compatible', x.baseURL, { priority: 10, models: ['sora-2'] }),
+        channel('backup', 'openai-compatible', y.baseURL, { priority: 0, models: ['sora-2'] }),
+      ],
+      { adminToken: admin, upstream: { breaker: { failures: 3, cooldownMs: 4_000, maxCooldownMs: 8_000 } } },
+    );
+    gws.push(g);
+    try {
+      x.faults.add({ route: 'submit', action: fault.error(500) });
+      x.faults.add({ route: 'list', action: fault.error(500) });
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        ids.push((await createVideo(g, g.key, { model: 'sora-2', prompt: `breaker ${i}` })).json.id as string);
+        await y.waitForSubmissions(i + 1);
+      }
+      // Three failures opened the breaker: the later tasks went straight to the backup.
+      expect(x.requestsFor('submit').length).toBe(3);
+      expect((await health(g, 'primary')).breaker.state).not.toBe('closed');
+      const final = await waitAllTerminal(g, g.key, ids, 30_000);
+      expect([...final.values()].every((v) => v.status === 'completed')).toBe(true);
+      // Healthy again: the active probe (GET /videos) closes the breaker without any traffic.
+      x.faults.clear();
+      const deadline = Date.now() + 20_000;
+      while ((await health(g, 'primary')).breaker.state !== 'closed') {
+        if (Date.now() > deadline) throw new Error('primary was not probed back in');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(x.requestsFor('list').length).toBeGreaterThan(0);
+      expect(x.requestsFor('submit').length).toBe(3);
+      const back = (await createVideo(g, g.key, { model: 'sora-2', prompt: 'back in rotation' })).json.id as string;
+      await waitAllTerminal(g, g.key, [back], 20_000);
+      expect(providerOf(g, back)).toBe('primary');
+    } finally {
+      await Promise.all([x.close(), y.close()]);
     }
-    expect(a.requestsFor('list').length).toBeGreaterThan(0);
-    const back = (await createVideo(gw, gw.key, { model: 'sora-2', prompt: 'back in rotation' })).json.id as string;
-    await waitAllTerminal(gw, gw.key, [back], 20_000);
-    expect(providerOf(gw, back)).toBe('primary');
   });
 
   it('keeps at most max_jobs unfinished jobs on a channel; the others wait without failing', async () => {
