@@ -91,7 +91,7 @@ export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate,
     if (req.sizeFromReference) size = req.sizeFromReference(await referenceDimensions(bytes, param, gw.reference));
     reference = await fitReference(bytes, size, param, gw.reference);
   }
-  const provider = req.remixOf?.provider ?? gw.providerFor(req.model.id, key);
+  const provider = gw.providerFor(req.model.id, key, req.remixOf);
   return gw.service.create({
     keyId,
     origin: req.origin,
