@@ -1,5 +1,5 @@
-import Fastify from 'fastify';
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import Fastify, { LogController } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import { randomBytes } from 'node:crypto';
 import { BlobStore } from './assets/blobs.js';
@@ -22,13 +22,14 @@ import { consoleStatic } from './console/static.js';
 import { Events } from './events/index.js';
 import { apimartErrorBody } from './dialects/apimart/errors.js';
 import { apimartRoutes } from './dialects/apimart/routes.js';
+import { createUpstreams } from './channels/index.js';
+import type { Upstreams } from './channels/index.js';
 import { openaiRoutes } from './dialects/openai/routes.js';
 import { registerAccess } from './http/auth.js';
 import { openaiErrorBody, registerErrorHandling } from './http/errors.js';
 import { modelRoutes } from './http/models.js';
 import './http/types.js';
 import { SandboxProvider } from './providers/sandbox/provider.js';
-import type { Provider } from './providers/types.js';
 import type { Resolver } from './net/ssrf.js';
 import type { Db } from './store/db.js';
 import { openDatabase } from './store/db.js';
@@ -48,12 +49,42 @@ export interface App {
   close(): Promise<void>;
 }
 
+/**
+ * Polling clients make most requests: log what changes state and what fails, one line per
+ * request at its end, and not every successful status read.
+ */
+class QuietRequestLog extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
+    if (!error && reply.statusCode < 400 && (req.method === 'GET' || req.method === 'HEAD')) return;
+    const line = { method: req.method, url: req.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+    if (error) req.log.error({ ...line, err: error }, 'request failed');
+    else req.log.info(line, 'request completed');
+  }
+}
+
 export interface AppOptions {
   logger?: FastifyBaseLogger | boolean;
   now?: () => number;
   /** DNS resolver for outbound fetches of reference images (default: the system's; tests inject one). */
   resolver?: Resolver;
+  /** Gateway-time ms per real ms when `now` runs compressed (benchmarks); timers scale by it. */
+  timeScale?: number;
 }
+
+/** Never logged, whatever the level (credentials of clients, of the operator and of upstreams). */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers["api-key"]',
+  'req.headers["x-api-key"]',
+  'headers.authorization',
+  'headers["api-key"]',
+  '*.api_key',
+  '*.apiKey',
+  '*.credentials',
+  '*.authorization',
+];
 
 /** Build the whole gateway from a validated configuration. */
 export async function createApp(config: Config, opts: AppOptions = {}): Promise<App> {
@@ -74,7 +105,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const events = new Events({ config, db, service, keys, secrets, now });
 
   const sandbox = new SandboxProvider(config.sandbox);
-  const providers = new Map<string, Provider>([[sandbox.id, sandbox]]);
+  // Channels need the server's logger, so they are made after it; routing reads them lazily.
+  const lazy: { upstreams?: Upstreams } = {};
 
   const gateway: Gateway = {
     config,
@@ -98,26 +130,19 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     ledger,
     accounts: new Accounts(db, keys, ledger),
     secrets,
-    providerFor: () => sandbox.id,
+    providerFor: (model, key, remixOf) => lazy.upstreams!.channels.providerFor(model, key, remixOf),
   };
 
   const requestIdPrefix = randomBytes(10).toString('hex');
   let requestCount = 0;
   const server = Fastify({
-    logger: opts.logger ?? { level: config.logLevel },
+    logger: opts.logger ?? { level: config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
     requestIdHeader: 'x-request-id',
     // Unique per process start plus a counter: cheap, and sortable within a process.
     genReqId: () => `req_${requestIdPrefix}${(++requestCount).toString(16).padStart(12, '0')}`,
     bodyLimit: 1024 * 1024,
     trustProxy: true,
-    // Polling clients make most requests; log what changes state and what fails (see onResponse).
-    disableRequestLogging: true,
-  });
-  server.addHook('onResponse', (req, reply, done) => {
-    if (reply.statusCode >= 400 || (req.method !== 'GET' && req.method !== 'HEAD')) {
-      req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
-    }
-    done();
+    logController: new QuietRequestLog(),
   });
   // Many clients send Content-Type: application/json on bodiless DELETE/GET requests: allow it.
   const jsonParser = server.getDefaultJsonParser('error', 'ignore');
@@ -135,6 +160,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       parts: 80,
     },
   });
+  const upstreams = createUpstreams({ config, db, store, blobs, secrets, catalog, prices, now, log: server.log });
+  lazy.upstreams = upstreams;
+
   registerErrorHandling(server, { openai: openaiErrorBody, apimart: apimartErrorBody });
   registerAccess(server, {
     keys,
@@ -151,6 +179,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   await server.register(billingRoutes(gateway));
   await server.register(adminRoutes(gateway));
   await server.register(events.routes(gateway));
+  await server.register(upstreams.routes);
   // The console (issue 7): its page, the key-facing endpoints it needs, and operator views.
   await server.register(consoleApiRoutes(gateway));
   await server.register(adminTaskRoutes(gateway, events));
@@ -159,8 +188,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
 
   const worker = new Worker(
     service,
-    { service, blobs, provider: (task) => providers.get(task.provider ?? sandbox.id) ?? sandbox, log: server.log },
-    { concurrency: config.worker.concurrency, leaseMs: config.worker.leaseMs },
+    { service, blobs, provider: (task) => (!task.provider || task.provider === sandbox.id ? sandbox : upstreams.provider), log: server.log },
+    { concurrency: config.worker.concurrency, leaseMs: config.worker.leaseMs, timeScale: opts.timeScale ?? 1 },
     server.log,
   );
 
@@ -174,6 +203,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     start() {
       if (config.worker.enabled) worker.start();
       events.start(server.log);
+      upstreams.channels.start();
       const sweep = () =>
         service.expireAssets().catch((err: unknown) => server.log.warn({ err }, 'expiry sweep failed'));
       void blobs
@@ -192,6 +222,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       clearTimeout(timer);
       await worker.stop();
       await events.close();
+      await upstreams.channels.close();
       db.close();
     },
   };

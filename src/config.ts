@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { UPSTREAM_ENV, upstreamConfigSchema } from './channels/config.js';
+import { channelConfigSchema } from './channels/schema.js';
 import { assertValidNetPolicy } from './net/ssrf.js';
 
 /**
@@ -129,6 +131,10 @@ export const configSchema = z.object({
     tokenTtlSeconds: int(10, 86_400).default(3600),
   }).default({ heartbeatMs: 15_000, pollMs: 1000, tokenTtlSeconds: 3600 }),
   models: z.array(modelSchema).default([]),
+  /** Upstream routing, polling and download settings (channels/config.ts). */
+  upstream: upstreamConfigSchema,
+  /** Upstream channels defined in the config file (docs/providers.md); synced into the database at start. */
+  channels: z.array(channelConfigSchema).default([]),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -175,6 +181,7 @@ const ENV_MAP: Record<string, string> = {
   VIDGATE_SSE_HEARTBEAT_MS: 'sse.heartbeatMs',
   VIDGATE_SSE_POLL_MS: 'sse.pollMs',
   VIDGATE_SSE_TOKEN_TTL_SECONDS: 'sse.tokenTtlSeconds',
+  ...UPSTREAM_ENV,
 };
 
 export const ENV_VARIABLES = Object.keys(ENV_MAP);
@@ -231,6 +238,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   }
   const config = result.data;
   config.dataDir = path.resolve(config.dataDir);
+  config.channels.forEach((c, i) => {
+    if (!c.api_key_env) return;
+    const value = env[c.api_key_env];
+    if (!value) throw new ConfigError(`Invalid configuration:\n  channels.${i}.api_key_env (config file): the environment variable ${c.api_key_env} is not set`);
+    c.api_key = value;
+  });
   try {
     assertValidNetPolicy(config.net);
   } catch (err) {

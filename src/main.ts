@@ -13,7 +13,16 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const app = await createApp(config);
+  let app;
+  try {
+    app = await createApp(config, benchClock());
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
   app.start();
   await app.server.listen({ port: config.port, host: config.host });
   app.server.log.info({ dataDir: config.dataDir }, 'vidgate is ready');
@@ -35,6 +44,20 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * VIDGATE_BENCH_CLOCK="<origin epoch ms>:<scale>" runs the gateway's clock `scale` times faster
+ * than real time from `origin` on, as a benchmark's fake upstream does (bench/polling.ts).
+ * For benchmarks only: never set it on a gateway that serves real traffic.
+ */
+function benchClock(): { now?: () => number; timeScale?: number } {
+  const spec = process.env.VIDGATE_BENCH_CLOCK;
+  if (!spec) return {};
+  const [origin, scale] = spec.split(':').map(Number);
+  if (!Number.isFinite(origin) || !(scale! > 0)) throw new ConfigError('VIDGATE_BENCH_CLOCK must be "<origin epoch ms>:<scale>"');
+  console.error(`vidgate: VIDGATE_BENCH_CLOCK is set: the clock runs ${scale}x (benchmarks only)`);
+  return { now: () => origin! + (Date.now() - origin!) * scale!, timeScale: scale! };
 }
 
 main().catch((err: unknown) => {

@@ -3,6 +3,8 @@ import { tierOf } from '../core/catalog.js';
 import type { Db } from '../store/db.js';
 import { usdToMicros } from './money.js';
 
+export type ChannelPricing = (channelId: string, model: string, tier: Tier) => { usdPerSecond?: number; markup?: number } | undefined;
+
 export interface PriceRow {
   model: string;
   tier: Tier;
@@ -39,10 +41,24 @@ export class PriceBook {
     return override?.usd_per_second ?? model.pricePerSecond[tier];
   }
 
-  /** Micro-USD per second a new task on `provider` is quoted (unpriced tiers are free). */
+  /** How an upstream channel prices a model (set by the channel registry). */
+  private channelPricing: ChannelPricing | undefined;
+
+  setChannelPricing(fn: ChannelPricing): void {
+    this.channelPricing = fn;
+  }
+
+  /**
+   * Micro-USD per second a new task on `provider` is quoted (unpriced tiers are free). On a
+   * channel: the channel's own price for the model and tier if it sets one, else the list price
+   * times the channel's markup.
+   */
   quoteMicros(model: ModelSpec, size: Size, provider: string): number {
     if (provider === 'sandbox' && this.sandboxPricing === 'free') return 0;
-    return usdToMicros(this.usdPerSecond(model, size) ?? 0);
+    const list = this.usdPerSecond(model, size);
+    const channel = provider === 'sandbox' ? undefined : this.channelPricing?.(provider, model.id, tierOf(size));
+    const usd = channel?.usdPerSecond ?? (list === undefined ? undefined : list * (channel?.markup ?? 1));
+    return usdToMicros(usd ?? 0);
   }
 
   list(): PriceRow[] {

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
+import { registerChannelCommands } from './channels.js';
 import { registerGenerateCommand } from './generate.js';
 import { registerKeyCommands } from './keys.js';
 import { registerWebhookCommands } from './webhooks.js';
@@ -18,6 +19,7 @@ program
 registerKeyCommands(program);
 registerGenerateCommand(program);
 registerWebhookCommands(program);
+registerChannelCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -9,6 +9,7 @@ import type { ApiKey, KeyStore } from '../store/keys.js';
 import type { Catalog } from './catalog.js';
 import type { ReferenceDeps } from './reference.js';
 import type { TaskService } from './service.js';
+import type { Task } from './task.js';
 
 /** What the HTTP layers need from the core; built once in app.ts. */
 export interface Gateway {
@@ -23,6 +24,9 @@ export interface Gateway {
   ledger: Ledger;
   accounts: Accounts;
   secrets: Secrets;
-  /** The provider id that will serve a new task of this key for this model. */
-  providerFor(model: string, key: ApiKey): string;
+  /**
+   * The provider id that will serve a new task of this key for this model ('sandbox' or a
+   * channel id); a remix goes where its source was made. Throws an ApiError when none can.
+   */
+  providerFor(model: string, key: ApiKey, remixOf?: Task): string;
 }

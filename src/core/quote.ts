@@ -22,7 +22,7 @@ export interface Quote {
  * price shown before submitting is the price that is held.
  */
 export function quoteTask(gw: Gateway, key: ApiKey, model: ModelSpec, size: Size, seconds: number, remixOf?: Task): Quote {
-  const provider = remixOf?.provider ?? gw.providerFor(model.id, key);
+  const provider = gw.providerFor(model.id, key, remixOf);
   // Test keys never touch credit; everything else is quoted once, at creation, and keeps this price.
   const priceMicros = key.test ? 0 : gw.prices.quoteMicros(model, size, provider);
   let reason: FreeReason | null = null;

@@ -259,6 +259,15 @@ export class TaskService {
     });
   }
 
+  /**
+   * Persist provider state (and the serving provider) while keeping the lease, without an event:
+   * a decision that must be durable before the worker acts on it. False when the lease was lost.
+   */
+  checkpoint(task: Task, owner: string, patch: { provider?: string; providerState: Record<string, unknown> }): boolean {
+    const now = this.now();
+    return writeTx(this.db, () => this.store.update(task.id, { ...patch, updatedAt: now }, { leaseOwner: owner, notDone: true }));
+  }
+
   /** Record the files and mark the task completed. */
   complete(task: Task, owner: string, assets: Omit<Asset, 'taskId'>[], actualSeconds: number | null): boolean {
     const now = this.now();

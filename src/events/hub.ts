@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Statement } from 'better-sqlite3';
-import type { TaskStatus } from '../core/task.js';
 import type { Db } from '../store/db.js';
+import { rowToEvent } from '../store/tasks.js';
 import type { EventRow } from '../store/tasks.js';
 
 export interface Subscription {
@@ -12,17 +12,6 @@ export interface Subscription {
 }
 
 type Row = Record<string, string | number | null>;
-
-const toEvent = (r: Row): EventRow => ({
-  seq: r.seq as number,
-  taskId: r.task_id as string,
-  keyId: r.key_id as string,
-  type: r.type as string,
-  status: r.status as TaskStatus,
-  progress: r.progress as number,
-  data: r.data === null ? null : (JSON.parse(r.data as string) as Record<string, unknown>),
-  createdAt: r.created_at as number,
-});
 
 const PAGE = 1000;
 
@@ -126,7 +115,7 @@ export class EventHub {
 
   private tailPages(): void {
     for (;;) {
-      const rows = (this.tailStmt.all(this.cursor, PAGE) as Row[]).map(toEvent);
+      const rows = (this.tailStmt.all(this.cursor, PAGE) as Row[]).map(rowToEvent);
       if (rows.length === 0) return;
       this.cursor = rows[rows.length - 1]!.seq;
       this.dispatch(rows);

@@ -1,3 +1,5 @@
+import { CHANNELS_MIGRATION } from '../channels/store.js';
+
 /**
  * Schema migrations, applied once each in array order and recorded by id in schema_migrations.
  * Never edit a released migration: append a new one with a new id.
@@ -210,4 +212,5 @@ export const MIGRATIONS: Migration[] = [
   CREATE INDEX webhook_attempts_by_delivery ON webhook_attempts(delivery_id, id);
   `,
   },
+  { id: '004_channels', sql: CHANNELS_MIGRATION },
 ];

@@ -353,7 +353,7 @@ const rowToAsset = (r: Row): Asset => ({
   contentType: r.content_type as string,
 });
 
-const rowToEvent = (r: Row): EventRow => ({
+export const rowToEvent = (r: Row): EventRow => ({
   seq: r.seq as number,
   taskId: r.task_id as string,
   keyId: r.key_id as string,

@@ -37,6 +37,7 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
       const asset = service.store.getAsset(id, 'video');
       return asset ? deps.blobs.resolve(asset.path) : undefined;
     },
+    checkpoint: (patch) => service.checkpoint(task, owner, patch),
   };
   const state = (extra?: Record<string, unknown>): Record<string, unknown> => ({ ...task.providerState, ...extra, [ERRORS_KEY]: 0 });
 
@@ -53,6 +54,7 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
           upstreamId: out.upstreamId,
           providerState: state(out.state),
           nextRunAt: service.now() + out.nextCheckInMs,
+          ...(out.provider ? { provider: out.provider } : {}),
         });
         return;
       }
@@ -102,9 +104,13 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
     }
   } catch (err) {
     if (signal.aborted) throw err;
-    const errors = Number(task.providerState[ERRORS_KEY] ?? 0) + 1;
+    // The provider may have checkpointed state during this step: build on what is stored, not on
+    // the copy the step started with.
+    const stored = service.store.get(task.id)?.providerState ?? task.providerState;
+    const errors = Number(stored[ERRORS_KEY] ?? 0) + 1;
     if (err instanceof RetryLater) {
-      deps.log.info({ task: task.id, reason: err.message }, 'step will be retried');
+      if (err.opts.quiet) deps.log.debug({ task: task.id, reason: err.message }, 'step deferred');
+      else deps.log.info({ task: task.id, reason: err.message }, 'step will be retried');
     } else {
       deps.log.warn({ err, task: task.id, stage: task.stage, errors }, 'step failed');
       if (errors >= MAX_ERRORS) {
@@ -117,7 +123,10 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
     }
     const backoff = err instanceof RetryLater && err.afterMs !== undefined ? err.afterMs : Math.min(60_000, 500 * 2 ** errors);
     service.advance(task, owner, {
-      providerState: { ...task.providerState, [ERRORS_KEY]: err instanceof RetryLater ? task.providerState[ERRORS_KEY] ?? 0 : errors },
+      providerState:
+        err instanceof RetryLater
+          ? { ...stored, ...err.opts.state, [ERRORS_KEY]: stored[ERRORS_KEY] ?? 0 }
+          : { ...stored, [ERRORS_KEY]: errors },
       nextRunAt: service.now() + backoff,
     });
   } finally {
@@ -138,7 +147,7 @@ async function storeResult(
 ): Promise<{ rel: string; durationSeconds: number }> {
   const target = (v: Variant): string => path.join(workDir, FILE_NAMES[v]);
   if (out.video !== target('video')) await rename(out.video, target('video'));
-  const info = await probeVideo(target('video'), { signal });
+  const info = out.probed ?? (await probeVideo(target('video'), { signal }));
   if (info.width <= 0 || info.height <= 0 || info.durationSeconds <= 0) {
     throw new Error(`task ${task.id}: result is not a playable video`);
   }

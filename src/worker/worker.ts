@@ -9,6 +9,11 @@ import type { StepDeps } from './step.js';
 export interface WorkerOptions {
   concurrency: number;
   leaseMs: number;
+  /**
+   * Gateway-time milliseconds per real millisecond (default 1). Benchmarks run the gateway on a
+   * compressed clock (AppOptions.now); timers then wait the real equivalent of a gateway delay.
+   */
+  timeScale?: number;
 }
 
 class LeaseLost extends Error {
@@ -108,7 +113,7 @@ export class Worker {
       }
       if (this.dirty || !this.running) continue;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.max(delay, 1));
+        const timer = setTimeout(resolve, Math.max(delay / (this.opts.timeScale ?? 1), 1));
         this.wake = () => {
           clearTimeout(timer);
           resolve();
@@ -128,7 +133,7 @@ export class Worker {
       } catch (err) {
         this.log.warn({ err, task: task.id }, 'lease renewal failed');
       }
-    }, Math.max(200, Math.floor(this.opts.leaseMs / 3)));
+    }, Math.max(50, Math.floor(this.opts.leaseMs / 3 / (this.opts.timeScale ?? 1))));
     const promise = runStep(task, { ...this.deps, owner: this.owner }, abort.signal)
       .catch((err: unknown) => {
         if (abort.signal.aborted) return;

@@ -1,0 +1,68 @@
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { BlobStore } from '../assets/blobs.js';
+import type { PriceBook } from '../billing/prices.js';
+import type { Config } from '../config.js';
+import type { Catalog } from '../core/catalog.js';
+import type { Provider } from '../providers/types.js';
+import type { Db } from '../store/db.js';
+import type { TaskStore } from '../store/tasks.js';
+import type { Secrets } from '../util/secrets.js';
+import { ChannelProvider } from './provider.js';
+import { ReferenceLinks, referenceRoutes } from './reference.js';
+import { Channels } from './registry.js';
+import { channelRoutes } from './routes.js';
+import { ChannelStore } from './store.js';
+
+export interface Upstreams {
+  channels: Channels;
+  /** The worker's Provider for every task on a channel. */
+  provider: Provider;
+  /** Admin routes (/admin/v1/channels…) and the signed reference-image route. */
+  routes(app: FastifyInstance): Promise<void>;
+}
+
+/**
+ * Everything upstream, wired: channels synced from the config file, their pricing in the price
+ * book, the provider the worker drives them with, and their routes.
+ */
+export function createUpstreams(deps: {
+  config: Config;
+  db: Db;
+  store: TaskStore;
+  blobs: BlobStore;
+  secrets: Secrets;
+  catalog: Catalog;
+  prices: PriceBook;
+  now: () => number;
+  log: FastifyBaseLogger;
+}): Upstreams {
+  const { config, now } = deps;
+  const channels = new Channels(new ChannelStore(deps.db), deps.secrets, deps.catalog, config.upstream, config.net, now, deps.log.child({ component: 'channels' }));
+  channels.syncConfig(config.channels);
+  deps.prices.setChannelPricing((id, model, tier) => channels.pricing(id, model, tier));
+  const links = new ReferenceLinks(deps.secrets, config.publicUrl);
+  const u = config.upstream;
+  const provider = new ChannelProvider(
+    channels,
+    deps.store,
+    links,
+    {
+      poll: u.poll,
+      notFoundLimit: u.notFoundLimit,
+      downloadConcurrency: u.downloadConcurrency,
+      downloadAttempts: u.downloadAttempts,
+      maxResultBytes: u.maxResultBytes,
+      downloadIdleTimeoutMs: u.downloadIdleTimeoutMs,
+      minDownloadBytesPerSecond: u.minDownloadBytesPerSecond,
+    },
+    deps.log.child({ component: 'upstream' }),
+  );
+  return {
+    channels,
+    provider,
+    async routes(app) {
+      await app.register(channelRoutes(channels, now));
+      await app.register(referenceRoutes(links, deps.blobs, now));
+    },
+  };
+}

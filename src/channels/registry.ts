@@ -1,0 +1,464 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Agent, Dispatcher } from 'undici';
+import { ConfigError } from '../config.js';
+import type { Catalog, Tier } from '../core/catalog.js';
+import { ApiError, conflict, invalid, notFound } from '../core/errors.js';
+import type { Task } from '../core/task.js';
+import { guardedAgent } from '../net/ssrf.js';
+import type { NetPolicy } from '../net/ssrf.js';
+import { ADAPTERS } from '../providers/index.js';
+import type { ChannelCredentials, UpstreamAdapter } from '../providers/types.js';
+import { UpstreamError } from '../providers/types.js';
+import type { ApiKey } from '../store/keys.js';
+import type { Secrets } from '../util/secrets.js';
+import { Breaker } from './breaker.js';
+import type { UpstreamConfig } from './config.js';
+import { describeUpstreamError } from './errors.js';
+import { ChannelHttp, channelDispatchers } from './http.js';
+import { ChannelLimiter } from './limiter.js';
+import { orderCandidates } from './router.js';
+import { normaliseModels, toDef } from './schema.js';
+import type { ChannelConfigInput, ChannelCreateInput, ChannelDef, ChannelPatchInput } from './schema.js';
+import type { ChannelRow, ChannelStore } from './store.js';
+import { Timings } from './timings.js';
+
+/** One channel as this process runs it. */
+export interface ChannelRuntime {
+  def: ChannelDef;
+  deleted: boolean;
+  updatedAt: number;
+  createdAt: number;
+  adapter: UpstreamAdapter;
+  credentials: ChannelCredentials;
+  /** Credential values, for scrubbing text. */
+  secrets: string[];
+  http: ChannelHttp;
+  pooled: Agent;
+  fresh: Agent;
+  origin: string;
+  limiter: ChannelLimiter;
+  breaker: Breaker;
+  /** Submits in flight in this process (counted against max_jobs with the waiting jobs). */
+  submitting: number;
+  stats: ChannelStats;
+}
+
+export interface ChannelStats {
+  submits: number;
+  submitFailures: number;
+  checks: number;
+  checkFailures: number;
+  downloads: number;
+  downloadFailures: number;
+  lastError: { at: number; message: string } | null;
+}
+
+const RELOAD_EVERY_MS = 5_000;
+const PROBE_EVERY_MS = 2_000;
+
+/**
+ * The channels of this gateway: definitions (database, synced from the config file at start),
+ * their adapters, HTTP clients, limits and circuit breakers, the routing of new tasks, and the
+ * admin operations. Other processes sharing the database pick up changes within a few seconds.
+ */
+export class Channels {
+  private readonly byId = new Map<string, ChannelRuntime>();
+  readonly timings: Timings;
+  /** Fetches result URLs on hosts other than a channel's own, under the outbound address policy. */
+  readonly guarded: Dispatcher;
+  private version = '';
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    private readonly store: ChannelStore,
+    private readonly secretBox: Secrets,
+    private readonly catalog: Catalog,
+    readonly cfg: UpstreamConfig,
+    readonly net: NetPolicy,
+    private readonly now: () => number,
+    private readonly log: FastifyBaseLogger,
+    private readonly rng: () => number = Math.random,
+  ) {
+    this.timings = new Timings(store, now);
+    this.guarded = guardedAgent(net, { connectTimeoutMs: cfg.connectTimeoutMs });
+    this.reload();
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  /** Make the config file's channels the database's config channels (created, updated, removed). */
+  syncConfig(channels: ChannelConfigInput[]): void {
+    const now = this.now();
+    const ids = new Set<string>();
+    for (const c of channels) {
+      ids.add(c.id);
+      const def = toDef(c, 'config');
+      this.checkModels(def, `channels (${c.id})`);
+      const existing = this.store.get(c.id);
+      if (existing && existing.def.source === 'api' && !existing.deletedAt) {
+        this.log.warn({ channel: c.id }, 'a channel created through the admin API has the id of a config-file channel: the config file wins');
+      }
+      const creds: ChannelCredentials = { ...(c.api_key ? { apiKey: c.api_key } : {}), ...(c.headers ? { headers: c.headers } : {}) };
+      if (existing && !existing.deletedAt && sameDef(existing.def, def) && sameCredentials(this.open(existing.sealedCredentials), creds)) continue;
+      this.store.put(def, this.seal(creds), now);
+    }
+    for (const row of this.store.all()) {
+      if (row.def.source === 'config' && !row.deletedAt && !ids.has(row.def.id)) this.store.remove(row.def.id, now);
+    }
+    this.reload();
+  }
+
+  start(): void {
+    this.timers.push(setInterval(() => this.reloadIfChanged(), RELOAD_EVERY_MS));
+    this.timers.push(setInterval(() => void this.probeHalfOpen(), PROBE_EVERY_MS));
+    for (const t of this.timers) t.unref();
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await Promise.allSettled([...this.byId.values()].flatMap((r) => [r.pooled.close(), r.fresh.close()]));
+    await (this.guarded as Agent).close?.();
+  }
+
+  private reloadIfChanged(): void {
+    try {
+      if (this.store.version() !== this.version) this.reload();
+    } catch (err) {
+      this.log.warn({ err }, 'channel reload failed');
+    }
+  }
+
+  /** Rebuild runtimes from the database, keeping limiter and breaker state of unchanged channels. */
+  reload(): void {
+    this.version = this.store.version();
+    const seen = new Set<string>();
+    for (const row of this.store.all()) {
+      seen.add(row.def.id);
+      const current = this.byId.get(row.def.id);
+      if (current && current.updatedAt === row.updatedAt && current.deleted === !!row.deletedAt) continue;
+      try {
+        this.byId.set(row.def.id, this.build(row, current));
+      } catch (err) {
+        this.log.error({ channel: row.def.id, err: (err as Error).message }, 'channel cannot be loaded');
+      }
+    }
+    for (const id of [...this.byId.keys()]) if (!seen.has(id)) this.byId.delete(id);
+  }
+
+  private build(row: ChannelRow, previous: ChannelRuntime | undefined): ChannelRuntime {
+    const def = row.def;
+    const adapterDef = ADAPTERS[def.type];
+    if (!adapterDef) throw new Error(`unknown channel type ${def.type}`);
+    const adapter = adapterDef.create(adapterDef.options.parse(def.options) as never);
+    const credentials = this.open(row.sealedCredentials);
+    const auth = adapter.authHeaders(credentials);
+    const { pooled, fresh } = channelDispatchers(def.concurrency, this.cfg.connectTimeoutMs);
+    const http = new ChannelHttp(def.baseUrl, () => auth, pooled, fresh, {
+      connectTimeoutMs: this.cfg.connectTimeoutMs,
+      requestTimeoutMs: this.cfg.requestTimeoutMs,
+      submitTimeoutMs: this.cfg.submitTimeoutMs,
+    });
+    if (previous) {
+      // Let requests in flight on the old clients finish, then close them.
+      const old = previous;
+      setTimeout(() => void Promise.allSettled([old.pooled.close(), old.fresh.close()]), 60_000).unref();
+    }
+    const limiter = previous?.limiter ?? new ChannelLimiter(def.concurrency, def.rpm, this.now());
+    limiter.update(def.concurrency, def.rpm);
+    const breaker =
+      previous?.breaker ??
+      new Breaker({ failureThreshold: this.cfg.breaker.failures, cooldownMs: this.cfg.breaker.cooldownMs, maxCooldownMs: this.cfg.breaker.maxCooldownMs });
+    // An operator change (new key, new URL, re-enabled) gives the channel a fresh start.
+    if (previous && previous.updatedAt !== row.updatedAt) breaker.reset();
+    return {
+      def,
+      deleted: !!row.deletedAt,
+      updatedAt: row.updatedAt,
+      createdAt: row.createdAt,
+      adapter,
+      credentials,
+      secrets: secretValues(credentials),
+      http,
+      pooled,
+      fresh,
+      origin: new URL(def.baseUrl).origin,
+      limiter,
+      breaker,
+      submitting: previous?.submitting ?? 0,
+      stats: previous?.stats ?? { submits: 0, submitFailures: 0, checks: 0, checkFailures: 0, downloads: 0, downloadFailures: 0, lastError: null },
+    };
+  }
+
+  private seal(c: ChannelCredentials): string | null {
+    return c.apiKey || (c.headers && Object.keys(c.headers).length) ? this.secretBox.seal(JSON.stringify(c)) : null;
+  }
+
+  private open(sealed: string | null): ChannelCredentials {
+    if (!sealed) return {};
+    try {
+      return JSON.parse(this.secretBox.open(sealed)) as ChannelCredentials;
+    } catch {
+      throw new Error('its credentials cannot be opened with this master key (was VIDGATE_SECRET_KEY or master.key changed?)');
+    }
+  }
+
+  private checkModels(def: ChannelDef, where: string): void {
+    def.models.forEach((m, i) => {
+      if (!this.catalog.get(m.model)) {
+        const message = `models.${i}: '${m.model}' is not a model of this gateway's catalogue (add it under models: in the config file first). Known: ${this.catalog
+          .list()
+          .map((x) => x.id)
+          .join(', ')}.`;
+        if (where.startsWith('channels')) throw new ConfigError(`Invalid configuration:\n  ${where}: ${message}`);
+        throw invalid(`models.${i}.model`, `Invalid 'models.${i}.model': ${message}`, 'model_not_found');
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------ lookups
+
+  get(id: string): ChannelRuntime | undefined {
+    return this.byId.get(id);
+  }
+
+  list(): ChannelRuntime[] {
+    return [...this.byId.values()].filter((r) => !r.deleted);
+  }
+
+  /** Channels (not removed) that list this public model, enabled or not. */
+  serving(model: string): ChannelRuntime[] {
+    return this.list().filter((r) => r.def.models.some((m) => m.model === model));
+  }
+
+  upstreamModel(r: ChannelRuntime, model: string): string | undefined {
+    return r.def.models.find((m) => m.model === model)?.upstreamModel;
+  }
+
+  /** Unfinished upstream jobs of a channel, as counted against max_jobs. */
+  activeJobs(r: ChannelRuntime): number {
+    return this.store.waitingJobs(r.def.id) + r.submitting;
+  }
+
+  /** Enabled channels for a model, in routing order, minus `exclude`. */
+  candidates(model: string, exclude: ReadonlySet<string> = new Set()): ChannelRuntime[] {
+    return orderCandidates(
+      this.serving(model).filter((r) => r.def.enabled && !exclude.has(r.def.id)),
+      (r) => r.def,
+      this.rng,
+    );
+  }
+
+  /** Whether a new job may be sent to this channel now (breaker, max_jobs). */
+  available(r: ChannelRuntime, now: number): boolean {
+    if (!r.def.enabled || r.deleted) return false;
+    if (!r.breaker.available(now)) return false;
+    return r.def.maxJobs === null || this.activeJobs(r) < r.def.maxJobs;
+  }
+
+  /** USD/s override and markup of a channel for a model at a tier (for the price book). */
+  pricing(channelId: string, model: string, tier: Tier): { usdPerSecond?: number; markup?: number } | undefined {
+    const r = this.byId.get(channelId);
+    if (!r) return undefined;
+    const entry = r.def.models.find((m) => m.model === model);
+    const usd = entry?.usdPerSecond?.[tier];
+    return { ...(usd === undefined ? {} : { usdPerSecond: usd }), ...(r.def.markup === null ? {} : { markup: r.def.markup }) };
+  }
+
+  deadlineMs(r: ChannelRuntime | undefined): number {
+    return (r?.def.deadlineMinutes ?? this.cfg.deadlineMinutes) * 60_000;
+  }
+
+  // ------------------------------------------------------------------ routing of new tasks
+
+  /**
+   * The provider of a new task: the sandbox for test keys and (per the fallback setting) for
+   * models no channel serves; the source's channel for a remix; otherwise the first channel in
+   * routing order that can take a job now. The submit step may still fail over to another.
+   */
+  providerFor(model: string, key: ApiKey, remixOf?: Task): string {
+    if (key.test) return 'sandbox';
+    if (remixOf) return this.remixProvider(remixOf);
+    const serving = this.serving(model);
+    if (serving.length === 0) {
+      const fallback = this.cfg.sandboxFallback;
+      if (fallback === 'always' || (fallback === 'auto' && this.list().length === 0)) return 'sandbox';
+      throw new ApiError({
+        status: 400,
+        type: 'invalid_request_error',
+        code: 'model_not_available',
+        param: 'model',
+        message: `The model '${model}' is not served by any upstream channel of this gateway. Ask its operator to add a channel for it, or choose another model.`,
+        headers: { 'x-should-retry': 'false' },
+      });
+    }
+    const enabled = serving.filter((r) => r.def.enabled);
+    if (enabled.length === 0) throw unavailable(model, 'every channel serving it is disabled', 60);
+    const now = this.now();
+    const open = orderCandidates(enabled, (r) => r.def, this.rng);
+    const pick = open.find((r) => r.breaker.available(now));
+    if (!pick) {
+      const retry = Math.min(...enabled.map((r) => r.breaker.retryAt(now))) - now;
+      throw unavailable(model, 'its upstream providers are failing', Math.max(1, Math.ceil(retry / 1000)));
+    }
+    // Prefer a channel with room for another job; the submit step waits for room otherwise.
+    return (open.find((r) => this.available(r, now)) ?? pick).def.id;
+  }
+
+  private remixProvider(source: Task): string {
+    if (!source.provider || source.provider === 'sandbox') return 'sandbox';
+    const r = this.byId.get(source.provider);
+    if (!r || r.deleted || !r.def.enabled) {
+      throw new ApiError({
+        status: 409,
+        type: 'invalid_request_error',
+        code: 'remix_unavailable',
+        message: 'This video cannot be remixed: the upstream that made it is no longer available on this gateway.',
+        headers: { 'x-should-retry': 'false' },
+      });
+    }
+    if (!r.adapter.supportsRemix) {
+      throw invalid(null, 'This video cannot be remixed: the upstream that made it does not support remixing.', 'remix_not_supported');
+    }
+    return r.def.id;
+  }
+
+  // ------------------------------------------------------------------ admin operations
+
+  create(input: ChannelCreateInput): ChannelRuntime {
+    const existing = this.store.get(input.id);
+    if (existing && !existing.deletedAt) {
+      throw conflict(
+        existing.def.source === 'config'
+          ? `A channel '${input.id}' is defined in the config file; edit it there.`
+          : `A channel '${input.id}' already exists; update it with PATCH or choose another id.`,
+        'channel_exists',
+        'id',
+      );
+    }
+    const def = toDef(input, 'api');
+    this.checkModels(def, 'api');
+    this.store.put(def, this.seal({ ...(input.api_key ? { apiKey: input.api_key } : {}), ...(input.headers ? { headers: input.headers } : {}) }), this.now());
+    this.reload();
+    return this.byId.get(def.id)!;
+  }
+
+  update(id: string, patch: ChannelPatchInput): ChannelRuntime {
+    const row = this.editable(id);
+    const d = row.def;
+    const def: ChannelDef = {
+      ...d,
+      name: patch.name ?? d.name,
+      baseUrl: patch.base_url ?? d.baseUrl,
+      models: patch.models ? normaliseModels(patch.models) : d.models,
+      priority: patch.priority ?? d.priority,
+      weight: patch.weight ?? d.weight,
+      concurrency: patch.concurrency === undefined ? d.concurrency : patch.concurrency,
+      rpm: patch.rpm === undefined ? d.rpm : patch.rpm,
+      maxJobs: patch.max_jobs === undefined ? d.maxJobs : patch.max_jobs,
+      markup: patch.markup === undefined ? d.markup : patch.markup,
+      deadlineMinutes: patch.deadline_minutes === undefined ? d.deadlineMinutes : patch.deadline_minutes,
+      enabled: patch.enabled ?? d.enabled,
+      options: patch.options ?? d.options,
+    };
+    if (patch.options) {
+      const r = ADAPTERS[def.type]!.options.safeParse(patch.options);
+      if (!r.success) {
+        const issue = r.error.issues[0]!;
+        const param = ['options', ...issue.path.map(String)].join('.');
+        throw invalid(param, `Invalid '${param}': ${issue.message}`);
+      }
+    }
+    this.checkModels(def, 'api');
+    const creds = this.open(row.sealedCredentials);
+    if (patch.api_key !== undefined) {
+      if (patch.api_key === null) delete creds.apiKey;
+      else creds.apiKey = patch.api_key;
+    }
+    if (patch.headers !== undefined) {
+      if (patch.headers === null) delete creds.headers;
+      else creds.headers = patch.headers;
+    }
+    this.store.put(def, this.seal(creds), Math.max(this.now(), row.updatedAt + 1));
+    this.reload();
+    return this.byId.get(id)!;
+  }
+
+  remove(id: string): ChannelRuntime {
+    this.editable(id);
+    this.store.remove(id, this.now());
+    this.reload();
+    return this.byId.get(id)!;
+  }
+
+  private editable(id: string): ChannelRow {
+    const row = this.store.get(id);
+    if (!row || row.deletedAt) throw notFound(`No channel with id '${id}'.`, 'id');
+    if (row.def.source === 'config') {
+      throw conflict(`Channel '${id}' is defined in the config file (VIDGATE_CONFIG) and is read-only here: edit the file and restart.`, 'channel_read_only', 'id');
+    }
+    return row;
+  }
+
+  /** Active check of a channel: reachable, key accepted. Moves its breaker like a trial. */
+  async probe(r: ChannelRuntime): Promise<{ ok: boolean; latency_ms: number; message: string }> {
+    const started = Date.now();
+    try {
+      await r.adapter.probe(r.http);
+      r.breaker.success();
+      return { ok: true, latency_ms: Date.now() - started, message: 'reachable; the key was accepted' };
+    } catch (err) {
+      const message = err instanceof UpstreamError ? describeUpstreamError(err, r.secrets) : 'the probe failed';
+      r.breaker.failure(this.now(), message);
+      return { ok: false, latency_ms: Date.now() - started, message };
+    }
+  }
+
+  /** Probe channels whose breaker waits for a trial, so they come back without traffic. */
+  private async probeHalfOpen(): Promise<void> {
+    const now = this.now();
+    for (const r of this.list()) {
+      if (!r.def.enabled || r.breaker.state(now) !== 'half_open' || !r.breaker.acquire(now)) continue;
+      const result = await this.probe(r);
+      this.log.info({ channel: r.def.id, ok: result.ok, message: result.message }, result.ok ? 'channel probed back into rotation' : 'channel probe failed');
+    }
+  }
+
+  /** Record a failure for the operator's view (message already scrubbed). */
+  noteError(r: ChannelRuntime, message: string): void {
+    r.stats.lastError = { at: this.now(), message };
+  }
+
+  unfinishedByChannel(): Map<string, Record<string, number>> {
+    const out = new Map<string, Record<string, number>>();
+    for (const u of this.store.unfinished()) {
+      const m = out.get(u.provider) ?? {};
+      m[u.stage] = u.n;
+      out.set(u.provider, m);
+    }
+    return out;
+  }
+}
+
+function unavailable(model: string, why: string, retryAfterSeconds: number): ApiError {
+  return new ApiError({
+    status: 503,
+    type: 'server_error',
+    code: 'upstream_unavailable',
+    param: 'model',
+    message: `The model '${model}' cannot take new videos right now: ${why}. Try again in ${retryAfterSeconds} s.`,
+    headers: { 'retry-after': String(retryAfterSeconds) },
+  });
+}
+
+function secretValues(c: ChannelCredentials): string[] {
+  return [c.apiKey, ...Object.values(c.headers ?? {})].filter((v): v is string => typeof v === 'string' && v.length >= 4);
+}
+
+function sameDef(a: ChannelDef, b: ChannelDef): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function sameCredentials(a: ChannelCredentials, b: ChannelCredentials): boolean {
+  return (a.apiKey ?? '') === (b.apiKey ?? '') && JSON.stringify(a.headers ?? {}) === JSON.stringify(b.headers ?? {});
+}

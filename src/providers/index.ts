@@ -1,0 +1,14 @@
+import { apimart } from './apimart/index.js';
+import { openaiCompatible } from './openai-compatible/index.js';
+import type { AdapterDefinition } from './types.js';
+
+/**
+ * The upstream adapters a channel can use, by `type`. Adding an adapter = one folder under
+ * providers/ exporting an AdapterDefinition, plus its line here.
+ */
+export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
+  [openaiCompatible.type]: openaiCompatible as AdapterDefinition<never>,
+  [apimart.type]: apimart as AdapterDefinition<never>,
+};
+
+export const ADAPTER_TYPES = Object.keys(ADAPTERS) as [string, ...string[]];

@@ -1,0 +1,128 @@
+import { z } from 'zod';
+import type { AdapterDefinition, ChannelCredentials, FormPart, ResultSources, UpstreamAccepted, UpstreamAdapter, UpstreamHttp, UpstreamStatus, UpstreamSubmit } from '../types.js';
+import { UpstreamError } from '../types.js';
+import { asRecord, str } from '../parse.js';
+import { parseVideo } from './status.js';
+
+/**
+ * The OpenAI `/v1/videos` protocol as spoken by OpenAI-compatible servers: apigo-type gateways,
+ * new-api, LiteLLM, another vidgate, and Azure OpenAI's v1 form (`api-key` header, optional
+ * `api-version`, base URL `https://<resource>.openai.azure.com/openai/v1`).
+ *
+ * - base_url is what the openai SDK calls baseURL: it ends in `/v1` (or `/openai/v1`).
+ * - submit: `POST /videos`, multipart by default (every server in the list accepts it; apigo
+ *   accepts nothing else) or JSON; `seconds` is always a string, `size` is `WxH`, the reference
+ *   image is the `input_reference` file part (JSON: `{image_url}` with a data or https URL).
+ *   Remix: `POST /videos/{id}/remix {prompt}`.
+ * - status: `GET /videos/{id}`; words normalised by status.ts.
+ * - result: `GET /videos/{id}/content` (+ `?variant=thumbnail|spritesheet`), or the flat `url`
+ *   older apigo puts on the video object (fetched without credentials when it is on another host).
+ */
+export const openaiCompatibleOptions = z
+  .object({
+    /** `bearer`: Authorization: Bearer KEY (default); `api-key`: the api-key header (Azure). */
+    auth: z.enum(['bearer', 'api-key']).default('bearer'),
+    /** Sent as ?api-version= on every request (Azure; optional on the v1 API). */
+    api_version: z.string().min(1).max(64).optional(),
+    /** Submit body: multipart/form-data (default) or JSON. */
+    body: z.enum(['multipart', 'json']).default('multipart'),
+    /** Fetch the thumbnail and spritesheet variants from the upstream (default true); else they are made locally. */
+    variants: z.boolean().default(true),
+    /**
+     * The upstream honours Idempotency-Key on create (another vidgate does): a submit whose
+     * outcome is unknown is then resent with the same key instead of failing the task.
+     */
+    idempotency: z.boolean().default(false),
+  })
+  .strict();
+
+export type OpenAICompatibleOptions = z.infer<typeof openaiCompatibleOptions>;
+
+class OpenAICompatibleAdapter implements UpstreamAdapter {
+  readonly type = 'openai-compatible';
+  readonly supportsRemix = true;
+  readonly idempotentSubmit: boolean;
+
+  constructor(private readonly o: OpenAICompatibleOptions) {
+    this.idempotentSubmit = o.idempotency;
+  }
+
+  authHeaders(c: ChannelCredentials): Record<string, string> {
+    const h: Record<string, string> = { ...(c.headers ?? {}) };
+    if (c.apiKey) {
+      if (this.o.auth === 'api-key') h['api-key'] = c.apiKey;
+      else h.authorization = `Bearer ${c.apiKey}`;
+    }
+    return h;
+  }
+
+  private query(extra: Record<string, string> = {}): Record<string, string> {
+    return this.o.api_version ? { 'api-version': this.o.api_version, ...extra } : extra;
+  }
+
+  async submit(job: UpstreamSubmit, http: UpstreamHttp): Promise<UpstreamAccepted> {
+    const headers = { 'idempotency-key': job.idempotencyKey };
+    let res;
+    if (job.remixOf) {
+      res = await http.send({ method: 'POST', path: `/videos/${encodeURIComponent(job.remixOf)}/remix`, query: this.query(), json: { prompt: job.prompt }, headers, purpose: 'submit' });
+    } else if (this.o.body === 'json') {
+      const body: Record<string, unknown> = { model: job.model, prompt: job.prompt, seconds: String(job.seconds), size: `${job.width}x${job.height}` };
+      if (job.reference) {
+        body.input_reference = { image_url: job.reference.publicUrl ?? `data:image/png;base64,${job.reference.png.toString('base64')}` };
+      }
+      res = await http.send({ method: 'POST', path: '/videos', query: this.query(), json: body, headers, purpose: 'submit' });
+    } else {
+      const form: FormPart[] = [
+        { name: 'model', value: job.model },
+        { name: 'prompt', value: job.prompt },
+        { name: 'seconds', value: String(job.seconds) },
+        { name: 'size', value: `${job.width}x${job.height}` },
+      ];
+      if (job.reference) form.push({ name: 'input_reference', filename: 'reference.png', contentType: 'image/png', data: job.reference.png });
+      res = await http.send({ method: 'POST', path: '/videos', query: this.query(), form, headers, purpose: 'submit' });
+    }
+    const id = str(asRecord(res.body)?.id);
+    if (!id) throw new UpstreamError('malformed', 'the create response carries no video id');
+    return { upstreamId: id, status: parseVideo(res.body, res.headers) };
+  }
+
+  async status(upstreamId: string, http: UpstreamHttp): Promise<UpstreamStatus> {
+    const res = await http.send({ method: 'GET', path: `/videos/${encodeURIComponent(upstreamId)}`, query: this.query(), purpose: 'status' });
+    const body = asRecord(res.body);
+    if (!body || typeof body.status !== 'string') throw new UpstreamError('malformed', 'the video object has no status');
+    return parseVideo(body, res.headers);
+  }
+
+  results(upstreamId: string, last: UpstreamStatus, http: UpstreamHttp): ResultSources {
+    const expires = last.resultExpiresAtMs === undefined ? {} : { expiresAtMs: last.resultExpiresAtMs };
+    if (last.resultUrl) return { video: last.resultUrl, ...expires };
+    const content = (variant?: string): string => {
+      const url = new URL(`${http.baseUrl}/videos/${encodeURIComponent(upstreamId)}/content`);
+      for (const [k, v] of Object.entries(this.query(variant ? { variant } : {}))) url.searchParams.set(k, v);
+      return url.href;
+    };
+    return this.o.variants
+      ? { video: content(), thumbnail: content('thumbnail'), spritesheet: content('spritesheet'), ...expires }
+      : { video: content(), ...expires };
+  }
+
+  async probe(http: UpstreamHttp): Promise<void> {
+    try {
+      await http.send({ method: 'GET', path: '/videos', query: this.query({ limit: '1' }), purpose: 'probe' });
+    } catch (err) {
+      // Reachable and authenticated, but the server does not list videos (LiteLLM, some gateways).
+      if (err instanceof UpstreamError && err.kind === 'http' && [400, 405, 422].includes(err.detail.status ?? 0)) return;
+      if (err instanceof UpstreamError && err.kind === 'http' && err.detail.status === 404) {
+        throw new UpstreamError('http', 'no /videos API at this base URL (it should end in /v1, or /openai/v1 on Azure)', err.detail);
+      }
+      throw err;
+    }
+  }
+}
+
+export const openaiCompatible: AdapterDefinition<OpenAICompatibleOptions> = {
+  type: 'openai-compatible',
+  description: 'OpenAI-style /v1/videos: apigo, new-api, LiteLLM, another vidgate, Azure OpenAI v1',
+  options: openaiCompatibleOptions,
+  create: (options) => new OpenAICompatibleAdapter(options),
+};
