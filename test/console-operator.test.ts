@@ -3,15 +3,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { horizontalOverflow, launchBrowser, playableDuration, screenshot, skipWithoutBrowser, storedSession, watchErrors } from './helpers/browser.js';
 import { startGateway, waitForVideo } from './helpers/gateway.js';
 import type { TestGateway } from './helpers/gateway.js';
-import { Receiver } from './helpers/receiver.js';
+import type { OpenAIVideosFake } from './fakes/index.js';
+import { promptDirectives, startOpenAIVideosFake } from './fakes/index.js';
+import { Receiver, until } from './helpers/receiver.js';
+import { FAST_UPSTREAM } from './helpers/upstreams.js';
 
 const ADMIN = 'console-admin-token-0123456789';
 const FILE = 'test/console-operator.test.ts';
+const UPSTREAM_KEY = 'sk-upstream-console-0123456789';
 
 /**
  * The operator's pages in headless Chromium against the real gateway: keys (create and show
  * once, top up, limits, test keys, revoke, ledger), all tasks with search and a task's page,
- * usage charts, and webhook endpoints and deliveries with re-send.
+ * usage charts, webhook endpoints and deliveries with re-send, and upstream channels (add, edit,
+ * test, health and recent errors, disable and enable) against a fake OpenAI-style upstream.
  */
 describe.skipIf(skipWithoutBrowser(FILE))('console: operator pages (browser)', () => {
   let gw: TestGateway;
@@ -19,6 +24,7 @@ describe.skipIf(skipWithoutBrowser(FILE))('console: operator pages (browser)', (
   let page: Page;
   let errors: string[];
   let receiver: Receiver;
+  let upstream: OpenAIVideosFake;
   const ids: Record<string, string> = {};
 
   const admin = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
@@ -36,12 +42,14 @@ describe.skipIf(skipWithoutBrowser(FILE))('console: operator pages (browser)', (
 
   beforeAll(async () => {
     receiver = await Receiver.start();
+    upstream = await startOpenAIVideosFake({ apiKey: UPSTREAM_KEY, script: promptDirectives({ queuedMs: 50, runMs: 300 }) });
     [gw, browser] = await Promise.all([
       startGateway({
         adminToken: ADMIN,
         billing: { sandboxPricing: 'catalogue' },
         net: { allowHosts: [], allowCidrs: ['127.0.0.1/32'] },
         webhooks: { retryBaseMs: 40, retryMultiplier: 2, retryMaxDelayMs: 400, timeoutMs: 2000 },
+        upstream: FAST_UPSTREAM,
       }),
       launchBrowser(),
     ]);
@@ -65,6 +73,7 @@ describe.skipIf(skipWithoutBrowser(FILE))('console: operator pages (browser)', (
     await browser?.close();
     await gw?.close();
     await receiver?.stop();
+    await upstream?.close();
   });
 
   it('signs in with the admin token alone and shows only operator pages', async () => {
@@ -77,7 +86,7 @@ describe.skipIf(skipWithoutBrowser(FILE))('console: operator pages (browser)', (
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Tasks' }).waitFor();
     const nav = page.getByRole('navigation', { name: 'Console' });
-    expect(await nav.getByRole('link').allTextContents()).toEqual(['Keys', 'Tasks', 'Usage', 'Webhooks']);
+    expect(await nav.getByRole('link').allTextContents()).toEqual(['Keys', 'Tasks', 'Usage', 'Webhooks', 'Channels']);
     expect(await storedSession(page)).toEqual([false, true]);
     await page.goto(`${gw.url}/console/playground`);
     await page.getByRole('heading', { name: 'An API key is needed' }).waitFor();
@@ -230,6 +239,90 @@ describe.skipIf(skipWithoutBrowser(FILE))('console: operator pages (browser)', (
     await screenshot(page, 'webhooks');
   });
 
+  it('adds a channel, edits, tests and disables it, and shows its health and recent errors', async () => {
+    // Sign in again with a key as well, to price videos on the channel from the same session.
+    const acme = await admin<{ key: string }>('POST', '/admin/v1/keys', { name: 'channel user', credit_usd: 10 });
+    await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Channels' }).click();
+    await page.getByRole('heading', { name: 'Channels' }).waitFor();
+    await page.getByText('No upstream channels.').waitFor();
+
+    await page.getByRole('button', { name: 'Add channel' }).click();
+    const form = page.getByRole('dialog', { name: 'Add a channel' });
+    await form.getByLabel('Id').fill('acme-up');
+    await form.getByLabel('Type').selectOption('openai-compatible');
+    await form.getByLabel('Name').fill('Acme upstream');
+    await form.getByLabel('Base URL').fill(upstream.baseURL);
+    await form.getByLabel('API key').fill(UPSTREAM_KEY);
+    await form.getByLabel('sora-2', { exact: true }).check();
+    await form.getByLabel('Priority').fill('2');
+    await screenshot(page, 'channels-add');
+    await form.getByRole('button', { name: 'Add channel' }).click();
+    await form.waitFor({ state: 'hidden' });
+    const card = page.locator('[data-channel-id="acme-up"]');
+    await expect.poll(() => card.getByTestId('channel-state').textContent()).toBe('Active');
+    const saved = await admin<{ models: { model: string; upstream_model: string }[]; priority: number; api_key_set: boolean; base_url: string }>('GET', '/admin/v1/channels/acme-up');
+    expect(saved).toMatchObject({ priority: 2, api_key_set: true, base_url: upstream.baseURL, models: [{ model: 'sora-2', upstream_model: 'sora-2' }] });
+    expect(await page.content()).not.toContain(UPSTREAM_KEY);
+
+    // Test: reachable, key accepted.
+    await card.getByRole('button', { name: 'Test acme-up' }).click();
+    await expect.poll(() => card.getByTestId('channel-test').textContent()).toContain('Test passed');
+
+    // Edit: weight, markup, and the model's name upstream.
+    await card.getByRole('button', { name: 'Edit acme-up' }).click();
+    const edit = page.getByRole('dialog', { name: 'Edit Acme upstream' });
+    await edit.getByLabel('Weight').fill('3');
+    await edit.getByLabel('Markup').fill('1.5');
+    await edit.getByLabel('Upstream name of sora-2').fill('sora-2-upstream');
+    await edit.getByRole('button', { name: 'Save channel' }).click();
+    await edit.waitFor({ state: 'hidden' });
+    await expect.poll(() => card.getByTestId('channel-routing').textContent()).toBe('priority 2, weight 3, markup ×1.5');
+    const edited = await admin<{ weight: number; markup: number; models: { upstream_model: string }[]; api_key_set: boolean }>('GET', '/admin/v1/channels/acme-up');
+    expect(edited).toMatchObject({ weight: 3, markup: 1.5, api_key_set: true, models: [{ upstream_model: 'sora-2-upstream' }] });
+    // The quote follows the channel's markup: $0.10/s × 1.5.
+    const quote = (await (await fetch(`${gw.url}/v1/quote?model=sora-2&size=1280x720&seconds=4`, { headers: { authorization: `Bearer ${acme.key}` } })).json()) as { price_per_second_usd: number; price_usd: number };
+    expect(quote.price_per_second_usd).toBeCloseTo(0.15, 6);
+    expect(quote.price_usd).toBeCloseTo(0.6, 6);
+
+    // Videos through the channel: one the upstream refuses, one it makes.
+    const client = gw.openai(acme.key);
+    const bad = await client.videos.create({ model: 'sora-2', size: '1280x720', seconds: '4', prompt: 'Upstream says no [[fake: outcome=fail code=policy_violation message=Refused_by_upstream_policy]]' });
+    const good = await client.videos.create({ model: 'sora-2', size: '1280x720', seconds: '4', prompt: 'Upstream renders this' });
+    const [badDone, goodDone] = await Promise.all([waitForVideo(client, bad.id), waitForVideo(client, good.id)]);
+    expect(badDone.status).toBe('failed');
+    expect(goodDone.status).toBe('completed');
+    expect(upstream.requests.filter((r) => r.route === 'submit').length).toBeGreaterThanOrEqual(2);
+
+    await card.getByRole('button', { name: 'Health of acme-up' }).click();
+    const health = card.getByTestId('channel-health');
+    await health.waitFor();
+    expect(await health.textContent()).toContain('closed');
+    await expect.poll(() => health.getByTestId('channel-failures').textContent()).toContain(bad.id);
+    expect(await health.getByTestId('channel-failures').textContent()).toContain('Refused by upstream policy');
+    await screenshot(page, 'channels');
+
+    // Disable: new tasks are refused; enable again.
+    await card.getByRole('button', { name: 'Disable acme-up' }).click();
+    await expect.poll(() => card.getByTestId('channel-state').textContent()).toBe('Disabled');
+    expect((await admin<{ enabled: boolean }>('GET', '/admin/v1/channels/acme-up')).enabled).toBe(false);
+    const refused = await fetch(`${gw.url}/v1/videos`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${acme.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'sora-2', prompt: 'nowhere to go' }),
+    });
+    expect(refused.status).toBe(503);
+    await card.getByRole('button', { name: 'Enable acme-up' }).click();
+    await expect.poll(() => card.getByTestId('channel-state').textContent()).toBe('Active');
+    await until(async () => (await admin<{ enabled: boolean }>('GET', '/admin/v1/channels/acme-up')).enabled);
+
+    // The task list filters by channel.
+    await card.getByRole('link', { name: 'Tasks of acme-up' }).click();
+    await page.getByRole('heading', { name: 'Tasks' }).waitFor();
+    const rows = page.getByTestId('tasks-table').locator('tbody tr');
+    await expect.poll(() => rows.count()).toBe(2);
+    expect(await page.getByLabel('Channel').inputValue()).toBe('acme-up');
+  });
+
   it('works on a phone-sized screen', async () => {
     const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
     const p = await phone.newPage();
@@ -238,7 +331,7 @@ describe.skipIf(skipWithoutBrowser(FILE))('console: operator pages (browser)', (
       await p.goto(`${gw.url}/console/`);
       await p.getByLabel('Admin token (operators)').fill(ADMIN);
       await p.getByRole('button', { name: 'Sign in' }).click();
-      for (const [path, name] of [['admin/tasks', 'tasks'], ['admin/keys', 'keys'], ['admin/usage', 'usage'], ['admin/webhooks', 'webhooks']] as const) {
+      for (const [path, name] of [['admin/tasks', 'tasks'], ['admin/keys', 'keys'], ['admin/usage', 'usage'], ['admin/webhooks', 'webhooks'], ['admin/channels', 'channels']] as const) {
         await p.goto(`${gw.url}/console/${path}`);
         await p.locator('main h1').waitFor();
         await p.waitForLoadState('networkidle');

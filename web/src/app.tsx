@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { Gallery } from './pages/gallery.js';
+import { Channels } from './pages/admin/channels.js';
 import { Keys } from './pages/admin/keys.js';
 import { TaskDetail, Tasks } from './pages/admin/tasks.js';
 import { UsagePage } from './pages/admin/usage.js';
@@ -26,6 +27,7 @@ const NAV: NavItem[] = [
   { to: 'admin/tasks', label: 'Tasks', needs: 'admin' },
   { to: 'admin/usage', label: 'Usage', needs: 'admin' },
   { to: 'admin/webhooks', label: 'Webhooks', needs: 'admin' },
+  { to: 'admin/channels', label: 'Channels', needs: 'admin' },
 ];
 
 function Needs({ what }: { what: 'key' | 'admin' }) {
@@ -61,6 +63,8 @@ function route(path: string, session: Session) {
           return guard('admin', () => <UsagePage />);
         case 'webhooks':
           return guard('admin', () => <Webhooks />);
+        case 'channels':
+          return guard('admin', () => <Channels />);
       }
       return null;
   }

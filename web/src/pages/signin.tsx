@@ -49,7 +49,7 @@ export function SignIn({ onSignedIn, notice }: { onSignedIn: (s: Session) => voi
           Sign in to the console
         </h1>
         <p id="signin-intro" class="muted">
-          Paste an API key to generate and browse videos, the operator's admin token to manage keys, tasks, usage and webhooks —
+          Paste an API key to generate and browse videos, the operator's admin token to manage keys, tasks, usage, webhooks and channels —
           or both.
         </p>
         {notice && (

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import type { Links, Model, Page as ListPage } from '../../api.js';
+import type { Links, Page as ListPage } from '../../api.js';
 import { api } from '../../api.js';
 import { bytes, clock, orientation, seconds, STATUS_LABEL, usd, when } from '../../format.js';
 import { VideoPlayer } from '../../player.js';
@@ -64,7 +64,13 @@ export function Tasks() {
   const [draft, setDraft] = useState<Filters>(filters);
   const pager = usePager(JSON.stringify(filters));
   const keys = useAsync((signal) => api<{ data: KeyView[] }>('admin/v1/keys', { admin: true, signal }), []);
-  const models = useAsync((signal) => api<{ data: Model[] }>('v1/models', { admin: false, signal }).catch(() => ({ data: [] as Model[] })), []);
+  const models = useAsync(
+    (signal) =>
+      api<{ data: Array<{ model: string }> }>('admin/v1/prices', { admin: true, signal })
+        .then((r) => ({ data: [...new Set(r.data.map((p) => p.model))].map((id) => ({ id })) }))
+        .catch(() => ({ data: [] as Array<{ id: string }> })),
+    [],
+  );
   const list = useAsync(
     (signal) => api<ListPage<AdminTask>>('admin/v1/tasks', { admin: true, query: { ...filters, after: pager.after, limit: 50 }, signal }),
     [JSON.stringify(filters), pager.after],
@@ -76,6 +82,11 @@ export function Tasks() {
   };
   const set = (k: keyof Filters) => (e: { currentTarget: { value: string } }) => setDraft({ ...draft, [k]: e.currentTarget.value });
   const modelIds = models.data?.data.map((m) => m.id) ?? [];
+  const channels = useAsync(
+    (signal) => api<{ data: Array<{ id: string }> }>('admin/v1/channels', { admin: true, signal }).catch(() => ({ data: [] as Array<{ id: string }> })),
+    [],
+  );
+  const channelIds = channels.data?.data.map((c) => c.id) ?? [];
 
   return (
     <Page title="Tasks">
@@ -105,7 +116,16 @@ export function Tasks() {
         ) : (
           <TextField label="Model" value={draft.model} onInput={set('model')} />
         )}
-        <TextField label="Channel" value={draft.channel} placeholder="sandbox, or a channel id" onInput={set('channel')} />
+        {channelIds.length > 0 ? (
+          <SelectField
+            label="Channel"
+            value={draft.channel}
+            options={[{ value: '', label: 'All channels' }, ...['sandbox', ...channelIds].map((c) => ({ value: c, label: c }))]}
+            onChange={set('channel')}
+          />
+        ) : (
+          <TextField label="Channel" value={draft.channel} placeholder="sandbox, or a channel id" onInput={set('channel')} />
+        )}
         <TextField label="Prompt contains" value={draft.q} onInput={set('q')} />
         <div class="filter-buttons">
           <button type="submit" class="button primary">
