@@ -123,7 +123,6 @@ function rowToView(r: Row): TaskView {
     expiresAt: r.expires_at as number | null,
   };
 }
-}
 
 export interface ListOptions {
   after?: string;
