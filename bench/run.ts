@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { httpBench } from './http.js';
 import { machine } from './lib.js';
 import { pushBench } from './push-latency.js';
@@ -12,6 +14,12 @@ const benches: Record<string, () => Promise<string>> = {
   http: () => httpBench({ rounds: quick ? 1 : 3, seconds: quick ? 2 : 8 }),
   render: () => renderBench({ runs: quick ? 2 : 7 }),
   push: () => pushBench({ tasks: quick ? 100 : 1000, rate: 50, mode: 'direct' }),
+  // polling.ts is also a command of its own (npm run bench:polling -- --help); here its table.
+  polling: async () => {
+    const args = quick ? ['--tasks', '100', '--scale', '20', '--min-run-s', '30', '--max-run-s', '120'] : [];
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/polling.ts', ...args], { maxBuffer: 64 * 1024 * 1024 });
+    return stdout.split('\n').filter((l) => l.startsWith('|')).join('\n');
+  },
 };
 
 const wanted = process.argv.slice(2);

@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Agent } from 'undici';
 import type { Config } from '../config.js';
 import { guardedAgent } from '../net/ssrf.js';
 import type { NetPolicy } from '../net/ssrf.js';
 import type { Db } from '../store/db.js';
+import { LeaseLoop } from '../util/lease-loop.js';
 import { writeTx } from '../store/db.js';
 import { postWebhook } from './send.js';
 import type { SendResult } from './send.js';
@@ -37,15 +36,9 @@ export function backoffMs(failedAttempts: number, cfg: Pick<WebhookConfig, 'retr
  * backoff and never block other targets. Per (video, target), deliveries go out in event order:
  * a later event waits until the earlier one is delivered or given up.
  */
-export class DeliveryLoop {
-  readonly owner = `${hostname()}#${process.pid}#${randomBytes(4).toString('hex')}`;
+export class DeliveryLoop extends LeaseLoop<Delivery> {
   private readonly agent: Agent;
   private readonly leaseMs: number;
-  private running = false;
-  private dirty = false;
-  private wake: (() => void) | null = null;
-  private loopDone: Promise<void> = Promise.resolve();
-  private readonly inFlight = new Map<string, { promise: Promise<void>; target: string; abort: AbortController }>();
   private readonly perTarget = new Map<string, number>();
   private lastSweep = 0;
 
@@ -54,9 +47,10 @@ export class DeliveryLoop {
     private readonly webhooks: WebhookService,
     private readonly cfg: WebhookConfig,
     private readonly policy: NetPolicy,
-    private readonly log: () => FastifyBaseLogger,
+    log: () => FastifyBaseLogger,
     private readonly random: () => number = Math.random,
   ) {
+    super('webhook deliveries', { concurrency: cfg.concurrency, idleMs: POLL_MS }, log);
     this.agent = guardedAgent(policy, {
       connectTimeoutMs: Math.min(cfg.timeoutMs, 10_000),
       agentOptions: { keepAliveTimeout: 4000, keepAliveMaxTimeout: 30_000 },
@@ -68,78 +62,47 @@ export class DeliveryLoop {
     return this.webhooks.store;
   }
 
+  protected get rows() {
+    return this.webhooks.store;
+  }
+
   /** The SSRF-guarded agent deliveries go through (also used for test events). */
   get dispatcher(): Agent {
     return this.agent;
   }
 
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.reclaimDeadLeases();
-    this.loopDone = this.loop();
-  }
-
-  /** Deliveries may be due now (a local event committed, a re-send, a freed slot). */
-  notify(): void {
-    this.dirty = true;
-    this.wake?.();
-  }
-
-  get busy(): number {
-    return this.inFlight.size;
-  }
-
-  /** Stop claiming; let attempts in flight finish for up to `graceMs`, then abort them and free their leases. */
-  async stop(graceMs = 5000): Promise<void> {
-    if (this.running) {
-      this.running = false;
-      this.wake?.();
-      await this.loopDone;
-      const all = Promise.allSettled([...this.inFlight.values()].map((f) => f.promise));
-      await Promise.race([all, new Promise((r) => setTimeout(r, graceMs).unref())]);
-      for (const f of this.inFlight.values()) f.abort.abort();
-      await all;
-    }
+  /** Stop claiming; let attempts in flight finish for up to `graceMs`, then abort them (each frees its own lease). */
+  override async stop(graceMs = 5000): Promise<void> {
+    await super.stop(graceMs);
     await this.agent.close().catch(() => undefined);
   }
 
-  private reclaimDeadLeases(): void {
-    const host = hostname();
-    for (const owner of this.store.leaseOwners()) {
-      const [h, pidText] = owner.split('#');
-      const pid = Number(pidText);
-      if (h !== host || !Number.isInteger(pid) || owner === this.owner) continue;
-      if (pid === process.pid || !processAlive(pid)) {
-        const n = this.store.dropLeasesOf(owner);
-        if (n > 0) this.log().info({ owner, deliveries: n }, 'reclaimed webhook deliveries of a stopped process');
-      }
-    }
+  protected now(): number {
+    return this.webhooks.now();
   }
 
-  private async loop(): Promise<void> {
-    while (this.running) {
-      this.dirty = false;
-      let delay = POLL_MS;
-      try {
-        const now = this.webhooks.now();
-        const free = this.cfg.concurrency - this.inFlight.size;
-        if (free > 0) for (const d of this.claim(now, free)) this.launch(d);
-        const next = this.store.nextDueAt();
-        if (next !== null && next > now) delay = Math.min(delay, next - now);
-        if (now - this.lastSweep >= SWEEP_MS) this.sweep(now);
-      } catch (err) {
-        this.log().error({ err }, 'webhook delivery loop error');
-      }
-      if (this.dirty || !this.running) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.max(delay, 1));
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = null;
+  protected nextDueAt(): number | null {
+    return this.store.nextDueAt();
+  }
+
+  protected idOf(d: Delivery): string {
+    return d.id;
+  }
+
+  protected override tick(now: number): void {
+    if (now - this.lastSweep >= SWEEP_MS) this.sweep(now);
+  }
+
+  protected async work(d: Delivery, abort: AbortController): Promise<void> {
+    const key = targetKey(d);
+    this.perTarget.set(key, (this.perTarget.get(key) ?? 0) + 1);
+    try {
+      // On a crash the lease is kept: the delivery is tried again when it expires, not in a hot loop.
+      await this.attempt(d, abort.signal);
+    } finally {
+      const n = (this.perTarget.get(key) ?? 1) - 1;
+      if (n <= 0) this.perTarget.delete(key);
+      else this.perTarget.set(key, n);
     }
   }
 
@@ -148,7 +111,7 @@ export class DeliveryLoop {
    * read: no write transaction while nothing is due); each lease is a compare-and-set, so two
    * processes never both take one.
    */
-  private claim(now: number, free: number): Delivery[] {
+  protected claim(now: number, free: number): Delivery[] {
     const due = this.store.due(now, Math.max(50, free * 4)).filter((d) => !this.inFlight.has(d.id));
     if (due.length === 0) return [];
     const counts = new Map(this.perTarget);
@@ -163,25 +126,6 @@ export class DeliveryLoop {
     }
     if (wanted.length === 0) return [];
     return writeTx(this.db, () => wanted.filter((d) => this.store.lease(d, this.owner, now, now + this.leaseMs)));
-  }
-
-  private launch(d: Delivery): void {
-    const key = targetKey(d);
-    this.perTarget.set(key, (this.perTarget.get(key) ?? 0) + 1);
-    const abort = new AbortController();
-    const promise = this.attempt(d, abort.signal)
-      .catch((err: unknown) => {
-        // The lease is kept: the delivery is tried again when it expires, not in a hot loop.
-        this.log().error({ err, delivery: d.id }, 'webhook delivery crashed');
-      })
-      .finally(() => {
-        const n = (this.perTarget.get(key) ?? 1) - 1;
-        if (n <= 0) this.perTarget.delete(key);
-        else this.perTarget.set(key, n);
-        this.inFlight.delete(d.id);
-        this.notify();
-      });
-    this.inFlight.set(d.id, { promise, target: key, abort });
   }
 
   private async attempt(d: Delivery, signal: AbortSignal): Promise<void> {
@@ -246,14 +190,5 @@ function targetKey(d: Delivery): string {
     return `callback:${new URL(d.url).origin}`;
   } catch {
     return `callback:${d.url}`;
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

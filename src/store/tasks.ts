@@ -69,27 +69,13 @@ function toRow(patch: Partial<Task>): Row {
 
 export function rowToTask(r: Row): Task {
   return {
-    id: r.id as string,
-    keyId: r.key_id as string,
-    origin: r.origin as Task['origin'],
+    ...rowToView(r),
     kind: r.kind as Task['kind'],
-    model: r.model as string,
-    prompt: r.prompt as string,
-    seconds: r.seconds as number,
-    width: r.width as number,
-    height: r.height as number,
-    status: r.status as TaskStatus,
-    progress: r.progress as number,
-    error: r.error_code === null ? null : { code: r.error_code as string, message: (r.error_message as string) ?? '' },
-    remixedFrom: r.remixed_from as string | null,
     hasReference: r.has_reference === 1,
     params: JSON.parse(r.params as string) as Task['params'],
     bodyHash: r.body_hash as string | null,
     provider: r.provider as string | null,
     upstreamId: r.upstream_id as string | null,
-    priceMicros: r.price_micros as number,
-    quoteMicros: r.quote_micros as number,
-    costMicros: r.cost_micros as number | null,
     actualSeconds: r.actual_seconds as number | null,
     stage: r.stage as Task['stage'],
     providerState: JSON.parse(r.provider_state as string) as Record<string, unknown>,
@@ -97,10 +83,6 @@ export function rowToTask(r: Row): Task {
     leaseOwner: r.lease_owner as string | null,
     leaseUntil: r.lease_until as number | null,
     attempts: r.attempts as number,
-    createdAt: r.created_at as number,
-    startedAt: r.started_at as number | null,
-    completedAt: r.completed_at as number | null,
-    expiresAt: r.expires_at as number | null,
     deletedAt: r.deleted_at as number | null,
     updatedAt: r.updated_at as number,
   };
@@ -118,27 +100,29 @@ const VIEW_COLUMNS = [
   'remixed_from', 'price_micros', 'quote_micros', 'cost_micros', 'created_at', 'started_at', 'completed_at', 'expires_at',
 ];
 
-const rowToView = (r: Row): TaskView => ({
-  id: r.id as string,
-  keyId: r.key_id as string,
-  origin: r.origin as Task['origin'],
-  model: r.model as string,
-  prompt: r.prompt as string,
-  seconds: r.seconds as number,
-  width: r.width as number,
-  height: r.height as number,
-  status: r.status as TaskStatus,
-  progress: r.progress as number,
-  error: r.error_code === null ? null : { code: r.error_code as string, message: (r.error_message as string) ?? '' },
-  remixedFrom: r.remixed_from as string | null,
-  priceMicros: r.price_micros as number,
-  quoteMicros: r.quote_micros as number,
-  costMicros: r.cost_micros as number | null,
-  createdAt: r.created_at as number,
-  startedAt: r.started_at as number | null,
-  completedAt: r.completed_at as number | null,
-  expiresAt: r.expires_at as number | null,
-});
+function rowToView(r: Row): TaskView {
+  return {
+    id: r.id as string,
+    keyId: r.key_id as string,
+    origin: r.origin as Task['origin'],
+    model: r.model as string,
+    prompt: r.prompt as string,
+    seconds: r.seconds as number,
+    width: r.width as number,
+    height: r.height as number,
+    status: r.status as TaskStatus,
+    progress: r.progress as number,
+    error: r.error_code === null ? null : { code: r.error_code as string, message: (r.error_message as string) ?? '' },
+    remixedFrom: r.remixed_from as string | null,
+    priceMicros: r.price_micros as number,
+    quoteMicros: r.quote_micros as number,
+    costMicros: r.cost_micros as number | null,
+    createdAt: r.created_at as number,
+    startedAt: r.started_at as number | null,
+    completedAt: r.completed_at as number | null,
+    expiresAt: r.expires_at as number | null,
+  };
+}
 
 export interface ListOptions {
   after?: string;

@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import type { TaskService } from '../core/service.js';
 import type { Task } from '../core/task.js';
+import { LeaseLoop } from '../util/lease-loop.js';
+import type { LeasedRows } from '../util/lease-loop.js';
 import { runStep } from './step.js';
 import type { StepDeps } from './step.js';
 
@@ -28,131 +28,61 @@ class LeaseLost extends Error {
  * renewed while a step runs; when renewal fails the step is aborted and its result discarded.
  * Several workers (processes) can share one database.
  */
-export class Worker {
-  readonly owner = `${hostname()}#${process.pid}#${randomBytes(4).toString('hex')}`;
-  private running = false;
-  private dirty = false;
-  private readonly inFlight = new Map<string, { promise: Promise<void>; abort: AbortController }>();
-  private wake: (() => void) | null = null;
-  private loopDone: Promise<void> = Promise.resolve();
+export class Worker extends LeaseLoop<Task> {
+  protected readonly rows: LeasedRows;
 
   constructor(
     private readonly service: TaskService,
     private readonly deps: Omit<StepDeps, 'owner'>,
     private readonly opts: WorkerOptions,
-    private readonly log: FastifyBaseLogger,
-  ) {}
+    log: FastifyBaseLogger,
+  ) {
+    super('worker', { concurrency: opts.concurrency, idleMs: 1000, timeScale: opts.timeScale }, () => log);
+    this.rows = service.store;
+  }
 
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.reclaimDeadLeases();
+  override start(): void {
     this.service.onNewWork(() => this.notify());
-    this.loopDone = this.loop();
-  }
-
-  /** New work may be due now. */
-  notify(): void {
-    this.dirty = true;
-    this.wake?.();
-  }
-
-  get busy(): number {
-    return this.inFlight.size;
+    super.start();
   }
 
   /** Stop claiming; give running steps `graceMs` to finish, then abort them and free their tasks. */
-  async stop(graceMs = 10_000): Promise<void> {
-    if (!this.running) return;
-    this.running = false;
-    this.wake?.();
-    await this.loopDone;
-    const all = Promise.allSettled([...this.inFlight.values()].map((f) => f.promise));
-    const timer = new Promise((r) => setTimeout(r, graceMs).unref());
-    await Promise.race([all, timer]);
-    for (const [id, f] of this.inFlight) {
-      f.abort.abort(new Error('shutting down'));
-      this.service.store.releaseLease(id, this.owner);
-    }
-    await all;
+  override stop(graceMs = 10_000): Promise<void> {
+    return super.stop(graceMs);
   }
 
-  /**
-   * Leases held by processes of this host that no longer run (a crash, a SIGKILL, a container
-   * restart reusing our pid) are freed at once instead of waiting for them to time out.
-   */
-  private reclaimDeadLeases(): void {
-    const host = hostname();
-    for (const owner of this.service.store.leaseOwners()) {
-      const [h, pidText] = owner.split('#');
-      const pid = Number(pidText);
-      if (h !== host || !Number.isInteger(pid) || owner === this.owner) continue;
-      if (pid === process.pid || !processAlive(pid)) {
-        const n = this.service.store.dropLeasesOf(owner);
-        if (n > 0) this.log.info({ owner, tasks: n }, 'reclaimed tasks of a stopped worker');
-      }
-    }
+  protected now(): number {
+    return this.service.now();
   }
 
-  private async loop(): Promise<void> {
-    while (this.running) {
-      this.dirty = false;
-      let delay = 1000;
-      try {
-        const free = this.opts.concurrency - this.inFlight.size;
-        if (free > 0) {
-          const now = this.service.now();
-          for (const task of this.service.store.claimDue(this.owner, now, this.opts.leaseMs, free)) this.launch(task);
-        }
-        if (this.inFlight.size < this.opts.concurrency) {
-          const next = this.service.store.nextDueAt();
-          if (next !== null) delay = Math.min(delay, Math.max(0, next - this.service.now()));
-        }
-      } catch (err) {
-        this.log.error({ err }, 'worker loop error');
-      }
-      if (this.dirty || !this.running) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.max(delay / (this.opts.timeScale ?? 1), 1));
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = null;
-    }
+  protected claim(now: number, free: number): Task[] {
+    return this.service.store.claimDue(this.owner, now, this.opts.leaseMs, free);
   }
 
-  private launch(task: Task): void {
-    const abort = new AbortController();
+  protected nextDueAt(): number | null {
+    return this.service.store.nextDueAt();
+  }
+
+  protected idOf(task: Task): string {
+    return task.id;
+  }
+
+  protected override abandoned(id: string): void {
+    this.service.store.releaseLease(id, this.owner);
+  }
+
+  protected async work(task: Task, abort: AbortController): Promise<void> {
     const renew = setInterval(() => {
       try {
-        if (!this.service.store.renewLease(task.id, this.owner, this.service.now() + this.opts.leaseMs)) {
-          abort.abort(new LeaseLost());
-        }
+        if (!this.service.store.renewLease(task.id, this.owner, this.service.now() + this.opts.leaseMs)) abort.abort(new LeaseLost());
       } catch (err) {
-        this.log.warn({ err, task: task.id }, 'lease renewal failed');
+        this.log().warn({ err, task: task.id }, 'lease renewal failed');
       }
     }, Math.max(50, Math.floor(this.opts.leaseMs / 3 / (this.opts.timeScale ?? 1))));
-    const promise = runStep(task, { ...this.deps, owner: this.owner }, abort.signal)
-      .catch((err: unknown) => {
-        if (abort.signal.aborted) return;
-        this.log.error({ err, task: task.id }, 'task step crashed');
-      })
-      .finally(() => {
-        clearInterval(renew);
-        this.inFlight.delete(task.id);
-        this.notify();
-      });
-    this.inFlight.set(task.id, { promise, abort });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    try {
+      await runStep(task, { ...this.deps, owner: this.owner }, abort.signal);
+    } finally {
+      clearInterval(renew);
+    }
   }
 }

@@ -1,0 +1,152 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { FastifyBaseLogger } from 'fastify';
+
+/** Rows that carry a lease owner, such as tasks and webhook deliveries. */
+export interface LeasedRows {
+  /** Owners currently holding a lease on unfinished rows. */
+  leaseOwners(): string[];
+  /** Free the leases of an owner; returns how many rows were freed. */
+  dropLeasesOf(owner: string): number;
+}
+
+export interface LeaseLoopOptions {
+  /** Items worked on at once by this process. */
+  concurrency: number;
+  /** Longest sleep between two looks at the table (rows written by other processes). */
+  idleMs: number;
+  /** Gateway-time ms per real ms (benchmarks run on a compressed clock); sleeps scale by it. */
+  timeScale?: number;
+}
+
+/**
+ * The loop behind the task worker and the webhook sender: claim due rows under a lease (several
+ * processes may share the database), work on each concurrently, sleep until the next row is due
+ * or until notify(), and stop gracefully. Lease owners are "host#pid#random": at start the leases
+ * of owners that ran on this host and are gone (a crash, SIGKILL, a container restart reusing our
+ * pid) are freed at once instead of waiting for them to expire.
+ */
+export abstract class LeaseLoop<T> {
+  readonly owner = `${hostname()}#${process.pid}#${randomBytes(4).toString('hex')}`;
+  protected readonly inFlight = new Map<string, { promise: Promise<void>; abort: AbortController }>();
+  private running = false;
+  private dirty = false;
+  private wake: (() => void) | null = null;
+  private loopDone: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly label: string,
+    private readonly loopOptions: LeaseLoopOptions,
+    protected readonly log: () => FastifyBaseLogger,
+  ) {}
+
+  protected abstract readonly rows: LeasedRows;
+  protected abstract now(): number;
+  /** Lease up to `free` due rows. */
+  protected abstract claim(now: number, free: number): T[];
+  /** When the next row becomes due (null: nothing known). */
+  protected abstract nextDueAt(): number | null;
+  protected abstract idOf(item: T): string;
+  /** Work on one claimed row; the signal aborts on shutdown (and wherever the subclass aborts it). */
+  protected abstract work(item: T, abort: AbortController): Promise<void>;
+  /** Called once per loop turn (periodic sweeps). */
+  protected tick(_now: number): void {}
+  /** Called for each item still running when stop() gives up waiting (e.g. to free its lease). */
+  protected abandoned(_id: string): void {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.reclaimDeadLeases();
+    this.loopDone = this.loop();
+  }
+
+  /** Work may be due now. */
+  notify(): void {
+    this.dirty = true;
+    this.wake?.();
+  }
+
+  get busy(): number {
+    return this.inFlight.size;
+  }
+
+  /** Stop claiming; give running items `graceMs` to finish, then abort them. */
+  async stop(graceMs: number): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake?.();
+    await this.loopDone;
+    const all = Promise.allSettled([...this.inFlight.values()].map((f) => f.promise));
+    await Promise.race([all, new Promise((r) => setTimeout(r, graceMs).unref())]);
+    for (const [id, f] of this.inFlight) {
+      f.abort.abort(new Error('shutting down'));
+      this.abandoned(id);
+    }
+    await all;
+  }
+
+  private reclaimDeadLeases(): void {
+    const host = hostname();
+    for (const owner of this.rows.leaseOwners()) {
+      const [h, pidText] = owner.split('#');
+      const pid = Number(pidText);
+      if (h !== host || !Number.isInteger(pid) || owner === this.owner) continue;
+      if (pid === process.pid || !processAlive(pid)) {
+        const n = this.rows.dropLeasesOf(owner);
+        if (n > 0) this.log().info({ owner, rows: n }, `${this.label}: reclaimed the leases of a stopped process`);
+      }
+    }
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      this.dirty = false;
+      let delay = this.loopOptions.idleMs;
+      try {
+        const now = this.now();
+        const free = this.loopOptions.concurrency - this.inFlight.size;
+        if (free > 0) {
+          for (const item of this.claim(now, free)) this.launch(item);
+          const next = this.nextDueAt();
+          if (next !== null) delay = Math.min(delay, Math.max(0, next - this.now()));
+        }
+        this.tick(now);
+      } catch (err) {
+        this.log().error({ err }, `${this.label}: loop error`);
+      }
+      if (this.dirty || !this.running) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(delay / (this.loopOptions.timeScale ?? 1), 1));
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = null;
+    }
+  }
+
+  private launch(item: T): void {
+    const id = this.idOf(item);
+    const abort = new AbortController();
+    const promise = this.work(item, abort)
+      .catch((err: unknown) => {
+        if (!abort.signal.aborted) this.log().error({ err, id }, `${this.label}: work crashed`);
+      })
+      .finally(() => {
+        this.inFlight.delete(id);
+        this.notify();
+      });
+    this.inFlight.set(id, { promise, abort });
+  }
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
