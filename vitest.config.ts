@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Builds the console into web/dist before any test file runs (the gateway serves it at /console/).
+    globalSetup: ['test/setup/build-console.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

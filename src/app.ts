@@ -15,6 +15,10 @@ import type { ModelSpec } from './core/catalog.js';
 import type { Gateway } from './core/gateway.js';
 import { TaskService } from './core/service.js';
 import { adminRoutes } from './admin/routes.js';
+import { adminTaskRoutes } from './admin/tasks.js';
+import { adminWebhookRoutes } from './admin/webhooks.js';
+import { consoleApiRoutes } from './console/routes.js';
+import { consoleStatic } from './console/static.js';
 import { Events } from './events/index.js';
 import { apimartErrorBody } from './dialects/apimart/errors.js';
 import { apimartRoutes } from './dialects/apimart/routes.js';
@@ -176,6 +180,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   await server.register(adminRoutes(gateway));
   await server.register(events.routes(gateway));
   await server.register(upstreams.routes);
+  // The console (issue 7): its page, the key-facing endpoints it needs, and operator views.
+  await server.register(consoleApiRoutes(gateway));
+  await server.register(adminTaskRoutes(gateway, events));
+  await server.register(adminWebhookRoutes(gateway, events));
+  await server.register(consoleStatic(config));
 
   const worker = new Worker(
     service,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ModelSpec, Size } from './catalog.js';
 import { invalid } from './errors.js';
 import type { Gateway } from './gateway.js';
+import { quoteTask } from './quote.js';
 import type { ReferenceInput } from './reference.js';
 import { fitReference, loadReferenceBytes, referenceDimensions } from './reference.js';
 import type { CreateResult } from './service.js';
@@ -91,7 +92,7 @@ export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate,
     if (req.sizeFromReference) size = req.sizeFromReference(await referenceDimensions(bytes, param, gw.reference));
     reference = await fitReference(bytes, size, param, gw.reference);
   }
-  const provider = gw.providerFor(req.model.id, key, req.remixOf);
+  const quote = quoteTask(gw, key, req.model, size, req.seconds, req.remixOf);
   return gw.service.create({
     keyId,
     origin: req.origin,
@@ -102,9 +103,8 @@ export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate,
     width: size.width,
     height: size.height,
     params: req.params,
-    provider,
-    // Test keys never touch credit; everything else is quoted once, now, and keeps this price.
-    priceMicros: key.test ? 0 : gw.prices.quoteMicros(req.model, size, provider),
+    provider: quote.provider,
+    priceMicros: quote.priceMicros,
     remixedFrom: req.remixOf?.id ?? null,
     reference,
     bodyHash,

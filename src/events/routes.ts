@@ -62,7 +62,7 @@ function parseLimit(value: string | undefined, fallback: number): number {
 }
 
 /** The endpoint as the openai SDK's WebhookEndpoint, plus `enabled` and the rotation state. */
-function endpointView(e: Endpoint, now: number) {
+export function endpointView(e: Endpoint, now: number) {
   const graceActive = e.previousExpiresAt !== null && e.previousExpiresAt > now;
   return {
     id: e.id,
@@ -90,7 +90,7 @@ function attemptView(a: Attempt) {
   };
 }
 
-function deliveryView(d: Delivery, attempts: Attempt[]) {
+export function deliveryView(d: Delivery, attempts: Attempt[]) {
   const payload = JSON.parse(d.payload) as { data?: { id?: string } };
   return {
     id: d.id,

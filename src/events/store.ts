@@ -68,7 +68,8 @@ export interface Attempt {
 }
 
 export interface DeliveryFilter {
-  keyId: string;
+  /** One key's deliveries (the key-facing API always sets it; operators may list across keys). */
+  keyId?: string;
   target?: string;
   taskId?: string;
   status?: DeliveryStatus;
@@ -216,6 +217,13 @@ export class WebhookStore {
     return (this.s.endpointsDesc.all(keyId, after ?? '\uffff', limit + 1) as Row[]).map(toEndpoint);
   }
 
+  /** Endpoints of every key (or one), newest first; limit + 1 rows at most. For operators. */
+  allEndpoints(keyId: string | undefined, after: string | undefined, limit: number): Endpoint[] {
+    const sql = `SELECT * FROM webhook_endpoints WHERE id < ?${keyId === undefined ? '' : ' AND key_id = ?'} ORDER BY id DESC LIMIT ?`;
+    const params = keyId === undefined ? [after ?? '\uffff', limit + 1] : [after ?? '\uffff', keyId, limit + 1];
+    return (this.db.prepare(sql).all(...params) as Row[]).map(toEndpoint);
+  }
+
   enabledEndpoints(keyId: string): Endpoint[] {
     return (this.s.enabledEndpoints.all(keyId) as Row[]).map(toEndpoint);
   }
@@ -273,9 +281,10 @@ export class WebhookStore {
     return r && toDelivery(r);
   }
 
-  /** A key's deliveries, newest first; limit + 1 rows at most. */
+  /** Deliveries (of a key, or of all keys), newest first; limit + 1 rows at most. */
   deliveries(f: DeliveryFilter): Delivery[] {
-    const conds = ['key_id = @keyId', 'id < @before'];
+    const conds = ['id < @before'];
+    if (f.keyId !== undefined) conds.push('key_id = @keyId');
     if (f.target !== undefined) conds.push('target = @target');
     if (f.taskId !== undefined) conds.push('task_id = @taskId');
     if (f.status !== undefined) conds.push('status = @status');

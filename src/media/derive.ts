@@ -57,13 +57,35 @@ function thumbnailTrim(src: StillsSource): string {
   return `setpts=PTS-STARTPTS,trim=start=${secs(src.durationSeconds / 2)}`;
 }
 
+/**
+ * The layout of a spritesheet made for a video: `frames` evenly spaced frames (first and last
+ * included), left to right then top to bottom, in a grid of `columns` × `rows` cells of
+ * `cellWidth` × `cellHeight` pixels (cells after the last frame are black).
+ */
+export interface SpriteGrid {
+  columns: number;
+  rows: number;
+  frames: number;
+  cellWidth: number;
+  cellHeight: number;
+}
+
+/** The grid stillsGraph lays a video's spritesheet out in (the console scrubs through it). */
+export function spriteGrid(src: Pick<StillsSource, 'width' | 'height' | 'frames'>): SpriteGrid {
+  const cell = fitLongSide(src.width, src.height, CELL_LONG_SIDE);
+  const frames = src.frames === null ? SPRITE_CELLS : Math.max(1, Math.min(SPRITE_CELLS, src.frames));
+  const columns = Math.min(SPRITE_COLUMNS, frames);
+  return { columns, rows: Math.ceil(frames / columns), frames, cellWidth: cell.w, cellHeight: cell.h };
+}
+
 /** Build the thumbnail and spritesheet branches of a filtergraph. */
 export function stillsGraph(thumbIn: string, spriteIn: string, src: StillsSource, out: StillsOutputs): StillsGraph {
   const thumb = fitLongSide(src.width, src.height, THUMB_LONG_SIDE);
-  const cell = fitLongSide(src.width, src.height, CELL_LONG_SIDE);
-  const cells = src.frames === null ? SPRITE_CELLS : Math.max(1, Math.min(SPRITE_CELLS, src.frames));
-  const columns = Math.min(SPRITE_COLUMNS, cells);
-  const rows = Math.ceil(cells / columns);
+  const grid = spriteGrid(src);
+  const cell = { w: grid.cellWidth, h: grid.cellHeight };
+  const cells = grid.frames;
+  const columns = grid.columns;
+  const rows = grid.rows;
 
   const filters = [
     `[${thumbIn}]${thumbnailTrim(src)},scale=${thumb.w}:${thumb.h}:flags=bicubic,setsar=1[stills_thumb]`,

@@ -1,0 +1,127 @@
+import type { FastifyInstance } from 'fastify';
+import { entryView } from '../billing/accounts.js';
+import { microsToUsd } from '../billing/money.js';
+import { ApiError, notFound } from '../core/errors.js';
+import type { Gateway } from '../core/gateway.js';
+import { parseTaskId, taskPublicId, videoId } from '../core/ids.js';
+import type { Task } from '../core/task.js';
+import { linksOf, parseCursor, parsePageLimit, parseStatus } from '../console/routes.js';
+import { SpriteLayouts } from '../console/sprite.js';
+import { costUsd } from '../dialects/apimart/task.js';
+import type { Events } from '../events/index.js';
+import { deliveryView } from '../events/routes.js';
+import { UrlSigner } from '../http/signed-urls.js';
+import type { EventRow } from '../store/tasks.js';
+import { TaskSearch } from '../store/task-search.js';
+
+const sec = (ms: number | null): number | null => (ms === null ? null : Math.floor(ms / 1000));
+
+/** A task as operators see it: everything its owner sees plus key, provider, stage and money. */
+function adminTaskView(t: Task, keyName: string | null) {
+  return {
+    id: videoId(t.id),
+    object: 'admin.task',
+    task_id: taskPublicId(t.id),
+    key_id: t.keyId,
+    key_name: keyName,
+    origin: t.origin,
+    kind: t.kind,
+    model: t.model,
+    prompt: t.prompt,
+    seconds: String(t.seconds),
+    size: `${t.width}x${t.height}`,
+    status: t.status,
+    progress: t.progress,
+    stage: t.stage,
+    error: t.error ? { code: t.error.code, message: t.error.message } : null,
+    channel: t.provider,
+    upstream_id: t.upstreamId,
+    attempts: t.attempts,
+    price_per_second_usd: microsToUsd(t.priceMicros),
+    quote_usd: microsToUsd(t.quoteMicros),
+    cost_usd: costUsd(t),
+    actual_seconds: t.actualSeconds,
+    remixed_from_video_id: t.remixedFrom ? videoId(t.remixedFrom) : null,
+    has_reference: t.hasReference,
+    callback_url: t.params.callbackUrl ?? null,
+    created_at: sec(t.createdAt)!,
+    started_at: sec(t.startedAt),
+    completed_at: sec(t.completedAt),
+    expires_at: sec(t.expiresAt),
+    deleted_at: sec(t.deletedAt),
+  };
+}
+
+const eventView = (e: EventRow) => ({
+  seq: e.seq,
+  type: e.type,
+  status: e.status,
+  progress: e.progress,
+  data: e.data,
+  created_at: sec(e.createdAt)!,
+});
+
+/**
+ * All tasks for operators (admin token): GET /admin/v1/tasks with filters (id, key, status,
+ * model, channel, prompt text) and a newest-first cursor, and GET /admin/v1/tasks/{id} with the
+ * task's events, ledger entries, webhook deliveries and (when finished) signed links to its files.
+ */
+export function adminTaskRoutes(gw: Gateway, events: Events) {
+  return async function plugin(app: FastifyInstance): Promise<void> {
+    const config = { admin: true };
+    const search = new TaskSearch(gw.db);
+    const signer = new UrlSigner(gw.secrets.derive('signed-urls'), gw.config.signedUrls.ttlHours * 3600_000);
+    const layouts = new SpriteLayouts();
+    const keyNames = () => new Map(gw.keys.list().map((k) => [k.id, k.name]));
+
+    app.get('/admin/v1/tasks', { config }, async (req) => {
+      const q = req.query as Record<string, string | undefined>;
+      const limit = parsePageLimit(q.limit, 50);
+      let id: string | undefined;
+      if (q.id) {
+        const raw = q.id.trim();
+        id = parseTaskId(raw) ?? (/^[0-9A-HJKMNP-TV-Z]{26}$/i.test(raw) ? raw.toUpperCase() : undefined);
+        // An id that cannot exist matches nothing (a search, not a lookup).
+        if (!id) return { object: 'list', data: [], first_id: null, last_id: null, has_more: false };
+      }
+      const rows = search.find({
+        id,
+        keyId: q.key_id ? gw.accounts.key(q.key_id).id : undefined,
+        status: parseStatus(q.status),
+        model: q.model || undefined,
+        provider: q.channel || undefined,
+        promptContains: q.q || undefined,
+        includeDeleted: q.include_deleted !== 'false',
+        before: parseCursor(q.after),
+        limit,
+      });
+      const names = keyNames();
+      const data = rows.slice(0, limit).map((t) => adminTaskView(t, names.get(t.keyId) ?? null));
+      return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
+    });
+
+    app.get('/admin/v1/tasks/:id', { config }, async (req) => {
+      const publicId = (req.params as { id: string }).id;
+      const id = parseTaskId(publicId);
+      const task = id ? gw.service.store.get(id) : undefined;
+      if (!task) throw notFound(`No task found with id '${publicId}'.`, 'task_id');
+      let links: Awaited<ReturnType<typeof linksOf>> | null = null;
+      if (task.status === 'completed' && task.deletedAt === null) {
+        try {
+          links = await linksOf(gw, req, task, signer, layouts);
+        } catch (err) {
+          if (!(err instanceof ApiError)) throw err;
+        }
+      }
+      const deliveries = events.webhooks.store.deliveries({ keyId: task.keyId, taskId: task.id, limit: 100 }).slice(0, 100);
+      return {
+        ...adminTaskView(task, gw.keys.get(task.keyId)?.name ?? null),
+        events: gw.service.store.eventsForTask(task.id, 0, 1000).map(eventView),
+        ledger: gw.ledger.forTask(task.id).map(entryView),
+        assets: gw.service.store.listAssets(task.id).map((a) => ({ variant: a.variant, bytes: a.bytes, content_type: a.contentType, sha256: a.sha256 })),
+        deliveries: deliveries.map((d) => deliveryView(d, events.webhooks.store.attempts(d.id))),
+        links,
+      };
+    });
+  };
+}
