@@ -11,7 +11,7 @@ import { renderBench } from './render.js';
  */
 const quick = process.env.BENCH_QUICK === '1';
 const benches: Record<string, () => Promise<string>> = {
-  http: () => httpBench({ rounds: quick ? 1 : 3, seconds: quick ? 2 : 8 }),
+  http: () => httpBench({ rounds: quick ? 1 : 5, seconds: quick ? 2 : 8 }),
   render: () => renderBench({ runs: quick ? 2 : 7 }),
   push: () => pushBench({ tasks: quick ? 100 : 1000, rate: 50, mode: 'direct' }),
   // polling.ts is also a command of its own (npm run bench:polling -- --help); here its table.

@@ -23,6 +23,7 @@ import { Events } from './events/index.js';
 import { apimartErrorBody } from './dialects/apimart/errors.js';
 import { apimartRoutes } from './dialects/apimart/routes.js';
 import { createUpstreams } from './channels/index.js';
+import { testJobRoutes } from './channels/test-job.js';
 import type { Upstreams } from './channels/index.js';
 import { openaiRoutes } from './dialects/openai/routes.js';
 import { registerAccess } from './http/auth.js';
@@ -180,6 +181,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   await server.register(adminRoutes(gateway));
   await server.register(events.routes(gateway));
   await server.register(upstreams.routes);
+  await server.register(testJobRoutes(gateway, upstreams.channels));
   // The console (issue 7): its page, the key-facing endpoints it needs, and operator views.
   await server.register(consoleApiRoutes(gateway));
   await server.register(adminTaskRoutes(gateway, events));

@@ -267,6 +267,9 @@ describe.skipIf(skipWithoutBrowser(FILE))('console: operator pages (browser)', (
     // Test: reachable, key accepted.
     await card.getByRole('button', { name: 'Test acme-up' }).click();
     await expect.poll(() => card.getByTestId('channel-test').textContent()).toContain('Test passed');
+    // A real test job, sent to this channel only and followed to the end.
+    await card.getByRole('button', { name: 'Send a test job to acme-up' }).click();
+    await expect.poll(() => card.getByTestId('channel-job').textContent(), { timeout: 30_000 }).toMatch(/video_\w+: completed/);
 
     // Edit: weight, markup, and the model's name upstream.
     await card.getByRole('button', { name: 'Edit acme-up' }).click();
@@ -315,11 +318,11 @@ describe.skipIf(skipWithoutBrowser(FILE))('console: operator pages (browser)', (
     await expect.poll(() => card.getByTestId('channel-state').textContent()).toBe('Active');
     await until(async () => (await admin<{ enabled: boolean }>('GET', '/admin/v1/channels/acme-up')).enabled);
 
-    // The task list filters by channel.
+    // The task list filters by channel: the test job and the two videos.
     await card.getByRole('link', { name: 'Tasks of acme-up' }).click();
     await page.getByRole('heading', { name: 'Tasks' }).waitFor();
     const rows = page.getByTestId('tasks-table').locator('tbody tr');
-    await expect.poll(() => rows.count()).toBe(2);
+    await expect.poll(() => rows.count()).toBe(3);
     expect(await page.getByLabel('Channel').inputValue()).toBe('acme-up');
   });
 

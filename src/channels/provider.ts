@@ -118,11 +118,14 @@ export class ChannelProvider implements Provider {
     const job = await this.jobFor(task, ctx);
     if ('failure' in job) return { ok: false, failure: job.failure };
 
-    // Remix goes to the source's channel and nowhere else.
+    // A remix goes to the source's channel and nowhere else; so does an operator's test job.
     const order: ChannelRuntime[] = [];
-    if (task.remixedFrom) {
+    if (task.remixedFrom || task.params.channel) {
       if (!current || current.deleted) {
-        return { ok: false, failure: { code: CODES.source, message: 'The upstream that made the source video of this remix is no longer available.' } };
+        const message = task.remixedFrom
+          ? 'The upstream that made the source video of this remix is no longer available.'
+          : `The channel '${task.params.channel}' this test job was sent to is no longer available.`;
+        return { ok: false, failure: { code: task.remixedFrom ? CODES.source : CODES.unavailable, message } };
       }
       order.push(current);
     } else {
@@ -133,7 +136,7 @@ export class ChannelProvider implements Provider {
       else order.push(...cands);
     }
     if (order.length === 0) {
-      if (this.channels.serving(task.model).length === 0 && !task.remixedFrom) {
+      if (this.channels.serving(task.model).length === 0 && !task.remixedFrom && !task.params.channel) {
         return { ok: false, failure: { code: CODES.unavailable, message: `No upstream channel serves the model '${task.model}' any more.` } };
       }
       if ((st.tried ?? []).length > 0) return this.nextRound(task, st, now, now);

@@ -239,6 +239,29 @@ export function registerChannelCommands(program: Command): void {
     });
 
   channel
+    .command('test-job')
+    .description('send a real video job to this channel only (free, under the operator key) and follow it to the end')
+    .argument('<id>', 'channel id')
+    .option('--model <model>', 'one of the models the channel serves (default: its first)')
+    .option('--prompt <text>', 'the prompt')
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: { model?: string; prompt?: string; json?: boolean }) => {
+      const sent = await call<{ video_id: string }>('POST', `/channels/${encodeURIComponent(id)}/test_job`, {
+        ...(opts.model ? { model: opts.model } : {}),
+        ...(opts.prompt ? { prompt: opts.prompt } : {}),
+      });
+      if (!opts.json) console.error(`${sent.video_id} sent to ${id}`);
+      let task = await call<{ status: string; error: { code: string; message: string } | null }>('GET', `/tasks/${sent.video_id}`);
+      while (task.status === 'queued' || task.status === 'in_progress') {
+        await new Promise((r) => setTimeout(r, 1000));
+        task = await call('GET', `/tasks/${sent.video_id}`);
+      }
+      if (opts.json) console.log(JSON.stringify({ video_id: sent.video_id, status: task.status, error: task.error }));
+      else console.log(`${task.status === 'completed' ? 'OK' : 'FAILED'}  ${id}  ${sent.video_id}  ${task.status}${task.error ? `  ${task.error.code}: ${task.error.message}` : ''}`);
+      if (task.status !== 'completed') process.exitCode = 1;
+    });
+
+  channel
     .command('health')
     .description('breaker, limits, counters, last error and observed durations')
     .argument('<id>', 'channel id')

@@ -20,6 +20,8 @@ export interface TaskParams {
   resolution?: string;
   imageUrl?: string;
   callbackUrl?: string;
+  /** Sent to this channel and no other (operator test jobs): no failover. */
+  channel?: string;
 }
 
 export interface Task {

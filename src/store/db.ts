@@ -50,3 +50,41 @@ export function migrate(db: Db): void {
 export function writeTx<T>(db: Db, fn: () => T): T {
   return db.transaction(fn).immediate();
 }
+
+/**
+ * Whether another connection (a CLI, another gateway process) has written to the database:
+ * `epoch()` changes after such a write. It reads PRAGMA data_version (which only changes for
+ * other connections' commits) at most once per millisecond, so in-memory caches of rows can
+ * check it on every request for next to nothing. One per connection.
+ */
+export class ExternalWrites {
+  private version = -1;
+  private checkedAt = -Infinity;
+  private current = 0;
+  private readonly stmt;
+
+  private constructor(db: Db) {
+    this.stmt = db.prepare('PRAGMA data_version').pluck();
+  }
+
+  private static readonly byDb = new WeakMap<Db, ExternalWrites>();
+
+  static of(db: Db): ExternalWrites {
+    let w = ExternalWrites.byDb.get(db);
+    if (!w) ExternalWrites.byDb.set(db, (w = new ExternalWrites(db)));
+    return w;
+  }
+
+  epoch(): number {
+    const now = performance.now();
+    if (now - this.checkedAt >= 1) {
+      this.checkedAt = now;
+      const v = this.stmt.get() as number;
+      if (v !== this.version) {
+        this.version = v;
+        this.current++;
+      }
+    }
+    return this.current;
+  }
+}

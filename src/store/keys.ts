@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { ulid } from 'ulid';
+import { ExternalWrites } from './db.js';
 import type { Db } from './db.js';
 
 /** A key's identity and limits (money lives in the ledger, see billing/ledger.ts). */
@@ -51,20 +52,21 @@ export class KeyStore {
   private readonly s;
   /**
    * Authenticated keys by secret hash. Valid while no other connection (a CLI, another gateway
-   * process) has written to the database — checked per request with PRAGMA data_version, which is
-   * cheaper than the lookup — and dropped at once on this process's own key changes.
+   * process) has written to the database (ExternalWrites), and dropped at once on this process's
+   * own key changes.
    */
   private readonly cache = new Map<string, ApiKey>();
-  private cacheVersion = -1;
+  private cacheEpoch = -1;
+  private readonly external: ExternalWrites;
 
   constructor(private readonly db: Db) {
+    this.external = ExternalWrites.of(db);
     this.s = {
       insert: db.prepare('INSERT INTO api_keys (id, name, secret_hash, prefix, test, created_at) VALUES (?, ?, ?, ?, ?, ?)'),
       bySecret: db.prepare('SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL'),
       byId: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
       list: db.prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
       revoke: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
-      dataVersion: db.prepare('PRAGMA data_version').pluck(),
       bumpInflight: db.prepare('UPDATE api_keys SET inflight = inflight + ? WHERE id = ? RETURNING inflight'),
     };
   }
@@ -81,10 +83,10 @@ export class KeyStore {
   /** The active key for a presented secret, or undefined. */
   authenticate(secret: string): ApiKey | undefined {
     const hash = hashSecret(secret);
-    const version = this.s.dataVersion.get() as number;
-    if (version !== this.cacheVersion) {
+    const epoch = this.external.epoch();
+    if (epoch !== this.cacheEpoch) {
       this.cache.clear();
-      this.cacheVersion = version;
+      this.cacheEpoch = epoch;
     }
     const cached = this.cache.get(hash);
     if (cached) return cached;

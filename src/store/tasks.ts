@@ -1,4 +1,5 @@
 import type { Statement } from 'better-sqlite3';
+import { ExternalWrites } from './db.js';
 import type { Db } from './db.js';
 import type { Asset, Task, TaskStatus, Variant } from '../core/task.js';
 
@@ -148,9 +149,18 @@ export interface EventRow {
 export class TaskStore {
   /** Prepared statements for generated SQL (inserts and updates), by their text. */
   private readonly updates = new Map<string, Statement>();
+  /**
+   * Status views of recently read tasks: polling clients read the same rows again and again.
+   * An entry is dropped when this process updates the task, and all are when another process
+   * writes to the database (ExternalWrites).
+   */
+  private readonly views = new Map<string, TaskView>();
+  private viewsEpoch = -1;
+  private readonly external: ExternalWrites;
   private readonly s;
 
   constructor(private readonly db: Db) {
+    this.external = ExternalWrites.of(db);
     this.s = {
       get: db.prepare('SELECT * FROM tasks WHERE id = ?'),
       getVisible: db.prepare('SELECT * FROM tasks WHERE id = ? AND key_id = ? AND deleted_at IS NULL'),
@@ -212,8 +222,19 @@ export class TaskStore {
 
   /** Only what status reads show (the hot path of polling clients): about half the cost of a full row. */
   getView(id: string, keyId: string): TaskView | undefined {
+    const epoch = this.external.epoch();
+    if (epoch !== this.viewsEpoch) {
+      this.views.clear();
+      this.viewsEpoch = epoch;
+    }
+    const cached = this.views.get(id);
+    if (cached) return cached.keyId === keyId ? cached : undefined;
     const r = this.s.getView.get(id, keyId) as Row | undefined;
-    return r && rowToView(r);
+    if (!r) return undefined;
+    const view = rowToView(r);
+    if (this.views.size >= 10_000) this.views.clear();
+    this.views.set(id, view);
+    return view;
   }
 
   /** One page of a key's tasks; returns limit + 1 rows at most so the caller can tell has_more. */
@@ -240,6 +261,7 @@ export class TaskStore {
       stmt = this.db.prepare(sql);
       this.updates.set(sql, stmt);
     }
+    this.views.delete(id);
     const params: Row = { ...row, __id: id };
     if (where.leaseOwner !== undefined) params.__owner = where.leaseOwner;
     if (where.stage !== undefined) params.__stage = where.stage;

@@ -133,10 +133,36 @@ describe('channels admin API and CLI', () => {
     const test = JSON.parse((await cli(['channel', 'test', 'cli-made', '--json'], env)).stdout) as { ok: boolean };
     expect(test.ok).toBe(true);
     expect((await cli(['channel', 'health', 'cli-made'], env)).stdout).toContain('breaker closed');
+    expect(JSON.parse((await cli(['channel', 'test-job', 'cli-made', '--json'], env)).stdout)).toMatchObject({ status: 'completed', error: null });
     const failing = await cli(['channel', 'update', 'from-config', '--weight', '2'], env).catch((e: { stderr: string; code: number }) => e);
     expect((failing as { code: number }).code).toBe(1);
     expect((failing as { stderr: string }).stderr).toContain('read-only');
     expect((await cli(['channel', 'remove', 'cli-made'], env)).stdout).toContain('Removed cli-made');
     for (const out of [add.stdout]) expect(out).not.toContain(SECRET);
+  });
+
+  it('sends a real test job to one channel only, free of charge, under the operator key', async () => {
+    const sent = await api('POST', '/channels/from-config/test_job', {});
+    expect(sent.status).toBe(201);
+    expect(sent.json).toMatchObject({ object: 'channel.test_job', channel: 'from-config', model: 'sora-2-pro', seconds: 4, status: 'queued' });
+    const id = sent.json.video_id as string;
+    let task = (await api('GET', `/tasks/${id}`)).json;
+    for (let i = 0; i < 200 && (task.status === 'queued' || task.status === 'in_progress'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      task = (await api('GET', `/tasks/${id}`)).json;
+    }
+    expect(task).toMatchObject({ status: 'completed', channel: 'from-config', key_name: 'operator: channel tests', cost_usd: 0 });
+    // The same operator key carries every test job.
+    const again = await api('POST', '/channels/from-config/test_job', { prompt: 'a second check', seconds: 8 });
+    expect(again.status).toBe(201);
+    const keys = (await api('GET', '/keys')).json as unknown as { data: { name: string }[] };
+    expect(keys.data.filter((k) => k.name === 'operator: channel tests').length).toBe(1);
+
+    expect((await api('POST', '/channels/nope/test_job', {})).status).toBe(404);
+    const wrongModel = await api('POST', '/channels/from-config/test_job', { model: 'sora-2' });
+    expect(wrongModel.status).toBe(400);
+    expect(wrongModel.json.error?.param).toBe('model');
+    await api('POST', '/channels', { id: 'switched-off', type: 'openai-compatible', base_url: fake.baseURL, api_key: SECRET, models: ['sora-2'], enabled: false });
+    expect((await api('POST', '/channels/switched-off/test_job', {})).json.error?.code).toBe('channel_disabled');
   });
 });

@@ -47,6 +47,12 @@ interface Health {
   observed_durations: Array<{ model: string; seconds: number; samples: number; mean_seconds: number; deviation_seconds: number }>;
 }
 
+interface TestJob {
+  id: string;
+  status: string;
+  error: { code: string; message: string } | null;
+}
+
 interface TestResult {
   ok: boolean;
   latency_ms: number;
@@ -148,6 +154,7 @@ function ChannelCard({ c, onEdit, onRemove, onChanged }: { c: Channel; onEdit: (
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [test, setTest] = useState<TestResult | null>(null);
+  const [job, setJob] = useState<TestJob | null>(null);
   const [showHealth, setShowHealth] = useState(false);
   const unfinished = Object.entries(c.unfinished_tasks).filter(([, n]) => n > 0);
 
@@ -174,6 +181,23 @@ function ChannelCard({ c, onEdit, onRemove, onChanged }: { c: Channel; onEdit: (
       const r = await api<TestResult>(`admin/v1/channels/${encodeURIComponent(c.id)}/test`, { method: 'POST', admin: true });
       setTest(r);
       announce(r.ok ? `Channel ${c.id}: ${r.message}.` : `Channel ${c.id} test failed: ${r.message}.`);
+      onChanged();
+    });
+
+  /** A real job sent to this channel only, followed until it ends. */
+  const sendJob = () =>
+    run('job', async () => {
+      const started = await api<{ video_id: string; status: string }>(`admin/v1/channels/${encodeURIComponent(c.id)}/test_job`, { method: 'POST', admin: true, body: {} });
+      let current: TestJob = { id: started.video_id, status: started.status, error: null };
+      setJob(current);
+      announce(`Test job ${current.id} sent to ${c.id}.`);
+      while (current.status === 'queued' || current.status === 'in_progress') {
+        await new Promise((r) => setTimeout(r, 1500));
+        const t = await api<{ status: string; error: { code: string; message: string } | null }>(`admin/v1/tasks/${current.id}`, { admin: true });
+        current = { id: current.id, status: t.status, error: t.error };
+        setJob(current);
+      }
+      announce(current.status === 'completed' ? `Test job on ${c.id} completed.` : `Test job on ${c.id} ${current.status}.`);
       onChanged();
     });
 
@@ -240,6 +264,9 @@ function ChannelCard({ c, onEdit, onRemove, onChanged }: { c: Channel; onEdit: (
         <button type="button" class="button small" onClick={() => void probe()} disabled={busy !== null} aria-label={`Test ${c.id}`}>
           {busy === 'test' ? 'Testing…' : 'Test'}
         </button>
+        <button type="button" class="button small" onClick={() => void sendJob()} disabled={busy !== null || !c.enabled} aria-label={`Send a test job to ${c.id}`}>
+          {busy === 'job' ? 'Test job running…' : 'Send test job'}
+        </button>
         <button type="button" class="button small" aria-expanded={showHealth} onClick={() => setShowHealth(!showHealth)} aria-label={`Health of ${c.id}`}>
           Health
         </button>
@@ -263,6 +290,17 @@ function ChannelCard({ c, onEdit, onRemove, onChanged }: { c: Channel; onEdit: (
       {test && (
         <p class={`note ${test.ok ? '' : 'error'}`} role={test.ok ? 'status' : 'alert'} data-testid="channel-test">
           {test.ok ? 'Test passed' : 'Test failed'}: {test.message} ({test.latency_ms} ms; breaker {test.breaker.replace('_', ' ')}).
+        </p>
+      )}
+      {job && (
+        <p class={`note ${job.error ? 'error' : ''}`} role="status" data-testid="channel-job">
+          Test job <Link to={`admin/tasks/${job.id}`}>{job.id}</Link>: {job.status}
+          {job.error && (
+            <>
+              {' '}
+              (<code>{job.error.code}</code> {job.error.message})
+            </>
+          )}
         </p>
       )}
       {error !== null && <ErrorNote error={error} title="That did not work" />}

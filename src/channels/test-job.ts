@@ -1,0 +1,70 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { parseBody } from '../admin/routes.js';
+import { parseSize } from '../core/catalog.js';
+import { ApiError, invalid, notFound } from '../core/errors.js';
+import type { Gateway } from '../core/gateway.js';
+import { videoId } from '../core/ids.js';
+import type { ApiKey, KeyStore } from '../store/keys.js';
+import type { Channels } from './registry.js';
+
+/** The key operator test jobs run under (created on first use; visible in the key list). */
+export const OPERATOR_KEY_NAME = 'operator: channel tests';
+
+const testJob = z.object({
+  model: z.string().min(1).optional(),
+  prompt: z.string().trim().min(1).max(32_000).optional(),
+  size: z.string().optional(),
+  seconds: z.number().int().positive().optional(),
+});
+
+function operatorKey(keys: KeyStore): ApiKey {
+  return keys.list().find((k) => k.name === OPERATOR_KEY_NAME && k.revokedAt === null && !k.test) ?? keys.create(OPERATOR_KEY_NAME).key;
+}
+
+/**
+ * POST /admin/v1/channels/{id}/test_job: a real video job sent to this channel and no other (no
+ * failover), to check a channel end to end — submit, polling, download. It is free (the operator
+ * pays the upstream anyway) and runs under the key "operator: channel tests"; follow it with
+ * GET /admin/v1/tasks/{video_id}.
+ */
+export function testJobRoutes(gw: Gateway, channels: Channels) {
+  return async function plugin(app: FastifyInstance): Promise<void> {
+    app.post('/admin/v1/channels/:id/test_job', { config: { admin: true } }, async (req, reply) => {
+      const id = (req.params as { id: string }).id;
+      const r = channels.get(id);
+      if (!r || r.deleted) throw notFound(`No channel with id '${id}'.`, 'id');
+      if (!r.def.enabled) {
+        throw new ApiError({ status: 409, type: 'invalid_request_error', code: 'channel_disabled', message: `Channel '${id}' is disabled: enable it before sending a test job.` });
+      }
+      const body = parseBody(testJob, req.body);
+      const served = r.def.models.map((m) => m.model);
+      const modelId = body.model ?? served[0];
+      const model = modelId === undefined ? undefined : gw.catalog.get(modelId);
+      if (!model || !served.includes(model.id)) {
+        throw invalid('model', `Channel '${id}' serves ${served.join(', ') || 'no models'}; choose one of them.`);
+      }
+      const sizeText = body.size ?? model.defaultSize;
+      const size = model.sizes.includes(sizeText) ? parseSize(sizeText) : null;
+      if (!size) throw invalid('size', `${model.id} makes ${model.sizes.join(', ')}.`);
+      const seconds = body.seconds ?? Math.min(...model.seconds);
+      if (!model.seconds.includes(seconds)) throw invalid('seconds', `${model.id} makes videos of ${model.seconds.join(', ')} seconds.`);
+
+      const { task } = await gw.service.create({
+        keyId: operatorKey(gw.keys).id,
+        origin: 'openai',
+        kind: 'generate',
+        model: model.id,
+        prompt: body.prompt ?? `vidgate channel test: ${id}`,
+        seconds,
+        width: size.width,
+        height: size.height,
+        params: { channel: id },
+        provider: id,
+        priceMicros: 0,
+      });
+      reply.code(201);
+      return { object: 'channel.test_job', channel: id, video_id: videoId(task.id), model: model.id, size: sizeText, seconds, status: task.status };
+    });
+  };
+}
