@@ -124,26 +124,34 @@ export function StatusBadge({ status }: { status: string }) {
 
 type InputProps = InputHTMLAttributes<HTMLInputElement> & { label: string; hint?: ComponentChildren; error?: string | null };
 
-/** A labelled input with an optional hint and error, both tied to it with aria-describedby. */
-export function TextField({ label, hint, error, id, class: cls, ...rest }: InputProps) {
+/** Label, hint and error around one control, tied to it with aria-describedby. */
+function Field(props: { label: string; hint?: ComponentChildren; error?: string | null; id: string | undefined; cls: unknown; control: (id: string, describedBy: string | undefined) => ComponentChildren }) {
   const auto = useId();
-  const fid = (id as string | undefined) ?? `f${auto}`;
-  const described = [hint ? `${fid}-hint` : '', error ? `${fid}-error` : ''].filter(Boolean).join(' ') || undefined;
+  const fid = props.id ?? `f${auto}`;
+  const described = [props.hint ? `${fid}-hint` : '', props.error ? `${fid}-error` : ''].filter(Boolean).join(' ') || undefined;
   return (
-    <div class={`field ${cls ?? ''}`}>
-      <label for={fid}>{label}</label>
-      <input id={fid} aria-describedby={described} aria-invalid={error ? true : undefined} {...rest} />
-      {hint && (
+    <div class={`field ${(props.cls as string | undefined) ?? ''}`}>
+      <label for={fid}>{props.label}</label>
+      {props.control(fid, described)}
+      {props.hint && (
         <p class="hint" id={`${fid}-hint`}>
-          {hint}
+          {props.hint}
         </p>
       )}
-      {error && (
+      {props.error && (
         <p class="field-error" id={`${fid}-error`}>
-          {error}
+          {props.error}
         </p>
       )}
     </div>
+  );
+}
+
+/** A labelled input with an optional hint and error. */
+export function TextField({ label, hint, error, id, class: cls, ...rest }: InputProps) {
+  return (
+    <Field label={label} hint={hint} error={error} id={id as string | undefined} cls={cls}
+      control={(fid, described) => <input id={fid} aria-describedby={described} aria-invalid={error ? true : undefined} {...rest} />} />
   );
 }
 
@@ -155,31 +163,39 @@ type SelectProps = SelectHTMLAttributes<HTMLSelectElement> & {
 };
 
 export function SelectField({ label, options, hint, error, id, class: cls, ...rest }: SelectProps) {
-  const auto = useId();
-  const fid = (id as string | undefined) ?? `f${auto}`;
-  const described = [hint ? `${fid}-hint` : '', error ? `${fid}-error` : ''].filter(Boolean).join(' ') || undefined;
   return (
-    <div class={`field ${cls ?? ''}`}>
-      <label for={fid}>{label}</label>
-      <select id={fid} aria-describedby={described} aria-invalid={error ? true : undefined} {...rest}>
-        {options.map((o) => (
-          <option key={o.value} value={o.value}>
-            {o.label}
-          </option>
-        ))}
-      </select>
-      {hint && (
-        <p class="hint" id={`${fid}-hint`}>
-          {hint}
-        </p>
-      )}
-      {error && (
-        <p class="field-error" id={`${fid}-error`}>
-          {error}
-        </p>
-      )}
-    </div>
+    <Field label={label} hint={hint} error={error} id={id as string | undefined} cls={cls}
+      control={(fid, described) => (
+        <select id={fid} aria-describedby={described} aria-invalid={error ? true : undefined} {...rest}>
+          {options.map((o) => (
+            <option key={o.value} value={o.value}>
+              {o.label}
+            </option>
+          ))}
+        </select>
+      )} />
   );
+}
+
+/**
+ * Run user actions one at a time: which one is running (busy) and the error of the last one.
+ * `busy` is the label passed to run(), so several buttons can share one action state.
+ */
+export function useAction() {
+  const [busy, setBusy] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const run = async (what: string, fn: () => Promise<void>) => {
+    setBusy(what);
+    setError(null);
+    try {
+      await fn();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(null);
+    }
+  };
+  return { busy, error, run };
 }
 
 // ---- dialog ----

@@ -71,7 +71,7 @@ export function Gallery() {
                   {v.thumbnail_url ? (
                     <img src={v.thumbnail_url} alt="" loading="lazy" />
                   ) : (
-                    <span class={`tile-placeholder ph-${v.status}`} aria-hidden="true">
+                    <span class={`tile-empty ph-${v.status}`} aria-hidden="true">
                       {v.status === 'in_progress' ? `${v.progress}%` : STATUS_LABEL[v.status]}
                     </span>
                   )}

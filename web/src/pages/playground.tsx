@@ -64,7 +64,7 @@ export function Playground() {
           {videoId ? (
             <RunPanel id={videoId} onRemixed={track} />
           ) : (
-            <div class="card placeholder">
+            <div class="card media-empty">
               <p>Your video will appear here, with live progress while it renders.</p>
             </div>
           )}

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { ApiError, api } from '../../api.js';
 import { clock, usd, when } from '../../format.js';
 import { Link } from '../../router.js';
-import { announce, Dialog, Empty, ErrorNote, Loading, Page, SelectField, TextField, useAsync } from '../../ui.js';
+import { announce, Dialog, Empty, ErrorNote, Loading, Page, SelectField, TextField, useAction, useAsync } from '../../ui.js';
 
 type Tier = '720p' | '1024p' | '1080p';
 
@@ -151,24 +151,12 @@ export function Channels() {
 }
 
 function ChannelCard({ c, onEdit, onRemove, onChanged }: { c: Channel; onEdit: () => void; onRemove: () => void; onChanged: () => void }) {
-  const [busy, setBusy] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, run } = useAction();
   const [test, setTest] = useState<TestResult | null>(null);
   const [job, setJob] = useState<TestJob | null>(null);
   const [showHealth, setShowHealth] = useState(false);
   const unfinished = Object.entries(c.unfinished_tasks).filter(([, n]) => n > 0);
 
-  const run = async (what: string, fn: () => Promise<void>) => {
-    setBusy(what);
-    setError(null);
-    try {
-      await fn();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(null);
-    }
-  };
   const toggle = () =>
     run('toggle', async () => {
       await api(`admin/v1/channels/${encodeURIComponent(c.id)}`, { method: 'PATCH', admin: true, body: { enabled: !c.enabled } });

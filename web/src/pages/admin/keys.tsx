@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { api } from '../../api.js';
 import { usd, when } from '../../format.js';
 import { Link } from '../../router.js';
-import { announce, CopyButton, Dialog, Empty, ErrorNote, Loading, Page, TextField, useAsync } from '../../ui.js';
+import { announce, CopyButton, Dialog, Empty, ErrorNote, Loading, Page, TextField, useAction, useAsync } from '../../ui.js';
 
 export interface KeyView {
   id: string;
@@ -207,22 +207,6 @@ export function Keys() {
   );
 }
 
-function useSubmit() {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const run = async (fn: () => Promise<void>) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await fn();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return { busy, error, run };
-}
 
 function CreateKeyForm({ onCreated, onCancel }: { onCreated: (k: KeyView & { key: string }) => void; onCancel: () => void }) {
   const [name, setName] = useState('');
@@ -230,12 +214,12 @@ function CreateKeyForm({ onCreated, onCancel }: { onCreated: (k: KeyView & { key
   const [credit, setCredit] = useState('');
   const [rpm, setRpm] = useState('');
   const [inflight, setInflight] = useState('');
-  const s = useSubmit();
+  const s = useAction();
   return (
     <form
       onSubmit={(e) => {
         e.preventDefault();
-        void s.run(async () => {
+        void s.run('submit', async () => {
           const body: Record<string, unknown> = { name, test };
           if (num(credit) !== undefined && !test) body.credit_usd = num(credit);
           if (num(rpm) !== undefined) body.rpm_limit = num(rpm);
@@ -259,8 +243,8 @@ function CreateKeyForm({ onCreated, onCancel }: { onCreated: (k: KeyView & { key
         <button type="button" class="button" onClick={onCancel}>
           Cancel
         </button>
-        <button type="submit" class="button primary" disabled={s.busy}>
-          {s.busy ? 'Creating…' : 'Create key'}
+        <button type="submit" class="button primary" disabled={s.busy !== null}>
+          {s.busy !== null ? 'Creating…' : 'Create key'}
         </button>
       </div>
     </form>
@@ -270,12 +254,12 @@ function CreateKeyForm({ onCreated, onCancel }: { onCreated: (k: KeyView & { key
 function TopUpForm({ k, onDone, onCancel }: { k: KeyView; onDone: (amount: number) => void; onCancel: () => void }) {
   const [amount, setAmount] = useState('');
   const [note, setNote] = useState('');
-  const s = useSubmit();
+  const s = useAction();
   return (
     <form
       onSubmit={(e) => {
         e.preventDefault();
-        void s.run(async () => {
+        void s.run('submit', async () => {
           const value = Number(amount);
           await api(`admin/v1/keys/${encodeURIComponent(k.id)}/credit`, { method: 'POST', admin: true, body: { amount_usd: value, ...(note ? { note } : {}) } });
           onDone(value);
@@ -303,8 +287,8 @@ function TopUpForm({ k, onDone, onCancel }: { k: KeyView; onDone: (amount: numbe
         <button type="button" class="button" onClick={onCancel}>
           Cancel
         </button>
-        <button type="submit" class="button primary" disabled={s.busy || !amount}>
-          {s.busy ? 'Saving…' : 'Add credit'}
+        <button type="submit" class="button primary" disabled={s.busy !== null || !amount}>
+          {s.busy !== null ? 'Saving…' : 'Add credit'}
         </button>
       </div>
     </form>
@@ -316,12 +300,12 @@ function LimitsForm({ k, onDone, onCancel }: { k: KeyView; onDone: () => void; o
   const [rpm, setRpm] = useState(k.rpm_limit_is_default ? '' : String(k.rpm_limit));
   const [inflight, setInflight] = useState(k.max_inflight_is_default ? '' : String(k.max_inflight));
   const [creditLimit, setCreditLimit] = useState(String(k.credit_limit_usd));
-  const s = useSubmit();
+  const s = useAction();
   return (
     <form
       onSubmit={(e) => {
         e.preventDefault();
-        void s.run(async () => {
+        void s.run('submit', async () => {
           await api(`admin/v1/keys/${encodeURIComponent(k.id)}`, {
             method: 'PATCH',
             admin: true,
@@ -342,8 +326,8 @@ function LimitsForm({ k, onDone, onCancel }: { k: KeyView; onDone: () => void; o
         <button type="button" class="button" onClick={onCancel}>
           Cancel
         </button>
-        <button type="submit" class="button primary" disabled={s.busy}>
-          {s.busy ? 'Saving…' : 'Save limits'}
+        <button type="submit" class="button primary" disabled={s.busy !== null}>
+          {s.busy !== null ? 'Saving…' : 'Save limits'}
         </button>
       </div>
     </form>
@@ -351,7 +335,7 @@ function LimitsForm({ k, onDone, onCancel }: { k: KeyView; onDone: () => void; o
 }
 
 function RevokeForm({ k, onDone, onCancel }: { k: KeyView; onDone: () => void; onCancel: () => void }) {
-  const s = useSubmit();
+  const s = useAction();
   return (
     <div>
       <p>
@@ -365,9 +349,9 @@ function RevokeForm({ k, onDone, onCancel }: { k: KeyView; onDone: () => void; o
         <button
           type="button"
           class="button danger"
-          disabled={s.busy}
+          disabled={s.busy !== null}
           onClick={() =>
-            void s.run(async () => {
+            void s.run('submit', async () => {
               await api(`admin/v1/keys/${encodeURIComponent(k.id)}`, { method: 'DELETE', admin: true });
               onDone();
             })
