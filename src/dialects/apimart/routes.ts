@@ -4,10 +4,11 @@ import type { CanonicalCreate } from '../../core/create.js';
 import { ApiError, conflict, invalid, notFound } from '../../core/errors.js';
 import type { Gateway } from '../../core/gateway.js';
 import { parseTaskId, taskPublicId } from '../../core/ids.js';
-import type { Task, Variant } from '../../core/task.js';
+import type { Variant } from '../../core/task.js';
 import { parseCallbackUrl } from '../../events/targets.js';
 import { FILES_PREFIX, UrlSigner, publicBase, variantOfFileName } from '../../http/signed-urls.js';
-import { serveVariant, visibleTask } from '../../http/tasks.js';
+import { serveVariant, visibleTask, visibleTaskView } from '../../http/tasks.js';
+import type { TaskView } from '../../store/tasks.js';
 import { Estimates, apimartStatus, toApimartTask } from './task.js';
 import { parseGeneration, sizeForImage } from './validate.js';
 
@@ -28,7 +29,7 @@ export function apimartRoutes(gw: Gateway) {
     const signer = new UrlSigner(gw.secrets.derive('signed-urls'), gw.config.signedUrls.ttlHours * 3600_000);
     const estimates = new Estimates(gw.db);
 
-    const render = (req: FastifyRequest, task: Task) => {
+    const render = (req: FastifyRequest, task: TaskView) => {
       const now = gw.service.now();
       const base = publicBase(req, gw.config.publicUrl);
       return toApimartTask(task, {
@@ -106,7 +107,7 @@ export function apimartRoutes(gw: Gateway) {
 
     app.get('/v1/tasks/:id', { config }, async (req) => {
       checkLanguage((req.query as { language?: string }).language);
-      const task = visibleTask(gw, req, (req.params as { id: string }).id);
+      const task = visibleTaskView(gw, req, (req.params as { id: string }).id);
       return { code: 200, data: render(req, task) };
     });
 

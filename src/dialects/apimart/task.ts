@@ -6,7 +6,8 @@
  */
 import type { Statement } from 'better-sqlite3';
 import { taskPublicId } from '../../core/ids.js';
-import type { Task, TaskStatus, Variant } from '../../core/task.js';
+import type { TaskStatus, Variant } from '../../core/task.js';
+import type { TaskView } from '../../store/tasks.js';
 import type { Db } from '../../store/db.js';
 import type { SignedLink } from '../../http/signed-urls.js';
 
@@ -34,7 +35,7 @@ const usd = (micros: number): number => Math.round(micros) / 1_000_000;
  * What the task costs the caller, in USD: the settled charge once completed, 0 once failed or
  * cancelled (the hold was released), and the amount held (the quote) while it runs.
  */
-export function costUsd(task: Task): number {
+export function costUsd(task: TaskView): number {
   switch (task.status) {
     case 'completed':
       return usd(task.costMicros ?? task.quoteMicros);
@@ -49,12 +50,12 @@ export function costUsd(task: Task): number {
 export interface RenderContext {
   now: number;
   /** Expected seconds from creation to completion for this task. */
-  estimate(task: Task): number;
+  estimate(task: TaskView): number;
   /** A signed link to a variant (checked against the stored files only when it is used). */
-  link(task: Task, variant: Variant): SignedLink;
+  link(task: TaskView, variant: Variant): SignedLink;
 }
 
-export function toApimartTask(task: Task, ctx: RenderContext): Record<string, unknown> {
+export function toApimartTask(task: TaskView, ctx: RenderContext): Record<string, unknown> {
   const status = apimartStatus(task.status);
   const finished = task.completedAt !== null && (status === 'completed' || status === 'failed' || status === 'cancelled');
   const data: Record<string, unknown> = {};
@@ -107,7 +108,7 @@ export class Estimates {
     return seconds;
   }
 
-  forTask(task: Task, now: number): number {
+  forTask(task: TaskView, now: number): number {
     if (task.status === 'in_progress' && task.progress >= 10 && task.progress < 100) {
       const elapsed = Math.max(0, now - task.createdAt);
       return Math.max(1, Math.ceil((elapsed * 100) / task.progress / 1000));
