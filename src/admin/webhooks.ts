@@ -1,15 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import { invalid, notFound } from '../core/errors.js';
+import { notFound } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
-import { parseTaskId } from '../core/ids.js';
 import { parsePageLimit } from '../console/routes.js';
 import type { Events } from '../events/index.js';
-import { isWebhookEventType, WEBHOOK_EVENT_TYPES } from '../events/payload.js';
-import { deliveryView, endpointView } from '../events/routes.js';
-import type { DeliveryStatus } from '../events/store.js';
-import { CALLBACK_TARGET } from '../events/store.js';
-
-const STATUSES: DeliveryStatus[] = ['pending', 'delivered', 'failed', 'cancelled'];
+import { deliveryView, endpointView, parseDeliveryFilter } from '../events/routes.js';
 
 /**
  * Webhooks across all keys, for operators (admin token): endpoints, deliveries with their
@@ -42,30 +36,12 @@ export function adminWebhookRoutes(gw: Gateway, events: Events) {
     app.get('/admin/v1/webhook_deliveries', { config }, async (req) => {
       const q = req.query as Record<string, string | undefined>;
       const limit = parsePageLimit(q.limit, 50);
-      let target: string | undefined;
-      if (q.endpoint_id) {
-        if (q.endpoint_id === 'callback') target = CALLBACK_TARGET;
-        else if (store.endpoint(q.endpoint_id)) target = q.endpoint_id;
-        else throw notFound(`No webhook endpoint found with id '${q.endpoint_id}'.`, 'endpoint_id');
-      }
-      let taskId: string | undefined;
-      if (q.video_id) {
-        taskId = parseTaskId(q.video_id) ?? undefined;
-        if (!taskId) throw invalid('video_id', `Invalid value for 'video_id': '${q.video_id}' is not a video id.`);
-      }
-      if (q.status && !STATUSES.includes(q.status as DeliveryStatus)) {
-        throw invalid('status', `Invalid value for 'status': '${q.status}'. Supported values are ${STATUSES.map((s) => `'${s}'`).join(', ')}.`);
-      }
-      if (q.event_type && !isWebhookEventType(q.event_type)) {
-        throw invalid('event_type', `Invalid value for 'event_type': '${q.event_type}'. Supported values are ${WEBHOOK_EVENT_TYPES.join(', ')}.`);
-      }
       const rows = store.deliveries({
+        ...parseDeliveryFilter(q, (id) => {
+          if (!store.endpoint(id)) throw notFound(`No webhook endpoint found with id '${id}'.`, 'endpoint_id');
+          return id;
+        }),
         keyId: keyFilter(q.key_id),
-        target,
-        taskId,
-        status: q.status as DeliveryStatus | undefined,
-        eventType: q.event_type || undefined,
-        before: q.after || undefined,
         limit,
       });
       const keyNames = names();

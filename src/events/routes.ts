@@ -62,6 +62,28 @@ function parseLimit(value: string | undefined, fallback: number): number {
 }
 
 /** The endpoint as the openai SDK's WebhookEndpoint, plus `enabled` and the rotation state. */
+/**
+ * The filters of a deliveries list (?endpoint_id, video_id, status, event_type, after), checked
+ * with 400s naming the parameter. `endpointTarget` resolves an endpoint id (or throws a 404);
+ * `callback` selects callback_url deliveries.
+ */
+export function parseDeliveryFilter(q: Record<string, string | undefined>, endpointTarget: (id: string) => string) {
+  let target: string | undefined;
+  if (q.endpoint_id) target = q.endpoint_id === 'callback' ? CALLBACK_TARGET : endpointTarget(q.endpoint_id);
+  let taskId: string | undefined;
+  if (q.video_id) {
+    taskId = parseTaskId(q.video_id) ?? undefined;
+    if (!taskId) throw invalid('video_id', `Invalid value for 'video_id': '${q.video_id}' is not a video id.`);
+  }
+  if (q.status && !STATUSES.includes(q.status as DeliveryStatus)) {
+    throw invalid('status', `Invalid value for 'status': '${q.status}'. Supported values are ${STATUSES.map((s) => `'${s}'`).join(', ')}.`);
+  }
+  if (q.event_type && !isWebhookEventType(q.event_type)) {
+    throw invalid('event_type', `Invalid value for 'event_type': '${q.event_type}'. Supported values are ${WEBHOOK_EVENT_TYPES.join(', ')}.`);
+  }
+  return { target, taskId, status: q.status as DeliveryStatus | undefined, eventType: q.event_type || undefined, before: q.after || undefined };
+}
+
 export function endpointView(e: Endpoint, now: number) {
   const graceActive = e.previousExpiresAt !== null && e.previousExpiresAt > now;
   return {
@@ -230,26 +252,9 @@ export function webhookRoutes(gw: Gateway, deps: WebhookRouteDeps) {
     app.get('/v1/webhook_deliveries', { config }, async (req) => {
       const q = req.query as Record<string, string | undefined>;
       const limit = parseLimit(q.limit, 20);
-      let target: string | undefined;
-      if (q.endpoint_id) target = q.endpoint_id === 'callback' ? CALLBACK_TARGET : webhooks.endpoint(req.apiKey.id, q.endpoint_id).id;
-      let taskId: string | undefined;
-      if (q.video_id) {
-        taskId = parseTaskId(q.video_id) ?? undefined;
-        if (!taskId) throw invalid('video_id', `Invalid value for 'video_id': '${q.video_id}' is not a video id.`);
-      }
-      if (q.status && !STATUSES.includes(q.status as DeliveryStatus)) {
-        throw invalid('status', `Invalid value for 'status': '${q.status}'. Supported values are ${STATUSES.map((s) => `'${s}'`).join(', ')}.`);
-      }
-      if (q.event_type && !isWebhookEventType(q.event_type)) {
-        throw invalid('event_type', `Invalid value for 'event_type': '${q.event_type}'. Supported values are ${WEBHOOK_EVENT_TYPES.join(', ')}.`);
-      }
       const rows = webhooks.store.deliveries({
+        ...parseDeliveryFilter(q, (id) => webhooks.endpoint(req.apiKey.id, id).id),
         keyId: req.apiKey.id,
-        target,
-        taskId,
-        status: q.status as DeliveryStatus | undefined,
-        eventType: q.event_type || undefined,
-        before: q.after || undefined,
         limit,
       });
       const data = rows.slice(0, limit).map((d) => deliveryView(d, webhooks.store.attempts(d.id)));
