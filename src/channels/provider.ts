@@ -6,7 +6,9 @@ import type { TaskFailure } from '../core/errors.js';
 import type { Task } from '../core/task.js';
 import { probeVideo } from '../media/probe.js';
 import type { MediaInfo } from '../media/probe.js';
-import type { CheckOutcome, FetchOutcome, Provider, StepContext, SubmitOutcome, UpstreamStatus, UpstreamSubmit } from '../providers/types.js';
+import type { CheckOutcome, FetchOutcome, Provider, StepContext, SubmitOutcome, UpstreamMedia, UpstreamStatus, UpstreamSubmit } from '../providers/types.js';
+import { requestOf } from '../core/video-request.js';
+import type { MediaInput, VideoRequest } from '../core/video-request.js';
 import { RetryLater, UpstreamError } from '../providers/types.js';
 import type { TaskStore } from '../store/tasks.js';
 import { Semaphore } from '../util/semaphore.js';
@@ -305,22 +307,23 @@ export class ChannelProvider implements Provider {
     return { ok: true, upstreamId, provider: r.def.id, state: { ch: next }, nextCheckInMs: done ? 0 : decision.delayMs };
   }
 
-  /** The upstream-facing request of a task (everything but the model name and the key). */
+  /** The upstream-facing request of a task (everything but the model name and the key), media loaded. */
   private async jobFor(task: Task, ctx: StepContext): Promise<Omit<UpstreamSubmit, 'model' | 'idempotencyKey'> | { failure: TaskFailure }> {
-    const job: Omit<UpstreamSubmit, 'model' | 'idempotencyKey'> = {
-      taskId: task.id,
-      prompt: task.prompt,
-      seconds: task.seconds,
-      width: task.width,
-      height: task.height,
-      ...(task.params.aspectRatio ? { aspectRatio: task.params.aspectRatio } : {}),
-      ...(task.params.resolution ? { resolution: task.params.resolution } : {}),
+    const req = requestOf(task);
+    const linkUntil = this.deadline(task, task.provider ? this.channels.get(task.provider) : undefined) + 3_600_000;
+    const load = async (m: MediaInput): Promise<UpstreamMedia> => {
+      const data = await readFile(ctx.blobPath(m.blob));
+      const publicUrl = m.role === 'first_frame' ? this.links.url(task.id, linkUntil) : undefined;
+      return { ...m, data, ...(publicUrl ? { publicUrl } : {}) };
     };
-    if (task.hasReference) {
-      const png = await readFile(ctx.blobPath(`${task.id}/reference.png`));
-      const publicUrl = this.links.url(task.id, this.deadline(task, task.provider ? this.channels.get(task.provider) : undefined) + 3_600_000);
-      job.reference = { png, ...(publicUrl ? { publicUrl } : {}) };
-    }
+    const { firstFrame, lastFrame, references, ...rest } = req;
+    const request: VideoRequest<UpstreamMedia> = {
+      ...rest,
+      references: await Promise.all(references.map(load)),
+      ...(firstFrame ? { firstFrame: await load(firstFrame) } : {}),
+      ...(lastFrame ? { lastFrame: await load(lastFrame) } : {}),
+    };
+    const job: Omit<UpstreamSubmit, 'model' | 'idempotencyKey'> = { taskId: task.id, request };
     if (task.remixedFrom) {
       const source = this.store.get(task.remixedFrom);
       if (!source?.upstreamId || source.provider !== task.provider) {

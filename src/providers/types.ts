@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { TaskFailure } from '../core/errors.js';
 import type { Task } from '../core/task.js';
 import type { MediaInfo } from '../media/probe.js';
+import type { MediaInput, VideoRequest } from '../core/video-request.js';
 
 /**
  * What the worker drives. The worker calls submit once, check until the job is done, then fetch
@@ -180,20 +181,20 @@ export interface UpstreamStatus {
   pollAfterMs?: number;
 }
 
+/** A media input loaded for an upstream: its bytes, and a link to our copy when one can be given. */
+export interface UpstreamMedia extends MediaInput {
+  data: Buffer;
+  /** A signed, expiring link to the gateway's copy (only when VIDGATE_PUBLIC_URL is set). */
+  publicUrl?: string;
+}
+
 /** A create request in upstream terms (the channel already mapped the public model). */
 export interface UpstreamSubmit {
   taskId: string;
   /** Upstream model name. */
   model: string;
-  prompt: string;
-  seconds: number;
-  width: number;
-  height: number;
-  /** Dialect details (apimart clients send these). */
-  aspectRatio?: string;
-  resolution?: string;
-  /** The reference image fitted to width x height, as PNG; `publicUrl` when the gateway can serve it. */
-  reference?: { png: Buffer; publicUrl?: string };
+  /** The canonical request, with its media loaded. */
+  request: VideoRequest<UpstreamMedia>;
   /** Upstream id of the source video on this channel (remix). */
   remixOf?: string;
   /** Stable for this task on this channel: safe to resend where the protocol honours it. */

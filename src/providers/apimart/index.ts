@@ -41,13 +41,6 @@ function aspectOf(width: number, height: number): string {
   return width > height ? '16:9' : '9:16';
 }
 
-function resolutionOf(width: number, height: number): string | undefined {
-  const short = Math.min(width, height);
-  if (short >= 1080) return '1080p';
-  if (short >= 1024) return 'high';
-  return undefined;
-}
-
 /** The envelope's `code` when it signals an error inside an HTTP 200. */
 function envelopeError(body: Json): UpstreamError | undefined {
   const code = num(body.code);
@@ -79,16 +72,17 @@ class ApimartAdapter implements UpstreamAdapter {
   }
 
   async submit(job: UpstreamSubmit, http: UpstreamHttp): Promise<UpstreamAccepted> {
+    const r = job.request;
     const body: Record<string, unknown> = {
       ...(this.o.extra_body ?? {}),
       model: job.model,
-      prompt: job.prompt,
-      duration: job.seconds,
-      aspect_ratio: job.aspectRatio ?? aspectOf(job.width, job.height),
+      prompt: r.prompt,
+      duration: r.seconds,
+      aspect_ratio: r.aspectRatio === 'adaptive' ? aspectOf(r.width, r.height) : r.aspectRatio,
     };
-    const resolution = job.resolution ?? resolutionOf(job.width, job.height);
-    if (resolution) body.resolution = resolution;
-    if (job.reference) body.image_urls = [job.reference.publicUrl ?? `data:image/png;base64,${job.reference.png.toString('base64')}`];
+    // 720p is every model's default: left out, so models that only know standard/high accept it.
+    if (r.resolution !== '720p' && r.resolution !== 'standard') body.resolution = r.resolution;
+    if (r.firstFrame) body.image_urls = [r.firstFrame.publicUrl ?? `data:${r.firstFrame.contentType};base64,${r.firstFrame.data.toString('base64')}`];
     const headers: Record<string, string> = { 'idempotency-key': job.idempotencyKey };
     if (this.o.response_version) headers['x-apimart-response-version'] = APIMART_RESPONSE_VERSION;
     const res = await http.send({ method: 'POST', path: this.path(http, '/v1/videos/generations'), json: body, headers, purpose: 'submit' });

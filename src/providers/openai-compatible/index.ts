@@ -62,23 +62,23 @@ class OpenAICompatibleAdapter implements UpstreamAdapter {
 
   async submit(job: UpstreamSubmit, http: UpstreamHttp): Promise<UpstreamAccepted> {
     const headers = { 'idempotency-key': job.idempotencyKey };
+    const r = job.request;
+    const frame = r.firstFrame;
     let res;
     if (job.remixOf) {
-      res = await http.send({ method: 'POST', path: `/videos/${encodeURIComponent(job.remixOf)}/remix`, query: this.query(), json: { prompt: job.prompt }, headers, purpose: 'submit' });
+      res = await http.send({ method: 'POST', path: `/videos/${encodeURIComponent(job.remixOf)}/remix`, query: this.query(), json: { prompt: r.prompt }, headers, purpose: 'submit' });
     } else if (this.o.body === 'json') {
-      const body: Record<string, unknown> = { model: job.model, prompt: job.prompt, seconds: String(job.seconds), size: `${job.width}x${job.height}` };
-      if (job.reference) {
-        body.input_reference = { image_url: job.reference.publicUrl ?? `data:image/png;base64,${job.reference.png.toString('base64')}` };
-      }
+      const body: Record<string, unknown> = { model: job.model, prompt: r.prompt, seconds: String(r.seconds), size: `${r.width}x${r.height}` };
+      if (frame) body.input_reference = { image_url: frame.publicUrl ?? `data:${frame.contentType};base64,${frame.data.toString('base64')}` };
       res = await http.send({ method: 'POST', path: '/videos', query: this.query(), json: body, headers, purpose: 'submit' });
     } else {
       const form: FormPart[] = [
         { name: 'model', value: job.model },
-        { name: 'prompt', value: job.prompt },
-        { name: 'seconds', value: String(job.seconds) },
-        { name: 'size', value: `${job.width}x${job.height}` },
+        { name: 'prompt', value: r.prompt },
+        { name: 'seconds', value: String(r.seconds) },
+        { name: 'size', value: `${r.width}x${r.height}` },
       ];
-      if (job.reference) form.push({ name: 'input_reference', filename: 'reference.png', contentType: 'image/png', data: job.reference.png });
+      if (frame) form.push({ name: 'input_reference', filename: 'reference.png', contentType: frame.contentType, data: frame.data });
       res = await http.send({ method: 'POST', path: '/videos', query: this.query(), form, headers, purpose: 'submit' });
     }
     const id = str(asRecord(res.body)?.id);
