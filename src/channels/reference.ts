@@ -1,5 +1,4 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { BlobStore } from '../assets/blobs.js';
 import { notFound } from '../core/errors.js';
@@ -51,12 +50,8 @@ export function referenceRoutes(links: ReferenceLinks, blobs: BlobStore, now: ()
     app.get('/v1/references/:token', { config: { public: true } }, async (req, reply) => {
       const taskId = links.verify((req.params as { token: string }).token, now());
       if (!taskId) throw notFound('No such reference image (the link is invalid or has expired).');
-      let png: Buffer;
-      try {
-        png = await readFile(blobs.resolve(blobs.referencePath(taskId)));
-      } catch {
-        throw notFound('No such reference image (the link is invalid or has expired).');
-      }
+      const png = await blobs.read(blobs.referencePath(taskId));
+      if (!png) throw notFound('No such reference image (the link is invalid or has expired).');
       return reply.type('image/png').header('cache-control', 'private, max-age=3600').send(png);
     });
   };

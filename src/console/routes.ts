@@ -173,7 +173,7 @@ export async function linksOf(gw: Gateway, req: FastifyRequest, task: Task, sign
   const file = (v: Variant, a: { bytes: number; contentType: string }) => ({ url: link(v).url, bytes: a.bytes, content_type: a.contentType });
   let layout;
   try {
-    layout = await layouts.layout(sheet.sha256, gw.blobs.resolve(sheet.path), gw.blobs.resolve(video.path), task);
+    layout = await layouts.layout(sheet.sha256, gw.blobs, { sheet: sheet.path, video: video.path }, task);
   } catch (err) {
     // The files went away under us (expiry sweep, deletion): the same answer as a download.
     req.log.warn({ err, task: task.id }, 'spritesheet layout unreadable');

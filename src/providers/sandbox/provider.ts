@@ -24,8 +24,8 @@ export class SandboxProvider implements Provider {
     this.renders = new Semaphore(cfg.concurrency);
   }
 
+  // A remix whose source went away meanwhile fails in fetch(), when the source is read.
   async submit(task: Task, ctx: StepContext): Promise<SubmitOutcome> {
-    if (task.remixedFrom && !ctx.sourceVideo(task.remixedFrom)) return { ok: false, failure: sourceGone(task.remixedFrom) };
     const scenario = scenarioFor(task.prompt);
     const now = ctx.now();
     const startAt = now + (scenario.kind === 'long-queue' ? this.cfg.longQueueMs : this.cfg.queueMs);
@@ -54,9 +54,10 @@ export class SandboxProvider implements Provider {
   async fetch(task: Task, ctx: StepContext): Promise<FetchOutcome | { ok: false; failure: TaskFailure }> {
     let remixSource: string | undefined;
     if (task.remixedFrom) {
-      remixSource = ctx.sourceVideo(task.remixedFrom);
+      remixSource = await ctx.sourceVideo(task.remixedFrom);
       if (!remixSource) return { ok: false, failure: sourceGone(task.remixedFrom) };
     }
+    const referenceImage = task.hasReference ? await ctx.blobFile(`${task.id}/reference.png`) : undefined;
     const out = await this.renders.run(
       () =>
         renderSandboxVideo(
@@ -65,7 +66,7 @@ export class SandboxProvider implements Provider {
             width: task.width,
             height: task.height,
             seconds: task.seconds,
-            referenceImage: task.hasReference ? ctx.blobPath(`${task.id}/reference.png`) : undefined,
+            referenceImage,
             remixSource,
           },
           ctx.workDir,
