@@ -226,7 +226,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       };
       void blobs
         .sweepOrphans(view, { perSecond: config.storage.sweepPerSecond, now: now() })
-        .then((removed) => removed > 0 && server.log.info({ removed }, 'removed unreferenced blobs'))
+        .then((removed) => server.log.info({ removed }, 'orphan blob sweep finished'))
         .then(sweep)
         .catch((err: unknown) => server.log.warn({ err }, 'orphan sweep failed'));
       sweeper = setInterval(sweep, 60_000);

@@ -4,6 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import sharp from 'sharp';
 import type { BlobStore } from '../assets/blobs.js';
 import { digestFile, StorageError } from '../assets/blobs.js';
+import type { TaskFailure } from '../core/errors.js';
 import type { TaskService } from '../core/service.js';
 import type { Asset, Task, Variant } from '../core/task.js';
 import { CONTENT_TYPES, FILE_NAMES } from '../core/task.js';
@@ -101,6 +102,12 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
         return;
       }
       case 'fetch': {
+        const trouble = task.providerState[STORAGE_KEY] as StorageTrouble | undefined;
+        if (trouble && service.now() >= trouble.until) {
+          // Storage failed until the upstream's copy expired: fetching again cannot help.
+          service.fail(task, owner, storageFailure(task));
+          return;
+        }
         ctx.workDir = await deps.blobs.scratch(task.id);
         const out = await provider.fetch(task, ctx);
         if (!out.ok) {
@@ -182,13 +189,7 @@ function storageTrouble(task: Task, deps: StepDeps, stored: Record<string, unkno
   const n = (prev?.n ?? 0) + 1;
   deps.log.error({ task: task.id, stage: task.stage, reason: err.detail, attempts: n, failingSince: new Date(since).toISOString() }, 'blob storage failed; the step will be retried');
   if (now >= until) {
-    service.fail(task, owner, {
-      code: 'storage_unavailable',
-      message:
-        task.stage === 'fetch'
-          ? "The video was made, but the gateway's file storage was unavailable until the upstream's copy expired, so it could not be kept. You were not charged; create it again."
-          : "The gateway's file storage was unavailable for too long to process this video. You were not charged; create it again.",
-    });
+    service.fail(task, owner, storageFailure(task));
     return;
   }
   const backoff = Math.min(STORAGE_BACKOFF_MAX_MS, 500 * 2 ** Math.min(n - 1, 16));
@@ -197,6 +198,14 @@ function storageTrouble(task: Task, deps: StepDeps, stored: Record<string, unkno
     nextRunAt: Math.min(until, now + backoff + Math.floor(Math.random() * 250)),
   });
 }
+
+const storageFailure = (task: Task): TaskFailure => ({
+  code: 'storage_unavailable',
+  message:
+    task.stage === 'fetch'
+      ? "The video was made, but the gateway's file storage was unavailable until the upstream's copy expired, so it could not be kept. You were not charged; create it again."
+      : "The gateway's file storage was unavailable for too long to process this video. You were not charged; create it again.",
+});
 
 /**
  * Check the video and make sure all three variants exist in the work directory under their
