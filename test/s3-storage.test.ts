@@ -8,6 +8,8 @@ import type { OpenAIVideosFake } from './fakes/index.js';
 import { startOpenAIVideosFake } from './fakes/index.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { startGateway, waitForVideo } from './helpers/gateway.js';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { createApp } from '../src/app.js';
 import { S3TestServer } from './helpers/s3.js';
 import { channel, createVideo, getVideo, startWithChannels, waitAllTerminal } from './helpers/upstreams.js';
 
@@ -274,5 +276,29 @@ describe('S3 behind an upstream channel', () => {
     const tail = await get(`${gw.url}/v1/videos/${v.id}/content`, { authorization: `Bearer ${gw.key}`, range: `bytes=${whole.length - 4096}-` });
     expect(tail.status).toBe(206);
     expect(tail.body.equals(whole.subarray(whole.length - 4096))).toBe(true);
+  });
+});
+
+describe('S3 configuration', () => {
+  it('refuses delivery modes that do not fit the storage, and never shows the secret key', () => {
+    expect(() => loadConfig({ VIDGATE_CONTENT_DELIVERY: 'redirect' })).toThrow(/VIDGATE_CONTENT_DELIVERY: redirect needs an S3 bucket/);
+    expect(() => loadConfig({ VIDGATE_S3_BUCKET: 'videos', VIDGATE_CONTENT_DELIVERY: 'x-accel-redirect' })).toThrow(ConfigError);
+    const config = loadConfig({ VIDGATE_S3_BUCKET: 'videos' }, { storage: { s3: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'very-secret-value-123' } } });
+    expect(JSON.stringify(config)).not.toContain('very-secret-value-123');
+    expect(String(config.storage.s3.secretAccessKey)).toBe('[redacted]');
+  });
+
+  it('stops at start-up with a clear message when the bucket does not exist', async () => {
+    const s3 = await S3TestServer.start();
+    try {
+      const { mkdtemp, rm } = await import('node:fs/promises');
+      const { tmpdir } = await import('node:os');
+      const dataDir = await mkdtemp(path.join(tmpdir(), 'vidgate-nobucket-'));
+      const config = loadConfig({}, { dataDir, logLevel: 'silent', storage: { s3: { ...(s3.config().s3 as object), bucket: 'no-such-bucket' } } });
+      await expect(createApp(config)).rejects.toThrow(/VIDGATE_S3_BUCKET: the bucket 'no-such-bucket' cannot be used \(NoSuchBucket\)/);
+      await rm(dataDir, { recursive: true, force: true });
+    } finally {
+      await s3.close();
+    }
   });
 });

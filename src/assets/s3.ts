@@ -7,6 +7,7 @@ import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListObject
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { FastifyBaseLogger } from 'fastify';
+import { ConfigError } from '../config.js';
 import { BlobStore, isResultToken, newResultToken } from './blobs.js';
 
 export interface S3Options {
@@ -62,7 +63,7 @@ export class S3BlobStore extends BlobStore {
     } catch (err) {
       const name = (err as { cause?: { name?: string } }).cause?.name ?? '';
       if (FATAL_AT_START.has(name)) {
-        throw new Error(`VIDGATE_S3_BUCKET: the bucket '${this.bucket}' cannot be used (${name}): check the bucket name, region, endpoint and credentials.`);
+        throw new ConfigError(`VIDGATE_S3_BUCKET: the bucket '${this.bucket}' cannot be used (${name}): check the bucket name, region, endpoint and credentials.`);
       }
       // Unreachable for now: the gateway starts, tasks wait for the bucket, /healthz says so.
     }

@@ -27,7 +27,7 @@ const ERRORS_KEY = '__errors';
 /** Storage trouble of the gateway: { since, n, until } (see storageTrouble). */
 const STORAGE_KEY = '__storage';
 /** How long storage trouble is waited out when the result has no known expiry. */
-export const STORAGE_MAX_WAIT_MS = 24 * 3600_000;
+const STORAGE_MAX_WAIT_MS = 24 * 3600_000;
 /** Retries while storage fails: 0.5 s doubling up to 30 s. */
 const STORAGE_BACKOFF_MAX_MS = 30_000;
 
