@@ -152,11 +152,11 @@ export class TaskService {
         return { task, replayed: false };
       });
     } catch (err) {
-      if (input.reference) await this.blobs.removeTask(id);
+      if (input.reference) await this.dropFiles(id);
       throw err;
     }
     if (result.replayed) {
-      if (input.reference) await this.blobs.removeTask(id);
+      if (input.reference) await this.dropFiles(id);
     } else {
       this.wakeWorker();
     }
