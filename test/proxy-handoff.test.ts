@@ -31,7 +31,7 @@ describe.skipIf(!!skip)('X-Accel-Redirect through nginx', () => {
     await gw?.close();
   });
 
-  it('nginx sends the file (whole, ranged, HEAD) after vidgate authorised the request; nothing without authorisation', async () => {
+  it('nginx sends the file (whole, ranged, HEAD) after vidgate authorised the request; nothing without authorisation', { timeout: 300_000 }, async () => {
     const client = gw.openai();
     const v = await client.videos.create({ prompt: 'served by nginx' });
     await waitForVideo(client, v.id, 120_000);
@@ -77,7 +77,7 @@ describe.skipIf(!!skip)('X-Accel-Redirect through nginx', () => {
     expect((await fetch(`${nginx.url}/_vidgate_blobs/${asset.path}`)).status).toBe(404);
   });
 
-  it('signed file links hand off too', async () => {
+  it('signed file links hand off too', { timeout: 300_000 }, async () => {
     const client = gw.openai();
     const v = await client.videos.create({ prompt: 'a signed link through nginx' });
     await waitForVideo(client, v.id, 120_000);
@@ -104,7 +104,7 @@ describe('X-Sendfile', () => {
   });
   afterAll(async () => gw?.close());
 
-  it('names the absolute path of the file for Apache (mod_xsendfile) or lighttpd, with an empty body', async () => {
+  it('names the absolute path of the file for Apache (mod_xsendfile) or lighttpd, with an empty body', { timeout: 300_000 }, async () => {
     const client = gw.openai();
     const v = await client.videos.create({ prompt: 'for apache' });
     await waitForVideo(client, v.id, 120_000);

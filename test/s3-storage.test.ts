@@ -52,10 +52,10 @@ describe('S3 blob storage', () => {
     await s3?.close();
   });
 
-  it('create → complete → download with Range in both dialects: the files live in the bucket, not on disk', async () => {
+  it('create → complete → download with Range in both dialects: the files live in the bucket, not on disk', { timeout: 300_000 }, async () => {
     const client = gw.openai();
     const v = await client.videos.create({ prompt: 'A lighthouse stored in a bucket', seconds: '4' });
-    expect((await waitForVideo(client, v.id)).status).toBe('completed');
+    expect((await waitForVideo(client, v.id, 120_000)).status).toBe('completed');
     const id = idOf(v.id);
     const asset = gw.app.gateway.service.store.getAsset(id, 'video')!;
     const keys = await s3.keys(`${id}/`);
@@ -92,20 +92,20 @@ describe('S3 blob storage', () => {
     expect(notModified.status).toBe(304);
   });
 
-  it('reads the reference image and the remix source back from the bucket', async () => {
+  it('reads the reference image and the remix source back from the bucket', { timeout: 300_000 }, async () => {
     const client = gw.openai();
     const png = await sharp({ create: { width: 640, height: 360, channels: 3, background: '#cc3311' } }).png().toBuffer();
     const v = await client.videos.create({ prompt: 'animate the red card', size: '1280x720', input_reference: await toFile(png, 'ref.png', { type: 'image/png' }) });
     const id = idOf(v.id);
     expect(await s3.keys(`${id}/reference.png`)).toEqual([`${id}/reference.png`]);
-    expect((await waitForVideo(client, v.id)).status).toBe('completed');
+    expect((await waitForVideo(client, v.id, 120_000)).status).toBe('completed');
     // The sandbox drew its first frame from the reference (red), read from the bucket.
     const thumb = await get(`${gw.url}/v1/videos/${v.id}/content?variant=thumbnail`, { authorization: `Bearer ${gw.key}` });
     const { dominant } = await sharp(thumb.body).stats();
     expect(dominant.r).toBeGreaterThan(150);
 
     const remix = await client.videos.remix(v.id, { prompt: 'the same card at night' });
-    const done = await waitForVideo(client, remix.id);
+    const done = await waitForVideo(client, remix.id, 120_000);
     expect(done.status).toBe('completed');
     expect(done.remixed_from_video_id).toBe(v.id);
     const remixed = Buffer.from(await (await client.videos.downloadContent(remix.id)).arrayBuffer());
@@ -113,10 +113,10 @@ describe('S3 blob storage', () => {
     expect(existsSync(path.join(gw.dataDir, 'blobs'))).toBe(false);
   });
 
-  it('retention deletes the objects; downloads then answer 410', async () => {
+  it('retention deletes the objects; downloads then answer 410', { timeout: 300_000 }, async () => {
     const client = gw.openai();
     const v = await client.videos.create({ prompt: 'kept for a week only' });
-    await waitForVideo(client, v.id);
+    await waitForVideo(client, v.id, 120_000);
     const id = idOf(v.id);
     expect((await s3.keys(`${id}/`)).length).toBe(3);
     skewMs = 169 * 3600_000;
@@ -145,10 +145,10 @@ describe('S3 with redirect delivery', () => {
     await s3?.close();
   });
 
-  it('answers an authorised download with a 302 to a short-lived presigned bucket URL that serves Range', async () => {
+  it('answers an authorised download with a 302 to a short-lived presigned bucket URL that serves Range', { timeout: 300_000 }, async () => {
     const client = gw.openai();
     const v = await client.videos.create({ prompt: 'handed to the bucket' });
-    await waitForVideo(client, v.id);
+    await waitForVideo(client, v.id, 120_000);
     const asset = gw.app.gateway.service.store.getAsset(idOf(v.id), 'video')!;
 
     const res = await get(`${gw.url}/v1/videos/${v.id}/content`, { authorization: `Bearer ${gw.key}` }, { redirect: 'manual' });
@@ -186,12 +186,12 @@ describe('S3 bucket down, then back', () => {
     await s3?.close();
   });
 
-  it('tasks wait while the bucket is unreachable and complete when it returns; no file-less completion, money exact', async () => {
+  it('tasks wait while the bucket is unreachable and complete when it returns; no file-less completion, money exact', { timeout: 600_000 }, async () => {
     const credit = 50_000_000;
     gw.app.gateway.accounts.credit(gw.keyId, credit / 1e6, 'test credit', Date.now());
     const client = gw.openai();
     const before = await client.videos.create({ prompt: 'made before the outage' });
-    await waitForVideo(client, before.id);
+    await waitForVideo(client, before.id, 120_000);
 
     await s3.down();
     const ids: string[] = [before.id];
@@ -213,7 +213,7 @@ describe('S3 bucket down, then back', () => {
     expect(dl.status).toBe(503);
 
     // The renders finish; the uploads fail; nothing completes without its file, nothing fails.
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 180_000;
     while ((await health(gw)).storage.ok) {
       if (Date.now() > deadline) throw new Error('/healthz never reported the storage trouble');
       await new Promise((r) => setTimeout(r, 100));
@@ -228,7 +228,7 @@ describe('S3 bucket down, then back', () => {
     }
 
     await s3.up();
-    const final = await waitAllTerminal(gw, gw.key, ids, 90_000);
+    const final = await waitAllTerminal(gw, gw.key, ids, 300_000);
     for (const id of ids) {
       expect(final.get(id)!.status).toBe('completed');
       const asset = gw.app.gateway.service.store.getAsset(idOf(id), 'video')!;
@@ -257,11 +257,11 @@ describe('S3 behind an upstream channel', () => {
     await s3?.close();
   });
 
-  it('sends the reference from the bucket upstream and uploads a 12 MB result in parts, intact', async () => {
+  it('sends the reference from the bucket upstream and uploads a 12 MB result in parts, intact', { timeout: 300_000 }, async () => {
     const client = gw.openai();
     const png = await sharp({ create: { width: 400, height: 300, channels: 3, background: '#3366aa' } }).png().toBuffer();
     const v = await client.videos.create({ model: 'sora-2', prompt: 'a large result', size: '1280x720', input_reference: await toFile(png, 'ref.png', { type: 'image/png' }) });
-    expect((await waitForVideo(client, v.id, 60_000)).status).toBe('completed');
+    expect((await waitForVideo(client, v.id, 120_000)).status).toBe('completed');
     const sent = fake.params.get(fake.submissions.at(-1)!.jobId)!.inputReference;
     expect(sent?.kind).toBe('file');
     const stored = (await s3.client.send(new (await import('@aws-sdk/client-s3')).GetObjectCommand({ Bucket: s3.bucket, Key: `${idOf(v.id)}/reference.png` }))).Body!;
