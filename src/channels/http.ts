@@ -231,6 +231,8 @@ export class ChannelHttp implements UpstreamHttp {
       timedOut = true;
       controller.abort();
     }, timeoutMs);
+    const abandon = () => controller.abort();
+    req.signal?.addEventListener('abort', abandon, { once: true });
     let status: number;
     let resHeaders: Record<string, string>;
     let text: string;
@@ -254,6 +256,7 @@ export class ChannelHttp implements UpstreamHttp {
       throw e;
     } finally {
       clearTimeout(timer);
+      req.signal?.removeEventListener('abort', abandon);
     }
     if (status < 200 || status > 299) {
       const parsed = parseErrorBody(text, resHeaders['content-type'] ?? '');

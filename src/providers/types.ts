@@ -151,6 +151,8 @@ export interface UpstreamRequest {
   auth?: false;
   /** Largest answer accepted (default 4 MiB; raise it for protocols that inline results). */
   maxBytes?: number;
+  /** Abandons the request (a listener's long poll when its channel goes away). */
+  signal?: AbortSignal;
   /**
    * - `submit`: the request that creates the job: a longer timeout, a fresh connection, and a
    *   transport failure after sending is "outcome unknown";
