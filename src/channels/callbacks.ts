@@ -107,9 +107,9 @@ export function callbackRoutes(links: CallbackLinks, channels: Channels, store: 
       if (!task || task.provider !== t.channelId || !r?.adapter.callback) throw unknown();
       let verdict;
       try {
-        verdict = r.adapter.callback(
+        verdict = await r.adapter.callback(
           { headers: headerMap(req.headers), body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0) },
-          { credentials: r.credentials, upstreamId: task.upstreamId, nowMs: Date.now() },
+          { credentials: r.credentials, upstreamId: task.upstreamId, nowMs: Date.now(), http: r.http, tokens: r.tokens },
         );
       } catch (err) {
         if (!(err instanceof CallbackRejected)) throw err;

@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { ADAPTERS } from '../providers/index.js';
 
 /**
  * `vidgate channel …`: a front for the admin API of a running gateway (VIDGATE_URL, default
@@ -236,7 +235,7 @@ export function registerChannelCommands(program: Command): void {
     });
 
   withOptions(channel.command('add').description('add a channel').argument('<id>', 'channel id (lower-case letters, digits, . _ -)'))
-    .requiredOption('--type <type>', `the adapter: ${Object.keys(ADAPTERS).join(' | ')}`)
+    .requiredOption('--type <type>', 'the adapter: openai-compatible | apimart | kling | ark | … (docs/providers.md)')
     .option('--disabled', 'create it disabled')
     .action(async (id: string, opts: ChannelOpts) => {
       const b = await body(opts);

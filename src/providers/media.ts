@@ -1,4 +1,3 @@
-import sharp from 'sharp';
 import type { UpstreamMedia } from './types.js';
 import { UpstreamError } from './types.js';
 
@@ -18,6 +17,8 @@ export interface MediaRefOptions {
 /** An image's bytes within `maxBytes` (JPEG at falling quality, then smaller, if needed). */
 export async function imageWithin(m: UpstreamMedia, maxBytes: number): Promise<{ data: Buffer; contentType: string }> {
   if (m.data.length <= maxBytes) return { data: m.data, contentType: m.contentType };
+  // Loaded when needed: this module is part of every adapter, and the config loader reads adapters.
+  const { default: sharp } = await import('sharp');
   for (const [quality, scale] of [[90, 1], [80, 1], [70, 1], [80, 0.75], [75, 0.5], [70, 0.35]] as const) {
     const meta = await sharp(m.data).metadata();
     const width = meta.width ? Math.max(1, Math.round(meta.width * scale)) : undefined;

@@ -312,6 +312,10 @@ export interface CallbackContext {
   upstreamId: string | null;
   /** Wall-clock ms (signature timestamps). */
   nowMs: number;
+  /** The channel's client, e.g. to fetch published verification keys (a JWKS) or a signing secret. */
+  http: UpstreamHttp;
+  /** The channel's cache, e.g. for those keys (`{ token: JSON text, expiresAtMs }`). */
+  tokens: TokenCache;
 }
 
 /**
@@ -377,7 +381,7 @@ export interface UpstreamAdapter {
    * (signature, or the unguessable URL alone where the protocol signs nothing) and read it;
    * throw CallbackRejected when it is not authentic.
    */
-  callback?(req: UpstreamCallback, ctx: CallbackContext): CallbackVerdict;
+  callback?(req: UpstreamCallback, ctx: CallbackContext): CallbackVerdict | Promise<CallbackVerdict>;
   /** A long-lived subscription per channel (ComfyUI's websocket), restarted with backoff when it ends. */
   listen?(ctx: ListenContext): Promise<void>;
   /** A cheap authenticated call proving the channel is reachable and the key works. */
