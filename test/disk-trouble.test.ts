@@ -77,7 +77,7 @@ describe('storage trouble outlasting the upstream result', () => {
   let gw: TestGateway;
 
   beforeAll(async () => {
-    fake = await startOpenAIVideosFake({ flavor: 'openai', script: { queuedMs: 50, runMs: 200, resultTtlMs: 3000 } });
+    fake = await startOpenAIVideosFake({ flavor: 'openai', script: { queuedMs: 50, runMs: 200, resultTtlMs: 10_000 } });
     gw = await startWithChannels([channel('openai', 'openai-compatible', fake.baseURL, { models: ['sora-2'] })]);
   });
   afterAll(async () => {

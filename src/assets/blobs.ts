@@ -107,7 +107,7 @@ export abstract class BlobStore {
    * when it does not; updates health() either way.
    */
   async checkWritable(): Promise<void> {
-    await this.guard('write a probe', () => this.probeWrite());
+    await this.guard('write a probe', () => this.probeWrite(), { write: true });
   }
 
   /** Release connections (S3). */
@@ -179,12 +179,13 @@ export abstract class BlobStore {
 
   /**
    * Run a storage operation; a failure of the storage itself (not a missing blob) becomes a
-   * StorageError, is logged at error level and marks storage unhealthy until an operation works.
+   * StorageError, is logged at error level and marks storage unhealthy until a write works.
    */
-  protected async guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  protected async guard<T>(what: string, fn: () => Promise<T>, opts: { write?: boolean } = {}): Promise<T> {
     try {
       const value = await fn();
-      if (!this.condition.ok) {
+      // Only a write that worked shows that storage works again (reads and scratch work may not).
+      if (opts.write && !this.condition.ok) {
         this.log?.warn({ storage: this.kind, downSince: new Date(this.condition.since!).toISOString() }, 'blob storage works again');
         this.condition = { ok: true };
       }

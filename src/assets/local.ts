@@ -40,7 +40,7 @@ export class LocalBlobStore extends BlobStore {
       const part = `${file}.${randomBytes(4).toString('hex')}.part`;
       await writeFile(part, data);
       await rename(part, file);
-    });
+    }, { write: true });
   }
 
   async read(key: string): Promise<Buffer | undefined> {
@@ -60,7 +60,7 @@ export class LocalBlobStore extends BlobStore {
     await this.guard('store a result', async () => {
       await mkdir(this.resolve(taskId), { recursive: true });
       await rename(dir, this.resolve(prefix));
-    });
+    }, { write: true });
     return prefix;
   }
 

@@ -70,7 +70,7 @@ export class S3BlobStore extends BlobStore {
   }
 
   async put(key: string, data: Buffer, contentType: string): Promise<void> {
-    await this.guard('write a blob', () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: data, ContentType: contentType })));
+    await this.guard('write a blob', () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: data, ContentType: contentType })), { write: true });
   }
 
   async read(key: string): Promise<Buffer | undefined> {
@@ -113,7 +113,7 @@ export class S3BlobStore extends BlobStore {
           });
           await upload.done();
         }
-      });
+      }, { write: true });
     } catch (err) {
       // Best effort: what was uploaded is unreferenced (the orphan sweep removes it otherwise).
       await this.removePrefix(prefix).catch(() => undefined);
