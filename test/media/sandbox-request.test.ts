@@ -275,6 +275,24 @@ describe('sandbox: captions in any script', () => {
   });
 });
 
+describe('sandbox: determinism', () => {
+  it('gives the same bytes for the same request with everything on, and other bytes for another seed', async () => {
+    const dir = await freshDir('inputs');
+    await writePhoto(join(dir, 'first.png'), 480, 640, 0);
+    await writePhoto(join(dir, 'last.png'), 480, 640, 1);
+    await writePhoto(join(dir, 'ref.jpg'), 200, 120, 2);
+    const spec: RenderSpec = {
+      prompt: `${SEED_000_PROMPT} and a lighthouse`, width: 480, height: 640, seconds: 2, audio: true, seed: 3,
+      firstFrame: join(dir, 'first.png'), lastFrame: join(dir, 'last.png'), references: [join(dir, 'ref.jpg')],
+    };
+    const [a, b, c] = [await render(spec), await render(spec), await render({ ...spec, seed: 4 })];
+    for (const key of ['video', 'thumbnail', 'spritesheet'] as const) {
+      expect((await readFile(a[key])).equals(await readFile(b[key])), key).toBe(true);
+    }
+    expect((await readFile(a.video)).equals(await readFile(c.video))).toBe(false);
+  });
+});
+
 describe('SandboxProvider', () => {
   const media = (role: MediaInput['role'], kind: MediaInput['kind'], blob: string): MediaInput => ({ role, kind, blob, contentType: 'image/png' });
 
