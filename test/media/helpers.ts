@@ -1,12 +1,37 @@
-/** Decoding helpers for the media tests: frames as RGB, the soundtrack as PCM, image comparison. */
-import { expect } from 'vitest';
+/** Helpers of the media tests: scratch folders, decoding frames and soundtracks, image comparison. */
+import { afterAll, beforeAll, expect } from 'vitest';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { readFile } from 'node:fs/promises';
 import { spriteGrid } from '../../src/media/derive.js';
 import { ffmpegPath, ffprobePath, runTool } from '../../src/media/ffmpeg.js';
 import { probeVideo } from '../../src/media/probe.js';
 import type { MediaInfo } from '../../src/media/probe.js';
-import type { RenderOutput } from '../../src/providers/sandbox/render.js';
+import { renderSandboxVideo } from '../../src/providers/sandbox/render.js';
+import type { RenderOutput, RenderSpec } from '../../src/providers/sandbox/render.js';
+
+/** A scratch folder for the file's tests (removed after them), fresh sub-folders and renders into them. */
+export function scratchRenders(prefix: string): {
+  freshDir(name?: string): Promise<string>;
+  render(spec: RenderSpec, name?: string): Promise<RenderOutput>;
+} {
+  let root = '';
+  let counter = 0;
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), prefix));
+  });
+  afterAll(async () => {
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+  const freshDir = async (name = 'out'): Promise<string> => {
+    const dir = join(root, `${name}-${++counter}`);
+    await mkdir(dir, { recursive: true });
+    return dir;
+  };
+  return { freshDir, render: async (spec, name) => renderSandboxVideo(spec, await freshDir(name)) };
+}
 
 /** Decode one frame of a video to packed RGB. */
 export async function frameRgb(video: string, index: number): Promise<Buffer> {

@@ -1,37 +1,16 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtemp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { describe, it, expect } from 'vitest';
+import { readdir, readFile } from 'node:fs/promises';
 import { readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { probeVideo } from '../../src/media/probe.js';
 import { layoutCaption } from '../../src/providers/sandbox/caption.js';
 import { textWidthPx } from '../../src/providers/sandbox/font.js';
 import { renderSandboxVideo } from '../../src/providers/sandbox/render.js';
-import type { RenderOutput, RenderSpec } from '../../src/providers/sandbox/render.js';
 import { sceneFor } from '../../src/providers/sandbox/scene.js';
-import { expectPlayable, frameRgb, meanAbsDiff } from './helpers.js';
+import { expectPlayable, frameRgb, meanAbsDiff, scratchRenders } from './helpers.js';
 
-let root = '';
-let counter = 0;
-
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'vidgate-sandbox-test-'));
-});
-
-afterAll(async () => {
-  if (root) await rm(root, { recursive: true, force: true });
-});
-
-async function freshDir(name = 'out'): Promise<string> {
-  const dir = join(root, `${name}-${++counter}`);
-  await mkdir(dir, { recursive: true });
-  return dir;
-}
-
-async function render(spec: RenderSpec, name?: string): Promise<RenderOutput> {
-  return renderSandboxVideo(spec, await freshDir(name));
-}
+const { freshDir, render } = scratchRenders('vidgate-sandbox-test-');
 
 async function meanColour(image: string): Promise<number[]> {
   const stats = await sharp(image).stats();

@@ -2,9 +2,8 @@
  * The sandbox renders today's requests: any aspect ratio and resolution tier at its exact pixel
  * size, 1–30 s, an AAC soundtrack, first and last frames, reference images, captions in any script.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { describe, it, expect } from 'vitest';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { Task } from '../../src/core/task.js';
@@ -18,31 +17,12 @@ import type { Font } from '../../src/providers/sandbox/font.js';
 import { frameFor } from '../../src/providers/sandbox/frame.js';
 import { renderSpecOf, SandboxProvider } from '../../src/providers/sandbox/provider.js';
 import { renderSandboxVideo } from '../../src/providers/sandbox/render.js';
-import type { RenderOutput, RenderSpec } from '../../src/providers/sandbox/render.js';
+import type { RenderSpec } from '../../src/providers/sandbox/render.js';
 import { sceneFor } from '../../src/providers/sandbox/scene.js';
 import { lastFrameFade, layoutCards } from '../../src/providers/sandbox/timeline.js';
-import { audioStream, crop, expectPlayable, frameRgb, imageRgb, meanAbsDiff, pcm, writePhoto } from './helpers.js';
+import { audioStream, crop, expectPlayable, frameRgb, imageRgb, meanAbsDiff, pcm, scratchRenders, writePhoto } from './helpers.js';
 
-let root = '';
-let counter = 0;
-
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'vidgate-sandbox-request-'));
-});
-
-afterAll(async () => {
-  if (root) await rm(root, { recursive: true, force: true });
-});
-
-async function freshDir(name = 'out'): Promise<string> {
-  const dir = join(root, `${name}-${++counter}`);
-  await mkdir(dir, { recursive: true });
-  return dir;
-}
-
-async function render(spec: RenderSpec, name?: string): Promise<RenderOutput> {
-  return renderSandboxVideo(spec, await freshDir(name));
-}
+const { freshDir, render } = scratchRenders('vidgate-sandbox-request-');
 
 const SEED_000_PROMPT = '一只可爱的小猫在花园里玩耍';
 
