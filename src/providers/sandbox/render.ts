@@ -55,7 +55,7 @@ export interface RenderOutput {
 
 export interface RenderOptions {
   signal?: AbortSignal;
-  /** Kill ffmpeg after this long; default 5 minutes. */
+  /** Kill ffmpeg after this long; default 5 minutes plus a quarter of a second per frame. */
   timeoutMs?: number;
 }
 
@@ -276,7 +276,7 @@ export async function renderSandboxVideo(spec: RenderSpec, outDir: string, opts:
     ];
     await runTool(ffmpegPath(), args, {
       input: field.data,
-      timeoutMs: opts.timeoutMs ?? 300_000,
+      timeoutMs: opts.timeoutMs ?? 300_000 + frame.frames * 250,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     return output;
