@@ -5,12 +5,12 @@
 import { escapeFilterValue } from '../../media/ffmpeg.js';
 import type { CaptionLayout } from './caption.js';
 import type { FieldFrames } from './field.js';
-import { fontPath } from './font.js';
+import { DEJAVU } from './font.js';
 import type { Frame } from './frame.js';
 import type { Orbit, Rgb, Scene } from './scene.js';
 import type { Card, LastFrameFade } from './timeline.js';
 
-/** Fade-in for overlays on a reference image, so that frame 0 is the image itself. */
+/** Fade-in for overlays on a first-frame image, so that frame 0 is the image itself. */
 export interface FadeIn {
   delay: number;
   seconds: number;
@@ -41,7 +41,7 @@ export const cover = (f: Pick<Frame, 'width' | 'height'>): string =>
  * Stamp frames `from`, `from` + 1, … up to `frame.frames` (exclusive) at the frame rate. The input
  * must not run out before that (fps would otherwise drop the last frame at EOF).
  */
-export const restamp = (f: Frame, from = 0): string =>
+const restamp = (f: Frame, from = 0): string =>
   `settb=1/${f.fps},setpts=N+${from},fps=${f.fps},trim=end_frame=${f.frames - from}`;
 
 /**
@@ -69,7 +69,7 @@ export function spriteFilters(scene: Scene, frame: Frame, fade?: FadeIn): string
   return scene.sprites.map((s) => {
     const size = Math.round(s.size * shortSide);
     return (
-      `drawtext=fontfile=${escapeFilterValue(fontPath())}:text=${s.glyph}:fontsize=${size}` +
+      `drawtext=fontfile=${escapeFilterValue(DEJAVU.path)}:text=${s.glyph}:fontsize=${size}` +
       `:fontcolor=${hex(s.color)}@${num(s.opacity)}:shadowcolor=black@0.45:shadowx=${shadow}:shadowy=${shadow}` +
       `:x='w*${path(s.orbit, 'x', 't')}-tw/2':y='h*${path(s.orbit, 'y', 't')}-th/2'${fadeAlpha(fade)}`
     );

@@ -36,11 +36,6 @@ export const UNIFONT: Font = {
   pixelGrid: 16,
 };
 
-/** Absolute path of DejaVuSans.ttf (the shapes' font). */
-export function fontPath(): string {
-  return DEJAVU.path;
-}
-
 interface Metrics {
   unitsPerEm: number;
   advances: Uint16Array;

@@ -25,13 +25,11 @@ import type { Scene } from './scene.js';
 import { introFrames, lastFrameFade, layoutCards } from './timeline.js';
 import type { Card, Size } from './timeline.js';
 
-export { SANDBOX_FPS } from './frame.js';
-
 export interface RenderSpec {
   prompt: string;
   width: number;
   height: number;
-  /** Length in seconds, rounded to whole frames (1/24 s). */
+  /** Length in seconds, rounded to whole frames (1/24 s; 1/12 s above 1440p, see frame.ts). */
   seconds: number;
   /** Add an AAC soundtrack derived from the prompt; without it the file has no audio stream. */
   audio?: boolean;
