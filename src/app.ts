@@ -22,6 +22,7 @@ import { consoleStatic } from './console/static.js';
 import { Events } from './events/index.js';
 import { apimartErrorBody } from './dialects/apimart/errors.js';
 import { apimartRoutes } from './dialects/apimart/routes.js';
+import { redactTokenPath } from './channels/callbacks.js';
 import { createUpstreams } from './channels/index.js';
 import { testJobRoutes } from './channels/test-job.js';
 import type { Upstreams } from './channels/index.js';
@@ -31,11 +32,14 @@ import { openaiErrorBody, registerErrorHandling } from './http/errors.js';
 import { modelRoutes } from './http/models.js';
 import './http/types.js';
 import { SandboxProvider } from './providers/sandbox/provider.js';
+import type { Provider } from './providers/types.js';
 import type { Resolver } from './net/ssrf.js';
 import type { Db } from './store/db.js';
 import { openDatabase } from './store/db.js';
 import { KeyStore } from './store/keys.js';
 import { TaskStore } from './store/tasks.js';
+import type { EventRow } from './store/tasks.js';
+import type { Task } from './core/task.js';
 import { Secrets } from './util/secrets.js';
 import { Worker } from './worker/worker.js';
 
@@ -59,7 +63,7 @@ class QuietRequestLog extends LogController {
 
   override requestCompleted(error: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
     if (!error && reply.statusCode < 400 && (req.method === 'GET' || req.method === 'HEAD')) return;
-    const line = { method: req.method, url: req.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+    const line = { method: req.method, url: redactTokenPath(req.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) };
     if (error) req.log.error({ ...line, err: error }, 'request failed');
     else req.log.info(line, 'request completed');
   }
@@ -161,7 +165,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       parts: 80,
     },
   });
-  const upstreams = createUpstreams({ config, db, store, blobs, secrets, catalog, prices, now, log: server.log });
+  const upstreams = createUpstreams({ config, db, store, blobs, secrets, catalog, prices, now, log: server.log, wake: () => worker.notify() });
   lazy.upstreams = upstreams;
 
   registerErrorHandling(server, { openai: openaiErrorBody, apimart: apimartErrorBody });
@@ -188,12 +192,19 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   await server.register(adminWebhookRoutes(gateway, events));
   await server.register(consoleStatic(config));
 
+  const providerOf = (task: Task): Provider => (!task.provider || task.provider === sandbox.id ? sandbox : upstreams.provider);
   const worker = new Worker(
     service,
-    { service, blobs, provider: (task) => (!task.provider || task.provider === sandbox.id ? sandbox : upstreams.provider), log: server.log },
+    { service, blobs, provider: providerOf, log: server.log },
     { concurrency: config.worker.concurrency, leaseMs: config.worker.leaseMs, timeScale: opts.timeScale ?? 1 },
     server.log,
   );
+  // A task cancelled or deleted before it finished: its upstream job is cancelled too, where the protocol can.
+  service.events.on('event', (e: EventRow) => {
+    if (e.type !== 'video.cancelled') return;
+    const task = store.get(e.taskId);
+    if (task?.upstreamId) void providerOf(task).cancel?.(task);
+  });
 
   let sweeper: NodeJS.Timeout | undefined;
   return {
