@@ -1,53 +1,16 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtemp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { describe, it, expect } from 'vitest';
+import { readdir, readFile } from 'node:fs/promises';
 import { readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { ffmpegPath, runTool } from '../../src/media/ffmpeg.js';
 import { probeVideo } from '../../src/media/probe.js';
 import { layoutCaption } from '../../src/providers/sandbox/caption.js';
 import { textWidthPx } from '../../src/providers/sandbox/font.js';
 import { renderSandboxVideo } from '../../src/providers/sandbox/render.js';
-import type { RenderOutput, RenderSpec } from '../../src/providers/sandbox/render.js';
 import { sceneFor } from '../../src/providers/sandbox/scene.js';
+import { expectPlayable, frameRgb, meanAbsDiff, scratchRenders } from './helpers.js';
 
-let root = '';
-let counter = 0;
-
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'vidgate-sandbox-test-'));
-});
-
-afterAll(async () => {
-  if (root) await rm(root, { recursive: true, force: true });
-});
-
-async function freshDir(name = 'out'): Promise<string> {
-  const dir = join(root, `${name}-${++counter}`);
-  await mkdir(dir, { recursive: true });
-  return dir;
-}
-
-async function render(spec: RenderSpec, name?: string): Promise<RenderOutput> {
-  return renderSandboxVideo(spec, await freshDir(name));
-}
-
-/** Decode one frame of a video to packed RGB. */
-async function frameRgb(video: string, index: number): Promise<Buffer> {
-  const { stdout } = await runTool(ffmpegPath(), [
-    '-v', 'error', '-i', video, '-vf', `select=eq(n\\,${index})`, '-vsync', '0', '-frames:v', '1',
-    '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
-  ]);
-  return stdout;
-}
-
-function meanAbsDiff(a: Buffer, b: Buffer): number {
-  expect(a.length).toBe(b.length);
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += Math.abs((a[i] ?? 0) - (b[i] ?? 0));
-  return sum / a.length;
-}
+const { freshDir, render } = scratchRenders('vidgate-sandbox-test-');
 
 async function meanColour(image: string): Promise<number[]> {
   const stats = await sharp(image).stats();
@@ -55,36 +18,6 @@ async function meanColour(image: string): Promise<number[]> {
 }
 
 const distance = (a: number[], b: number[]): number => Math.hypot(...a.map((v, i) => v - (b[i] ?? 0)));
-
-/** What a user would check first: a real H.264 faststart MP4 of the exact size and length, and real stills. */
-async function expectPlayable(out: RenderOutput, width: number, height: number, seconds: number): Promise<void> {
-  const info = await probeVideo(out.video);
-  expect(info.codec).toBe('h264');
-  expect(info.pixFmt).toBe('yuv420p');
-  expect(info.width).toBe(width);
-  expect(info.height).toBe(height);
-  expect(Math.abs(info.durationSeconds - seconds)).toBeLessThanOrEqual(1 / 24 + 1e-6);
-  expect(info.faststart).toBe(true);
-  expect(info.hasAudio).toBe(false);
-
-  const webp = await readFile(out.thumbnail);
-  expect(webp.toString('latin1', 0, 4)).toBe('RIFF');
-  expect(webp.toString('latin1', 8, 12)).toBe('WEBP');
-  const thumb = await sharp(out.thumbnail).metadata();
-  expect(thumb.format).toBe('webp');
-  const scale = Math.min(1, 1280 / Math.max(width, height));
-  expect(Math.abs((thumb.width ?? 0) - width * scale)).toBeLessThanOrEqual(2);
-  expect(Math.abs((thumb.height ?? 0) - height * scale)).toBeLessThanOrEqual(2);
-
-  const jpeg = await readFile(out.spritesheet);
-  expect([...jpeg.subarray(0, 3)]).toEqual([0xff, 0xd8, 0xff]);
-  const sheet = await sharp(out.spritesheet).metadata();
-  expect(sheet.format).toBe('jpeg');
-  // 5 x 4 grid of cells whose long side is 256 px.
-  const cell = 256 / Math.max(width, height);
-  expect(Math.abs((sheet.width ?? 0) - 5 * width * cell)).toBeLessThanOrEqual(10);
-  expect(Math.abs((sheet.height ?? 0) - 4 * height * cell)).toBeLessThanOrEqual(8);
-}
 
 describe('sandbox renderer', () => {
   it('makes a 4 s 720x1280 H.264 faststart MP4 with a webp thumbnail and a jpg spritesheet', async () => {
@@ -146,7 +79,7 @@ describe('sandbox renderer', () => {
     const image = join(dir, 'reference.png');
     await sharp(raw, { raw: { width, height, channels: 3 } }).png().toFile(image);
 
-    const out = await renderSandboxVideo({ prompt: 'The scene comes alive', width, height, seconds: 3, referenceImage: image }, dir);
+    const out = await renderSandboxVideo({ prompt: 'The scene comes alive', width, height, seconds: 3, firstFrame: image }, dir);
     await expectPlayable(out, width, height, 3);
     const first = meanAbsDiff(await frameRgb(out.video, 0), raw);
     const last = meanAbsDiff(await frameRgb(out.video, 71), raw);
@@ -206,7 +139,7 @@ describe('sandbox renderer', () => {
     const image = join(dir, "ref 50%'s [1].png");
     await sharp({ create: { width: 320, height: 240, channels: 3, background: '#3366cc' } }).png().toFile(image);
     const prompt = "It's 100% \"quoted\": [brackets], {braces}, back\\slash; %{pts} \n\t new line — ünïcödé ★ 日本語";
-    const out = await renderSandboxVideo({ prompt, width: 320, height: 240, seconds: 1, referenceImage: image }, dir);
+    const out = await renderSandboxVideo({ prompt, width: 320, height: 240, seconds: 1, firstFrame: image }, dir);
     await expectPlayable(out, 320, 240, 1);
   });
 

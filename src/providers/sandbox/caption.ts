@@ -1,12 +1,15 @@
 /**
  * Caption layout: the prompt wrapped over a few lines that fit the frame, with an ellipsis when
- * it does not fit, and the font size and box geometry for the frame size.
+ * it does not fit, the font that can draw it, and the font size and box geometry for the frame size.
+ * Lines break at spaces, and between the characters of scripts written without spaces (Han, kana).
  */
-import { textWidthPx } from './font.js';
+import { captionFont, textWidthPx } from './font.js';
+import type { Font } from './font.js';
 
 export interface CaptionLayout {
   /** Lines to draw; empty when the prompt has no printable text. */
   lines: string[];
+  font: Font;
   fontSize: number;
   lineSpacing: number;
   /** Padding of the translucent box around the text. */
@@ -40,12 +43,25 @@ function splitLongWord(word: string, fits: (s: string) => boolean): string[] {
   return pieces;
 }
 
+/** A piece of text no line breaks inside, and whether a space separates it from the piece before. */
+interface Unit {
+  text: string;
+  spaced: boolean;
+}
+
+/** A line may break before a Han or kana character (punctuation after it stays with it). */
+const BREAK_BEFORE = /(?=[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}])/u;
+
+function units(text: string): Unit[] {
+  return text.split(' ').flatMap((word) => word.split(BREAK_BEFORE).map((piece, i) => ({ text: piece, spaced: i === 0 })));
+}
+
 /** Greedy word wrap; returns every line the text needs. */
 function wrap(text: string, fits: (s: string) => boolean): string[] {
   const lines: string[] = [];
   let line = '';
-  for (const word of text.split(' ')) {
-    const candidate = line ? `${line} ${word}` : word;
+  for (const { text: word, spaced } of units(text)) {
+    const candidate = line ? `${line}${spaced ? ' ' : ''}${word}` : word;
     if (fits(candidate)) {
       line = candidate;
       continue;
@@ -75,21 +91,24 @@ function withEllipsis(line: string, fits: (s: string) => boolean): string {
 
 /** Lay out the caption for a width x height frame. */
 export function layoutCaption(prompt: string, width: number, height: number): CaptionLayout {
+  const text = cleanPrompt(prompt);
+  const font = captionFont(text);
   const shortSide = Math.min(width, height);
-  const fontSize = Math.max(12, Math.round(shortSide * 0.045));
+  const size = Math.max(12, Math.round(shortSide * 0.045));
+  const grid = font.pixelGrid;
+  const fontSize = grid > 1 ? Math.max(grid, Math.round(size / grid) * grid) : size;
   const boxBorder = Math.round(fontSize * 0.5);
   const lineSpacing = Math.round(fontSize * 0.3);
   const margin = Math.round(Math.max(width, height) * (height > width ? 0.07 : 0.05));
   const maxLines = height > width ? 4 : 3;
   const maxWidth = width * 0.88 - 2 * boxBorder;
-  const fits = (s: string): boolean => textWidthPx(s, fontSize) <= maxWidth;
+  const fits = (s: string): boolean => textWidthPx(s, fontSize, font) <= maxWidth;
 
-  const text = cleanPrompt(prompt);
   const all = text ? wrap(text, fits) : [];
   const lines = all.slice(0, maxLines);
   if (all.length > maxLines) {
     const lastIndex = maxLines - 1;
     lines[lastIndex] = withEllipsis(`${lines[lastIndex] ?? ''} ${all[maxLines] ?? ''}`, fits);
   }
-  return { lines, fontSize, lineSpacing, boxBorder, margin };
+  return { lines, font, fontSize, lineSpacing, boxBorder, margin };
 }

@@ -1,10 +1,13 @@
 import type { Config } from '../../config.js';
 import type { Task } from '../../core/task.js';
+import { requestOf } from '../../core/video-request.js';
+import type { VideoRequest } from '../../core/video-request.js';
 import { Semaphore } from '../../util/semaphore.js';
 import type { CheckOutcome, FetchOutcome, Provider, StepContext, SubmitOutcome } from '../types.js';
 import type { TaskFailure } from '../../core/errors.js';
 import { MID_RENDER_FAILURE, MODERATION_FAILURE, scenarioFor } from './magic.js';
 import { renderSandboxVideo } from './render.js';
+import type { RenderSpec } from './render.js';
 
 interface Schedule {
   startAt: number;
@@ -12,9 +15,35 @@ interface Schedule {
 }
 
 /**
+ * What the sandbox renders for a request: its size, length, audio, seed, first and last frames and
+ * reference images (references of other kinds are not shown), as local files; media that is no
+ * longer stored is left out.
+ */
+export async function renderSpecOf(request: VideoRequest, blobFile: (key: string) => Promise<string | undefined>): Promise<RenderSpec> {
+  const firstFrame = request.firstFrame && (await blobFile(request.firstFrame.blob));
+  const lastFrame = request.lastFrame && (await blobFile(request.lastFrame.blob));
+  const references: string[] = [];
+  for (const m of request.references) {
+    const file = m.kind === 'image' ? await blobFile(m.blob) : undefined;
+    if (file) references.push(file);
+  }
+  return {
+    prompt: request.prompt,
+    width: request.width,
+    height: request.height,
+    seconds: request.seconds,
+    audio: request.audio,
+    ...(request.seed !== undefined ? { seed: request.seed } : {}),
+    ...(firstFrame ? { firstFrame } : {}),
+    ...(lastFrame ? { lastFrame } : {}),
+    references,
+  };
+}
+
+/**
  * The built-in offline provider. It simulates a provider's queue and progress at a configurable
- * pace, then renders a real MP4 with ffmpeg (see render.ts). Magic prompts (magic.ts) make it
- * fail the way real providers fail.
+ * pace, then renders the task's canonical request as a real MP4 with ffmpeg (see render.ts).
+ * Magic prompts (magic.ts) make it fail the way real providers fail.
  */
 export class SandboxProvider implements Provider {
   readonly id = 'sandbox';
@@ -29,7 +58,7 @@ export class SandboxProvider implements Provider {
     const scenario = scenarioFor(task.prompt);
     const now = ctx.now();
     const startAt = now + (scenario.kind === 'long-queue' ? this.cfg.longQueueMs : this.cfg.queueMs);
-    const renderMs = task.seconds * this.cfg.msPerVideoSecond * (scenario.kind === 'slow' ? 10 : 1);
+    const renderMs = requestOf(task).seconds * this.cfg.msPerVideoSecond * (scenario.kind === 'slow' ? 10 : 1);
     const schedule: Schedule = { startAt, endAt: startAt + renderMs };
     return { ok: true, upstreamId: null, state: { ...schedule }, nextCheckInMs: startAt - now };
   }
@@ -57,23 +86,8 @@ export class SandboxProvider implements Provider {
       remixSource = await ctx.sourceVideo(task.remixedFrom);
       if (!remixSource) return { ok: false, failure: sourceGone(task.remixedFrom) };
     }
-    const referenceImage = task.hasReference ? await ctx.blobFile(`${task.id}/reference.png`) : undefined;
-    const out = await this.renders.run(
-      () =>
-        renderSandboxVideo(
-          {
-            prompt: task.prompt,
-            width: task.width,
-            height: task.height,
-            seconds: task.seconds,
-            referenceImage,
-            remixSource,
-          },
-          ctx.workDir,
-          { signal: ctx.signal },
-        ),
-      ctx.signal,
-    );
+    const spec: RenderSpec = { ...(await renderSpecOf(requestOf(task), (key) => ctx.blobFile(key))), ...(remixSource ? { remixSource } : {}) };
+    const out = await this.renders.run(() => renderSandboxVideo(spec, ctx.workDir, { signal: ctx.signal }), ctx.signal);
     return { ok: true, ...out };
   }
 }

@@ -1,7 +1,8 @@
 /**
- * Prompt → scene parameters. Everything is derived from a SHA-256 of the cleaned prompt, so the same
- * prompt always gives the same picture and different prompts give different colours and motion.
- * Colour words in the prompt ("red", "ocean", "forest", …) steer the base hue.
+ * Prompt → scene parameters. Everything is derived from a SHA-256 of the cleaned prompt (and the
+ * request's seed, when it has one), so the same prompt always gives the same picture and sound and
+ * different prompts give different colours, motion and music. Colour words in the prompt ("red",
+ * "ocean", "forest", …) steer the base hue.
  */
 import { createHash } from 'node:crypto';
 import { cleanPrompt } from './caption.js';
@@ -41,8 +42,19 @@ export interface Sprite {
   orbit: Orbit;
 }
 
+/** A short loop of music: a chord progression with a bass note and a melody on the beats. */
+export interface Music {
+  beatSeconds: number;
+  /** Beats per chord. */
+  beatsPerChord: number;
+  /** Each chord's three notes, as MIDI note numbers (the first is the chord's root). */
+  chords: [number, number, number][];
+  /** One note per beat, repeating; null is a rest. */
+  melody: (number | null)[];
+}
+
 export interface Scene {
-  /** Hex SHA-256 of the cleaned prompt. */
+  /** Hex SHA-256 of the cleaned prompt (and seed). */
   seed: string;
   palette: { base: Rgb; mid: Rgb; accent: Rgb; glow: Rgb };
   waves: [Wave, Wave];
@@ -51,6 +63,7 @@ export interface Scene {
   sprites: Sprite[];
   /** Hue rotation in degrees applied to a remixed source video. */
   hueShift: number;
+  music: Music;
 }
 
 /** sfc32: small, fast and good enough for picking parameters; seeded from the digest. */
@@ -141,14 +154,48 @@ function orbit(rng: Rng, cy: number): Orbit {
   };
 }
 
+const MAJOR = [0, 2, 4, 5, 7, 9, 11];
+const MINOR = [0, 2, 3, 5, 7, 8, 10];
+/** Progressions as scale degrees (0 = tonic): pop and folk staples. */
+const MAJOR_PROGRESSIONS = [[0, 4, 5, 3], [0, 5, 3, 4], [0, 3, 0, 4], [5, 3, 0, 4], [0, 3, 4, 4]];
+const MINOR_PROGRESSIONS = [[0, 5, 2, 6], [0, 3, 4, 0], [0, 6, 5, 6], [0, 5, 3, 4], [0, 2, 6, 5]];
+
+/** MIDI note of a scale degree (may run past the octave) above the root. */
+const degreeNote = (scale: number[], root: number, degree: number): number =>
+  root + 12 * Math.floor(degree / 7) + (scale[degree % 7] ?? 0);
+
+function music(rng: Rng, dark: boolean): Music {
+  const minor = dark || rng.next() < 0.4;
+  const scale = minor ? MINOR : MAJOR;
+  const root = 48 + Math.floor(rng.next() * 8); // C3 … G3
+  const progression = rng.pick(minor ? MINOR_PROGRESSIONS : MAJOR_PROGRESSIONS);
+  const chords = progression.map((d): [number, number, number] => [
+    degreeNote(scale, root, d),
+    degreeNote(scale, root, d + 2),
+    degreeNote(scale, root, d + 4),
+  ]);
+  // The melody walks the scale's pentatonic notes an octave and a bit above the root.
+  const pentatonic = minor ? [0, 2, 3, 4, 6] : [0, 1, 2, 4, 5];
+  const melody: (number | null)[] = [];
+  let step = Math.floor(rng.next() * pentatonic.length);
+  for (let i = 0; i < 8; i++) {
+    step = Math.min(pentatonic.length * 2 - 1, Math.max(0, step + rng.pick([-2, -1, 1, 1, 2])));
+    const degree = (pentatonic[step % pentatonic.length] ?? 0) + 7 * Math.floor(step / pentatonic.length);
+    melody.push(i > 0 && rng.next() < 0.2 ? null : degreeNote(scale, root + 12, degree));
+  }
+  return { beatSeconds: 60 / Math.round(rng.range(76, 124)), beatsPerChord: rng.pick([2, 4]), chords, melody };
+}
+
 function words(text: string): string[] {
   return text.toLowerCase().match(/\p{L}+/gu) ?? [];
 }
 
-/** Derive the scene for a prompt. */
-export function sceneFor(prompt: string): Scene {
+/** Derive the scene for a prompt; a seed gives another scene for the same prompt. */
+export function sceneFor(prompt: string, seed?: number): Scene {
   const text = cleanPrompt(prompt);
-  const digest = createHash('sha256').update(text, 'utf8').digest();
+  const hash = createHash('sha256').update(text, 'utf8');
+  if (seed !== undefined) hash.update(`\u0000seed:${seed}`, 'utf8');
+  const digest = hash.digest();
   const rng = new Rng(digest);
   const promptWords = words(text);
 
@@ -188,5 +235,6 @@ export function sceneFor(prompt: string): Scene {
     glow: { orbit: orbit(rng, 0.45), radius: rng.range(0.16, 0.28) },
     sprites,
     hueShift: Math.round(rng.range(70, 290)),
+    music: music(rng, dark),
   };
 }
