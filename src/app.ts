@@ -2,7 +2,8 @@ import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import { randomBytes } from 'node:crypto';
-import { BlobStore } from './assets/blobs.js';
+import { createBlobStore } from './assets/index.js';
+import type { SweepView } from './assets/blobs.js';
 import { Accounts } from './billing/accounts.js';
 import { registerBilling } from './billing/hooks.js';
 import { billingRoutes } from './billing/routes.js';
@@ -96,8 +97,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const now = opts.now ?? Date.now;
   const db = openDatabase(config.dataDir, { synchronous: config.sqlite.synchronous });
   const secrets = Secrets.load(config.dataDir, config.secretKey);
-  const blobs = new BlobStore(config.dataDir);
-  await blobs.init();
+  const blobs = createBlobStore(config);
   const store = new TaskStore(db);
   const keys = new KeyStore(db);
   const service = new TaskService(db, store, blobs, { retentionMs: config.retentionHours * 3600_000, now });
@@ -165,6 +165,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       parts: 80,
     },
   });
+  await blobs.init(server.log);
   const upstreams = createUpstreams({ config, db, store, blobs, secrets, catalog, prices, now, log: server.log, wake: () => worker.notify() });
   lazy.upstreams = upstreams;
 
@@ -177,7 +178,15 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     now,
     streamAuth: events.streamAuth,
   });
-  server.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok', worker: { busy: worker.busy } }));
+  server.get('/healthz', { config: { public: true } }, async () => {
+    // Liveness: always 200. Storage trouble shows here (and in the error log) without a restart helping.
+    const storage = blobs.health();
+    return {
+      status: storage.ok ? 'ok' : 'degraded',
+      worker: { busy: worker.busy },
+      storage: { kind: blobs.kind, ok: storage.ok, ...(storage.ok ? {} : { failing_since: new Date(storage.since!).toISOString(), error: storage.error }) },
+    };
+  });
   await server.register(modelRoutes(gateway));
   await server.register(openaiRoutes(gateway));
   await server.register(apimartRoutes(gateway));
@@ -219,8 +228,16 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       upstreams.channels.start();
       const sweep = () =>
         service.expireAssets().catch((err: unknown) => server.log.warn({ err }, 'expiry sweep failed'));
+      const view = (id: string): SweepView | undefined => {
+        const t = store.get(id);
+        if (!t) return undefined;
+        // Read after the row: a finished task's results can only shrink (deletion, expiry) from here.
+        const resultPrefixes = new Set(store.listAssets(id).map((a) => a.path.slice(0, a.path.lastIndexOf('/'))));
+        return { finished: t.stage === 'done', deleted: t.deletedAt !== null, resultPrefixes };
+      };
       void blobs
-        .sweepOrphans(new Set(store.allAssetPaths()), (id) => store.get(id) !== undefined)
+        .sweepOrphans(view, { perSecond: config.storage.sweepPerSecond, now: now() })
+        .then((removed) => server.log.info({ removed }, 'orphan blob sweep finished'))
         .then(sweep)
         .catch((err: unknown) => server.log.warn({ err }, 'orphan sweep failed'));
       sweeper = setInterval(sweep, 60_000);
@@ -236,6 +253,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await worker.stop();
       await events.close();
       await upstreams.channels.close();
+      blobs.close();
       db.close();
     },
   };

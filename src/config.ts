@@ -131,6 +131,38 @@ export const configSchema = z.object({
     /** Lifetime of stream tokens (?access_token= for EventSource), in seconds, unless asked shorter. */
     tokenTtlSeconds: int(10, 86_400).default(3600),
   }).default({ heartbeatMs: 15_000, pollMs: 1000, tokenTtlSeconds: 3600 }),
+  /** Where blobs are kept and how content is delivered (docs/configuration.md, "Storage"). */
+  storage: z.object({
+    /** An S3-compatible bucket instead of <dataDir>/blobs (set `bucket` to use it). */
+    s3: z.object({
+      bucket: z.string().min(3, 'must be a bucket name').optional(),
+      /** For services other than AWS (MinIO, R2, Ceph, …): their endpoint URL. */
+      endpoint: z.string().url('must be a URL such as http://127.0.0.1:9000').optional(),
+      region: z.string().min(1).default('us-east-1'),
+      /** Path-style URLs (endpoint/bucket/key), as most self-hosted services want. */
+      forcePathStyle: bool.default(false),
+      /** Config-file credentials; else the standard AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or profiles, roles). */
+      accessKeyId: z.string().min(1).optional(),
+      secretAccessKey: z.string().min(1).transform((v) => new Secret(v)).optional(),
+      /** Files larger than this are uploaded in parts of this size (MiB, at least 5). */
+      partSizeMb: int(5, 5000).default(16),
+    }).default({ region: 'us-east-1', forcePathStyle: false, partSizeMb: 16 }),
+    /**
+     * How content downloads are delivered: `stream` (through the gateway), `redirect` (a 302 to
+     * a short-lived presigned URL; S3 only), or a hand-off to the proxy in front of the gateway
+     * after authorisation: `x-accel-redirect` (nginx) or `x-sendfile` (Apache, lighttpd); local only.
+     */
+    delivery: z.enum(['stream', 'redirect', 'x-accel-redirect', 'x-sendfile']).default('stream'),
+    /** Lifetime of presigned URLs in `redirect` delivery. */
+    redirectTtlSeconds: int(1, 604_800).default(300),
+    /** The proxy's internal location that maps onto <dataDir>/blobs/ (x-accel-redirect). */
+    accelPrefix: z.string().regex(/^\/(?:[^?#]*\/)?$/, 'must be a path that starts and ends with /, such as /_vidgate_blobs/').default('/_vidgate_blobs/'),
+    /** Task folders the start-up orphan sweep examines per second. */
+    sweepPerSecond: int(1).default(2000),
+  }).default({
+    s3: { region: 'us-east-1', forcePathStyle: false, partSizeMb: 16 },
+    delivery: 'stream', redirectTtlSeconds: 300, accelPrefix: '/_vidgate_blobs/', sweepPerSecond: 2000,
+  }),
   models: z.array(modelSchema).default([]),
   /** Upstream routing, polling and download settings (channels/config.ts). */
   upstream: upstreamConfigSchema,
@@ -182,12 +214,41 @@ const ENV_MAP: Record<string, string> = {
   VIDGATE_SSE_HEARTBEAT_MS: 'sse.heartbeatMs',
   VIDGATE_SSE_POLL_MS: 'sse.pollMs',
   VIDGATE_SSE_TOKEN_TTL_SECONDS: 'sse.tokenTtlSeconds',
+  VIDGATE_S3_BUCKET: 'storage.s3.bucket',
+  VIDGATE_S3_ENDPOINT: 'storage.s3.endpoint',
+  VIDGATE_S3_REGION: 'storage.s3.region',
+  VIDGATE_S3_FORCE_PATH_STYLE: 'storage.s3.forcePathStyle',
+  VIDGATE_S3_PART_SIZE_MB: 'storage.s3.partSizeMb',
+  VIDGATE_CONTENT_DELIVERY: 'storage.delivery',
+  VIDGATE_CONTENT_REDIRECT_TTL_SECONDS: 'storage.redirectTtlSeconds',
+  VIDGATE_X_ACCEL_PREFIX: 'storage.accelPrefix',
+  VIDGATE_BLOB_SWEEP_PER_SECOND: 'storage.sweepPerSecond',
   ...UPSTREAM_ENV,
 };
 
 export const ENV_VARIABLES = Object.keys(ENV_MAP);
 
 export class ConfigError extends Error {}
+
+/** A credential from the config: its value never shows in logs, JSON or inspection. */
+export class Secret {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toJSON(): string {
+    return '[redacted]';
+  }
+  toString(): string {
+    return '[redacted]';
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return '[redacted]';
+  }
+}
 
 function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
   const parts = dotted.split('.');
@@ -241,6 +302,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   config.dataDir = path.resolve(config.dataDir);
   const problems = config.channels.flatMap((c, i) => resolveCredentialSources(c as Record<string, unknown>, env, `channels.${i}`));
   if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  const s3 = config.storage.s3;
+  const storageProblem = !s3.bucket
+    ? config.storage.delivery === 'redirect' && 'VIDGATE_CONTENT_DELIVERY: redirect needs an S3 bucket (VIDGATE_S3_BUCKET); use stream or a proxy hand-off with local storage'
+    : config.storage.delivery === 'x-accel-redirect' || config.storage.delivery === 'x-sendfile'
+      ? `VIDGATE_CONTENT_DELIVERY: ${config.storage.delivery} hands local files to the proxy; with an S3 bucket use redirect (or stream)`
+      : !!s3.accessKeyId !== !!s3.secretAccessKey && 'storage.s3.accessKeyId and storage.s3.secretAccessKey (config file): give both or neither';
+  if (storageProblem) throw new ConfigError(`Invalid configuration:\n  ${storageProblem}`);
   try {
     assertValidNetPolicy(config.net);
   } catch (err) {

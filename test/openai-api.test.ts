@@ -178,8 +178,7 @@ describe('list, remix, delete', () => {
     await expectApiError(client.videos.retrieve(v.id), 404);
     await expectApiError(client.videos.downloadContent(v.id), 404);
     await expectApiError(client.videos.delete(v.id), 404);
-    const { existsSync } = await import('node:fs');
-    expect(existsSync(gw.app.gateway.blobs.resolve(task.path))).toBe(false);
+    expect(await gw.app.gateway.blobs.read(task.path)).toBeUndefined();
   });
 
   it('deleting an unfinished video cancels it', async () => {

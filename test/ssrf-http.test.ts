@@ -166,7 +166,7 @@ describe('reference image URLs allowed through the API (both dialects)', () => {
     const task = gw.app.gateway.service.store.get(id)!;
     expect(task.hasReference).toBe(true);
     expect([task.width, task.height]).toEqual([720, 1280]); // OpenAI keeps the requested size: the image is cropped to it
-    const meta = await sharp(gw.app.gateway.blobs.resolve(gw.app.gateway.blobs.referencePath(id))).metadata();
+    const meta = await sharp((await gw.app.gateway.blobs.read(gw.app.gateway.blobs.referencePath(id)))!).metadata();
     expect([meta.width, meta.height]).toEqual([720, 1280]);
 
     const form = new FormData();

@@ -1,4 +1,4 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import sharp from 'sharp';
@@ -343,7 +343,8 @@ export class ChannelProvider implements Provider {
     const req = requestOf(task);
     const linkUntil = this.deadline(task, task.provider ? this.channels.get(task.provider) : undefined) + 3_600_000;
     const load = async (m: MediaInput): Promise<UpstreamMedia> => {
-      const data = await readFile(ctx.blobPath(m.blob));
+      const data = await ctx.readBlob(m.blob);
+      if (!data) throw new Error(`the task's ${m.role.replace('_', ' ')} is no longer stored`);
       const publicUrl = this.links.url(m.blob, linkUntil);
       return { ...m, data, ...(publicUrl ? { publicUrl } : {}) };
     };
@@ -532,7 +533,7 @@ export class ChannelProvider implements Provider {
         r.stats.downloadFailures++;
         return this.fetchFailed(task, r, st, err, sources.expiresAtMs, now);
       }
-      const out: FetchOutcome = { ok: true, video, probed };
+      const out: FetchOutcome = { ok: true, video, probed, ...(sources.expiresAtMs !== undefined ? { validUntil: sources.expiresAtMs } : {}) };
       if (st.last.deliveredSeconds !== undefined && st.last.deliveredSeconds > 0) out.reportedSeconds = st.last.deliveredSeconds;
       // Stills from the upstream when it has them; made locally otherwise (or when they are not images).
       const still = async (src: ResultSource | undefined, name: string): Promise<string | undefined> => {

@@ -1,5 +1,4 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { BlobStore } from '../assets/blobs.js';
 import { notFound } from '../core/errors.js';
@@ -73,12 +72,8 @@ export function referenceRoutes(links: MediaLinks, blobs: BlobStore, now: () => 
       const { token, name } = req.params as { token: string; name: string };
       const blob = links.verify(token, name, now());
       if (!blob) throw notFound('No such media (the link is invalid or has expired).');
-      let data: Buffer;
-      try {
-        data = await readFile(blobs.resolve(blob));
-      } catch {
-        throw notFound('No such media (the link is invalid or has expired).');
-      }
+      const data = await blobs.read(blob);
+      if (!data) throw notFound('No such media (the link is invalid or has expired).');
       const type = TYPES[name.split('.').pop()!.toLowerCase()] ?? 'application/octet-stream';
       return reply.type(type).header('cache-control', 'private, max-age=3600').send(data);
     });

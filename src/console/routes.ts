@@ -1,3 +1,4 @@
+import { StorageError } from '../assets/blobs.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { microsToUsd } from '../billing/money.js';
 import { parseSize } from '../core/catalog.js';
@@ -173,8 +174,9 @@ export async function linksOf(gw: Gateway, req: FastifyRequest, task: Task, sign
   const file = (v: Variant, a: { bytes: number; contentType: string }) => ({ url: link(v).url, bytes: a.bytes, content_type: a.contentType });
   let layout;
   try {
-    layout = await layouts.layout(sheet.sha256, gw.blobs.resolve(sheet.path), gw.blobs.resolve(video.path), task);
+    layout = await layouts.layout(sheet.sha256, gw.blobs, { sheet: sheet.path, video: video.path }, task);
   } catch (err) {
+    if (err instanceof StorageError) throw err; // storage trouble: a 503, not "expired"
     // The files went away under us (expiry sweep, deletion): the same answer as a download.
     req.log.warn({ err, task: task.id }, 'spritesheet layout unreadable');
     throw gone();

@@ -1,4 +1,6 @@
+import { rm } from 'node:fs/promises';
 import sharp from 'sharp';
+import type { BlobStore } from '../assets/blobs.js';
 import type { SpriteGrid } from '../media/derive.js';
 import { spriteGrid } from '../media/derive.js';
 import { probeVideo } from '../media/probe.js';
@@ -21,16 +23,26 @@ const CACHE_MAX = 2000;
 export class SpriteLayouts {
   private readonly cache = new Map<string, SheetLayout>();
 
-  async layout(cacheKey: string, sheetPath: string, videoPath: string, size: { width: number; height: number }): Promise<SheetLayout> {
+  async layout(cacheKey: string, blobs: BlobStore, keys: { sheet: string; video: string }, size: { width: number; height: number }): Promise<SheetLayout> {
     const hit = this.cache.get(cacheKey);
     if (hit) return hit;
-    const meta = await sharp(sheetPath).metadata();
+    const sheet = await blobs.read(keys.sheet);
+    if (!sheet) throw new Error('the spritesheet is gone');
+    const meta = await sharp(sheet).metadata();
     const width = meta.width ?? 0;
     const height = meta.height ?? 0;
     const fits = (g: SpriteGrid) => g.columns * g.cellWidth === width && g.rows * g.cellHeight === height;
     let grid = spriteGrid({ ...size, frames: null });
     if (!fits(grid)) {
-      const info = await probeVideo(videoPath);
+      const dir = await blobs.scratch('probe');
+      let info;
+      try {
+        const video = await blobs.localFile(keys.video, dir);
+        if (!video) throw new Error('the video is gone');
+        info = await probeVideo(video);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
       grid = spriteGrid(info);
       if (!fits(grid)) grid = { columns: 1, rows: 1, frames: 1, cellWidth: width, cellHeight: height };
     }

@@ -152,11 +152,11 @@ export class TaskService {
         return { task, replayed: false };
       });
     } catch (err) {
-      if (input.reference) await this.blobs.removeTask(id);
+      if (input.reference) await this.dropFiles(id);
       throw err;
     }
     if (result.replayed) {
-      if (input.reference) await this.blobs.removeTask(id);
+      if (input.reference) await this.dropFiles(id);
     } else {
       this.wakeWorker();
     }
@@ -201,7 +201,7 @@ export class TaskService {
       return next;
     });
     if (!updated) return task;
-    await this.blobs.removeTask(task.id);
+    await this.dropFiles(task.id);
     return updated;
   }
 
@@ -334,10 +334,18 @@ export class TaskService {
     const due = this.store.expiredBefore(this.now(), limit).filter((t) => this.store.listAssets(t.id).length > 0);
     for (const t of due) {
       writeTx(this.db, () => this.store.deleteAssets(t.id));
-      await this.blobs.removeTask(t.id);
+      await this.dropFiles(t.id);
     }
     this.store.idempotencyPurge(this.now() - IDEMPOTENCY_WINDOW_MS);
     return due.length;
+  }
+
+  /**
+   * Remove the files of a task that no longer references them. A storage failure is logged by
+   * the blob store and does not fail the caller: the start-up orphan sweep removes what stays.
+   */
+  private async dropFiles(taskId: string): Promise<void> {
+    await this.blobs.removeTask(taskId).catch(() => undefined);
   }
 
   // ---- events ----

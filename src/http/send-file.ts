@@ -1,12 +1,15 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import parseRange from 'range-parser';
+import type { BlobStore } from '../assets/blobs.js';
+import { LocalBlobStore } from '../assets/local.js';
+import { S3BlobStore } from '../assets/s3.js';
+import type { Config } from '../config.js';
 import { ApiError } from '../core/errors.js';
 
 export interface FileToSend {
-  path: string;
+  /** Blob key. */
+  key: string;
   bytes: number;
   sha256: string;
   contentType: string;
@@ -14,33 +17,63 @@ export interface FileToSend {
   filename: string;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /**
- * Stream a stored file with a strong ETag, conditional GET (If-None-Match → 304), and single
- * byte ranges (Range → 206, If-Range honoured, unsatisfiable → 416). Multi-range requests are
- * answered with the whole file, which RFC 9110 allows. Returns false when the file is gone.
+ * Deliver a stored blob to an authorised request, as the operator chose (storage.delivery):
+ *
+ * - `stream`: the gateway sends the bytes, with a strong ETag, conditional GET (If-None-Match →
+ *   304) and single byte ranges (Range → 206, If-Range honoured, unsatisfiable → 416; a
+ *   multi-range request gets the whole file, which RFC 9110 allows); from a bucket by ranged GETs;
+ * - `redirect`: a 302 to a presigned bucket URL valid for redirectTtlSeconds (the client's Range
+ *   goes to the bucket with it);
+ * - `x-accel-redirect` / `x-sendfile`: an empty answer that tells the proxy in front (nginx;
+ *   Apache or lighttpd) to send the file itself, Range and all.
+ *
+ * Returns false when the blob is gone (the caller answers 410).
  */
-export async function sendFile(req: FastifyRequest, reply: FastifyReply, file: FileToSend): Promise<boolean> {
-  try {
-    await stat(file.path);
-  } catch {
-    return false;
+export async function sendBlob(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  blobs: BlobStore,
+  storage: Config['storage'],
+  file: FileToSend,
+): Promise<boolean> {
+  const disposition = `inline; filename="${file.filename}"`;
+  if ((storage.delivery === 'x-accel-redirect' || storage.delivery === 'x-sendfile') && blobs instanceof LocalBlobStore) {
+    reply.header('content-disposition', disposition).header('cache-control', 'private, max-age=86400, immutable').type(file.contentType);
+    if (storage.delivery === 'x-accel-redirect') {
+      reply.header('x-accel-redirect', storage.accelPrefix + file.key.split('/').map(encodeURIComponent).join('/'));
+    } else {
+      reply.header('x-sendfile', blobs.resolve(file.key));
+    }
+    reply.send(EMPTY);
+    return true;
   }
+
   const etag = `"${file.sha256.slice(0, 32)}"`;
+  const inm = req.headers['if-none-match'];
+  if (inm && inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag || t.trim() === '*')) {
+    reply.code(304).header('etag', etag).send();
+    return true;
+  }
+
+  if (storage.delivery === 'redirect' && blobs instanceof S3BlobStore) {
+    const url = await blobs.presign(file.key, { expiresInSeconds: storage.redirectTtlSeconds, filename: file.filename, contentType: file.contentType });
+    reply.code(302).header('location', url).header('cache-control', 'no-store').send();
+    return true;
+  }
+
   reply
     .header('etag', etag)
     .header('accept-ranges', 'bytes')
     .header('cache-control', 'private, max-age=86400, immutable')
-    .header('content-disposition', `inline; filename="${file.filename}"`)
+    .header('content-disposition', disposition)
     .type(file.contentType);
-
-  const inm = req.headers['if-none-match'];
-  if (inm && inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag || t.trim() === '*')) {
-    reply.code(304).send();
-    return true;
-  }
 
   let start = 0;
   let end = file.bytes - 1;
+  let partial = false;
   const range = req.headers.range;
   const ifRange = req.headers['if-range'];
   if (range && (!ifRange || ifRange === etag)) {
@@ -59,20 +92,16 @@ export async function sendFile(req: FastifyRequest, reply: FastifyReply, file: F
     if (parsed !== -2 && parsed.type === 'bytes' && parsed.length === 1) {
       start = parsed[0]!.start;
       end = parsed[0]!.end;
-      reply.code(206).header('content-range', `bytes ${start}-${end}/${file.bytes}`);
+      partial = true;
     }
   }
-  reply.header('content-length', String(end - start + 1));
-  if (req.method === 'HEAD') {
-    // Fastify's automatic HEAD route rewrites Content-Length to 0 for an empty payload but keeps
-    // it for a stream: answer with an empty one so HEAD reports the file's real length.
-    reply.send(Readable.from([]));
-    return true;
-  }
-  if (file.bytes === 0) {
-    reply.send();
-    return true;
-  }
-  reply.send(createReadStream(file.path, { start, end }));
+  const head = req.method === 'HEAD';
+  const body = head || file.bytes === 0 ? undefined : await blobs.open(file.key, partial ? { start, end } : undefined);
+  if (!head && file.bytes > 0 && !body) return false;
+  if (partial) reply.code(206).header('content-range', `bytes ${start}-${end}/${file.bytes}`);
+  reply.header('content-length', String(file.bytes === 0 ? 0 : end - start + 1));
+  // Fastify's automatic HEAD route rewrites Content-Length to 0 for an empty payload but keeps
+  // it for a stream: answer HEAD with an empty stream so it reports the file's real length.
+  reply.send(head ? Readable.from([]) : (body ?? EMPTY));
   return true;
 }

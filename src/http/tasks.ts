@@ -4,7 +4,7 @@ import type { Gateway } from '../core/gateway.js';
 import { parseTaskId } from '../core/ids.js';
 import type { Task, Variant } from '../core/task.js';
 import type { TaskView } from '../store/tasks.js';
-import { sendFile } from './send-file.js';
+import { sendBlob } from './send-file.js';
 
 const EXTENSIONS: Record<Variant, string> = { video: 'mp4', thumbnail: 'webp', spritesheet: 'jpg' };
 
@@ -50,8 +50,8 @@ export async function serveVariant(gw: Gateway, req: FastifyRequest, reply: Fast
       message: `The content of ${noun.toLowerCase()} ${publicId} has expired and was removed (retention ${gw.config.retentionHours} h).`,
     });
   if (!asset) throw gone();
-  const sent = await sendFile(req, reply, {
-    path: gw.blobs.resolve(asset.path),
+  const sent = await sendBlob(req, reply, gw.blobs, gw.config.storage, {
+    key: asset.path,
     bytes: asset.bytes,
     sha256: asset.sha256,
     contentType: asset.contentType,

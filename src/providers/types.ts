@@ -27,10 +27,18 @@ export interface StepContext {
   now(): number;
   /** Scratch directory for fetch(); created by the worker. */
   workDir: string;
-  /** Absolute path of a stored blob (reference image, remix source video). */
-  blobPath(rel: string): string;
-  /** The stored video of another task (remix source), if it still exists. */
-  sourceVideo(taskId: string): string | undefined;
+  /**
+   * A stored blob of the task (reference image, other media inputs): its bytes, or undefined
+   * when it is gone. A failure of the gateway's storage throws (the step is retried later).
+   */
+  readBlob(key: string): Promise<Buffer | undefined>;
+  /**
+   * A stored blob as a local file, for tools that need a path: the file itself on local storage,
+   * a copy inside workDir when storage is a bucket (so only from fetch()). Undefined when gone.
+   */
+  blobFile(key: string): Promise<string | undefined>;
+  /** The stored video of another task (remix source) as a local file, like blobFile; undefined when gone. */
+  sourceVideo(taskId: string): Promise<string | undefined>;
   /**
    * Persist provider state (and the serving provider) now, keeping the lease: for decisions that
    * must be durable before a side effect (e.g. "about to submit to channel X"). False when the
@@ -56,6 +64,12 @@ export interface FetchOutcome {
   spritesheet?: string;
   /** The video as already probed by the provider (saves a second probe). */
   probed?: MediaInfo;
+  /**
+   * When the upstream stops serving this result (ms). While the gateway's own storage fails, the
+   * worker keeps trying until then (and fails with `storage_unavailable` after). Unset: the
+   * result can be fetched again at any time (storage trouble is then waited out for up to a day).
+   */
+  validUntil?: number;
   /** Seconds of video the upstream reports it delivered: billing settles on them instead of the probe. */
   reportedSeconds?: number;
 }

@@ -186,7 +186,6 @@ export class TaskStore {
       getAsset: db.prepare('SELECT * FROM task_assets WHERE task_id = ? AND variant = ?'),
       listAssets: db.prepare('SELECT * FROM task_assets WHERE task_id = ?'),
       deleteAssets: db.prepare('DELETE FROM task_assets WHERE task_id = ?'),
-      allAssetPaths: db.prepare('SELECT path FROM task_assets'),
       event: db.prepare(`INSERT INTO task_events (task_id, key_id, type, status, progress, data, created_at)
         VALUES (?, ?, ?, ?, ?, ?, ?)`),
       eventsForTask: db.prepare('SELECT * FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
@@ -335,10 +334,6 @@ export class TaskStore {
 
   deleteAssets(taskId: string): void {
     this.s.deleteAssets.run(taskId);
-  }
-
-  allAssetPaths(): string[] {
-    return (this.s.allAssetPaths.all() as { path: string }[]).map((r) => r.path);
   }
 
   appendEvent(task: Pick<Task, 'id' | 'keyId' | 'status' | 'progress'>, type: string, now: number, data?: Record<string, unknown>): number {

@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import sharp from 'sharp';
 import type { BlobStore } from '../assets/blobs.js';
-import { digestFile } from '../assets/blobs.js';
+import { digestFile, StorageError } from '../assets/blobs.js';
+import type { TaskFailure } from '../core/errors.js';
 import type { TaskService } from '../core/service.js';
 import type { Asset, Task, Variant } from '../core/task.js';
 import { CONTENT_TYPES, FILE_NAMES } from '../core/task.js';
@@ -23,6 +24,18 @@ export interface StepDeps {
 /** Consecutive unexpected errors tolerated before a task is failed. */
 const MAX_ERRORS = 5;
 const ERRORS_KEY = '__errors';
+/** Storage trouble of the gateway: { since, n, until } (see storageTrouble). */
+const STORAGE_KEY = '__storage';
+/** How long storage trouble is waited out when the result has no known expiry. */
+const STORAGE_MAX_WAIT_MS = 24 * 3600_000;
+/** Retries while storage fails: 0.5 s doubling up to 30 s. */
+const STORAGE_BACKOFF_MAX_MS = 30_000;
+
+interface StorageTrouble {
+  since: number;
+  n: number;
+  until: number;
+}
 
 /** Run one step of a claimed task and persist its outcome (compare-and-set on the lease). */
 export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): Promise<void> {
@@ -32,14 +45,19 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
     signal,
     now: () => service.now(),
     workDir: '',
-    blobPath: (rel) => deps.blobs.resolve(rel),
-    sourceVideo: (id) => {
+    readBlob: (key) => deps.blobs.read(key),
+    blobFile: (key) => deps.blobs.localFile(key, ctx.workDir, signal),
+    sourceVideo: async (id) => {
       const asset = service.store.getAsset(id, 'video');
-      return asset ? deps.blobs.resolve(asset.path) : undefined;
+      return asset ? deps.blobs.localFile(asset.path, ctx.workDir, signal) : undefined;
     },
     checkpoint: (patch) => service.checkpoint(task, owner, patch),
   };
-  const state = (extra?: Record<string, unknown>): Record<string, unknown> => ({ ...task.providerState, ...extra, [ERRORS_KEY]: 0 });
+  const state = (extra?: Record<string, unknown>): Record<string, unknown> => {
+    const { [STORAGE_KEY]: _, ...rest } = { ...task.providerState, ...extra };
+    return { ...rest, [ERRORS_KEY]: 0 };
+  };
+  let fetched: FetchOutcome | undefined;
 
   try {
     switch (task.stage) {
@@ -88,19 +106,36 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
         return;
       }
       case 'fetch': {
+        const trouble = task.providerState[STORAGE_KEY] as StorageTrouble | undefined;
+        if (trouble && service.now() >= trouble.until) {
+          // Storage failed until the upstream's copy expired: fetching again cannot help.
+          service.fail(task, owner, storageFailure(task));
+          return;
+        }
         ctx.workDir = await deps.blobs.scratch(task.id);
         const out = await provider.fetch(task, ctx);
         if (!out.ok) {
           service.fail(task, owner, out.failure);
           return;
         }
-        const { rel, durationSeconds } = await storeResult(task, out, ctx.workDir, deps.blobs, signal);
-        const assets: Omit<Asset, 'taskId'>[] = [];
-        for (const variant of Object.keys(FILE_NAMES) as Variant[]) {
-          const file = `${rel}/${FILE_NAMES[variant]}`;
-          assets.push({ variant, path: file, contentType: CONTENT_TYPES[variant], ...(await digestFile(deps.blobs.resolve(file))) });
+        fetched = out;
+        const durationSeconds = await prepareResult(task, out, ctx.workDir, signal);
+        const variants = Object.keys(FILE_NAMES) as Variant[];
+        const digests = await Promise.all(variants.map((v) => digestFile(path.join(ctx.workDir, FILE_NAMES[v]))));
+        // Stored (uploaded) before the task can read `completed`; referenced only once stored.
+        const prefix = await deps.blobs.storeResult(task.id, ctx.workDir, Object.fromEntries(variants.map((v) => [FILE_NAMES[v], CONTENT_TYPES[v]])));
+        const assets: Omit<Asset, 'taskId'>[] = variants.map((variant, i) => ({
+          variant,
+          path: `${prefix}/${FILE_NAMES[variant]}`,
+          contentType: CONTENT_TYPES[variant],
+          ...digests[i]!,
+        }));
+        if (!service.complete(task, owner, assets, durationSeconds)) {
+          await deps.blobs.remove(prefix);
+          return;
         }
-        if (!service.complete(task, owner, assets, durationSeconds)) await deps.blobs.remove(rel);
+        // Results of earlier attempts that died between storing and committing are garbage now.
+        await deps.blobs.sweepTask(task.id, { finished: true, deleted: false, resultPrefixes: new Set([prefix]) }).catch(() => undefined);
         return;
       }
       case 'done':
@@ -111,6 +146,10 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
     // The provider may have checkpointed state during this step: build on what is stored, not on
     // the copy the step started with.
     const stored = service.store.get(task.id)?.providerState ?? task.providerState;
+    if (err instanceof StorageError) {
+      storageTrouble(task, deps, stored, err, fetched);
+      return;
+    }
     const errors = Number(stored[ERRORS_KEY] ?? 0) + 1;
     if (err instanceof RetryLater) {
       if (err.opts.quiet) deps.log.debug({ task: task.id, reason: err.message }, 'step deferred');
@@ -139,16 +178,44 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
 }
 
 /**
- * Check the video, make sure all three variants exist under their canonical names, and move the
- * scratch directory into blob storage. Returns the stored directory (relative) and the duration.
+ * The gateway's storage failed (disk unwritable or full, bucket unreachable): that is not the
+ * job's fault, so it does not count towards MAX_ERRORS. The step is tried again with backoff for
+ * as long as the result can still be had — until the upstream stops serving it (`validUntil`),
+ * or STORAGE_MAX_WAIT_MS when it has no known expiry — and only then fails, with
+ * `storage_unavailable` (the credit hold is released). Logged at error level every time.
  */
-async function storeResult(
-  task: Task,
-  out: FetchOutcome,
-  workDir: string,
-  blobs: BlobStore,
-  signal: AbortSignal,
-): Promise<{ rel: string; durationSeconds: number }> {
+function storageTrouble(task: Task, deps: StepDeps, stored: Record<string, unknown>, err: StorageError, fetched: FetchOutcome | undefined): void {
+  const { service, owner } = deps;
+  const now = service.now();
+  const prev = stored[STORAGE_KEY] as StorageTrouble | undefined;
+  const since = prev?.since ?? now;
+  const until = fetched?.validUntil ?? prev?.until ?? since + STORAGE_MAX_WAIT_MS;
+  const n = (prev?.n ?? 0) + 1;
+  deps.log.error({ task: task.id, stage: task.stage, reason: err.detail, attempts: n, failingSince: new Date(since).toISOString() }, 'blob storage failed; the step will be retried');
+  if (now >= until) {
+    service.fail(task, owner, storageFailure(task));
+    return;
+  }
+  const backoff = Math.min(STORAGE_BACKOFF_MAX_MS, 500 * 2 ** Math.min(n - 1, 16));
+  service.advance(task, owner, {
+    providerState: { ...stored, [STORAGE_KEY]: { since, n, until } satisfies StorageTrouble },
+    nextRunAt: Math.min(until, now + backoff + Math.floor(Math.random() * 250)),
+  });
+}
+
+const storageFailure = (task: Task): TaskFailure => ({
+  code: 'storage_unavailable',
+  message:
+    task.stage === 'fetch'
+      ? "The video was made, but the gateway's file storage was unavailable until the upstream's copy expired, so it could not be kept. You were not charged; create it again."
+      : "The gateway's file storage was unavailable for too long to process this video. You were not charged; create it again.",
+});
+
+/**
+ * Check the video and make sure all three variants exist in the work directory under their
+ * canonical names. Returns the video's duration.
+ */
+async function prepareResult(task: Task, out: FetchOutcome, workDir: string, signal: AbortSignal): Promise<number> {
   const target = (v: Variant): string => path.join(workDir, FILE_NAMES[v]);
   if (out.video !== target('video')) await rename(out.video, target('video'));
   const info = out.probed ?? (await probeVideo(target('video'), { signal }));
@@ -163,7 +230,7 @@ async function storeResult(
     await normaliseStill(out.thumbnail, target('thumbnail'), 'webp');
     await normaliseStill(out.spritesheet, target('spritesheet'), 'jpeg');
   }
-  return { rel: await blobs.adopt(task.id, workDir), durationSeconds };
+  return durationSeconds;
 }
 
 /** Convert a still to the format the variant promises (an upstream may send png or jpg thumbnails). */

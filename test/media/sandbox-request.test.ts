@@ -276,7 +276,7 @@ describe('sandbox: determinism', () => {
 describe('SandboxProvider', () => {
   const media = (role: MediaInput['role'], kind: MediaInput['kind'], blob: string): MediaInput => ({ role, kind, blob, contentType: 'image/png' });
 
-  it('renders from the canonical request: size, length, audio, seed, frames and image references', () => {
+  it('renders from the canonical request: size, length, audio, seed, frames and image references', async () => {
     const request: VideoRequest = {
       model: 'veo-3.1',
       prompt: 'p',
@@ -292,7 +292,7 @@ describe('SandboxProvider', () => {
       references: [media('reference', 'image', 't/ref-0.png'), media('reference', 'audio', 't/ref-1.mp3'), media('reference', 'image', 't/ref-2.jpg')],
       options: {},
     };
-    expect(renderSpecOf(request, (key) => `/blobs/${key}`)).toEqual({
+    expect(await renderSpecOf(request, async (key) => `/blobs/${key}`)).toEqual({
       prompt: 'p',
       width: 2560,
       height: 1080,
@@ -303,7 +303,7 @@ describe('SandboxProvider', () => {
       lastFrame: '/blobs/t/last.png',
       references: ['/blobs/t/ref-0.png', '/blobs/t/ref-2.jpg'],
     });
-    const bare = renderSpecOf({ ...request, audio: false, references: [], firstFrame: undefined, lastFrame: undefined, seed: undefined } as VideoRequest, (k) => k);
+    const bare = await renderSpecOf({ ...request, audio: false, references: [], firstFrame: undefined, lastFrame: undefined, seed: undefined } as VideoRequest, async (k) => k);
     expect(bare).toEqual({ prompt: 'p', width: 2560, height: 1080, seconds: 8, audio: false, references: [] });
   });
 
@@ -323,8 +323,9 @@ describe('SandboxProvider', () => {
       signal: new AbortController().signal,
       now: () => Date.now(),
       workDir: work,
-      blobPath: (key) => join(blobs, key),
-      sourceVideo: () => undefined,
+      readBlob: async () => undefined,
+      blobFile: async (key) => join(blobs, key),
+      sourceVideo: async () => undefined,
       checkpoint: () => true,
     };
     const provider = new SandboxProvider({ queueMs: 0, msPerVideoSecond: 0, longQueueMs: 0, concurrency: 1 });

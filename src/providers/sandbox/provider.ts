@@ -16,9 +16,17 @@ interface Schedule {
 
 /**
  * What the sandbox renders for a request: its size, length, audio, seed, first and last frames and
- * reference images (references of other kinds are not shown).
+ * reference images (references of other kinds are not shown), as local files; media that is no
+ * longer stored is left out.
  */
-export function renderSpecOf(request: VideoRequest, blobPath: (key: string) => string): RenderSpec {
+export async function renderSpecOf(request: VideoRequest, blobFile: (key: string) => Promise<string | undefined>): Promise<RenderSpec> {
+  const firstFrame = request.firstFrame && (await blobFile(request.firstFrame.blob));
+  const lastFrame = request.lastFrame && (await blobFile(request.lastFrame.blob));
+  const references: string[] = [];
+  for (const m of request.references) {
+    const file = m.kind === 'image' ? await blobFile(m.blob) : undefined;
+    if (file) references.push(file);
+  }
   return {
     prompt: request.prompt,
     width: request.width,
@@ -26,9 +34,9 @@ export function renderSpecOf(request: VideoRequest, blobPath: (key: string) => s
     seconds: request.seconds,
     audio: request.audio,
     ...(request.seed !== undefined ? { seed: request.seed } : {}),
-    ...(request.firstFrame ? { firstFrame: blobPath(request.firstFrame.blob) } : {}),
-    ...(request.lastFrame ? { lastFrame: blobPath(request.lastFrame.blob) } : {}),
-    references: request.references.filter((m) => m.kind === 'image').map((m) => blobPath(m.blob)),
+    ...(firstFrame ? { firstFrame } : {}),
+    ...(lastFrame ? { lastFrame } : {}),
+    references,
   };
 }
 
@@ -45,8 +53,8 @@ export class SandboxProvider implements Provider {
     this.renders = new Semaphore(cfg.concurrency);
   }
 
+  // A remix whose source went away meanwhile fails in fetch(), when the source is read.
   async submit(task: Task, ctx: StepContext): Promise<SubmitOutcome> {
-    if (task.remixedFrom && !ctx.sourceVideo(task.remixedFrom)) return { ok: false, failure: sourceGone(task.remixedFrom) };
     const scenario = scenarioFor(task.prompt);
     const now = ctx.now();
     const startAt = now + (scenario.kind === 'long-queue' ? this.cfg.longQueueMs : this.cfg.queueMs);
@@ -75,10 +83,10 @@ export class SandboxProvider implements Provider {
   async fetch(task: Task, ctx: StepContext): Promise<FetchOutcome | { ok: false; failure: TaskFailure }> {
     let remixSource: string | undefined;
     if (task.remixedFrom) {
-      remixSource = ctx.sourceVideo(task.remixedFrom);
+      remixSource = await ctx.sourceVideo(task.remixedFrom);
       if (!remixSource) return { ok: false, failure: sourceGone(task.remixedFrom) };
     }
-    const spec: RenderSpec = { ...renderSpecOf(requestOf(task), (key) => ctx.blobPath(key)), ...(remixSource ? { remixSource } : {}) };
+    const spec: RenderSpec = { ...(await renderSpecOf(requestOf(task), (key) => ctx.blobFile(key))), ...(remixSource ? { remixSource } : {}) };
     const out = await this.renders.run(() => renderSandboxVideo(spec, ctx.workDir, { signal: ctx.signal }), ctx.signal);
     return { ok: true, ...out };
   }
