@@ -38,6 +38,10 @@ export interface ChannelState {
   /** The last status seen (the result's location when it is done). */
   last?: UpstreamStatus;
   fetchAttempts?: number;
+  /** Status calls made for this job (metrics). */
+  checks?: number;
+  /** When the job finished upstream: the upstream's own time, else when a check first saw it (metrics). */
+  doneAt?: number;
 }
 
 export interface ChannelProviderOptions {
@@ -51,6 +55,13 @@ export interface ChannelProviderOptions {
 }
 
 const stateOf = (task: Task): ChannelState => ({ ...((task.providerState.ch as ChannelState | undefined) ?? {}) });
+
+/** What a finished task's channel state says about its polling (for metrics); nothing for other providers. */
+export function upstreamFacts(task: Task): { statusCalls?: number; upstreamDoneAt?: number } {
+  const ch = task.providerState.ch as ChannelState | undefined;
+  if (!ch) return {};
+  return { statusCalls: ch.checks ?? 0, ...(ch.doneAt === undefined ? {} : { upstreamDoneAt: ch.doneAt }) };
+}
 const withState = (task: Task, ch: ChannelState): Record<string, unknown> => ({ ...task.providerState, ch });
 
 /** Why a channel did not take a job in this round, and when it might. */
@@ -358,6 +369,7 @@ export class ChannelProvider implements Provider {
     });
     let status: UpstreamStatus;
     r.stats.checks++;
+    st.checks = (st.checks ?? 0) + 1;
     try {
       status = await r.adapter.status(task.upstreamId, r.http);
     } catch (err) {
@@ -426,6 +438,7 @@ export class ChannelProvider implements Provider {
               ? ctx.now() - submittedAt
               : undefined;
         if (duration !== undefined) this.channels.timings.record(r.def.id, task.model, task.seconds, duration);
+        next.doneAt = status.completedAtMs !== undefined && status.completedAtMs <= now ? status.completedAtMs : now;
         return { state: 'succeeded', providerState: withState(task, next) };
       }
       default:
@@ -474,13 +487,19 @@ export class ChannelProvider implements Provider {
       const video = path.join(ctx.workDir, 'upstream-video.mp4');
       r.stats.downloads++;
       let probed: MediaInfo;
+      const metrics = this.channels.telemetry.metrics;
+      const started = performance.now();
       try {
-        await download(sources.video, video, target, limits, ctx.signal);
+        const get = () => download(sources.video, video, target, limits, ctx.signal);
+        const tracing = this.channels.telemetry.tracing;
+        await (tracing ? tracing.upstream({ channel: r.def.id, provider: r.def.type, purpose: 'download', method: 'GET' }, get) : get());
+        metrics?.upstreamRequest(r.def.id, r.def.type, 'download', 'ok', performance.now() - started);
         probed = await probeVideo(video, { signal: ctx.signal });
         if (probed.width <= 0 || probed.height <= 0 || probed.durationSeconds <= 0) throw new InvalidVideo('it has no picture or no duration');
       } catch (err) {
         if (ctx.signal.aborted) throw err;
         r.stats.downloadFailures++;
+        if (!(err instanceof InvalidVideo) && err instanceof DownloadError) metrics?.upstreamRequest(r.def.id, r.def.type, 'download', err.kind, performance.now() - started);
         return this.fetchFailed(task, r, st, err, sources.expiresAtMs, now);
       }
       const out: FetchOutcome = { ok: true, video, probed };

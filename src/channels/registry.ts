@@ -15,6 +15,7 @@ import { Breaker } from './breaker.js';
 import type { UpstreamConfig } from './config.js';
 import { describeUpstreamError } from './errors.js';
 import { ChannelHttp, channelDispatchers } from './http.js';
+import type { Telemetry } from '../ops/telemetry.js';
 import { ChannelLimiter } from './limiter.js';
 import { orderCandidates } from './router.js';
 import { normaliseModels, toDef } from './schema.js';
@@ -77,6 +78,7 @@ export class Channels {
     readonly net: NetPolicy,
     private readonly now: () => number,
     private readonly log: FastifyBaseLogger,
+    readonly telemetry: Telemetry = {},
     private readonly rng: () => number = Math.random,
   ) {
     this.timings = new Timings(store, now);
@@ -158,7 +160,7 @@ export class Channels {
       connectTimeoutMs: this.cfg.connectTimeoutMs,
       requestTimeoutMs: this.cfg.requestTimeoutMs,
       submitTimeoutMs: this.cfg.submitTimeoutMs,
-    });
+    }, { channel: def.id, provider: def.type, telemetry: this.telemetry });
     if (previous) {
       // Let requests in flight on the old clients finish, then close them.
       const old = previous;

@@ -20,7 +20,11 @@ export class SandboxProvider implements Provider {
   readonly id = 'sandbox';
   private readonly renders: Semaphore;
 
-  constructor(private readonly cfg: Config['sandbox']) {
+  constructor(
+    private readonly cfg: Config['sandbox'],
+    /** Told the wall time of each finished render (metrics). */
+    private readonly onRender: (ms: number) => void = () => {},
+  ) {
     this.renders = new Semaphore(cfg.concurrency);
   }
 
@@ -57,22 +61,23 @@ export class SandboxProvider implements Provider {
       remixSource = ctx.sourceVideo(task.remixedFrom);
       if (!remixSource) return { ok: false, failure: sourceGone(task.remixedFrom) };
     }
-    const out = await this.renders.run(
-      () =>
-        renderSandboxVideo(
-          {
-            prompt: task.prompt,
-            width: task.width,
-            height: task.height,
-            seconds: task.seconds,
-            referenceImage: task.hasReference ? ctx.blobPath(`${task.id}/reference.png`) : undefined,
-            remixSource,
-          },
-          ctx.workDir,
-          { signal: ctx.signal },
-        ),
-      ctx.signal,
-    );
+    const out = await this.renders.run(async () => {
+      const started = performance.now();
+      const rendered = await renderSandboxVideo(
+        {
+          prompt: task.prompt,
+          width: task.width,
+          height: task.height,
+          seconds: task.seconds,
+          referenceImage: task.hasReference ? ctx.blobPath(`${task.id}/reference.png`) : undefined,
+          remixSource,
+        },
+        ctx.workDir,
+        { signal: ctx.signal },
+      );
+      this.onRender(performance.now() - started);
+      return rendered;
+    }, ctx.signal);
     return { ok: true, ...out };
   }
 }

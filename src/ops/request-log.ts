@@ -1,0 +1,26 @@
+import { LogController } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+/**
+ * One JSON line per request when it ends: request id (reqId), method, route pattern, path
+ * (without the query string, which may hold a stream token), status and duration. Successful
+ * reads (GET, HEAD below 400) are debug lines, since polling clients make most requests; the
+ * rest are info, 5xx and failures error. Credentials are redacted by the logger (REDACT_PATHS).
+ */
+export class RequestLog extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
+    const status = reply.statusCode;
+    const line = {
+      method: req.method,
+      route: req.routeOptions.url ?? null,
+      path: req.url.split('?', 1)[0],
+      statusCode: status,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+    };
+    if (error || status >= 500) req.log.error({ ...line, ...(error ? { err: error } : {}) }, 'request failed');
+    else if (status < 400 && (req.method === 'GET' || req.method === 'HEAD')) req.log.debug(line, 'request completed');
+    else req.log.info(line, 'request completed');
+  }
+}
