@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, createContextKey, propagation, trace } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, createContextKey, trace } from '@opentelemetry/api';
 import type { Context, Span, SpanContext, Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -142,7 +142,7 @@ export function startTracing(env: NodeJS.ProcessEnv, log: FastifyBaseLogger): Tr
   return {
     instrument(app) {
       app.addHook('onRequest', (req, _reply, done) => {
-        const parent = propagation.extract(ROOT_CONTEXT, req.headers, {
+        const parent = propagator.extract(ROOT_CONTEXT, req.headers, {
           get: (carrier, key) => carrier[key] as string | string[] | undefined,
           keys: (carrier) => Object.keys(carrier),
         });
