@@ -384,6 +384,7 @@ export class ChannelProvider implements Provider {
           return {
             state: 'failed',
             failure: { code: CODES.notFound, message: `The upstream provider no longer knows this job (${nf} checks in a row answered "not found": ${reason}).` },
+            providerState: withState(task, { ...st, nf }),
           };
         }
         return still({ ...st, nf }, Math.min(this.opts.poll.maxMs, this.opts.poll.minMs * 2 ** nf));
@@ -442,7 +443,7 @@ export class ChannelProvider implements Provider {
         return { state: 'succeeded', providerState: withState(task, next) };
       }
       default:
-        return { state: 'failed', failure: jobFailure(status, r.secrets) };
+        return { state: 'failed', failure: jobFailure(status, r.secrets), providerState: withState(task, next) };
     }
   }
 

@@ -321,13 +321,14 @@ export class TaskService {
     });
   }
 
-  /** Mark the task failed (owner null = regardless of lease, for sweeps). */
-  fail(task: Task, owner: string | null, failure: TaskFailure): boolean {
+  /** Mark the task failed (owner null = regardless of lease, for sweeps), with the provider's last state if given. */
+  fail(task: Task, owner: string | null, failure: TaskFailure, providerState?: Record<string, unknown>): boolean {
     const now = this.now();
     return this.commit(() => {
       const changed = this.store.update(
         task.id,
         {
+          ...(providerState ? { providerState } : {}),
           status: 'failed',
           stage: 'done',
           error: failure,
@@ -341,7 +342,7 @@ export class TaskService {
       );
       if (!changed) return false;
       this.appendEvent(
-        { ...task, status: 'failed', stage: 'done', error: failure, completedAt: now, updatedAt: now },
+        { ...task, ...(providerState ? { providerState } : {}), status: 'failed', stage: 'done', error: failure, completedAt: now, updatedAt: now },
         'video.failed',
         now,
         task.status,

@@ -48,12 +48,15 @@ const STAGES = ['submit', 'wait', 'fetch'] as const;
 /** Remembers at most `max` distinct values of one label; later newcomers become `other`. */
 class BoundedLabel {
   private readonly seen = new Set<string>();
-  constructor(private readonly max: number) {}
+  constructor(
+    private readonly max: number,
+    private readonly shape = IDENT,
+  ) {}
 
   of(value: string | null | undefined): string {
     if (!value) return 'none';
     if (this.seen.has(value)) return value;
-    if (this.seen.size >= this.max || !IDENT.test(value)) return OTHER;
+    if (this.seen.size >= this.max || !this.shape.test(value)) return OTHER;
     this.seen.add(value);
     return value;
   }
@@ -70,7 +73,8 @@ export class Metrics {
   private readonly channels = new BoundedLabel(200);
   private readonly providers = new BoundedLabel(50);
   private readonly codes = new BoundedLabel(100);
-  private readonly routes = new BoundedLabel(500);
+  /** Route patterns are the routes' declarations (never URLs); the cap only guards against a bug. */
+  private readonly routes = new BoundedLabel(500, /^\/[\x21-\x7e]{0,200}$/);
   private readonly httpChildren = new Map<string, { observe(v: number): void }>();
   private backlogCache: { at: number; value: Promise<Backlog> } | null = null;
 
