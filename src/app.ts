@@ -76,8 +76,6 @@ export interface AppOptions {
   resolver?: Resolver;
   /** Gateway-time ms per real ms when `now` runs compressed (benchmarks); timers scale by it. */
   timeScale?: number;
-  /** Where the OpenTelemetry variables are read (default: process.env). */
-  env?: NodeJS.ProcessEnv;
 }
 
 /** Never logged, whatever the level (credentials of clients, of the operator and of upstreams). */
@@ -175,7 +173,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     trustProxy: true,
     logController: new RequestLog(),
   });
-  const telemetry: Telemetry = { metrics, tracing: await loadTracing(opts.env ?? process.env, server.log) };
+  const telemetry: Telemetry = { metrics, tracing: await loadTracing(process.env, server.log) };
   metrics?.instrument(server);
   telemetry.tracing?.instrument(server);
   observeTasks(service, telemetry, server.log.child({ component: 'tasks' }), { providerType, upstreamFacts });
