@@ -23,13 +23,11 @@ export interface ReceivedSpan {
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
   readonly contentTypes = new Set<string>();
-  private constructor(
-    private readonly server: Server,
-    readonly url: string,
-  ) {}
+  private server!: Server;
+  url = '';
 
   static async start(): Promise<OtlpReceiver> {
-    let receiver: OtlpReceiver | undefined;
+    const receiver = new OtlpReceiver();
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -40,9 +38,9 @@ export class OtlpReceiver {
           res.writeHead(404).end();
           return;
         }
-        receiver!.contentTypes.add(type);
+        receiver.contentTypes.add(type);
         try {
-          receiver!.spans.push(...(type.includes('json') ? fromJson(JSON.parse(body.toString('utf8'))) : fromProtobuf(body)));
+          receiver.spans.push(...(type.includes('json') ? fromJson(JSON.parse(body.toString('utf8'))) : fromProtobuf(body)));
         } catch (err) {
           res.writeHead(400, { 'content-type': 'text/plain' }).end(String(err));
           return;
@@ -54,7 +52,8 @@ export class OtlpReceiver {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
     const addr = server.address();
     if (!addr || typeof addr === 'string') throw new Error('no address');
-    receiver = new OtlpReceiver(server, `http://127.0.0.1:${addr.port}`);
+    receiver.server = server;
+    receiver.url = `http://127.0.0.1:${addr.port}`;
     return receiver;
   }
 
