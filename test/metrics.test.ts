@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { getMetricsFromStream } from 'prom2javascript';
 import type { PromHistogramData, PromData, PromMetrics } from 'prom2javascript';
@@ -188,6 +190,11 @@ describe('metrics switched on by a port alone', () => {
     const port = typeof address === 'object' && address ? address.port : 0;
     const { metrics } = await scrape(`http://127.0.0.1:${port}`, 'unused');
     expect(metrics.vidgate_tasks_created_total?.type).toBe('counter');
+    // docs/operations.md lists every metric of vidgate's own.
+    const doc = readFileSync(path.resolve(import.meta.dirname, '../docs/operations.md'), 'utf8');
+    const ours = gw.app.telemetry.metrics!.registry.getMetricsAsArray().map((m) => m.name).filter((n) => n.startsWith('vidgate_'));
+    expect(ours.length).toBeGreaterThan(15);
+    expect(ours.filter((n) => !doc.includes(`\`${n}\``))).toEqual([]);
   });
 
   it('is off (and /metrics says so) without a token or a port', async () => {
