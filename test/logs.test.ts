@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { fault, promptDirectives, startOpenAIVideosFake } from './fakes/index.js
 import { cli, spawnServer } from './helpers/process.js';
 import type { ServerProcess } from './helpers/process.js';
 import { until } from './helpers/receiver.js';
-import { waitAllTerminal } from './helpers/upstreams.js';
+import { waitAllTerminal, writeChannelConfig } from './helpers/upstreams.js';
 
 const CHANNEL_KEY = 'sk-channel-credential-LOGS-0001';
 const ADMIN = 'admin-token-for-the-logs-test-01';
@@ -40,16 +40,7 @@ describe('logs', () => {
       action: fault.error(401, { message: `Incorrect API key provided: ${CHANNEL_KEY}` }),
     });
     dataDir = await mkdtemp(path.join(tmpdir(), 'vidgate-logs-'));
-    const configFile = path.join(dataDir, 'vidgate.yaml');
-    await writeFile(
-      configFile,
-      [
-        'net: { allowCidrs: ["127.0.0.1/32"] }',
-        'upstream: { poll: { minMs: 50, maxMs: 500, firstMs: 100 } }',
-        'channels:',
-        `  - { id: oa, type: openai-compatible, base_url: "${fake.baseURL}", api_key: "${CHANNEL_KEY}", models: [sora-2] }`,
-      ].join('\n'),
-    );
+    const configFile = await writeChannelConfig(dataDir, [`{ id: oa, type: openai-compatible, base_url: "${fake.baseURL}", api_key: "${CHANNEL_KEY}", models: [sora-2] }`]);
     const env = { VIDGATE_DATA_DIR: dataDir, VIDGATE_CONFIG: configFile, VIDGATE_ADMIN_TOKEN: ADMIN, VIDGATE_METRICS_TOKEN: METRICS, LOG_LEVEL: 'debug' };
     const key = (JSON.parse((await cli(['key', 'create', '--name', 'logs', '--credit', '10', '--json'], env)).stdout) as { key: string }).key;
     server = await spawnServer(env);
