@@ -443,7 +443,8 @@ export class ChannelProvider implements Provider {
         return { state: 'succeeded', providerState: withState(task, next) };
       }
       default:
-        return { state: 'failed', failure: jobFailure(status, r.secrets), providerState: withState(task, next) };
+        // Kept: the count of status calls; not the failed status (its upstream text may hold secrets).
+        return { state: 'failed', failure: jobFailure(status, r.secrets), providerState: withState(task, st) };
     }
   }
 
