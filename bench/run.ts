@@ -12,7 +12,7 @@ import { renderBench } from './render.js';
 const quick = process.env.BENCH_QUICK === '1';
 const benches: Record<string, () => Promise<string>> = {
   http: () => httpBench({ rounds: quick ? 1 : 5, seconds: quick ? 2 : 8 }),
-  observability: () => observabilityBench({ rounds: quick ? 1 : 7, seconds: quick ? 2 : 5 }),
+  observability: () => observabilityBench({ rounds: quick ? 1 : 5, seconds: quick ? 2 : 5 }),
   render: () => renderBench({ runs: quick ? 2 : 7 }),
   push: () => pushBench({ tasks: quick ? 100 : 1000, rate: 50, mode: 'direct' }),
   // polling.ts is also a command of its own (npm run bench:polling -- --help); here its table.
