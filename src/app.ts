@@ -32,11 +32,14 @@ import { openaiErrorBody, registerErrorHandling } from './http/errors.js';
 import { modelRoutes } from './http/models.js';
 import './http/types.js';
 import { SandboxProvider } from './providers/sandbox/provider.js';
+import type { Provider } from './providers/types.js';
 import type { Resolver } from './net/ssrf.js';
 import type { Db } from './store/db.js';
 import { openDatabase } from './store/db.js';
 import { KeyStore } from './store/keys.js';
 import { TaskStore } from './store/tasks.js';
+import type { EventRow } from './store/tasks.js';
+import type { Task } from './core/task.js';
 import { Secrets } from './util/secrets.js';
 import { Worker } from './worker/worker.js';
 import { upstreamFacts } from './channels/provider.js';
@@ -193,7 +196,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       parts: 80,
     },
   });
-  const upstreams = createUpstreams({ config, db, store, blobs, secrets, catalog, prices, now, log: server.log, telemetry });
+  const upstreams = createUpstreams({ config, db, store, blobs, secrets, catalog, prices, now, log: server.log, telemetry, wake: () => worker.notify() });
   lazy.upstreams = upstreams;
 
   registerErrorHandling(server, { openai: openaiErrorBody, apimart: apimartErrorBody });
@@ -232,13 +235,20 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   await server.register(adminWebhookRoutes(gateway, events));
   await server.register(consoleStatic(config));
 
+  const providerOf = (task: Task): Provider => (!task.provider || task.provider === sandbox.id ? sandbox : upstreams.provider);
   const worker = new Worker(
     service,
-    { service, blobs, provider: (task) => (!task.provider || task.provider === sandbox.id ? sandbox : upstreams.provider), log: server.log },
+    { service, blobs, provider: providerOf, log: server.log },
     { concurrency: config.worker.concurrency, leaseMs: config.worker.leaseMs, timeScale: opts.timeScale ?? 1, telemetry },
     server.log,
   );
   lazy.worker = worker;
+  // A task cancelled or deleted before it finished: its upstream job is cancelled too, where the protocol can.
+  service.events.on('event', (e: EventRow) => {
+    if (e.type !== 'video.cancelled') return;
+    const task = store.get(e.taskId);
+    if (task?.upstreamId) void providerOf(task).cancel?.(task);
+  });
   const metricsServer =
     metrics && config.metrics.port !== undefined
       ? await startMetricsListener(metrics, { token: config.metrics.token, port: config.metrics.port, host: config.metrics.host ?? config.host })

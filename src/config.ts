@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UPSTREAM_ENV, upstreamConfigSchema } from './channels/config.js';
+import { resolveCredentialSources } from './channels/credentials.js';
 import { channelConfigSchema } from './channels/schema.js';
 import { assertValidNetPolicy } from './net/ssrf.js';
 
@@ -259,12 +260,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   }
   const config = result.data;
   config.dataDir = path.resolve(config.dataDir);
-  config.channels.forEach((c, i) => {
-    if (!c.api_key_env) return;
-    const value = env[c.api_key_env];
-    if (!value) throw new ConfigError(`Invalid configuration:\n  channels.${i}.api_key_env (config file): the environment variable ${c.api_key_env} is not set`);
-    c.api_key = value;
-  });
+  const problems = config.channels.flatMap((c, i) => resolveCredentialSources(c as Record<string, unknown>, env, `channels.${i}`));
+  if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   try {
     assertValidNetPolicy(config.net);
   } catch (err) {

@@ -23,6 +23,12 @@ export const upstreamConfigSchema = z
         firstMs: int(10).default(5_000),
       })
       .default({ minMs: 1_000, maxMs: 30_000, firstMs: 5_000 }),
+    /**
+     * Checks of a job whose provider was given a callback URL (VIDGATE_PUBLIC_URL set, protocol
+     * with callbacks) come this far apart: the callback says when to look; this only bounds the
+     * delay a lost callback causes.
+     */
+    callbackPollMs: int(1_000).default(300_000),
     /** Consecutive 404s on a job's status before it counts as lost. */
     notFoundLimit: int(1, 100).default(3),
     connectTimeoutMs: int(100).default(10_000),
@@ -54,6 +60,7 @@ export const upstreamConfigSchema = z
     sandboxFallback: 'auto',
     deadlineMinutes: 60,
     poll: { minMs: 1_000, maxMs: 30_000, firstMs: 5_000 },
+    callbackPollMs: 300_000,
     notFoundLimit: 3,
     connectTimeoutMs: 10_000,
     requestTimeoutMs: 30_000,
@@ -75,6 +82,7 @@ export const UPSTREAM_ENV: Record<string, string> = {
   VIDGATE_POLL_MIN_MS: 'upstream.poll.minMs',
   VIDGATE_POLL_MAX_MS: 'upstream.poll.maxMs',
   VIDGATE_POLL_FIRST_MS: 'upstream.poll.firstMs',
+  VIDGATE_CALLBACK_POLL_MS: 'upstream.callbackPollMs',
   VIDGATE_UPSTREAM_NOT_FOUND_LIMIT: 'upstream.notFoundLimit',
   VIDGATE_UPSTREAM_TIMEOUT_MS: 'upstream.requestTimeoutMs',
   VIDGATE_UPSTREAM_SUBMIT_TIMEOUT_MS: 'upstream.submitTimeoutMs',

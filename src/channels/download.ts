@@ -8,7 +8,8 @@ import { headerMap, retryAfterMs } from './http.js';
 /**
  * Copies an upstream result into a local file.
  *
- * - Credentials go only to the channel's own origin; a result URL on any other host (a CDN, a
+ * - Credentials go only to the channel's own origin (and to an origin the adapter names, e.g. an
+ *   object store read with the channel's token); a result URL on any other host (a CDN, a
  *   presigned bucket) is fetched without them and under the gateway's outbound address policy
  *   (VIDGATE_ALLOW_HOSTS / VIDGATE_ALLOW_CIDRS), because the upstream chose that URL, not the
  *   operator. Redirects are followed by hand and re-checked hop by hop.
@@ -22,9 +23,11 @@ import { headerMap, retryAfterMs } from './http.js';
 export interface DownloadTarget {
   channelOrigin: string;
   channelDispatcher: Dispatcher;
-  authHeaders: () => Record<string, string>;
+  authHeaders: () => Promise<Record<string, string>>;
   guarded: Dispatcher;
   net: NetPolicy;
+  /** Also send the credentials to the URL's own origin (an object store the adapter addresses with the channel's token). */
+  credentialsFor?: string;
 }
 
 export interface DownloadLimits {
@@ -69,6 +72,7 @@ async function openUrl(url: string, extra: Record<string, string>, t: DownloadTa
   let current = new URL(url);
   for (let hop = 0; ; hop++) {
     const own = current.origin === t.channelOrigin;
+    const authorised = own || current.origin === t.credentialsFor;
     if (!own) {
       const refusal = checkUrl(current, t.net);
       if (refusal) throw new DownloadError('refused', `the result URL is not allowed by the outbound address policy (${refusal})`);
@@ -78,7 +82,7 @@ async function openUrl(url: string, extra: Record<string, string>, t: DownloadTa
       res = await request(current, {
         method: 'GET',
         dispatcher: own ? t.channelDispatcher : t.guarded,
-        headers: { accept: '*/*', 'accept-encoding': 'identity', 'user-agent': 'vidgate', ...(own ? t.authHeaders() : {}), ...extra },
+        headers: { accept: '*/*', 'accept-encoding': 'identity', 'user-agent': 'vidgate', ...(authorised ? await t.authHeaders() : {}), ...extra },
         signal,
         headersTimeout: limits.idleTimeoutMs,
         bodyTimeout: limits.idleTimeoutMs,

@@ -18,6 +18,7 @@ export const CODES = {
   failed: 'upstream_failed',
   cancelled: 'upstream_cancelled',
   expired: 'upstream_expired',
+  timeout: 'upstream_timeout',
   notFound: 'upstream_task_not_found',
   deadline: 'deadline_exceeded',
   downloadFailed: 'result_download_failed',
@@ -71,10 +72,13 @@ export function isModeration(e: { code?: string; type?: string; message?: string
 }
 
 export function isQuota(err: UpstreamError): boolean {
-  return err.detail.status === 402 || QUOTA.test(err.detail.code ?? '') || QUOTA.test(err.detail.type ?? '');
+  return err.detail.kind === 'quota' || err.detail.status === 402 || QUOTA.test(err.detail.code ?? '') || QUOTA.test(err.detail.type ?? '');
 }
 
-/** The failure of a job the upstream reports as failed, cancelled or expired. */
+/**
+ * The failure of a job the upstream reports as failed, cancelled or expired: by the kind the
+ * adapter read from the provider's code when it has one, else by the words of the reason.
+ */
 export function jobFailure(status: UpstreamStatus, secrets: readonly string[]): TaskFailure {
   const e = status.error;
   const reason = e?.message || e?.code ? trimReason(scrub(`${e?.message ?? ''}${e?.code && e.code !== e.message ? ` (${e.code})` : ''}`.trim(), secrets)) : '';
@@ -84,8 +88,18 @@ export function jobFailure(status: UpstreamStatus, secrets: readonly string[]): 
       return { code: CODES.cancelled, message: `The upstream provider cancelled this video${said}` };
     case 'expired':
       return { code: CODES.expired, message: `The upstream provider let this job expire before it ran${said}` };
+  }
+  const kind = e?.kind ?? (isModeration(e) ? 'moderation' : undefined);
+  switch (kind) {
+    case 'moderation':
+      return { code: CODES.moderation, message: `The upstream provider's moderation blocked this video${said}` };
+    case 'invalid':
+      return { code: CODES.invalidRequest, message: `The upstream provider could not make this video from this request${said}` };
+    case 'quota':
+      return { code: CODES.quota, message: `The upstream provider's account ran out of quota for this video${said}` };
+    case 'timeout':
+      return { code: CODES.timeout, message: `The upstream provider timed out making this video${said}` };
     default:
-      if (isModeration(e)) return { code: CODES.moderation, message: `The upstream provider's moderation blocked this video${said}` };
       return { code: CODES.failed, message: `The upstream provider failed to make this video${said}` };
   }
 }
@@ -94,10 +108,10 @@ export function jobFailure(status: UpstreamStatus, secrets: readonly string[]): 
 export function rejectionFailure(err: UpstreamError, secrets: readonly string[]): TaskFailure {
   const reason = describeUpstreamError(err, secrets);
   const d = err.detail;
-  if (isModeration({ code: d.code, type: d.type, message: d.upstreamMessage })) {
+  if (d.kind === 'moderation' || (d.kind === undefined && isModeration({ code: d.code, type: d.type, message: d.upstreamMessage }))) {
     return { code: CODES.moderation, message: `The upstream provider's moderation refused this request (${reason}).` };
   }
-  if (d.status === 400 || d.status === 422) {
+  if (d.kind === 'invalid' || d.status === 400 || d.status === 422) {
     return { code: CODES.invalidRequest, message: `The upstream provider rejected the request as invalid (${reason}).` };
   }
   return { code: CODES.rejected, message: `The upstream provider refused the request (${reason}).` };

@@ -162,15 +162,33 @@ export interface ChannelIdentity {
   telemetry: Telemetry;
 }
 
+/** What a channel's client needs besides its base URL. */
+export interface ChannelHttpDeps {
+  /** The adapter's authentication headers (may mint or exchange a token). */
+  auth(): Promise<Record<string, string>>;
+  /** The upstream answered 401: forget cached tokens; true when there were some (a retry may work). */
+  unauthorized(): boolean;
+  /** Keep-alive connections to the channel's origin. */
+  pooled: Dispatcher;
+  /** One-shot connections to the channel's origin (submits). */
+  fresh: Dispatcher;
+  /** Other origins the upstream named, under the outbound address policy. */
+  guarded: Dispatcher;
+  /** Other origins from the operator's configuration (`trusted`), e.g. a token endpoint. */
+  direct: Dispatcher;
+}
+
 export class ChannelHttp implements UpstreamHttp {
+  readonly origin: string;
+
   constructor(
     readonly baseUrl: string,
-    private readonly auth: () => Record<string, string>,
-    private readonly pooled: Dispatcher,
-    private readonly fresh: Dispatcher,
+    private readonly deps: ChannelHttpDeps,
     private readonly limits: HttpLimits,
     private readonly who?: ChannelIdentity,
-  ) {}
+  ) {
+    this.origin = new URL(baseUrl).origin;
+  }
 
   /** Every call of every adapter passes here: timed by channel, purpose and outcome, and traced. */
   send(req: UpstreamRequest): Promise<UpstreamResponse> {
@@ -192,11 +210,43 @@ export class ChannelHttp implements UpstreamHttp {
   }
 
   private async exchange(req: UpstreamRequest): Promise<UpstreamResponse> {
-    const url = new URL(this.baseUrl + req.path);
+    try {
+      return await this.once(req);
+    } catch (err) {
+      // A token the upstream no longer accepts (expired early, revoked, clock skew): mint a new one, once.
+      if (err instanceof UpstreamError && err.kind === 'http' && err.detail.status === 401 && req.auth !== false && this.deps.unauthorized()) {
+        return this.once(req);
+      }
+      throw err;
+    }
+  }
+
+  private async credentials(): Promise<Record<string, string>> {
+    try {
+      return await this.deps.auth();
+    } catch (err) {
+      // Authentication happens before anything is sent: whatever went wrong, the request did not leave.
+      const e = err instanceof UpstreamError ? err : undefined;
+      const status = e?.kind === 'http' ? e.detail.status : undefined;
+      throw new UpstreamError(status ? 'http' : 'unreachable', `could not authenticate to the upstream (${e?.message ?? (err as Error).message})`, {
+        ...(e?.detail ?? {}),
+        ...(status === 400 || status === 401 || status === 403 ? { kind: 'auth' as const, status: 401 } : {}),
+      });
+    }
+  }
+
+  private async once(req: UpstreamRequest): Promise<UpstreamResponse> {
+    const url = new URL(req.url ?? this.baseUrl + (req.path ?? ''));
     for (const [k, v] of Object.entries(req.query ?? {})) url.searchParams.set(k, v);
-    const submit = req.purpose === 'submit';
-    const timeoutMs = submit ? this.limits.submitTimeoutMs : this.limits.requestTimeoutMs;
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'vidgate', ...this.auth(), ...(req.headers ?? {}) };
+    const own = url.origin === this.origin;
+    const long = req.purpose === 'submit' || req.purpose === 'upload';
+    const timeoutMs = long ? this.limits.submitTimeoutMs : this.limits.requestTimeoutMs;
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'user-agent': 'vidgate',
+      ...(own && req.auth !== false ? await this.credentials() : {}),
+      ...(req.headers ?? {}),
+    };
     let body: string | Buffer | undefined;
     if (req.json !== undefined) {
       body = JSON.stringify(req.json);
@@ -205,13 +255,19 @@ export class ChannelHttp implements UpstreamHttp {
       const encoded = encodeMultipart(req.form);
       body = encoded.body;
       headers['content-type'] = encoded.contentType;
+    } else if (req.urlencoded) {
+      body = new URLSearchParams(req.urlencoded).toString();
+      headers['content-type'] = 'application/x-www-form-urlencoded';
     }
+    const dispatcher = !own ? (req.trusted ? this.deps.direct : this.deps.guarded) : req.purpose === 'submit' ? this.deps.fresh : this.deps.pooled;
     const controller = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       controller.abort();
     }, timeoutMs);
+    const abandon = () => controller.abort();
+    req.signal?.addEventListener('abort', abandon, { once: true });
     let status: number;
     let resHeaders: Record<string, string>;
     let text: string;
@@ -220,18 +276,22 @@ export class ChannelHttp implements UpstreamHttp {
         method: req.method,
         headers,
         body,
-        dispatcher: submit ? this.fresh : this.pooled,
+        dispatcher,
         signal: controller.signal,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       });
       status = res.statusCode;
       resHeaders = headerMap(res.headers);
-      text = await readLimited(res.body, MAX_JSON_BYTES);
+      text = await readLimited(res.body, req.maxBytes ?? MAX_JSON_BYTES);
     } catch (err) {
-      throw classifyTransport(err, timedOut);
+      const e = classifyTransport(err, timedOut);
+      // Only the submit itself can have made a job; an upload or a read that failed made none.
+      if (req.purpose !== 'submit' && e.kind === 'unknown-outcome') throw new UpstreamError('unreachable', e.message, e.detail);
+      throw e;
     } finally {
       clearTimeout(timer);
+      req.signal?.removeEventListener('abort', abandon);
     }
     if (status < 200 || status > 299) {
       const parsed = parseErrorBody(text, resHeaders['content-type'] ?? '');

@@ -9,7 +9,8 @@ import type { TaskStore } from '../store/tasks.js';
 import type { Secrets } from '../util/secrets.js';
 import type { Telemetry } from '../ops/telemetry.js';
 import { ChannelProvider } from './provider.js';
-import { ReferenceLinks, referenceRoutes } from './reference.js';
+import { CallbackLinks, Pokes, callbackRoutes } from './callbacks.js';
+import { MediaLinks, referenceRoutes } from './reference.js';
 import { Channels } from './registry.js';
 import { channelRoutes } from './routes.js';
 import { ChannelStore } from './store.js';
@@ -18,7 +19,7 @@ export interface Upstreams {
   channels: Channels;
   /** The worker's Provider for every task on a channel. */
   provider: Provider;
-  /** Admin routes (/admin/v1/channels…) and the signed reference-image route. */
+  /** Admin routes (/admin/v1/channels…), the signed media route and the upstream callback route. */
   routes(app: FastifyInstance): Promise<void>;
 }
 
@@ -37,17 +38,23 @@ export function createUpstreams(deps: {
   now: () => number;
   log: FastifyBaseLogger;
   telemetry: Telemetry;
+  /** Wake the worker: a task became due (an upstream called back). */
+  wake: () => void;
 }): Upstreams {
   const { config, now } = deps;
   const channels = new Channels(new ChannelStore(deps.db), deps.secrets, deps.catalog, config.upstream, config.net, now, deps.log.child({ component: 'channels' }), deps.telemetry);
   channels.syncConfig(config.channels);
   deps.prices.setChannelPricing((id, model, tier) => channels.pricing(id, model, tier));
-  const links = new ReferenceLinks(deps.secrets, config.publicUrl);
+  const links = new MediaLinks(deps.secrets, config.publicUrl);
+  const callbacks = new CallbackLinks(deps.secrets, config.publicUrl);
+  const pokes = new Pokes(deps.store, deps.wake, now, deps.log.child({ component: 'upstream' }));
+  channels.onPoke((channelId, upstreamId) => pokes.pokeUpstream(channelId, upstreamId));
   const u = config.upstream;
   const provider = new ChannelProvider(
     channels,
     deps.store,
     links,
+    callbacks,
     {
       poll: u.poll,
       notFoundLimit: u.notFoundLimit,
@@ -56,6 +63,7 @@ export function createUpstreams(deps: {
       maxResultBytes: u.maxResultBytes,
       downloadIdleTimeoutMs: u.downloadIdleTimeoutMs,
       minDownloadBytesPerSecond: u.minDownloadBytesPerSecond,
+      callbackPollMs: u.callbackPollMs,
     },
     deps.log.child({ component: 'upstream' }),
   );
@@ -65,6 +73,7 @@ export function createUpstreams(deps: {
     async routes(app) {
       await app.register(channelRoutes(channels, now));
       await app.register(referenceRoutes(links, deps.blobs, now));
+      await app.register(callbackRoutes(callbacks, channels, deps.store, pokes, now));
     },
   };
 }

@@ -1,4 +1,4 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import sharp from 'sharp';
@@ -6,15 +6,17 @@ import type { TaskFailure } from '../core/errors.js';
 import type { Task } from '../core/task.js';
 import { probeVideo } from '../media/probe.js';
 import type { MediaInfo } from '../media/probe.js';
-import type { CheckOutcome, FetchOutcome, Provider, StepContext, SubmitOutcome, UpstreamMedia, UpstreamStatus, UpstreamSubmit } from '../providers/types.js';
+import type { CheckOutcome, FetchOutcome, Provider, ResultSource, ResultSources, StepContext, SubmitOutcome, UpstreamMedia, UpstreamStatus, UpstreamSubmit } from '../providers/types.js';
 import { requestOf } from '../core/video-request.js';
 import type { MediaInput, VideoRequest } from '../core/video-request.js';
 import { RetryLater, UpstreamError } from '../providers/types.js';
 import type { TaskStore } from '../store/tasks.js';
 import { Semaphore } from '../util/semaphore.js';
+import type { CallbackLinks } from './callbacks.js';
 import { download, DownloadError } from './download.js';
+import type { DownloadLimits, DownloadTarget } from './download.js';
 import { CODES, describeUpstreamError, isQuota, jobFailure, rejectionFailure, scrub, trimReason } from './errors.js';
-import type { ReferenceLinks } from './reference.js';
+import type { MediaLinks } from './reference.js';
 import type { ChannelRuntime, Channels } from './registry.js';
 import { nextCheck } from './schedule.js';
 import type { PollMemory, PollPolicy } from './schedule.js';
@@ -37,6 +39,8 @@ export interface ChannelState {
   errs?: number;
   /** The last status seen (the result's location when it is done). */
   last?: UpstreamStatus;
+  /** A callback URL was registered with the submit: polling is only the fallback. */
+  cb?: boolean;
   fetchAttempts?: number;
   /** Status calls made for this job (metrics). */
   checks?: number;
@@ -52,6 +56,8 @@ export interface ChannelProviderOptions {
   maxResultBytes: number;
   downloadIdleTimeoutMs: number;
   minDownloadBytesPerSecond: number;
+  /** Checks of a job whose provider will call back come this far apart (the fallback for lost callbacks). */
+  callbackPollMs: number;
 }
 
 const stateOf = (task: Task): ChannelState => ({ ...((task.providerState.ch as ChannelState | undefined) ?? {}) });
@@ -80,7 +86,8 @@ export class ChannelProvider implements Provider {
   constructor(
     private readonly channels: Channels,
     private readonly store: TaskStore,
-    private readonly links: ReferenceLinks,
+    private readonly links: MediaLinks,
+    private readonly callbacks: CallbackLinks,
     private readonly opts: ChannelProviderOptions,
     private readonly log: FastifyBaseLogger,
     private readonly rng: () => number = Math.random,
@@ -158,8 +165,16 @@ export class ChannelProvider implements Provider {
     }
 
     const skips: Skip[] = [];
+    const refusals: string[] = [];
     let failedSends = 0;
     for (const r of order) {
+      const upstreamModel = this.channels.upstreamModel(r, task.model) ?? task.model;
+      // What this channel's model cannot do is not sent to it (the create-time check would have refused it there).
+      const refusal = r.adapter.refuse?.(job.request, upstreamModel);
+      if (refusal) {
+        refusals.push(`${refusal.message} (${refusal.param})`);
+        continue;
+      }
       if (!this.channels.available(r, now)) {
         skips.push({ retryAt: r.breaker.available(now) ? now + 2 * this.opts.poll.minMs : r.breaker.retryAt(now) });
         continue;
@@ -174,7 +189,6 @@ export class ChannelProvider implements Provider {
         skips.push({ retryAt: r.breaker.retryAt(now) });
         continue;
       }
-      const upstreamModel = this.channels.upstreamModel(r, task.model) ?? task.model;
       const key = `vidgate-${task.id}-${r.def.id}`;
       const pending = { channel: r.def.id, key, at: now, n: 1 };
       // Durable before anything is sent: a crash from here on is an "outcome unknown" on restart.
@@ -182,8 +196,9 @@ export class ChannelProvider implements Provider {
         slot.release();
         throw new RetryLater('lease lost before submit', 0, { quiet: true });
       }
-      const result = await this.send(r, { ...job, model: upstreamModel, idempotencyKey: key }, slot.release);
-      if (result.ok) return this.accepted(task, r, result.upstreamId, result.status, now);
+      const callbackUrl = this.callbackUrl(task, r);
+      const result = await this.send(r, { ...job, model: upstreamModel, idempotencyKey: key, ...(callbackUrl ? { callbackUrl } : {}) }, slot.release);
+      if (result.ok) return this.accepted(task, r, result.upstreamId, result.status, now, !!callbackUrl);
       const err = result.error;
       const reason = this.reason(r, err);
       if (err.kind === 'unknown-outcome' || err.kind === 'malformed' || (err.kind === 'http' && (err.detail.status === 504 || err.detail.status === 408))) {
@@ -191,14 +206,14 @@ export class ChannelProvider implements Provider {
         return this.unknownOutcome(task, r, { ...st, pending }, reason);
       }
       const status = err.detail.status ?? 0;
-      if (err.kind === 'http' && status >= 400 && status < 500 && ![401, 403, 404, 429].includes(status) && !isQuota(err)) {
+      if (err.kind === 'http' && status >= 400 && status < 500 && ![401, 403, 404, 429].includes(status) && !isQuota(err) && err.detail.kind !== 'auth' && err.detail.kind !== 'rate_limit') {
         // The request itself was refused: the channel works, the task fails with the reason.
         r.breaker.success();
         return { ok: false, failure: rejectionFailure(err, r.secrets) };
       }
       // Certainly not delivered: the job goes to the next channel.
-      const broken = status === 401 || status === 403 || isQuota(err);
-      if (status === 429) {
+      const broken = status === 401 || status === 403 || isQuota(err) || err.detail.kind === 'auth';
+      if (status === 429 || err.detail.kind === 'rate_limit') {
         r.breaker.success();
         if (err.detail.retryAfterMs) r.limiter.pause(now + err.detail.retryAfterMs);
       } else {
@@ -211,6 +226,9 @@ export class ChannelProvider implements Provider {
     }
 
     // No channel took it this round.
+    if (refusals.length === order.length) {
+      return { ok: false, failure: { code: CODES.invalidRequest, message: `No upstream provider of this model can make this video: ${refusals.join('; ')}`.slice(0, 600) } };
+    }
     if (skips.length > 0 && skips.every((s) => s.broken)) {
       return {
         ok: false,
@@ -251,14 +269,15 @@ export class ChannelProvider implements Provider {
       throw new RetryLater('lease lost before submit', 0, { quiet: true });
     }
     const upstreamModel = this.channels.upstreamModel(r, task.model) ?? task.model;
-    const result = await this.send(r, { ...job, model: upstreamModel, idempotencyKey: pending.key }, slot.release);
-    if (result.ok) return this.accepted(task, r, result.upstreamId, result.status, now);
+    const callbackUrl = this.callbackUrl(task, r);
+    const result = await this.send(r, { ...job, model: upstreamModel, idempotencyKey: pending.key, ...(callbackUrl ? { callbackUrl } : {}) }, slot.release);
+    if (result.ok) return this.accepted(task, r, result.upstreamId, result.status, now, !!callbackUrl);
     const err = result.error;
     const status = err.detail.status ?? 0;
     const reason = this.reason(r, err);
     // A definitive refusal of the request ends it; anything else (including "still in use")
     // is retried with the same key on the same channel: the first attempt may have created the job.
-    if (err.kind === 'http' && status >= 400 && status < 500 && ![401, 403, 408, 409, 429].includes(status) && !isQuota(err)) {
+    if (err.kind === 'http' && status >= 400 && status < 500 && ![401, 403, 408, 409, 429].includes(status) && !isQuota(err) && err.detail.kind !== 'auth' && err.detail.kind !== 'rate_limit') {
       return { ok: false, failure: rejectionFailure(err, r.secrets) };
     }
     if (err.kind === 'http' && status === 429 && err.detail.retryAfterMs) r.limiter.pause(now + err.detail.retryAfterMs);
@@ -301,9 +320,21 @@ export class ChannelProvider implements Provider {
     }
   }
 
-  private accepted(task: Task, r: ChannelRuntime, upstreamId: string, status: UpstreamStatus | undefined, now: number): SubmitOutcome {
+  /** The per-task callback URL for this channel, when its protocol calls back and the gateway has a public URL. */
+  private callbackUrl(task: Task, r: ChannelRuntime): string | undefined {
+    if (!r.adapter.callback) return undefined;
+    // Valid a day past the deadline: a provider may retry a callback long after the job ended.
+    return this.callbacks.url(task.id, r.def.id, this.deadline(task, r) + 86_400_000);
+  }
+
+  /** With a callback registered the provider says when the job changes: checks are only the fallback. */
+  private waitFor(st: ChannelState, delayMs: number): number {
+    return st.cb ? Math.max(delayMs, this.opts.callbackPollMs) : delayMs;
+  }
+
+  private accepted(task: Task, r: ChannelRuntime, upstreamId: string, status: UpstreamStatus | undefined, now: number, cb: boolean): SubmitOutcome {
     r.breaker.success();
-    const next: ChannelState = { submittedAt: now, ...(status ? { last: status } : {}) };
+    const next: ChannelState = { submittedAt: now, ...(status ? { last: status } : {}), ...(cb ? { cb } : {}) };
     const decision = nextCheck({
       now,
       submittedAt: now,
@@ -315,7 +346,7 @@ export class ChannelProvider implements Provider {
     next.poll = decision.memory;
     this.log.debug({ task: task.id, channel: r.def.id, upstreamId }, 'submitted upstream');
     const done = status && status.state !== 'waiting' && status.state !== 'running';
-    return { ok: true, upstreamId, provider: r.def.id, state: { ch: next }, nextCheckInMs: done ? 0 : decision.delayMs };
+    return { ok: true, upstreamId, provider: r.def.id, state: { ch: next }, nextCheckInMs: done ? 0 : this.waitFor(next, decision.delayMs) };
   }
 
   /** The upstream-facing request of a task (everything but the model name and the key), media loaded. */
@@ -324,7 +355,7 @@ export class ChannelProvider implements Provider {
     const linkUntil = this.deadline(task, task.provider ? this.channels.get(task.provider) : undefined) + 3_600_000;
     const load = async (m: MediaInput): Promise<UpstreamMedia> => {
       const data = await readFile(ctx.blobPath(m.blob));
-      const publicUrl = m.role === 'first_frame' ? this.links.url(task.id, linkUntil) : undefined;
+      const publicUrl = this.links.url(m.blob, linkUntil);
       return { ...m, data, ...(publicUrl ? { publicUrl } : {}) };
     };
     const { firstFrame, lastFrame, references, ...rest } = req;
@@ -426,7 +457,7 @@ export class ChannelProvider implements Provider {
         return {
           state: status.state === 'running' ? 'in_progress' : 'queued',
           ...(status.progress === undefined ? {} : { progress: status.progress }),
-          nextCheckInMs: decision.delayMs,
+          nextCheckInMs: this.waitFor(next, decision.delayMs),
           providerState: withState(task, next),
         };
       }
@@ -462,23 +493,31 @@ export class ChannelProvider implements Provider {
       }
       throw new RetryLater(`channel ${task.provider} is not loaded`, this.opts.poll.maxMs, { state: withState(task, { ...st, fetchAttempts: attempts }) });
     }
-    let sources;
+    let sources: ResultSources;
     try {
-      sources = r.adapter.results(task.upstreamId, st.last, r.http);
+      sources = await r.adapter.results(task.upstreamId, st.last, r.http);
     } catch (err) {
       const reason = err instanceof UpstreamError ? this.reason(r, err) : trimReason(scrub((err as Error).message, r.secrets));
+      if (err instanceof UpstreamError && transient(err)) {
+        // Asking where the files are failed for a passing reason: ask again, within the download attempts.
+        const attempts = (st.fetchAttempts ?? 0) + 1;
+        if (attempts < this.opts.downloadAttempts) {
+          throw new RetryLater(`result lookup failed (${reason})`, this.backoff(attempts) + this.jitter(500), { state: withState(task, { ...st, fetchAttempts: attempts }) });
+        }
+        return { ok: false, failure: { code: CODES.downloadFailed, message: `The upstream's video could not be located after ${attempts} attempts (${reason}).` } };
+      }
       return { ok: false, failure: { code: CODES.failed, message: `The upstream provider reported the video done but gave no way to download it (${reason}).` } };
     }
     if (!this.downloads.tryAcquire()) throw new RetryLater('all download slots are busy', 500 + this.jitter(500), { state: withState(task, st), quiet: true });
     try {
-      const target = {
+      const target: DownloadTarget = {
         channelOrigin: r.origin,
         channelDispatcher: r.pooled,
-        authHeaders: () => r.adapter.authHeaders(r.credentials),
+        authHeaders: () => r.auth(),
         guarded: this.channels.guarded,
         net: this.channels.net,
       };
-      const limits = {
+      const limits: DownloadLimits = {
         maxBytes: this.opts.maxResultBytes,
         idleTimeoutMs: this.opts.downloadIdleTimeoutMs,
         baseTimeoutMs: 60_000,
@@ -486,15 +525,25 @@ export class ChannelProvider implements Provider {
         attempts: 3,
         retryDelayMs: Math.min(250, this.opts.poll.minMs),
       };
+      const get = async (src: ResultSource, file: string, lim: DownloadLimits): Promise<void> => {
+        if (typeof src === 'object' && 'data' in src) {
+          if (src.data.length > lim.maxBytes) throw new DownloadError('too_large', `the video is ${src.data.length} bytes, over the ${lim.maxBytes}-byte limit`);
+          await writeFile(file, src.data);
+          return;
+        }
+        const url = typeof src === 'string' ? src : src.url;
+        const t = typeof src === 'string' ? target : { ...target, credentialsFor: new URL(url).origin };
+        await download(url, file, t, lim, ctx.signal);
+      };
       const video = path.join(ctx.workDir, 'upstream-video.mp4');
       r.stats.downloads++;
       let probed: MediaInfo;
       const metrics = this.channels.telemetry.metrics;
       const started = performance.now();
       try {
-        const get = () => download(sources.video, video, target, limits, ctx.signal);
+        const fetchVideo = () => get(sources.video, video, limits);
         const tracing = this.channels.telemetry.tracing;
-        await (tracing ? tracing.upstream({ channel: r.def.id, provider: r.def.type, purpose: 'download', method: 'GET' }, get) : get());
+        await (tracing ? tracing.upstream({ channel: r.def.id, provider: r.def.type, purpose: 'download', method: 'GET' }, fetchVideo) : fetchVideo());
         metrics?.upstreamRequest(r.def.id, r.def.type, 'download', 'ok', performance.now() - started);
         probed = await probeVideo(video, { signal: ctx.signal });
         if (probed.width <= 0 || probed.height <= 0 || probed.durationSeconds <= 0) throw new InvalidVideo('it has no picture or no duration');
@@ -505,12 +554,13 @@ export class ChannelProvider implements Provider {
         return this.fetchFailed(task, r, st, err, sources.expiresAtMs, now);
       }
       const out: FetchOutcome = { ok: true, video, probed };
+      if (st.last.deliveredSeconds !== undefined && st.last.deliveredSeconds > 0) out.reportedSeconds = st.last.deliveredSeconds;
       // Stills from the upstream when it has them; made locally otherwise (or when they are not images).
-      const still = async (url: string | undefined, name: string): Promise<string | undefined> => {
-        if (!url) return undefined;
+      const still = async (src: ResultSource | undefined, name: string): Promise<string | undefined> => {
+        if (!src) return undefined;
         const file = path.join(ctx.workDir, name);
         try {
-          await download(url, file, target, { ...limits, maxBytes: 20 * 1024 * 1024, attempts: 1 }, ctx.signal);
+          await get(src, file, { ...limits, maxBytes: 20 * 1024 * 1024, attempts: 1 });
           const meta = await sharp(file).metadata();
           if (!meta.width || !meta.height) throw new Error('not an image');
           return file;
@@ -529,6 +579,21 @@ export class ChannelProvider implements Provider {
       return out;
     } finally {
       this.downloads.release();
+    }
+  }
+
+  // ================================================================ cancel
+
+  /** The task was cancelled or deleted: cancel its upstream job where the protocol can (best effort). */
+  async cancel(task: Task): Promise<void> {
+    const r = task.provider ? this.channels.get(task.provider) : undefined;
+    if (!r?.adapter.cancel || !task.upstreamId) return;
+    try {
+      await r.adapter.cancel(task.upstreamId, r.http);
+      this.log.info({ task: task.id, channel: r.def.id }, 'upstream job cancelled');
+    } catch (err) {
+      const reason = err instanceof UpstreamError ? this.reason(r, err) : trimReason(scrub((err as Error).message, r.secrets));
+      this.log.info({ task: task.id, channel: r.def.id, reason }, 'the upstream job could not be cancelled');
     }
   }
 
@@ -552,6 +617,13 @@ export class ChannelProvider implements Provider {
     const wait = err instanceof DownloadError && err.retryAfterMs ? err.retryAfterMs : this.backoff(attempts);
     throw new RetryLater(`download failed (${message})`, wait + this.jitter(500), { state: withState(task, { ...st, fetchAttempts: attempts }) });
   }
+}
+
+/** A failure that may pass: the provider could not be reached, timed out, was busy or erred. */
+function transient(err: UpstreamError): boolean {
+  if (err.kind === 'unreachable' || err.kind === 'unknown-outcome') return true;
+  const s = err.detail.status ?? 0;
+  return err.kind === 'http' && (s === 408 || s === 429 || s >= 500);
 }
 
 class InvalidVideo extends Error {

@@ -6,13 +6,31 @@ import { notFound } from '../core/errors.js';
 import { parseTaskId } from '../core/ids.js';
 import type { Secrets } from '../util/secrets.js';
 
+const TASK = '[0-9A-HJKMNP-TV-Z]{26}';
+const NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$/;
+
+const TYPES: Record<string, string> = {
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  webp: 'image/webp',
+  gif: 'image/gif',
+  mp4: 'video/mp4',
+  mov: 'video/quicktime',
+  webm: 'video/webm',
+  mp3: 'audio/mpeg',
+  wav: 'audio/wav',
+  m4a: 'audio/mp4',
+  aac: 'audio/aac',
+};
+
 /**
- * Upstreams that take reference images only as URLs (apimart's `image_urls`) get a link to the
- * fitted reference served by the gateway itself — when VIDGATE_PUBLIC_URL says where that is —
- * signed with a key derived from the master key and valid until the task's deadline. Without a
- * public URL the adapters send a data: URL instead.
+ * Upstreams that take media as URLs (apimart's `image_urls`, Kling, Seedance, …) get a link to
+ * the gateway's own copy of a task's frame or reference — when VIDGATE_PUBLIC_URL says where the
+ * gateway is — signed with a key derived from the master key and valid until the task's deadline.
+ * Without a public URL the adapters send the bytes inline instead.
  */
-export class ReferenceLinks {
+export class MediaLinks {
   private readonly key: Buffer;
 
   constructor(
@@ -26,38 +44,43 @@ export class ReferenceLinks {
     return createHmac('sha256', this.key).update(payload).digest('base64url');
   }
 
-  /** A public URL of the task's reference image, or undefined when the gateway has no public URL. */
-  url(taskId: string, expiresAtMs: number): string | undefined {
+  /** A public URL of a task's media blob (`<task>/<name>`), or undefined without a public URL. */
+  url(blob: string, expiresAtMs: number): string | undefined {
     if (!this.publicUrl) return undefined;
-    const payload = `${taskId}.${Math.ceil(expiresAtMs / 1000)}`;
-    return `${this.publicUrl.replace(/\/+$/, '')}/v1/references/${payload}.${this.sign(payload)}.png`;
+    const m = new RegExp(`^(${TASK})/(.+)$`).exec(blob);
+    if (!m || !NAME.test(m[2]!)) return undefined;
+    const [, taskId, name] = m;
+    const exp = Math.ceil(expiresAtMs / 1000);
+    return `${this.publicUrl.replace(/\/+$/, '')}/v1/references/${taskId}.${exp}.${this.sign(`${taskId}/${name}.${exp}`)}/${name}`;
   }
 
-  /** The task id a token grants, or undefined when it is forged or expired. */
-  verify(token: string, nowMs: number): string | undefined {
-    const m = /^([0-9A-HJKMNP-TV-Z]{26})\.(\d{1,12})\.([A-Za-z0-9_-]{43})\.png$/.exec(token);
-    if (!m) return undefined;
+  /** The blob a link grants, or undefined when it is forged or expired. */
+  verify(token: string, name: string, nowMs: number): string | undefined {
+    const m = new RegExp(`^(${TASK})\\.(\\d{1,12})\\.([A-Za-z0-9_-]{43})$`).exec(token);
+    if (!m || !NAME.test(name)) return undefined;
     const [, taskId, exp, sig] = m;
-    const expected = Buffer.from(this.sign(`${taskId}.${exp}`));
+    const expected = Buffer.from(this.sign(`${taskId}/${name}.${exp}`));
     const given = Buffer.from(sig!);
     if (expected.length !== given.length || !timingSafeEqual(expected, given)) return undefined;
-    if (Number(exp) * 1000 < nowMs) return undefined;
-    return parseTaskId(`video_${taskId}`) ?? undefined;
+    if (Number(exp) * 1000 < nowMs || !parseTaskId(`video_${taskId}`)) return undefined;
+    return `${taskId}/${name}`;
   }
 }
 
-export function referenceRoutes(links: ReferenceLinks, blobs: BlobStore, now: () => number) {
+export function referenceRoutes(links: MediaLinks, blobs: BlobStore, now: () => number) {
   return async function plugin(app: FastifyInstance): Promise<void> {
-    app.get('/v1/references/:token', { config: { public: true } }, async (req, reply) => {
-      const taskId = links.verify((req.params as { token: string }).token, now());
-      if (!taskId) throw notFound('No such reference image (the link is invalid or has expired).');
-      let png: Buffer;
+    app.get('/v1/references/:token/:name', { config: { public: true } }, async (req, reply) => {
+      const { token, name } = req.params as { token: string; name: string };
+      const blob = links.verify(token, name, now());
+      if (!blob) throw notFound('No such media (the link is invalid or has expired).');
+      let data: Buffer;
       try {
-        png = await readFile(blobs.resolve(blobs.referencePath(taskId)));
+        data = await readFile(blobs.resolve(blob));
       } catch {
-        throw notFound('No such reference image (the link is invalid or has expired).');
+        throw notFound('No such media (the link is invalid or has expired).');
       }
-      return reply.type('image/png').header('cache-control', 'private, max-age=3600').send(png);
+      const type = TYPES[name.split('.').pop()!.toLowerCase()] ?? 'application/octet-stream';
+      return reply.type(type).header('cache-control', 'private, max-age=3600').send(data);
     });
   };
 }

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { Agent, Dispatcher } from 'undici';
+import { Agent } from 'undici';
+import type { Dispatcher } from 'undici';
 import { ConfigError } from '../config.js';
 import type { Catalog, Tier } from '../core/catalog.js';
 import { ApiError, conflict, invalid, notFound } from '../core/errors.js';
@@ -7,12 +8,13 @@ import type { Task } from '../core/task.js';
 import { guardedAgent } from '../net/ssrf.js';
 import type { NetPolicy } from '../net/ssrf.js';
 import { ADAPTERS } from '../providers/index.js';
-import type { ChannelCredentials, UpstreamAdapter } from '../providers/types.js';
+import type { AuthContext, ChannelCredentials, UpstreamAdapter } from '../providers/types.js';
 import { UpstreamError } from '../providers/types.js';
 import type { ApiKey } from '../store/keys.js';
 import type { Secrets } from '../util/secrets.js';
 import { Breaker } from './breaker.js';
 import type { UpstreamConfig } from './config.js';
+import { credentialsOf, hasCredentials, patchCredentials, sameCredentials, secretValues } from './credentials.js';
 import { describeUpstreamError } from './errors.js';
 import { ChannelHttp, channelDispatchers } from './http.js';
 import type { Telemetry } from '../ops/telemetry.js';
@@ -22,6 +24,7 @@ import { normaliseModels, toDef } from './schema.js';
 import type { ChannelConfigInput, ChannelCreateInput, ChannelDef, ChannelPatchInput } from './schema.js';
 import type { ChannelRow, ChannelStore } from './store.js';
 import { Timings } from './timings.js';
+import { ChannelTokens } from './tokens.js';
 
 /** One channel as this process runs it. */
 export interface ChannelRuntime {
@@ -31,14 +34,20 @@ export interface ChannelRuntime {
   createdAt: number;
   adapter: UpstreamAdapter;
   credentials: ChannelCredentials;
-  /** Credential values, for scrubbing text. */
-  secrets: string[];
+  /** Tokens the adapter minted or exchanged (JWTs, OAuth). */
+  tokens: ChannelTokens;
+  /** Credential values and current tokens, for scrubbing text. */
+  readonly secrets: string[];
+  /** The adapter's authentication headers. */
+  auth(): Promise<Record<string, string>>;
   http: ChannelHttp;
   pooled: Agent;
   fresh: Agent;
   origin: string;
   limiter: ChannelLimiter;
   breaker: Breaker;
+  /** Stops the adapter's listener (`listen`), if it has one. */
+  listening?: AbortController;
   /** Submits in flight in this process (counted against max_jobs with the waiting jobs). */
   submitting: number;
   stats: ChannelStats;
@@ -67,8 +76,13 @@ export class Channels {
   readonly timings: Timings;
   /** Fetches result URLs on hosts other than a channel's own, under the outbound address policy. */
   readonly guarded: Dispatcher;
+  /** Reaches hosts from the operator's configuration other than a channel's own (token endpoints). */
+  private readonly direct: Agent;
+  /** Where a listener's pokes go (set by createUpstreams). */
+  private poke: (channelId: string, upstreamId: string) => void = () => {};
   private version = '';
   private timers: NodeJS.Timeout[] = [];
+  private started = false;
 
   constructor(
     private readonly store: ChannelStore,
@@ -83,6 +97,7 @@ export class Channels {
   ) {
     this.timings = new Timings(store, now);
     this.guarded = guardedAgent(net, { connectTimeoutMs: cfg.connectTimeoutMs });
+    this.direct = new Agent({ connect: { timeout: cfg.connectTimeoutMs }, keepAliveTimeout: 4_000 });
     this.reload();
   }
 
@@ -100,7 +115,7 @@ export class Channels {
       if (existing && existing.def.source === 'api' && !existing.deletedAt) {
         this.log.warn({ channel: c.id }, 'a channel created through the admin API has the id of a config-file channel: the config file wins');
       }
-      const creds: ChannelCredentials = { ...(c.api_key ? { apiKey: c.api_key } : {}), ...(c.headers ? { headers: c.headers } : {}) };
+      const creds = credentialsOf(c as Record<string, unknown>);
       if (existing && !existing.deletedAt && sameDef(existing.def, def) && sameCredentials(this.open(existing.sealedCredentials), creds)) continue;
       this.store.put(def, this.seal(creds), now);
     }
@@ -110,7 +125,14 @@ export class Channels {
     this.reload();
   }
 
+  /** Where the adapters' listeners report jobs that may have changed. */
+  onPoke(fn: (channelId: string, upstreamId: string) => void): void {
+    this.poke = fn;
+  }
+
   start(): void {
+    this.started = true;
+    for (const r of this.byId.values()) this.listen(r);
     this.timers.push(setInterval(() => this.reloadIfChanged(), RELOAD_EVERY_MS));
     this.timers.push(setInterval(() => void this.probeHalfOpen(), PROBE_EVERY_MS));
     for (const t of this.timers) t.unref();
@@ -119,8 +141,11 @@ export class Channels {
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    this.started = false;
+    for (const r of this.byId.values()) r.listening?.abort();
     await Promise.allSettled([...this.byId.values()].flatMap((r) => [r.pooled.close(), r.fresh.close()]));
     await (this.guarded as Agent).close?.();
+    await this.direct.close();
   }
 
   private reloadIfChanged(): void {
@@ -140,12 +165,51 @@ export class Channels {
       const current = this.byId.get(row.def.id);
       if (current && current.updatedAt === row.updatedAt && current.deleted === !!row.deletedAt) continue;
       try {
-        this.byId.set(row.def.id, this.build(row, current));
+        current?.listening?.abort();
+        const r = this.build(row, current);
+        this.byId.set(row.def.id, r);
+        if (this.started) this.listen(r);
       } catch (err) {
         this.log.error({ channel: row.def.id, err: (err as Error).message }, 'channel cannot be loaded');
       }
     }
-    for (const id of [...this.byId.keys()]) if (!seen.has(id)) this.byId.delete(id);
+    for (const [id, r] of [...this.byId]) {
+      if (seen.has(id)) continue;
+      r.listening?.abort();
+      this.byId.delete(id);
+    }
+  }
+
+  /**
+   * Run the adapter's listener (ComfyUI's websocket) while the channel is loaded, restarting it
+   * with a growing pause (1 s … 60 s) when it ends or fails.
+   */
+  private listen(r: ChannelRuntime): void {
+    if (!r.adapter.listen || r.listening) return;
+    const controller = new AbortController();
+    r.listening = controller;
+    const { signal } = controller;
+    const channelId = r.def.id;
+    void (async () => {
+      for (let failures = 0; !signal.aborted; ) {
+        const started = Date.now();
+        try {
+          await r.adapter.listen!({ http: r.http, auth: () => r.auth(), signal, poke: (upstreamId) => this.poke(channelId, upstreamId) });
+        } catch (err) {
+          if (!signal.aborted) this.log.info({ channel: channelId, err: describeUpstreamError(err instanceof UpstreamError ? err : new UpstreamError('unreachable', (err as Error).message), r.secrets) }, 'channel listener stopped; restarting');
+        }
+        if (signal.aborted) break;
+        failures = Date.now() - started > 60_000 ? 0 : failures + 1;
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, Math.min(60_000, 1_000 * 2 ** Math.min(failures, 6)));
+          t.unref();
+          signal.addEventListener('abort', () => {
+            clearTimeout(t);
+            resolve();
+          }, { once: true });
+        });
+      }
+    })();
   }
 
   private build(row: ChannelRow, previous: ChannelRuntime | undefined): ChannelRuntime {
@@ -154,13 +218,29 @@ export class Channels {
     if (!adapterDef) throw new Error(`unknown channel type ${def.type}`);
     const adapter = adapterDef.create(adapterDef.options.parse(def.options) as never);
     const credentials = this.open(row.sealedCredentials);
-    const auth = adapter.authHeaders(credentials);
+    const tokens = new ChannelTokens();
     const { pooled, fresh } = channelDispatchers(def.concurrency, this.cfg.connectTimeoutMs);
-    const http = new ChannelHttp(def.baseUrl, () => auth, pooled, fresh, {
-      connectTimeoutMs: this.cfg.connectTimeoutMs,
-      requestTimeoutMs: this.cfg.requestTimeoutMs,
-      submitTimeoutMs: this.cfg.submitTimeoutMs,
-    }, { channel: def.id, provider: def.type, telemetry: this.telemetry });
+    const ctx: AuthContext = { credentials, tokens, http: undefined as unknown as ChannelHttp };
+    const auth = async () => adapter.auth(ctx);
+    const http = new ChannelHttp(
+      def.baseUrl,
+      {
+        auth,
+        unauthorized: () => {
+          const had = tokens.values().length > 0;
+          tokens.invalidate();
+          return had;
+        },
+        pooled,
+        fresh,
+        guarded: this.guarded,
+        direct: this.direct,
+      },
+      { connectTimeoutMs: this.cfg.connectTimeoutMs, requestTimeoutMs: this.cfg.requestTimeoutMs, submitTimeoutMs: this.cfg.submitTimeoutMs },
+      { channel: def.id, provider: def.type, telemetry: this.telemetry },
+    );
+    ctx.http = http;
+    const fixedSecrets = secretValues(credentials);
     if (previous) {
       // Let requests in flight on the old clients finish, then close them.
       const old = previous;
@@ -180,7 +260,11 @@ export class Channels {
       createdAt: row.createdAt,
       adapter,
       credentials,
-      secrets: secretValues(credentials),
+      tokens,
+      get secrets() {
+        return [...fixedSecrets, ...tokens.values()];
+      },
+      auth,
       http,
       pooled,
       fresh,
@@ -193,7 +277,7 @@ export class Channels {
   }
 
   private seal(c: ChannelCredentials): string | null {
-    return c.apiKey || (c.headers && Object.keys(c.headers).length) ? this.secretBox.seal(JSON.stringify(c)) : null;
+    return hasCredentials(c) ? this.secretBox.seal(JSON.stringify(c)) : null;
   }
 
   private open(sealed: string | null): ChannelCredentials {
@@ -340,7 +424,7 @@ export class Channels {
     }
     const def = toDef(input, 'api');
     this.checkModels(def, 'api');
-    this.store.put(def, this.seal({ ...(input.api_key ? { apiKey: input.api_key } : {}), ...(input.headers ? { headers: input.headers } : {}) }), this.now());
+    this.store.put(def, this.seal(credentialsOf(input as Record<string, unknown>)), this.now());
     this.reload();
     return this.byId.get(def.id)!;
   }
@@ -372,15 +456,9 @@ export class Channels {
       }
     }
     this.checkModels(def, 'api');
-    const creds = this.open(row.sealedCredentials);
-    if (patch.api_key !== undefined) {
-      if (patch.api_key === null) delete creds.apiKey;
-      else creds.apiKey = patch.api_key;
-    }
-    if (patch.headers !== undefined) {
-      if (patch.headers === null) delete creds.headers;
-      else creds.headers = patch.headers;
-    }
+    const creds = patchCredentials(this.open(row.sealedCredentials), patch as Record<string, unknown>);
+    const problem = ADAPTERS[def.type]?.checkCredentials?.(creds);
+    if (problem) throw invalid(null, problem);
     this.store.put(def, this.seal(creds), Math.max(this.now(), row.updatedAt + 1));
     this.reload();
     return this.byId.get(id)!;
@@ -453,14 +531,6 @@ function unavailable(model: string, why: string, retryAfterSeconds: number): Api
   });
 }
 
-function secretValues(c: ChannelCredentials): string[] {
-  return [c.apiKey, ...Object.values(c.headers ?? {})].filter((v): v is string => typeof v === 'string' && v.length >= 4);
-}
-
 function sameDef(a: ChannelDef, b: ChannelDef): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
-}
-
-function sameCredentials(a: ChannelCredentials, b: ChannelCredentials): boolean {
-  return (a.apiKey ?? '') === (b.apiKey ?? '') && JSON.stringify(a.headers ?? {}) === JSON.stringify(b.headers ?? {});
 }

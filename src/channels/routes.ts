@@ -2,13 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import { parseBody } from '../admin/routes.js';
 import { notFound } from '../core/errors.js';
 import type { ChannelRuntime, Channels } from './registry.js';
+import { credentialNamesSet } from './credentials.js';
 import { channelCreateSchema, channelPatchSchema } from './schema.js';
 
 const sec = (ms: number | null): number | null => (ms === null ? null : Math.floor(ms / 1000));
 
 /**
- * A channel as operators see it. Credentials are never part of it: only whether a key is set
- * and the names of extra headers.
+ * A channel as operators see it. Credentials are never part of it: only whether a key is set,
+ * the names of extra headers and which of the adapter's credential fields are set.
  */
 export function channelView(r: ChannelRuntime, channels: Channels, now: number, unfinished?: Record<string, number>) {
   const d = r.def;
@@ -20,6 +21,7 @@ export function channelView(r: ChannelRuntime, channels: Channels, now: number, 
     base_url: d.baseUrl,
     api_key_set: !!r.credentials.apiKey,
     header_names: Object.keys(r.credentials.headers ?? {}),
+    credentials_set: credentialNamesSet(r.credentials),
     models: d.models.map((m) => ({ model: m.model, upstream_model: m.upstreamModel, usd_per_second: m.usdPerSecond ?? null })),
     priority: d.priority,
     weight: d.weight,

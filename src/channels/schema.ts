@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Tier } from '../core/catalog.js';
-import { ADAPTERS, ADAPTER_TYPES } from '../providers/index.js';
+import { ADAPTERS } from '../providers/index.js';
+import { checkCredentialFields, credentialConfigFields, credentialFields, credentialPatchFields } from './credentials.js';
 
 /**
  * A channel = one upstream account: an adapter type, a base URL, credentials, the public models
@@ -84,15 +85,21 @@ function checkOptions(v: { type?: string; options?: Record<string, unknown> }, c
   }
 }
 
+/** A registered adapter type (checked when parsed, so that every registered adapter counts). */
+const typeField = z.string().refine((t) => Object.hasOwn(ADAPTERS, t), {
+  error: () => `must be one of ${Object.keys(ADAPTERS).join(', ')}`,
+});
+
 const idField = z
   .string()
   .regex(CHANNEL_ID_RE, 'ids are 1–63 lower-case letters, digits, dots, dashes or underscores')
   .refine((id) => !RESERVED_IDS.has(id), 'this id is reserved');
 
 export const channelCreateSchema = z
-  .object({ id: idField, type: z.enum(ADAPTER_TYPES), ...fields })
+  .object({ id: idField, type: typeField, ...fields, ...credentialFields })
   .strict()
-  .superRefine(checkOptions);
+  .superRefine(checkOptions)
+  .superRefine((v, ctx) => checkCredentialFields(v, ctx, { complete: true }));
 
 /** PATCH: every field optional; api_key null removes the key. The id and the type never change. */
 export const channelPatchSchema = z
@@ -111,16 +118,18 @@ export const channelPatchSchema = z
     deadline_minutes: fields.deadline_minutes,
     enabled: fields.enabled,
     options: fields.options,
+    ...credentialPatchFields,
   })
   .strict();
 
-/** In the config file the key may come from an environment variable instead. */
+/** In the config file credentials may come from environment variables (`<name>_env`) or files (`<name>_file`) instead. */
 export const channelConfigSchema = z
-  .object({ id: idField, type: z.enum(ADAPTER_TYPES), ...fields, api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional() })
+  .object({ id: idField, type: typeField, ...fields, api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(), ...credentialConfigFields })
   .strict()
   .superRefine(checkOptions)
   .superRefine((v, ctx) => {
     if (v.api_key && v.api_key_env) ctx.addIssue({ code: 'custom', path: ['api_key_env'], message: 'give api_key or api_key_env, not both' });
+    checkCredentialFields(v, ctx, { config: true });
   });
 
 export type ChannelCreateInput = z.infer<typeof channelCreateSchema>;

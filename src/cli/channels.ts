@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 
 /**
@@ -14,6 +15,7 @@ interface ChannelJson {
   type: string;
   base_url: string;
   api_key_set: boolean;
+  credentials_set?: string[];
   models: Array<{ model: string; upstream_model: string }>;
   priority: number;
   weight: number;
@@ -115,6 +117,10 @@ interface ChannelOpts {
   deadlineMinutes?: string;
   option?: string[];
   header?: string[];
+  credential?: string[];
+  credentialEnv?: string[];
+  credentialFile?: string[];
+  clearCredential?: string[];
   disabled?: boolean;
   json?: boolean;
 }
@@ -142,8 +148,39 @@ async function body(opts: ChannelOpts): Promise<Record<string, unknown>> {
     headers: pairs(opts.header, 'header'),
     enabled: opts.disabled ? false : undefined,
   };
+  Object.assign(b, await credentials(opts));
   for (const k of Object.keys(b)) if (b[k] === undefined) delete b[k];
   return b;
+}
+
+/** --credential name=value, --credential-env name=VAR, --credential-file name=PATH, --clear-credential name. */
+async function credentials(opts: ChannelOpts): Promise<Record<string, string | null>> {
+  const out: Record<string, string | null> = {};
+  const split = (item: string, flag: string): [string, string] => {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new CliError(`--${flag} takes name=value, got '${item}'`);
+    return [item.slice(0, eq), item.slice(eq + 1)];
+  };
+  for (const item of opts.credential ?? []) {
+    const [name, value] = split(item, 'credential');
+    out[name] = value;
+  }
+  for (const item of opts.credentialEnv ?? []) {
+    const [name, variable] = split(item, 'credential-env');
+    const value = process.env[variable];
+    if (!value) throw new CliError(`the environment variable ${variable} is not set`);
+    out[name] = value;
+  }
+  for (const item of opts.credentialFile ?? []) {
+    const [name, file] = split(item, 'credential-file');
+    try {
+      out[name] = (await readFile(file, 'utf8')).trim();
+    } catch (err) {
+      throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  for (const name of opts.clearCredential ?? []) out[name] = null;
+  return out;
 }
 
 function print(c: ChannelJson, json: boolean | undefined): void {
@@ -154,7 +191,8 @@ function print(c: ChannelJson, json: boolean | undefined): void {
   const models = c.models.map((m) => (m.model === m.upstream_model ? m.model : `${m.model}=${m.upstream_model}`)).join(', ');
   const jobs = Object.entries(c.unfinished_tasks ?? {}).map(([stage, n]) => `${n} ${stage}`).join(', ');
   console.log(`${c.id}  ${c.type}  ${c.state}${c.source === 'config' ? '  [config file]' : ''}`);
-  console.log(`  ${c.base_url}  key ${c.api_key_set ? 'set' : 'not set'}  priority ${c.priority}  weight ${c.weight}${jobs ? `  unfinished: ${jobs}` : ''}`);
+  const creds = c.credentials_set?.length ? `  credentials: ${c.credentials_set.join(', ')}` : '';
+  console.log(`  ${c.base_url}  key ${c.api_key_set ? 'set' : 'not set'}${creds}  priority ${c.priority}  weight ${c.weight}${jobs ? `  unfinished: ${jobs}` : ''}`);
   console.log(`  models: ${models}`);
 }
 
@@ -175,6 +213,10 @@ function withOptions(cmd: Command): Command {
     .option('--deadline-minutes <n>', 'fail tasks not done this long after creation, or "none" for the default')
     .option('--option <key=value>', 'adapter option, e.g. auth=api-key, api_version=preview (repeatable)', collect)
     .option('--header <Name=Value>', 'extra request header, kept secret like the key (repeatable)', collect)
+    .option('--credential <name=value>', 'a credential the adapter takes, e.g. access_key=… for kling (repeatable; prefer the two forms below)', collect)
+    .option('--credential-env <name=VAR>', 'a credential read from an environment variable, e.g. secret_key=KLING_SECRET_KEY (repeatable)', collect)
+    .option('--credential-file <name=PATH>', 'a credential read from a file, e.g. service_account=key.json (repeatable)', collect)
+    .option('--clear-credential <name>', 'remove a credential (update only; repeatable)', collect)
     .option('--json', 'print JSON');
 }
 
@@ -193,7 +235,7 @@ export function registerChannelCommands(program: Command): void {
     });
 
   withOptions(channel.command('add').description('add a channel').argument('<id>', 'channel id (lower-case letters, digits, . _ -)'))
-    .requiredOption('--type <type>', 'openai-compatible | apimart')
+    .requiredOption('--type <type>', 'the adapter: openai-compatible | apimart | kling | ark | … (docs/providers.md)')
     .option('--disabled', 'create it disabled')
     .action(async (id: string, opts: ChannelOpts) => {
       const b = await body(opts);

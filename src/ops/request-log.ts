@@ -1,9 +1,11 @@
 import { LogController } from 'fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { redactTokenPath } from '../channels/callbacks.js';
 
 /**
  * One JSON line per request when it ends: request id (reqId), method, route pattern, path
- * (without the query string, which may hold a stream token), status and duration. Successful
+ * (without the query string, which may hold a stream token, and with path tokens such as signed
+ * callback and reference links replaced), status and duration. Successful
  * reads (GET, HEAD below 400) are debug lines, since polling clients make most requests; the
  * rest are info; a 503 (deliberately unavailable: not ready, shutting down, no upstream) is warn,
  * other 5xx and failures error. Credentials are redacted by the logger (REDACT_PATHS).
@@ -16,7 +18,7 @@ export class RequestLog extends LogController {
     const line = {
       method: req.method,
       route: req.routeOptions.url ?? null,
-      path: req.url.split('?', 1)[0],
+      path: redactTokenPath(req.url.split('?', 1)[0]!),
       statusCode: status,
       ms: Math.round(reply.elapsedTime * 10) / 10,
     };

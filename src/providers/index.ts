@@ -1,4 +1,6 @@
 import { apimart } from './apimart/index.js';
+import { ark } from './ark/index.js';
+import { kling } from './kling/index.js';
 import { openaiCompatible } from './openai-compatible/index.js';
 import type { AdapterDefinition } from './types.js';
 
@@ -9,6 +11,6 @@ import type { AdapterDefinition } from './types.js';
 export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [openaiCompatible.type]: openaiCompatible as AdapterDefinition<never>,
   [apimart.type]: apimart as AdapterDefinition<never>,
+  [kling.type]: kling as AdapterDefinition<never>,
+  [ark.type]: ark as AdapterDefinition<never>,
 };
-
-export const ADAPTER_TYPES = Object.keys(ADAPTERS) as [string, ...string[]];

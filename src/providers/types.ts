@@ -56,6 +56,8 @@ export interface FetchOutcome {
   spritesheet?: string;
   /** The video as already probed by the provider (saves a second probe). */
   probed?: MediaInfo;
+  /** Seconds of video the upstream reports it delivered: billing settles on them instead of the probe. */
+  reportedSeconds?: number;
 }
 
 /**
@@ -83,27 +85,82 @@ export class RetryLater extends Error {
 // channels/, so a new adapter is a single folder that implements this interface.
 // ---------------------------------------------------------------------------------------------
 
-/** Credentials of a channel, opened from their sealed form only in memory. */
+/**
+ * Credentials of a channel, opened from their sealed form only in memory. Besides the one API key
+ * and extra headers every adapter may use, an adapter declares the fields it takes
+ * (`AdapterDefinition.credentials`, e.g. Kling's `access_key` / `secret_key`, Vertex's
+ * `service_account`); their values are in `fields`, by name.
+ */
 export interface ChannelCredentials {
   apiKey?: string;
   /** Extra headers (OpenAI-Organization, …); treated as secrets too. */
   headers?: Record<string, string>;
+  /** The adapter's declared credential fields, by name. */
+  fields?: Record<string, string>;
+}
+
+/** A credential an adapter takes besides `api_key`. */
+export interface CredentialField {
+  /** snake_case, e.g. `secret_key`. The config file also takes `<name>_env` and `<name>_file`. */
+  name: string;
+  description: string;
+}
+
+/** A token minted by an adapter (a signed JWT, an OAuth access token) and when it stops working. */
+export interface MintedToken {
+  token: string;
+  expiresAtMs: number;
+}
+
+/**
+ * The channel's token cache (channels/tokens.ts). A token is minted once however many requests
+ * wait for it, kept until shortly before it expires (a tenth of its life, between 30 s and 5 min),
+ * and dropped when the upstream answers 401. Times are wall-clock (tokens are checked by the
+ * upstream's clock, not the gateway's).
+ */
+export interface TokenCache {
+  get(key: string, mint: () => Promise<MintedToken>): Promise<string>;
+}
+
+export interface AuthContext {
+  credentials: ChannelCredentials;
+  tokens: TokenCache;
+  /** The channel's client, for token exchanges (`auth: false`, usually an absolute `trusted` URL). */
+  http: UpstreamHttp;
 }
 
 export interface UpstreamRequest {
-  method: 'GET' | 'POST' | 'DELETE';
-  /** Path appended to the channel's base URL, e.g. `/videos/abc`. */
-  path: string;
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Path appended to the channel's base URL, e.g. `/videos/abc`. Either this or `url`. */
+  path?: string;
+  /**
+   * An absolute URL. The channel's credentials go only to the channel's own origin; another origin
+   * is reached without them, under the outbound address policy — unless `trusted` (a URL from the
+   * operator's configuration, e.g. an OAuth token endpoint), then directly.
+   */
+  url?: string;
+  trusted?: boolean;
   query?: Record<string, string>;
   json?: unknown;
   /** A multipart/form-data body (encoded by the channel's client, with a Content-Length). */
   form?: FormPart[];
+  /** An application/x-www-form-urlencoded body (OAuth token exchanges). */
+  urlencoded?: Record<string, string>;
   headers?: Record<string, string>;
+  /** `false`: send no credentials (token exchanges, pre-signed upload URLs). */
+  auth?: false;
+  /** Largest answer accepted (default 4 MiB; raise it for protocols that inline results). */
+  maxBytes?: number;
+  /** Abandons the request (a listener's long poll when its channel goes away). */
+  signal?: AbortSignal;
   /**
-   * submit: a longer timeout, a fresh connection, and transport failures after sending are
-   * "outcome unknown"; status / probe / content: short timeouts, pooled connections.
+   * - `submit`: the request that creates the job: a longer timeout, a fresh connection, and a
+   *   transport failure after sending is "outcome unknown";
+   * - `upload`: an input sent before the submit (an image upload): long timeout, and any failure
+   *   certainly created no job;
+   * - `status` / `probe`: short timeouts, pooled connections.
    */
-  purpose: 'submit' | 'status' | 'probe';
+  purpose: 'submit' | 'upload' | 'status' | 'probe';
 }
 
 export type FormPart = { name: string; value: string } | { name: string; filename: string; contentType: string; data: Buffer };
@@ -133,11 +190,21 @@ export interface UpstreamHttp {
  */
 export type UpstreamErrorKind = 'unreachable' | 'unknown-outcome' | 'http' | 'malformed';
 
+/**
+ * What a refusal or a failed job is about, as the adapter reads its provider's codes. It decides
+ * the stable code the caller sees (channels/errors.ts) and what routing does: `auth` and `quota`
+ * take the channel out of rotation, `rate_limit` pauses it, `invalid` and `moderation` fail the
+ * task with the provider's reason.
+ */
+export type FailureKind = 'moderation' | 'invalid' | 'quota' | 'auth' | 'rate_limit' | 'timeout' | 'internal';
+
 export interface UpstreamErrorDetail {
   status?: number;
   code?: string;
   type?: string;
   param?: string;
+  /** The adapter's reading of the provider's code, when it has one. */
+  kind?: FailureKind;
   /** The provider's own reason (already parsed out of its envelope; trimmed and redacted later). */
   upstreamMessage?: string;
   /** From Retry-After / retry-after-ms. */
@@ -158,7 +225,7 @@ export class UpstreamError extends Error {
 /** Normalised upstream job states (every upstream word maps onto one of these; see upstreams.md §14). */
 export type UpstreamState = 'waiting' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'expired';
 
-/** One status observation, normalised. JSON-serialisable (it is kept in the task's provider state). */
+/** One status observation, normalised. JSON-serialisable (it is kept in the task's provider state): never put result bytes here. */
 export interface UpstreamStatus {
   state: UpstreamState;
   /** The upstream's own status word. */
@@ -171,10 +238,12 @@ export interface UpstreamStatus {
   estimatedSeconds?: number;
   createdAtMs?: number;
   completedAtMs?: number;
-  error?: { code?: string; message?: string; type?: string };
+  error?: { code?: string; message?: string; type?: string; kind?: FailureKind };
   /** A result URL given in the status body (apimart, older apigo). */
   resultUrl?: string;
   resultExpiresAtMs?: number;
+  /** Seconds of video the provider says it delivered: billing settles on it instead of the probe. */
+  deliveredSeconds?: number;
   /** Upstream's reported cost of the job (informational). */
   cost?: number;
   /** Upstream's hint for the next poll (openai-poll-after-ms). */
@@ -199,6 +268,11 @@ export interface UpstreamSubmit {
   remixOf?: string;
   /** Stable for this task on this channel: safe to resend where the protocol honours it. */
   idempotencyKey: string;
+  /**
+   * A per-task URL on the gateway for the provider to call when the job changes (only for
+   * adapters with `callback`, and only when the gateway has a public URL).
+   */
+  callbackUrl?: string;
 }
 
 export interface UpstreamAccepted {
@@ -206,13 +280,74 @@ export interface UpstreamAccepted {
   status?: UpstreamStatus;
 }
 
-/** Where the result files are: absolute URLs. Credentials are only ever sent to the channel's own origin. */
+/**
+ * Where one result file is:
+ * - a URL: fetched with the channel's credentials on the channel's own origin, without them
+ *   elsewhere (redirects are followed, hop by hop under the outbound address policy);
+ * - `{ url, credentials: true }`: a URL on another origin that needs the channel's credentials too
+ *   (an object store the adapter addresses with the same token); redirects away from it drop them;
+ * - `{ data }`: bytes the provider returned inline.
+ */
+export type ResultSource = string | { url: string; credentials: true } | { data: Buffer };
+
 export interface ResultSources {
-  video: string;
-  thumbnail?: string;
-  spritesheet?: string;
+  video: ResultSource;
+  thumbnail?: ResultSource;
+  spritesheet?: ResultSource;
   /** When the upstream stops serving them (ms). */
   expiresAtMs?: number;
+}
+
+/** What arrived at a task's callback URL. */
+export interface UpstreamCallback {
+  /** Lower-case header names. */
+  headers: Record<string, string>;
+  /** The body exactly as received (signatures are computed over these bytes). */
+  body: Buffer;
+}
+
+export interface CallbackContext {
+  credentials: ChannelCredentials;
+  /** The task's upstream id, or null while the submit's answer is not recorded yet. */
+  upstreamId: string | null;
+  /** Wall-clock ms (signature timestamps). */
+  nowMs: number;
+  /** The channel's client, e.g. to fetch published verification keys (a JWKS) or a signing secret. */
+  http: UpstreamHttp;
+  /** The channel's cache, e.g. for those keys (`{ token: JSON text, expiresAtMs }`). */
+  tokens: TokenCache;
+}
+
+/**
+ * An authentic callback, read. The gateway only takes it as a reason to check the job now (the
+ * check asks the provider); it never completes a task from a callback body alone.
+ */
+export interface CallbackVerdict {
+  /** Whose job it speaks of: this task's, another's (then it is refused), or it does not say. */
+  job: 'this' | 'other' | 'unknown';
+  /** The state it reports, if any: a non-final one spares the check. */
+  state?: UpstreamState;
+  /** An answer the protocol expects (MiniMax echoes a challenge); default 200 `{"ok":true}`. */
+  reply?: { status: number; body: unknown };
+}
+
+/** Thrown by `callback` when what arrived is not authentic (bad or missing signature). */
+export class CallbackRejected extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CallbackRejected';
+  }
+}
+
+/** What a long-lived listener (`listen`) gets: it runs while the channel is loaded. */
+export interface ListenContext {
+  http: UpstreamHttp;
+  /** The channel's authentication headers (tokens renewed as needed). */
+  auth(): Promise<Record<string, string>>;
+  /** Aborted when the channel is changed, removed or the gateway stops. */
+  signal: AbortSignal;
+  /** A job may have changed: check it now (as a callback would). */
+  poke(upstreamId: string): void;
 }
 
 export interface UpstreamAdapter {
@@ -220,20 +355,48 @@ export interface UpstreamAdapter {
   /** Resending a submit with the same idempotency key cannot create a second job. */
   readonly idempotentSubmit: boolean;
   readonly supportsRemix: boolean;
-  /** Headers that authenticate a request to this upstream. */
-  authHeaders(credentials: ChannelCredentials): Record<string, string>;
+  /**
+   * Headers that authenticate a request to this upstream: an API key, or a token minted or
+   * exchanged through `ctx.tokens` (cached per channel). Called before every request.
+   */
+  auth(ctx: AuthContext): Promise<Record<string, string>> | Record<string, string>;
+  /**
+   * Create-time refusal: what this upstream model cannot do with this request (a 400 to the
+   * client naming `param`, before any hold; failover skips channels that refuse). Null = fine.
+   */
+  refuse?(req: VideoRequest, upstreamModel: string): { param: string; message: string } | null;
   submit(job: UpstreamSubmit, http: UpstreamHttp): Promise<UpstreamAccepted>;
+  /**
+   * Look up a submit whose outcome is unknown (sent at `sentAtMs`, no answer): the job it made,
+   * or null when there is none. Only where the protocol can find a job by something we sent.
+   */
+  find?(job: UpstreamSubmit, http: UpstreamHttp, sentAtMs: number): Promise<UpstreamAccepted | null>;
   status(upstreamId: string, http: UpstreamHttp): Promise<UpstreamStatus>;
-  results(upstreamId: string, last: UpstreamStatus, http: UpstreamHttp): ResultSources;
+  /** Where the files of a succeeded job are (may ask the provider again, e.g. for inline bytes). */
+  results(upstreamId: string, last: UpstreamStatus, http: UpstreamHttp): ResultSources | Promise<ResultSources>;
+  /** Cancel an unfinished job (on DELETE / cancel of its task); best effort, errors are logged. */
+  cancel?(upstreamId: string, http: UpstreamHttp): Promise<void>;
+  /**
+   * The protocol takes a per-task callback URL (`job.callbackUrl`). Authenticate what arrived
+   * (signature, or the unguessable URL alone where the protocol signs nothing) and read it;
+   * throw CallbackRejected when it is not authentic.
+   */
+  callback?(req: UpstreamCallback, ctx: CallbackContext): CallbackVerdict | Promise<CallbackVerdict>;
+  /** A long-lived subscription per channel (ComfyUI's websocket), restarted with backoff when it ends. */
+  listen?(ctx: ListenContext): Promise<void>;
   /** A cheap authenticated call proving the channel is reachable and the key works. */
   probe(http: UpstreamHttp): Promise<void>;
 }
 
-/** What an adapter folder exports: its type name, its option schema and a factory. */
+/** What an adapter folder exports: its type name, its option schema, its credentials and a factory. */
 export interface AdapterDefinition<O = unknown> {
   type: string;
   description: string;
   /** Adapter-specific `options` of a channel (validated on create and on config load). */
   options: z.ZodType<O>;
+  /** Credentials it takes besides `api_key` (and `headers`). */
+  credentials?: readonly CredentialField[];
+  /** Which combinations of credentials work: an error sentence, or null. Checked on create, update and config load. */
+  checkCredentials?(c: ChannelCredentials): string | null;
   create(options: O): UpstreamAdapter;
 }

@@ -180,6 +180,9 @@ export class TaskStore {
         FROM tasks t JOIN api_keys k ON k.id = t.key_id WHERE t.stage <> 'done' GROUP BY t.stage`),
       overdue: db.prepare(`SELECT MIN(next_run_at) AS t FROM tasks
         WHERE stage <> 'done' AND next_run_at <= @now AND (lease_until IS NULL OR lease_until < @now)`),
+      makeDue: db.prepare(`UPDATE tasks SET next_run_at = @now WHERE id = @id AND stage = 'wait' AND (lease_until IS NULL OR lease_until < @now)`),
+      leaseOf: db.prepare(`SELECT stage, lease_until FROM tasks WHERE id = ?`),
+      byUpstream: db.prepare(`SELECT id FROM tasks WHERE provider = ? AND upstream_id = ? AND stage = 'wait' LIMIT 1`),
       nextDue: db.prepare(`SELECT MIN(COALESCE(MAX(next_run_at, lease_until), next_run_at)) AS t FROM tasks WHERE stage <> 'done'`),
       byBody: db.prepare(`SELECT * FROM tasks WHERE key_id = ? AND body_hash = ? AND created_at >= ? ORDER BY id DESC LIMIT 1`),
       expired: db.prepare(`SELECT * FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?`),
@@ -291,6 +294,21 @@ export class TaskStore {
 
   dropLeasesOf(owner: string): number {
     return this.s.dropLeases.run(owner).changes;
+  }
+
+  /**
+   * Make a task that waits on its upstream job due now (a callback said it changed). `leased`:
+   * a step is running on it; `not_waiting`: it is not in the wait stage (or gone).
+   */
+  makeDue(id: string, now: number): 'due' | 'leased' | 'not_waiting' {
+    if (this.s.makeDue.run({ id, now }).changes === 1) return 'due';
+    const r = this.s.leaseOf.get(id) as { stage: string; lease_until: number | null } | undefined;
+    return r?.stage === 'wait' && r.lease_until !== null && r.lease_until >= now ? 'leased' : 'not_waiting';
+  }
+
+  /** The task waiting on this upstream job of this provider (channel). */
+  waitingByUpstream(provider: string, upstreamId: string): string | undefined {
+    return (this.s.byUpstream.get(provider, upstreamId) as { id: string } | undefined)?.id;
   }
 
   /** Earliest time any unfinished task becomes claimable, or null when there is none. */

@@ -49,13 +49,17 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
           service.fail(task, owner, out.failure);
           return;
         }
-        service.advance(task, owner, {
+        const recorded = service.advance(task, owner, {
           stage: 'wait',
           upstreamId: out.upstreamId,
           providerState: state(out.state),
           nextRunAt: service.now() + out.nextCheckInMs,
           ...(out.provider ? { provider: out.provider } : {}),
         });
+        // Cancelled (or deleted) while the submit was on its way: the job it made is cancelled too.
+        if (!recorded && out.upstreamId && service.store.get(task.id)?.status === 'cancelled') {
+          await provider.cancel?.({ ...task, upstreamId: out.upstreamId, provider: out.provider ?? task.provider });
+        }
         return;
       }
       case 'wait': {
@@ -151,13 +155,15 @@ async function storeResult(
   if (info.width <= 0 || info.height <= 0 || info.durationSeconds <= 0) {
     throw new Error(`task ${task.id}: result is not a playable video`);
   }
+  // What the provider says it delivered (and charged for) wins over our own measurement.
+  const durationSeconds = out.reportedSeconds ?? info.durationSeconds;
   if (!out.thumbnail || !out.spritesheet) {
     await deriveStills(target('video'), { thumbnail: target('thumbnail'), spritesheet: target('spritesheet') }, info);
   } else {
     await normaliseStill(out.thumbnail, target('thumbnail'), 'webp');
     await normaliseStill(out.spritesheet, target('spritesheet'), 'jpeg');
   }
-  return { rel: await blobs.adopt(task.id, workDir), durationSeconds: info.durationSeconds };
+  return { rel: await blobs.adopt(task.id, workDir), durationSeconds };
 }
 
 /** Convert a still to the format the variant promises (an upstream may send png or jpg thumbnails). */

@@ -87,7 +87,7 @@ describe('channels admin API and CLI', () => {
   it('rejects bad definitions with a 400 naming the field, and keeps config-file channels read-only', async () => {
     const base = { id: 'bad', type: 'openai-compatible', base_url: fake.baseURL, models: ['sora-2'] };
     const cases: Array<[Record<string, unknown>, string]> = [
-      [{ ...base, type: 'kling' }, 'type'],
+      [{ ...base, type: 'no-such-adapter' }, 'type'],
       [{ ...base, base_url: 'ftp://x' }, 'base_url'],
       [{ ...base, base_url: 'https://user:pw@example.com/v1' }, 'base_url'],
       [{ ...base, models: ['no-such-model'] }, 'models.0.model'],

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReferenceLinks } from '../../src/channels/reference.js';
+import { MediaLinks } from '../../src/channels/reference.js';
 import type { ApimartFake } from '../fakes/index.js';
 import { fault, promptDirectives, startApimartFake } from '../fakes/index.js';
 import type { TestGateway } from '../helpers/gateway.js';
@@ -134,12 +134,13 @@ describe('apimart adapter', () => {
     expect([meta.width, meta.height]).toEqual([1280, 720]);
 
     const taskId = v.id.slice('video_'.length);
-    const links = new ReferenceLinks(gw.app.gateway.secrets, gw.url);
-    const url = links.url(taskId, Date.now() + 60_000)!;
+    const links = new MediaLinks(gw.app.gateway.secrets, gw.url);
+    const url = links.url(`${taskId}/reference.png`, Date.now() + 60_000)!;
     const served = await fetch(url);
     expect(served.status).toBe(200);
     expect(Buffer.compare(Buffer.from(await served.arrayBuffer()), fitted)).toBe(0);
     expect((await fetch(url.replace(/\.([A-Za-z0-9_-]{10})/, '.AAAAAAAAAA'))).status).toBe(404);
-    expect((await fetch(links.url(taskId, Date.now() - 5_000)!)).status).toBe(404);
+    expect((await fetch(url.replace(/reference\.png$/, 'other.png'))).status).toBe(404);
+    expect((await fetch(links.url(`${taskId}/reference.png`, Date.now() - 5_000)!)).status).toBe(404);
   });
 });

@@ -1,6 +1,8 @@
 /**
- * What both protocol fakes share: options, the clock, the seeded RNG, fault injection, the CDN
- * origin, the scripted job table, submission counting, outage control and wait helpers.
+ * What the protocol fakes share: options, the clock, the seeded RNG, fault injection, the CDN
+ * origin, the scripted job table, submission counting, outage control, wait helpers, and
+ * callbacks: a job given a callback URL has its state changes POSTed there at the exact upstream
+ * moment they happen (`followCallbacks`), with the protocol's own body and headers.
  */
 import { FakeCdn } from './cdn.js';
 import { FakeClock } from './clock.js';
@@ -8,7 +10,7 @@ import { FaultInjector } from './faults.js';
 import type { FakeServer, RecordedRequest, RouteName, SendResult } from './http.js';
 import { fixtures, paddedMp4, resolveVideo } from './payload.js';
 import type { ByteSource } from './payload.js';
-import { ScriptedJob, resolveScript, selectScript } from './script.js';
+import { ScriptedJob, TERMINAL_PHASES, resolveScript, selectScript } from './script.js';
 import type { JobScript, Phase, ScriptContext, ScriptSelector } from './script.js';
 import { deriveSeed, mulberry32, waitUntil, wallNow } from './util.js';
 import type { WaitOptions } from './util.js';
@@ -66,6 +68,25 @@ export interface FakeStats {
   cdnRequests: number;
 }
 
+/** One callback POST a fake sent (or tried to). */
+export interface CallbackRecord {
+  jobId: string;
+  url: string;
+  phase: Phase;
+  /** Real wall ms when it was sent. */
+  at: number;
+  /** The gateway's answer (undefined: the connection failed). */
+  status: number | undefined;
+  body: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * How callbacks go out: `send` (default); `drop` — lost on the way (never sent); `duplicate` —
+ * each sent twice, as providers that retry do.
+ */
+export type CallbackMode = 'send' | 'drop' | 'duplicate';
+
 /** Per-job timing summary for benchmarks (all times real wall epoch ms). */
 export interface CompletionRecord {
   jobId: string;
@@ -86,6 +107,12 @@ export abstract class FakeUpstreamBase {
   readonly cdn: FakeCdn;
   readonly jobs = new Map<string, ScriptedJob>();
   readonly submissions: Submission[] = [];
+  /** Every callback sent (or dropped: `status` undefined and not sent). */
+  readonly callbacks: CallbackRecord[] = [];
+  callbackMode: CallbackMode = 'send';
+  /** Non-2xx answers (or failures) are retried this many times, 200 ms apart (Ark: 3). */
+  callbackRetries = 0;
+  private readonly wakers = new Map<string, () => void>();
   protected readonly rng: () => number;
   protected readonly seed: number;
   protected readonly apiKeys: string[];
@@ -253,6 +280,8 @@ export abstract class FakeUpstreamBase {
 
   /** Stops both servers and destroys every open socket. */
   async close(): Promise<void> {
+    this.closing = true;
+    for (const wake of this.wakers.values()) wake();
     await Promise.all([this.server.close(), this.cdn.server.close()]);
   }
 
@@ -303,6 +332,62 @@ export abstract class FakeUpstreamBase {
     this.submissions.push({ jobId: job.id, kind: init.kind, seq: req.seq, at: wallNow(), body: init.body, headers: req.headers });
     return job;
   }
+
+  /**
+   * POST `render(phase)` to `url` each time the job's phase changes, at the upstream moment it
+   * does (until it ends). `render` returns the protocol's body and headers, or undefined to stay
+   * silent for that phase.
+   */
+  protected followCallbacks(job: ScriptedJob, url: string, render: (phase: Phase) => { body: string; headers?: Record<string, string> } | undefined): void {
+    void (async () => {
+      let last = job.phase();
+      while (!this.closing) {
+        const phase = job.phase();
+        if (phase !== last) {
+          last = phase;
+          const out = render(phase);
+          if (out) await this.sendCallback(job.id, url, phase, out.body, out.headers ?? {});
+        }
+        if (TERMINAL_PHASES.has(phase)) return;
+        const next = phase === 'queued' ? job.runningAt : job.finishedAt;
+        await new Promise<void>((resolve) => {
+          this.wakers.set(job.id, resolve);
+          // Unknown (queued until enough status calls): look again when the job is observed or poked.
+          if (next !== undefined) void this.clock.sleepUntil(next).then(resolve);
+        });
+        this.wakers.delete(job.id);
+      }
+    })();
+  }
+
+  /** Something happened to a job out of its script (a status call, a cancel): re-evaluate its callbacks now. */
+  protected touch(jobId: string | undefined): void {
+    if (jobId) this.wakers.get(jobId)?.();
+  }
+
+  private async sendCallback(jobId: string, url: string, phase: Phase, body: string, headers: Record<string, string>): Promise<void> {
+    const record = (status: number | undefined): void => {
+      this.callbacks.push({ jobId, url, phase, at: wallNow(), status, body, headers });
+    };
+    if (this.callbackMode === 'drop') return record(undefined);
+    for (let copy = 0; copy < (this.callbackMode === 'duplicate' ? 2 : 1); copy++) {
+      for (let attempt = 0; attempt <= this.callbackRetries; attempt++) {
+        let status: number | undefined;
+        try {
+          const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, signal: AbortSignal.timeout(5_000) });
+          status = res.status;
+          await res.arrayBuffer();
+        } catch {
+          status = undefined;
+        }
+        record(status);
+        if (status !== undefined && status < 300) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
+  private closing = false;
 
   /** The video bytes for a job: its `videoBytes` (the base MP4 padded), or the fake's default. */
   protected videoFor(job: ScriptedJob): ByteSource {

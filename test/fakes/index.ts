@@ -2,6 +2,8 @@
  * Fake upstream servers for tests (fixtures only, never product code). See each module's header:
  * - `openai-videos-fake.ts` — OpenAI-style `/v1/videos` (openai, azure, apigo, apigo-legacy);
  * - `apimart-fake.ts`       — apimart `/v1/videos/generations` + `/v1/tasks/{id}`;
+ * - `kling-fake.ts`         — Kling's flat and path-versioned APIs, JWT auth, callbacks;
+ * - `ark-fake.ts`           — Seedance on Ark / ModelArk, callbacks, cancel;
  * - `script.ts`             — per-job scripts; `clock.ts` — compressible upstream time;
  * - `faults.ts`             — fault injection; `payload.ts` — media fixtures; `cdn.ts` — result-URL origin.
  */
@@ -9,7 +11,11 @@ export { startOpenAIVideosFake, OpenAIVideosFake } from './openai-videos-fake.js
 export type { OpenAIFlavor, OpenAIJobParams, OpenAIVideosFakeOptions } from './openai-videos-fake.js';
 export { startApimartFake, ApimartFake, APIMART_CAPTURE, APIMART_RESPONSE_VERSION } from './apimart-fake.js';
 export type { ApimartFakeOptions, ApimartJobParams, ApimartSubmitFormat } from './apimart-fake.js';
-export type { CommonFakeOptions, CompletionRecord, FakeStats, Submission } from './base.js';
+export { startKlingFake, KlingFake } from './kling-fake.js';
+export type { KlingFakeOptions, KlingJobParams } from './kling-fake.js';
+export { startArkFake, ArkFake } from './ark-fake.js';
+export type { ArkFakeOptions, ArkJobParams } from './ark-fake.js';
+export type { CallbackMode, CallbackRecord, CommonFakeOptions, CompletionRecord, FakeStats, Submission } from './base.js';
 export { FakeCdn } from './cdn.js';
 export { FakeClock } from './clock.js';
 export type { FakeClockOptions } from './clock.js';

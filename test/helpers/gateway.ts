@@ -35,7 +35,7 @@ export async function startGateway(overrides: Record<string, unknown> = {}, appO
   );
   const app = await createApp(config, appOptions);
   app.start();
-  await app.server.listen({ port: 0, host: '127.0.0.1' });
+  await app.server.listen({ port: config.port, host: '127.0.0.1' });
   const address = app.server.server.address();
   if (!address || typeof address === 'string') throw new Error('no address');
   const url = `http://127.0.0.1:${address.port}`;

@@ -5,6 +5,7 @@ import { expect } from 'vitest';
 import type { AppOptions } from '../../src/app.js';
 import type { TestGateway } from './gateway.js';
 import { startGateway } from './gateway.js';
+import { freePort } from './process.js';
 
 /** Gateway settings for tests against fake upstreams on 127.0.0.1: fast polling, local CDN allowed. */
 export const FAST_UPSTREAM = {
@@ -28,17 +29,23 @@ export async function writeChannelConfig(dataDir: string, channels: string[]): P
 }
 
 /** A channel definition as in the config file. */
-export function channel(id: string, type: 'openai-compatible' | 'apimart', baseUrl: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function channel(id: string, type: string, baseUrl: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { id, type, base_url: baseUrl, api_key: 'sk-test', models: ['sora-2', 'sora-2-pro'], ...extra };
 }
 
-/** A gateway whose config file defines `channels`; its default key has $100 of credit. */
+/**
+ * A gateway whose config file defines `channels`; its default key has $100 of credit. With
+ * `publicUrl: true` it listens on a port chosen beforehand and knows it as its public URL, so that
+ * upstreams get links to its media and call it back.
+ */
 export async function startWithChannels(channels: Record<string, unknown>[], overrides: Record<string, unknown> = {}, appOptions: AppOptions = {}): Promise<TestGateway> {
-  const { upstream, ...rest } = overrides as { upstream?: Record<string, unknown> };
+  const { upstream, publicUrl, ...rest } = overrides as { upstream?: Record<string, unknown>; publicUrl?: boolean | string };
+  const port = publicUrl === true ? await freePort() : 0;
   const gw = await startGateway({
     channels,
     net: { allowCidrs: ['127.0.0.1/32'], allowHosts: [] },
     upstream: { ...FAST_UPSTREAM, ...(upstream ?? {}) },
+    ...(publicUrl === true ? { port, publicUrl: `http://127.0.0.1:${port}` } : typeof publicUrl === 'string' ? { publicUrl } : {}),
     ...rest,
   }, appOptions);
   gw.app.gateway.accounts.credit(gw.keyId, 100, 'test credit', Date.now());

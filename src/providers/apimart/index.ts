@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AdapterDefinition, ChannelCredentials, ResultSources, UpstreamAccepted, UpstreamAdapter, UpstreamHttp, UpstreamStatus, UpstreamSubmit } from '../types.js';
+import type { AdapterDefinition, AuthContext, ResultSources, UpstreamAccepted, UpstreamAdapter, UpstreamHttp, UpstreamStatus, UpstreamSubmit } from '../types.js';
 import { UpstreamError } from '../types.js';
 import { asRecord, isRecord, num, str } from '../parse.js';
 import type { Json } from '../parse.js';
@@ -62,7 +62,7 @@ class ApimartAdapter implements UpstreamAdapter {
 
   constructor(private readonly o: ApimartOptions) {}
 
-  authHeaders(c: ChannelCredentials): Record<string, string> {
+  auth({ credentials: c }: AuthContext): Record<string, string> {
     return { ...(c.headers ?? {}), ...(c.apiKey ? { authorization: `Bearer ${c.apiKey}` } : {}) };
   }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AdapterDefinition, ChannelCredentials, FormPart, ResultSources, UpstreamAccepted, UpstreamAdapter, UpstreamHttp, UpstreamStatus, UpstreamSubmit } from '../types.js';
+import type { AdapterDefinition, AuthContext, FormPart, ResultSources, UpstreamAccepted, UpstreamAdapter, UpstreamHttp, UpstreamStatus, UpstreamSubmit } from '../types.js';
 import { UpstreamError } from '../types.js';
 import { asRecord, str } from '../parse.js';
 import { parseVideo } from './status.js';
@@ -47,7 +47,7 @@ class OpenAICompatibleAdapter implements UpstreamAdapter {
     this.idempotentSubmit = o.idempotency;
   }
 
-  authHeaders(c: ChannelCredentials): Record<string, string> {
+  auth({ credentials: c }: AuthContext): Record<string, string> {
     const h: Record<string, string> = { ...(c.headers ?? {}) };
     if (c.apiKey) {
       if (this.o.auth === 'api-key') h['api-key'] = c.apiKey;
