@@ -58,5 +58,13 @@ export function observeTasks(service: TaskService, telemetry: Telemetry, log: Fa
       log.warn({ err, task: task.id }, 'task observer failed');
     }
   });
-  if (tracing) service.onCreated((task) => tracing.taskCreated(task));
+  if (tracing) {
+    service.onCreated((task) => {
+      try {
+        tracing.taskCreated(task);
+      } catch (err) {
+        log.warn({ err, task: task.id }, 'task trace failed');
+      }
+    });
+  }
 }
