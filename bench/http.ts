@@ -1,10 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openDatabase } from '../src/store/db.js';
 import { KeyStore } from '../src/store/keys.js';
 import type { Child } from './lib.js';
-import { fmt, load, median, startProcess } from './lib.js';
+import { cpuSeconds, fmt, load, median, startProcess } from './lib.js';
 
 /**
  * Request handling of the gateway against bare Fastify baselines, measured in the same run:
@@ -72,5 +74,85 @@ export async function httpBench(opts: { rounds: number; seconds: number }): Prom
     await gw?.stop();
     await bare?.stop();
     rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The cost of observability on the same two routes, measured in the same run: the gateway with
+ * everything off (as deployed by default), a second identical one (the A/A noise floor), one
+ * with Prometheus metrics on (VIDGATE_METRICS_TOKEN) and one with OpenTelemetry tracing on
+ * (every request and task sampled, exported over OTLP/HTTP to a sink in this process). Each
+ * round measures every target once, in a rotating order; the table reports the median of the
+ * rounds' ratios to "off".
+ */
+export async function observabilityBench(opts: { rounds: number; seconds: number }): Promise<string> {
+  const sink = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+  });
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
+  const sinkPort = (sink.address() as AddressInfo).port;
+  const variants: Array<{ name: string; env: Record<string, string> }> = [
+    { name: 'off', env: {} },
+    { name: 'off (again: noise floor)', env: {} },
+    { name: 'metrics on', env: { VIDGATE_METRICS_TOKEN: 'bench-metrics-token-0123456789' } },
+    { name: 'tracing on (all sampled)', env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sinkPort}` } },
+  ];
+  const dirs: string[] = [];
+  const gateways: Array<{ name: string; child: Child; auth: Record<string, string>; video: string }> = [];
+  const body = JSON.stringify({ prompt: 'A calico cat playing a piano on stage', model: 'sora-2', seconds: '4', size: '720x1280' });
+  try {
+    for (const v of variants) {
+      const dataDir = mkdtempSync(path.join(tmpdir(), 'bench-obs-'));
+      dirs.push(dataDir);
+      const db = openDatabase(dataDir);
+      const { secret } = new KeyStore(db).create('bench');
+      db.close();
+      const env = { VIDGATE_DATA_DIR: dataDir, VIDGATE_WORKER: 'false', VIDGATE_RPM_LIMIT: '1000000000', VIDGATE_MAX_INFLIGHT: '1000000000', ...v.env };
+      const child = await startProcess(['dist/main.js'], env, '/healthz');
+      const auth = { authorization: `Bearer ${secret}`, 'content-type': 'application/json' };
+      const created = (await (await fetch(`${child.url}/v1/videos`, { method: 'POST', headers: auth, body })).json()) as { id: string };
+      gateways.push({ name: v.name, child, auth, video: created.id });
+    }
+    type Run = { rps: number; cpuUs: number };
+    const get = gateways.map(() => [] as Run[]);
+    const post = gateways.map(() => [] as Run[]);
+    const errors: string[] = [];
+    const measure = async (g: (typeof gateways)[number], into: Run[], o: Parameters<typeof load>[0], label: string) => {
+      const cpu = cpuSeconds(g.child.process.pid!);
+      const r = await load(o);
+      into.push({ rps: r.rps, cpuUs: ((cpuSeconds(g.child.process.pid!) - cpu) * 1e6) / Math.max(1, r.total) });
+      if (r.errors) errors.push(`${g.name} ${label}: ${r.errors} errors`);
+    };
+    for (let round = 0; round < opts.rounds; round++) {
+      const order = gateways.map((_, i) => (i + round) % gateways.length);
+      for (const i of order) {
+        const g = gateways[i]!;
+        await measure(g, get[i]!, { url: `${g.child.url}/v1/videos/${g.video}`, headers: g.auth, connections: 64, durationSeconds: opts.seconds }, 'GET');
+      }
+      for (const i of order) {
+        const g = gateways[i]!;
+        await measure(g, post[i]!, { url: `${g.child.url}/v1/videos`, method: 'POST', headers: g.auth, body, connections: 64, durationSeconds: opts.seconds }, 'POST');
+      }
+    }
+    const pct = (ratio: number) => `${((ratio - 1) * 100).toFixed(1)} %`;
+    const row = (route: string, runs: Run[][], i: number) => {
+      const rps = runs[i]!.map((x, k) => x.rps / runs[0]![k]!.rps);
+      const cpu = runs[i]!.map((x, k) => x.cpuUs / runs[0]![k]!.cpuUs);
+      return `| ${route} | ${gateways[i]!.name} | ${fmt(median(runs[i]!.map((x) => x.rps)))} | ${i === 0 ? '—' : pct(median(rps))} | ${fmt(median(runs[i]!.map((x) => x.cpuUs)), 1)} | ${i === 0 ? '—' : pct(median(cpu))} | ${runs[i]!.map((x) => `${fmt(x.rps)} / ${fmt(x.cpuUs, 1)}`).join(', ')} |`;
+    };
+    return [
+      `HTTP, 64 connections, ${opts.rounds} rounds × ${opts.seconds} s per target (medians; changes are medians of the rounds' ratios to "off"). CPU = the gateway process's user + system time per request:`,
+      '',
+      '| Route | Gateway | req/s | req/s vs off | CPU µs/req | CPU vs off | Rounds (req/s / CPU µs) |',
+      '|---|---|---:|---:|---:|---:|---|',
+      ...gateways.map((_, i) => row('GET /v1/videos/{id}', get, i)),
+      ...gateways.map((_, i) => row('POST /v1/videos (durable)', post, i)),
+      ...(errors.length ? ['', `Errors: ${errors.join('; ')}`] : []),
+    ].join('\n');
+  } finally {
+    for (const g of gateways) await g.child.stop();
+    sink.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
 }

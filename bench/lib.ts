@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import autocannon from 'autocannon';
 import { freePort } from '../test/helpers/process.js';
@@ -71,7 +72,7 @@ export interface LoadOptions {
 }
 
 /** Requests per second sustained by a target (non-2xx responses count as errors and are reported). */
-export async function load(o: LoadOptions): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
+export async function load(o: LoadOptions): Promise<{ rps: number; total: number; p50: number; p99: number; errors: number }> {
   const r = await autocannon({
     url: o.url,
     method: o.method ?? 'GET',
@@ -80,7 +81,17 @@ export async function load(o: LoadOptions): Promise<{ rps: number; p50: number; 
     connections: o.connections,
     duration: o.durationSeconds,
   });
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.non2xx + r.errors + r.timeouts };
+  return { rps: r.requests.average, total: r.requests.total, p50: r.latency.p50, p99: r.latency.p99, errors: r.non2xx + r.errors + r.timeouts };
+}
+
+/**
+ * CPU time (user + system) a process has used so far, in seconds, from /proc (Linux). Per request
+ * it is a steadier measure of cost than throughput on a machine shared with other work.
+ */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 export const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });

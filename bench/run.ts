@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { contentBench } from './content.js';
-import { httpBench } from './http.js';
+import { httpBench, observabilityBench } from './http.js';
 import { machine } from './lib.js';
 import { pushBench } from './push-latency.js';
 import { renderBench } from './render.js';
@@ -13,6 +13,7 @@ import { renderBench } from './render.js';
 const quick = process.env.BENCH_QUICK === '1';
 const benches: Record<string, () => Promise<string>> = {
   http: () => httpBench({ rounds: quick ? 1 : 5, seconds: quick ? 2 : 8 }),
+  observability: () => observabilityBench({ rounds: quick ? 1 : 5, seconds: quick ? 2 : 5 }),
   render: () => renderBench({ runs: quick ? 2 : 7 }),
   content: () => contentBench({ rounds: quick ? 1 : 5, seconds: quick ? 3 : 8 }),
   push: () => pushBench({ tasks: quick ? 100 : 1000, rate: 50, mode: 'direct' }),

@@ -1,5 +1,6 @@
-import Fastify, { LogController } from 'fastify';
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import Fastify from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Server } from 'node:http';
 import multipart from '@fastify/multipart';
 import { randomBytes } from 'node:crypto';
 import { createBlobStore } from './assets/index.js';
@@ -23,7 +24,6 @@ import { consoleStatic } from './console/static.js';
 import { Events } from './events/index.js';
 import { apimartErrorBody } from './dialects/apimart/errors.js';
 import { apimartRoutes } from './dialects/apimart/routes.js';
-import { redactTokenPath } from './channels/callbacks.js';
 import { createUpstreams } from './channels/index.js';
 import { testJobRoutes } from './channels/test-job.js';
 import type { Upstreams } from './channels/index.js';
@@ -43,6 +43,15 @@ import type { EventRow } from './store/tasks.js';
 import type { Task } from './core/task.js';
 import { Secrets } from './util/secrets.js';
 import { Worker } from './worker/worker.js';
+import { upstreamFacts } from './channels/provider.js';
+import { blobWritable, LOOP_STALE_MS, Readiness } from './ops/health.js';
+import { Metrics } from './ops/metrics.js';
+import { metricsRoutes, startMetricsListener } from './ops/metrics-routes.js';
+import { RequestLog } from './ops/request-log.js';
+import { observeTasks } from './ops/telemetry.js';
+import type { Telemetry } from './ops/telemetry.js';
+import { loadTracing } from './ops/tracing.js';
+import { migrationStatus } from './store/db.js';
 
 export interface App {
   config: Config;
@@ -50,24 +59,18 @@ export interface App {
   gateway: Gateway;
   worker: Worker;
   db: Db;
+  readiness: Readiness;
+  telemetry: Telemetry;
+  /** The separate metrics listener (VIDGATE_METRICS_PORT), when there is one. */
+  metricsServer?: Server;
   /** Start the worker and background sweeps (listen separately). */
   start(): void;
+  /**
+   * Drain and stop: readiness goes 503, then (after shutdown.delayMs) the listener closes, SSE
+   * streams end with a retry hint, the worker and the webhook sender stop claiming and their
+   * running steps get shutdown.graceMs to finish before being cut (their leases handed back).
+   */
   close(): Promise<void>;
-}
-
-/**
- * Polling clients make most requests: log what changes state and what fails, one line per
- * request at its end, and not every successful status read.
- */
-class QuietRequestLog extends LogController {
-  override incomingRequest(): void {}
-
-  override requestCompleted(error: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
-    if (!error && reply.statusCode < 400 && (req.method === 'GET' || req.method === 'HEAD')) return;
-    const line = { method: req.method, url: redactTokenPath(req.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) };
-    if (error) req.log.error({ ...line, err: error }, 'request failed');
-    else req.log.info(line, 'request completed');
-  }
 }
 
 export interface AppOptions {
@@ -105,13 +108,37 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
 
   const prices = new PriceBook(db, catalog, config.billing.sandboxPricing);
   const ledger = new Ledger(db);
-  registerBilling(service, keys, ledger, { maxInflight: config.limits.maxInflight });
+  // Channels and the worker are made after the server (they need its logger); metrics read them lazily.
+  const lazy: { upstreams?: Upstreams; worker?: Worker; events?: Events } = {};
+  const providerType = (id: string) => (id === 'sandbox' ? 'sandbox' : lazy.upstreams?.channels.get(id)?.def.type);
+  const metricsOn = config.metrics.token !== undefined || config.metrics.port !== undefined;
+  const metrics = metricsOn
+    ? new Metrics({
+        knownModel: (model) => catalog.get(model) !== undefined,
+        providerType,
+        backlog: (at) => {
+          const tasks = store.unfinishedSummary(at);
+          const hooks = lazy.events!.webhooks.store.backlog();
+          return {
+            byStage: tasks.byStage,
+            oldestDueAt: tasks.oldestDueAt,
+            heldMicros: tasks.byStage.reduce((sum, s) => sum + s.heldMicros, 0),
+            webhooksPending: hooks.pending,
+            webhookOldestPendingAt: hooks.oldestCreatedAt,
+          };
+        },
+        breakers: (at) => lazy.upstreams!.channels.list().map((r) => ({ channel: r.def.id, provider: r.def.type, state: r.breaker.state(at) })),
+        sseClients: () => lazy.events!.hub.subscribers,
+        workerBusy: () => lazy.worker!.busy,
+        now,
+      })
+    : undefined;
+  registerBilling(service, keys, ledger, { maxInflight: config.limits.maxInflight }, metrics);
 
-  const events = new Events({ config, db, service, keys, secrets, now });
+  const events = new Events({ config, db, service, keys, secrets, now, metrics });
+  lazy.events = events;
 
-  const sandbox = new SandboxProvider(config.sandbox);
-  // Channels need the server's logger, so they are made after it; routing reads them lazily.
-  const lazy: { upstreams?: Upstreams } = {};
+  const sandbox = new SandboxProvider(config.sandbox, (ms) => metrics?.sandboxRender(ms));
 
   const gateway: Gateway = {
     config,
@@ -147,8 +174,12 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     genReqId: () => `req_${requestIdPrefix}${(++requestCount).toString(16).padStart(12, '0')}`,
     bodyLimit: 1024 * 1024,
     trustProxy: true,
-    logController: new QuietRequestLog(),
+    logController: new RequestLog(),
   });
+  const telemetry: Telemetry = { metrics, tracing: await loadTracing(process.env, server.log) };
+  metrics?.instrument(server);
+  telemetry.tracing?.instrument(server);
+  observeTasks(service, telemetry, server.log.child({ component: 'tasks' }), { providerType, upstreamFacts });
   // Many clients send Content-Type: application/json on bodiless DELETE/GET requests: allow it.
   const jsonParser = server.getDefaultJsonParser('error', 'ignore');
   server.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
@@ -166,7 +197,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     },
   });
   await blobs.init(server.log);
-  const upstreams = createUpstreams({ config, db, store, blobs, secrets, catalog, prices, now, log: server.log, wake: () => worker.notify() });
+  const upstreams = createUpstreams({ config, db, store, blobs, secrets, catalog, prices, now, log: server.log, telemetry, wake: () => worker.notify() });
   lazy.upstreams = upstreams;
 
   registerErrorHandling(server, { openai: openaiErrorBody, apimart: apimartErrorBody });
@@ -187,6 +218,18 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       storage: { kind: blobs.kind, ok: storage.ok, ...(storage.ok ? {} : { failing_since: new Date(storage.since!).toISOString(), error: storage.error }) },
     };
   });
+  const readiness = new Readiness()
+    .add('store', () => (db.prepare('SELECT 1').get() ? null : 'no answer'))
+    .add('migrations', () => {
+      const m = migrationStatus(db);
+      if (m.unknown.length) return `the database has migrations this build does not know (${m.unknown.join(', ')})`;
+      return m.pending.length ? `not applied: ${m.pending.join(', ')}` : null;
+    })
+    .add('blobs', blobWritable(blobs));
+  if (config.worker.enabled) readiness.add('worker', () => worker.problem(LOOP_STALE_MS));
+  if (config.webhooks.enabled) readiness.add('webhooks', () => events.loop.problem(LOOP_STALE_MS));
+  await server.register(readiness.routes());
+  await server.register(metricsRoutes(metrics, { token: config.metrics.token, port: config.metrics.port, host: config.metrics.host ?? config.host }));
   await server.register(modelRoutes(gateway));
   await server.register(openaiRoutes(gateway));
   await server.register(apimartRoutes(gateway));
@@ -205,23 +248,49 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const worker = new Worker(
     service,
     { service, blobs, provider: providerOf, log: server.log },
-    { concurrency: config.worker.concurrency, leaseMs: config.worker.leaseMs, timeScale: opts.timeScale ?? 1 },
+    { concurrency: config.worker.concurrency, leaseMs: config.worker.leaseMs, timeScale: opts.timeScale ?? 1, telemetry },
     server.log,
   );
+  lazy.worker = worker;
   // A task cancelled or deleted before it finished: its upstream job is cancelled too, where the protocol can.
   service.events.on('event', (e: EventRow) => {
     if (e.type !== 'video.cancelled') return;
     const task = store.get(e.taskId);
     if (task?.upstreamId) void providerOf(task).cancel?.(task);
   });
+  const metricsServer =
+    metrics && config.metrics.port !== undefined
+      ? await startMetricsListener(metrics, { token: config.metrics.token, port: config.metrics.port, host: config.metrics.host ?? config.host })
+      : undefined;
 
   let sweeper: NodeJS.Timeout | undefined;
+  let closing: Promise<void> | undefined;
+  const drain = async (): Promise<void> => {
+    const { delayMs, graceMs } = config.shutdown;
+    readiness.drain();
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    clearInterval(sweeper);
+    // Stop accepting (SSE streams end with a retry hint in a preClose hook); requests in flight
+    // (downloads) get the grace period, then what is left is cut. Meanwhile the loops stop
+    // claiming and their running steps finish or are aborted with their leases handed back.
+    const listening = server.close();
+    const cut = setTimeout(() => server.server.closeAllConnections(), graceMs);
+    await Promise.all([listening.finally(() => clearTimeout(cut)), worker.stop(graceMs), events.close(graceMs)]);
+    await upstreams.channels.close();
+    if (metricsServer) await new Promise((r) => metricsServer.close(r));
+    await telemetry.tracing?.shutdown();
+    blobs.close();
+    db.close();
+  };
   return {
     config,
     server,
     gateway,
     worker,
     db,
+    readiness,
+    telemetry,
+    metricsServer,
     start() {
       if (config.worker.enabled) worker.start();
       events.start(server.log);
@@ -243,18 +312,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       sweeper = setInterval(sweep, 60_000);
       sweeper.unref();
     },
-    async close() {
-      clearInterval(sweeper);
-      // Stop accepting; give running requests (downloads) a moment, then cut what is left.
-      const closing = server.close();
-      const timer = setTimeout(() => server.server.closeAllConnections(), 3000);
-      await closing;
-      clearTimeout(timer);
-      await worker.stop();
-      await events.close();
-      await upstreams.channels.close();
-      blobs.close();
-      db.close();
+    close() {
+      closing ??= drain();
+      return closing;
     },
   };
 }

@@ -45,6 +45,22 @@ export const configSchema = z.object({
     .optional(),
   /** Bearer token of the operator (admin API, console, CLI remote mode). Unset = admin API disabled. */
   adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Prometheus metrics (docs/operations.md): on when a token or a port is set. */
+  metrics: z.object({
+    /** Bearer token that opens GET /metrics on the API port (and on the metrics port). */
+    token: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** A separate listener serving only GET /metrics (0 = any free port). */
+    port: int(0, 65535).optional(),
+    /** Interface of the metrics listener (default: HOST). */
+    host: z.string().min(1).optional(),
+  }).default({}),
+  /** SIGTERM: readiness goes 503, then after delayMs the node stops taking work and drains. */
+  shutdown: z.object({
+    /** Time between readiness going 503 and the listener closing (for load balancers to notice). */
+    delayMs: int(0, 600_000).default(0),
+    /** How long running task steps, deliveries and requests may take to finish before they are cut (their leases handed back). */
+    graceMs: int(0, 600_000).default(10_000),
+  }).default({ delayMs: 0, graceMs: 10_000 }),
   /** Master key for secrets at rest (else <dataDir>/master.key is created). */
   secretKey: z.string().optional(),
   /** 'openai' emits `queued`; 'apigo' emits `pending` for waiting tasks (for clients built against apigo). */
@@ -182,6 +198,11 @@ const ENV_MAP: Record<string, string> = {
   VIDGATE_PUBLIC_URL: 'publicUrl',
   VIDGATE_ADMIN_TOKEN: 'adminToken',
   VIDGATE_SECRET_KEY: 'secretKey',
+  VIDGATE_METRICS_TOKEN: 'metrics.token',
+  VIDGATE_METRICS_PORT: 'metrics.port',
+  VIDGATE_METRICS_HOST: 'metrics.host',
+  VIDGATE_SHUTDOWN_DELAY_MS: 'shutdown.delayMs',
+  VIDGATE_SHUTDOWN_GRACE_MS: 'shutdown.graceMs',
   VIDGATE_STATUS_STYLE: 'statusStyle',
   VIDGATE_POLL_AFTER_MS: 'pollAfterMs',
   VIDGATE_RETENTION_HOURS: 'retentionHours',

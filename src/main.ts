@@ -32,7 +32,9 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     app.server.log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 30_000);
+    // Readiness goes 503 at once; the drain itself is app.close() (see App.close).
+    app.readiness.drain();
+    const force = setTimeout(() => process.exit(1), config.shutdown.delayMs + config.shutdown.graceMs + 20_000);
     force.unref();
     app.close().then(
       () => process.exit(0),

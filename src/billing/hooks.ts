@@ -1,6 +1,7 @@
 import { ApiError } from '../core/errors.js';
 import type { TaskService } from '../core/service.js';
 import type { Task } from '../core/task.js';
+import type { Metrics } from '../ops/metrics.js';
 import type { KeyStore } from '../store/keys.js';
 import type { Ledger } from './ledger.js';
 import { formatUsd } from './money.js';
@@ -25,7 +26,11 @@ export function billedSeconds(task: Task): number {
  * - failed / cancelled: release the hold in full.
  * Test keys and free tasks never touch the ledger.
  */
-export function registerBilling(service: TaskService, keys: KeyStore, ledger: Ledger, defaults: BillingDefaults): void {
+export function registerBilling(service: TaskService, keys: KeyStore, ledger: Ledger, defaults: BillingDefaults, metrics?: Metrics): void {
+  /** Whether this task's money goes through the ledger (not free, not a test key's). */
+  const charged = (task: Task): boolean => task.quoteMicros > 0 && !keys.get(task.keyId)?.test;
+  const costOf = (task: Task): number => Math.min(task.quoteMicros, billedSeconds(task) * task.priceMicros);
+
   service.onEvent((event, task) => {
     switch (event.type) {
       case 'video.created':
@@ -57,7 +62,7 @@ export function registerBilling(service: TaskService, keys: KeyStore, ledger: Le
         },
       });
     }
-    if (key.test || task.quoteMicros === 0) return;
+    if (!charged(task)) return;
     const { balanceMicros, creditLimitMicros } = ledger.balance(task.keyId);
     if (task.quoteMicros > balanceMicros + creditLimitMicros) {
       throw new ApiError({
@@ -75,15 +80,28 @@ export function registerBilling(service: TaskService, keys: KeyStore, ledger: Le
 
   function settle(task: Task, now: number): void {
     const seconds = billedSeconds(task);
-    const cost = Math.min(task.quoteMicros, seconds * task.priceMicros);
+    const cost = costOf(task);
     service.store.update(task.id, { costMicros: cost });
-    if (task.quoteMicros === 0 || keys.get(task.keyId)?.test) return;
+    if (!charged(task)) return;
     ledger.post(task.keyId, 'settle', task.quoteMicros - cost, now, task.id, `charged ${seconds} s × ${formatUsd(task.priceMicros)}/s = ${formatUsd(cost)}`);
   }
 
   function release(task: Task, now: number): void {
     service.store.update(task.id, { costMicros: 0 });
-    if (task.quoteMicros === 0 || keys.get(task.keyId)?.test) return;
+    if (!charged(task)) return;
     ledger.post(task.keyId, 'release', task.quoteMicros, now, task.id, `released: ${task.status}`);
+  }
+
+  // The same effects counted for metrics once they have committed.
+  if (metrics) {
+    service.onCommitted((event, task) => {
+      if (!charged(task)) return;
+      if (event.type === 'video.created') metrics.money('hold', task.quoteMicros, task.model);
+      else if (event.type === 'video.completed') {
+        const cost = costOf(task);
+        metrics.money('settle', cost, task.model);
+        metrics.money('release', task.quoteMicros - cost, task.model);
+      } else if (event.type === 'video.failed' || event.type === 'video.cancelled') metrics.money('release', task.quoteMicros, task.model);
+    });
   }
 }

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { FormPart, UpstreamErrorDetail, UpstreamHttp, UpstreamRequest, UpstreamResponse } from '../providers/types.js';
 import { UpstreamError } from '../providers/types.js';
 import { asRecord, str } from '../providers/parse.js';
+import type { Telemetry } from '../ops/telemetry.js';
 
 /**
  * The HTTP client a channel's adapter talks through. The base URL is the operator's, so it is
@@ -147,6 +148,20 @@ async function readLimited(body: Dispatcher.ResponseData['body'], max: number): 
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** How an upstream call ended, as a metrics label: ok, http_4xx, http_5xx, unreachable, unknown_outcome, malformed. */
+export function upstreamOutcome(err: unknown): string {
+  if (!(err instanceof UpstreamError)) return 'error';
+  if (err.kind === 'http') return `http_${Math.floor((err.detail.status ?? 0) / 100)}xx`;
+  return err.kind.replace('-', '_');
+}
+
+/** Whose calls these are, for metrics and traces. */
+export interface ChannelIdentity {
+  channel: string;
+  provider: string;
+  telemetry: Telemetry;
+}
+
 /** What a channel's client needs besides its base URL. */
 export interface ChannelHttpDeps {
   /** The adapter's authentication headers (may mint or exchange a token). */
@@ -170,11 +185,31 @@ export class ChannelHttp implements UpstreamHttp {
     readonly baseUrl: string,
     private readonly deps: ChannelHttpDeps,
     private readonly limits: HttpLimits,
+    private readonly who?: ChannelIdentity,
   ) {
     this.origin = new URL(baseUrl).origin;
   }
 
-  async send(req: UpstreamRequest): Promise<UpstreamResponse> {
+  /** Every call of every adapter passes here: timed by channel, purpose and outcome, and traced. */
+  send(req: UpstreamRequest): Promise<UpstreamResponse> {
+    const who = this.who;
+    if (!who?.telemetry.metrics && !who?.telemetry.tracing) return this.exchange(req);
+    const { metrics, tracing } = who.telemetry;
+    const timed = async () => {
+      const started = performance.now();
+      try {
+        const res = await this.exchange(req);
+        metrics?.upstreamRequest(who.channel, who.provider, req.purpose, 'ok', performance.now() - started);
+        return res;
+      } catch (err) {
+        metrics?.upstreamRequest(who.channel, who.provider, req.purpose, upstreamOutcome(err), performance.now() - started);
+        throw err;
+      }
+    };
+    return tracing ? tracing.upstream({ channel: who.channel, provider: who.provider, purpose: req.purpose, method: req.method }, timed) : timed();
+  }
+
+  private async exchange(req: UpstreamRequest): Promise<UpstreamResponse> {
     try {
       return await this.once(req);
     } catch (err) {

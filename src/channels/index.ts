@@ -7,6 +7,7 @@ import type { Provider } from '../providers/types.js';
 import type { Db } from '../store/db.js';
 import type { TaskStore } from '../store/tasks.js';
 import type { Secrets } from '../util/secrets.js';
+import type { Telemetry } from '../ops/telemetry.js';
 import { ChannelProvider } from './provider.js';
 import { CallbackLinks, Pokes, callbackRoutes } from './callbacks.js';
 import { MediaLinks, referenceRoutes } from './reference.js';
@@ -36,11 +37,12 @@ export function createUpstreams(deps: {
   prices: PriceBook;
   now: () => number;
   log: FastifyBaseLogger;
+  telemetry: Telemetry;
   /** Wake the worker: a task became due (an upstream called back). */
   wake: () => void;
 }): Upstreams {
   const { config, now } = deps;
-  const channels = new Channels(new ChannelStore(deps.db), deps.secrets, deps.catalog, config.upstream, config.net, now, deps.log.child({ component: 'channels' }));
+  const channels = new Channels(new ChannelStore(deps.db), deps.secrets, deps.catalog, config.upstream, config.net, now, deps.log.child({ component: 'channels' }), deps.telemetry);
   channels.syncConfig(config.channels);
   deps.prices.setChannelPricing((id, model, tier) => channels.pricing(id, model, tier));
   const links = new MediaLinks(deps.secrets, config.publicUrl);

@@ -42,6 +42,10 @@ export interface ChannelState {
   /** A callback URL was registered with the submit: polling is only the fallback. */
   cb?: boolean;
   fetchAttempts?: number;
+  /** Status calls made for this job (metrics). */
+  checks?: number;
+  /** When the job finished upstream: the upstream's own time, else when a check first saw it (metrics). */
+  doneAt?: number;
 }
 
 export interface ChannelProviderOptions {
@@ -57,6 +61,13 @@ export interface ChannelProviderOptions {
 }
 
 const stateOf = (task: Task): ChannelState => ({ ...((task.providerState.ch as ChannelState | undefined) ?? {}) });
+
+/** What a finished task's channel state says about its polling (for metrics); nothing for other providers. */
+export function upstreamFacts(task: Task): { statusCalls?: number; upstreamDoneAt?: number } {
+  const ch = task.providerState.ch as ChannelState | undefined;
+  if (!ch) return {};
+  return { statusCalls: ch.checks ?? 0, ...(ch.doneAt === undefined ? {} : { upstreamDoneAt: ch.doneAt }) };
+}
 const withState = (task: Task, ch: ChannelState): Record<string, unknown> => ({ ...task.providerState, ch });
 
 /** Why a channel did not take a job in this round, and when it might. */
@@ -390,6 +401,7 @@ export class ChannelProvider implements Provider {
     });
     let status: UpstreamStatus;
     r.stats.checks++;
+    st.checks = (st.checks ?? 0) + 1;
     try {
       status = await r.adapter.status(task.upstreamId, r.http);
     } catch (err) {
@@ -404,6 +416,7 @@ export class ChannelProvider implements Provider {
           return {
             state: 'failed',
             failure: { code: CODES.notFound, message: `The upstream provider no longer knows this job (${nf} checks in a row answered "not found": ${reason}).` },
+            providerState: withState(task, { ...st, nf }),
           };
         }
         return still({ ...st, nf }, Math.min(this.opts.poll.maxMs, this.opts.poll.minMs * 2 ** nf));
@@ -458,10 +471,12 @@ export class ChannelProvider implements Provider {
               ? ctx.now() - submittedAt
               : undefined;
         if (duration !== undefined) this.channels.timings.record(r.def.id, task.model, task.seconds, duration);
+        next.doneAt = status.completedAtMs !== undefined && status.completedAtMs <= now ? status.completedAtMs : now;
         return { state: 'succeeded', providerState: withState(task, next) };
       }
       default:
-        return { state: 'failed', failure: jobFailure(status, r.secrets) };
+        // Kept: the count of status calls; not the failed status (its upstream text may hold secrets).
+        return { state: 'failed', failure: jobFailure(status, r.secrets), providerState: withState(task, st) };
     }
   }
 
@@ -524,13 +539,19 @@ export class ChannelProvider implements Provider {
       const video = path.join(ctx.workDir, 'upstream-video.mp4');
       r.stats.downloads++;
       let probed: MediaInfo;
+      const metrics = this.channels.telemetry.metrics;
+      const started = performance.now();
       try {
-        await get(sources.video, video, limits);
+        const fetchVideo = () => get(sources.video, video, limits);
+        const tracing = this.channels.telemetry.tracing;
+        await (tracing ? tracing.upstream({ channel: r.def.id, provider: r.def.type, purpose: 'download', method: 'GET' }, fetchVideo) : fetchVideo());
+        metrics?.upstreamRequest(r.def.id, r.def.type, 'download', 'ok', performance.now() - started);
         probed = await probeVideo(video, { signal: ctx.signal });
         if (probed.width <= 0 || probed.height <= 0 || probed.durationSeconds <= 0) throw new InvalidVideo('it has no picture or no duration');
       } catch (err) {
         if (ctx.signal.aborted) throw err;
         r.stats.downloadFailures++;
+        if (!(err instanceof InvalidVideo) && err instanceof DownloadError) metrics?.upstreamRequest(r.def.id, r.def.type, 'download', err.kind, performance.now() - started);
         return this.fetchFailed(task, r, st, err, sources.expiresAtMs, now);
       }
       const out: FetchOutcome = { ok: true, video, probed, ...(sources.expiresAtMs !== undefined ? { validUntil: sources.expiresAtMs } : {}) };

@@ -17,6 +17,7 @@ import type { UpstreamConfig } from './config.js';
 import { credentialsOf, hasCredentials, patchCredentials, sameCredentials, secretValues } from './credentials.js';
 import { describeUpstreamError } from './errors.js';
 import { ChannelHttp, channelDispatchers } from './http.js';
+import type { Telemetry } from '../ops/telemetry.js';
 import { ChannelLimiter } from './limiter.js';
 import { orderCandidates } from './router.js';
 import { normaliseModels, toDef } from './schema.js';
@@ -91,6 +92,7 @@ export class Channels {
     readonly net: NetPolicy,
     private readonly now: () => number,
     private readonly log: FastifyBaseLogger,
+    readonly telemetry: Telemetry = {},
     private readonly rng: () => number = Math.random,
   ) {
     this.timings = new Timings(store, now);
@@ -235,6 +237,7 @@ export class Channels {
         direct: this.direct,
       },
       { connectTimeoutMs: this.cfg.connectTimeoutMs, requestTimeoutMs: this.cfg.requestTimeoutMs, submitTimeoutMs: this.cfg.submitTimeoutMs },
+      { channel: def.id, provider: def.type, telemetry: this.telemetry },
     );
     ctx.http = http;
     const fixedSecrets = secretValues(credentials);

@@ -6,7 +6,7 @@ import type { EventRow, TaskStore } from '../store/tasks.js';
 import { conflict } from './errors.js';
 import type { TaskFailure } from './errors.js';
 import { newTaskId } from './ids.js';
-import type { Asset, Origin, Task, TaskKind, TaskParams } from './task.js';
+import type { Asset, Origin, Task, TaskKind, TaskParams, TaskStatus } from './task.js';
 import { TERMINAL } from './task.js';
 
 export interface CreateInput {
@@ -46,6 +46,13 @@ const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000;
 export type EventHook = (event: EventRow, task: Task) => void;
 
 /**
+ * Runs after the transaction of a task event committed (never for one that rolled back), with
+ * the task after the change and its status before (null for a new task): metrics, traces and
+ * transition logs hang here. Must not throw.
+ */
+export type CommittedHook = (event: EventRow, task: Task, from: TaskStatus | null) => void;
+
+/**
  * Every change of a task's state goes through here, as one transaction that also records the
  * task event. Worker-side changes are compare-and-set on the lease owner, so a worker that lost
  * its lease (or a task that was cancelled meanwhile) changes nothing.
@@ -55,6 +62,8 @@ export class TaskService {
   readonly events = new EventEmitter();
   private wakeWorker: () => void = () => {};
   private readonly hooks: EventHook[] = [];
+  private readonly committedHooks: CommittedHook[] = [];
+  private readonly createdHooks: Array<(task: Task) => void> = [];
 
   constructor(
     private readonly db: Db,
@@ -72,6 +81,16 @@ export class TaskService {
   /** Register a hook that runs in the transaction of every task event (see EventHook). */
   onEvent(hook: EventHook): void {
     this.hooks.push(hook);
+  }
+
+  /** Register a hook that runs once each task event has committed (see CommittedHook). */
+  onCommitted(hook: CommittedHook): void {
+    this.committedHooks.push(hook);
+  }
+
+  /** Register a hook that runs after a create committed, in the creating caller's async context (its trace). */
+  onCreated(hook: (task: Task) => void): void {
+    this.createdHooks.push(hook);
   }
 
   now(): number {
@@ -148,7 +167,7 @@ export class TaskService {
         if (input.idempotencyKey && input.bodyHash) {
           this.store.idempotencyPut(input.keyId, input.idempotencyKey, input.bodyHash, id, now);
         }
-        this.appendEvent(task, 'video.created', now);
+        this.appendEvent(task, 'video.created', now, null);
         return { task, replayed: false };
       });
     } catch (err) {
@@ -159,6 +178,7 @@ export class TaskService {
       if (input.reference) await this.dropFiles(id);
     } else {
       this.wakeWorker();
+      for (const hook of this.createdHooks) hook(result.task);
     }
     return result;
   }
@@ -184,7 +204,7 @@ export class TaskService {
           leaseOwner: null,
           leaseUntil: null,
         };
-        this.appendEvent(next, 'video.cancelled', now);
+        this.appendEvent(next, 'video.cancelled', now, current.status);
       }
       this.store.update(task.id, {
         deletedAt: now,
@@ -227,7 +247,7 @@ export class TaskService {
       };
       if (!this.store.update(task.id, patch, { notDone: true })) return { task: this.store.get(task.id) ?? current, cancelled: false };
       const next: Task = { ...current, ...patch };
-      this.appendEvent(next, 'video.cancelled', now);
+      this.appendEvent(next, 'video.cancelled', now, current.status);
       return { task: next, cancelled: true };
     });
   }
@@ -253,7 +273,7 @@ export class TaskService {
       const status = patch.status ?? task.status;
       const progress = patch.progress ?? task.progress;
       if (status !== task.status || progress !== task.progress) {
-        this.appendEvent({ ...task, ...patch, status, progress, updatedAt: now }, `video.${status}`, now);
+        this.appendEvent({ ...task, ...patch, status, progress, updatedAt: now }, `video.${status}`, now, task.status);
       }
       return true;
     });
@@ -295,18 +315,20 @@ export class TaskService {
         { ...task, status: 'completed', progress: 100, stage: 'done', completedAt: now, expiresAt, actualSeconds, updatedAt: now },
         'video.completed',
         now,
+        task.status,
       );
       return true;
     });
   }
 
-  /** Mark the task failed (owner null = regardless of lease, for sweeps). */
-  fail(task: Task, owner: string | null, failure: TaskFailure): boolean {
+  /** Mark the task failed (owner null = regardless of lease, for sweeps), with the provider's last state if given. */
+  fail(task: Task, owner: string | null, failure: TaskFailure, providerState?: Record<string, unknown>): boolean {
     const now = this.now();
     return this.commit(() => {
       const changed = this.store.update(
         task.id,
         {
+          ...(providerState ? { providerState } : {}),
           status: 'failed',
           stage: 'done',
           error: failure,
@@ -320,9 +342,10 @@ export class TaskService {
       );
       if (!changed) return false;
       this.appendEvent(
-        { ...task, status: 'failed', stage: 'done', error: failure, completedAt: now, updatedAt: now },
+        { ...task, ...(providerState ? { providerState } : {}), status: 'failed', stage: 'done', error: failure, completedAt: now, updatedAt: now },
         'video.failed',
         now,
+        task.status,
         { error: failure },
       );
       return true;
@@ -350,13 +373,13 @@ export class TaskService {
 
   // ---- events ----
 
-  private pending: EventRow[] = [];
+  private pending: Array<{ event: EventRow; task: Task; from: TaskStatus | null }> = [];
 
-  private appendEvent(task: Task, type: string, now: number, data?: Record<string, unknown>): void {
+  private appendEvent(task: Task, type: string, now: number, from: TaskStatus | null, data?: Record<string, unknown>): void {
     const seq = this.store.appendEvent(task, type, now, data);
     const event: EventRow = { seq, taskId: task.id, keyId: task.keyId, type, status: task.status, progress: task.progress, data: data ?? null, createdAt: now };
     for (const hook of this.hooks) hook(event, task);
-    this.pending.push(event);
+    this.pending.push({ event, task, from });
   }
 
   private group: Array<{ fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
@@ -408,7 +431,10 @@ export class TaskService {
     }
     const batch = this.pending;
     this.pending = [];
-    for (const e of batch) this.events.emit('event', e);
+    for (const { event, task, from } of batch) {
+      for (const hook of this.committedHooks) hook(event, task, from);
+      this.events.emit('event', event);
+    }
     return result;
   }
 }

@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import { guardedAgent } from '../net/ssrf.js';
 import type { NetPolicy } from '../net/ssrf.js';
 import type { Db } from '../store/db.js';
+import type { Metrics } from '../ops/metrics.js';
 import { LeaseLoop } from '../util/lease-loop.js';
 import { writeTx } from '../store/db.js';
 import { postWebhook } from './send.js';
@@ -48,6 +49,7 @@ export class DeliveryLoop extends LeaseLoop<Delivery> {
     private readonly cfg: WebhookConfig,
     private readonly policy: NetPolicy,
     log: () => FastifyBaseLogger,
+    private readonly metrics?: Metrics,
     private readonly random: () => number = Math.random,
   ) {
     super('webhook deliveries', { concurrency: cfg.concurrency, idleMs: POLL_MS }, log);
@@ -158,6 +160,10 @@ export class DeliveryLoop extends LeaseLoop<Delivery> {
         responseBody: result.responseBody,
       }),
     );
+    if (recorded) {
+      const kind = outcome.status === 'delivered' ? 'delivered' : outcome.status === 'pending' ? 'retry' : 'given_up';
+      this.metrics?.webhookAttempt(d.target === CALLBACK_TARGET ? 'callback' : 'endpoint', kind, result.durationMs, kind === 'delivered' ? now - d.createdAt : undefined);
+    }
     if (!recorded) this.log().warn({ delivery: d.id }, 'webhook delivery lease was lost before its attempt was recorded');
     else if (outcome.status === 'failed') this.log().warn({ delivery: d.id, url: target.url, error: result.error }, 'webhook delivery given up');
   }

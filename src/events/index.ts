@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import { unauthorized } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
 import type { TaskService } from '../core/service.js';
+import type { Metrics } from '../ops/metrics.js';
 import type { Db } from '../store/db.js';
 import type { ApiKey, KeyStore } from '../store/keys.js';
 import type { Secrets } from '../util/secrets.js';
@@ -23,6 +24,7 @@ export interface EventsDeps {
   keys: KeyStore;
   secrets: Secrets;
   now: () => number;
+  metrics?: Metrics;
 }
 
 /**
@@ -42,7 +44,7 @@ export class Events {
     const maxAgeMs = config.webhooks.maxAgeHours * 3600_000;
     this.webhooks = new WebhookService(db, deps.secrets, { now: deps.now, maxAgeMs });
     registerOutbox(service, this.webhooks.store, { maxAgeMs });
-    this.loop = new DeliveryLoop(db, this.webhooks, config.webhooks, config.net, () => this.logger());
+    this.loop = new DeliveryLoop(db, this.webhooks, config.webhooks, config.net, () => this.logger(), deps.metrics);
     this.hub = new EventHub(db, service.events, config.sse.pollMs);
     this.streamTokens = new StreamTokens(deps.secrets.derive('stream-tokens'));
     // Wake the delivery loop as soon as a deliverable event commits in this process.
@@ -77,9 +79,10 @@ export class Events {
     if (this.deps.config.webhooks.enabled) this.loop.start();
   }
 
-  async close(): Promise<void> {
+  /** Stop: attempts in flight get `graceMs` to finish (live streams are ended by the server's close). */
+  async close(graceMs?: number): Promise<void> {
     this.hub.close();
-    await this.loop.stop();
+    await this.loop.stop(graceMs);
   }
 
   private logger(): FastifyBaseLogger {

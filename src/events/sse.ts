@@ -13,6 +13,8 @@ import type { StreamGrant } from './stream-tokens.js';
 
 /** Reconnect delay suggested to EventSource clients. */
 const RETRY_MS = 2000;
+/** Reconnect delay suggested when this node shuts down (a load balancer sends the client to another). */
+const SHUTDOWN_RETRY_MS = 500;
 /** A client that stops reading gets disconnected (it resumes with Last-Event-ID) instead of growing our buffers. */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 const PAGE = 500;
@@ -62,8 +64,9 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
     const open = new Set<ServerResponse>();
     const config = { dialect: 'openai' as const, streamToken: true };
 
+    // Shutting down: tell each client to reconnect soon (it resumes with Last-Event-ID elsewhere).
     app.addHook('preClose', async () => {
-      for (const res of open) res.end();
+      for (const res of open) res.end(`retry: ${SHUTDOWN_RETRY_MS}\n: this server is shutting down; reconnect\n\n`);
       open.clear();
     });
 

@@ -190,6 +190,7 @@ export class WebhookStore {
       resend: db.prepare(`UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = @now, give_up_at = @giveUpAt,
         updated_at = @now WHERE id = @id`),
       nextDue: db.prepare(`SELECT MIN(next_attempt_at) AS t FROM webhook_deliveries WHERE status = 'pending'`),
+      backlog: db.prepare(`SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_deliveries WHERE status = 'pending'`),
       leaseOwners: db.prepare(`SELECT DISTINCT lease_owner AS owner FROM webhook_deliveries WHERE status = 'pending' AND lease_owner IS NOT NULL`),
       dropLeases: db.prepare(`UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL WHERE status = 'pending' AND lease_owner = ?`),
       insertAttempt: db.prepare(`INSERT INTO webhook_attempts (delivery_id, attempt, url, started_at, duration_ms, status_code, error, response_body)
@@ -340,6 +341,12 @@ export class WebhookStore {
 
   nextDueAt(): number | null {
     return (this.s.nextDue.get() as { t: number | null }).t;
+  }
+
+  /** Deliveries waiting to be sent or retried, and when the oldest of them was created (metrics). */
+  backlog(): { pending: number; oldestCreatedAt: number | null } {
+    const r = this.s.backlog.get() as { n: number; oldest: number | null };
+    return { pending: r.n, oldestCreatedAt: r.oldest };
   }
 
   leaseOwners(): string[] {

@@ -18,9 +18,9 @@ export function bearerToken(req: FastifyRequest): string | undefined {
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-/** Whether a presented token is the admin token (constant time). */
-export function isAdminToken(token: string | undefined, adminToken: string | undefined): boolean {
-  return !!token && !!adminToken && timingSafeEqual(digest(token), digest(adminToken));
+/** Whether a presented token is the expected secret (admin token, metrics token), in constant time. */
+export function sameToken(token: string | undefined, expected: string | undefined): boolean {
+  return !!token && !!expected && timingSafeEqual(digest(token), digest(expected));
 }
 
 export interface AccessOptions {
@@ -68,7 +68,7 @@ function authorize(req: FastifyRequest, reply: FastifyReply, o: AccessOptions): 
     if (!o.adminToken) {
       throw new ApiError({ status: 403, type: 'permission_error', code: 'admin_disabled', message: 'The admin API is disabled: the operator has not set VIDGATE_ADMIN_TOKEN.' });
     }
-    if (!isAdminToken(token, o.adminToken)) throw unauthorized('This route needs the admin token (Authorization: Bearer VIDGATE_ADMIN_TOKEN).');
+    if (!sameToken(token, o.adminToken)) throw unauthorized('This route needs the admin token (Authorization: Bearer VIDGATE_ADMIN_TOKEN).');
     return;
   }
   if (!token) {

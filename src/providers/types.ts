@@ -54,7 +54,7 @@ export type SubmitOutcome =
 export type CheckOutcome =
   | { state: 'queued' | 'in_progress'; progress?: number; nextCheckInMs: number; providerState?: Record<string, unknown> }
   | { state: 'succeeded'; providerState?: Record<string, unknown> }
-  | { state: 'failed'; failure: TaskFailure };
+  | { state: 'failed'; failure: TaskFailure; providerState?: Record<string, unknown> };
 
 export interface FetchOutcome {
   ok: true;

@@ -27,12 +27,17 @@ export function openDatabase(dataDir: string, opts: OpenOptions = {}): Db {
   return db;
 }
 
+/** Migrations this vidgate knows but the database lacks, and ones the database has that it does not know. */
+export function migrationStatus(db: Db): { pending: string[]; unknown: string[]; applied: Set<string> } {
+  const applied = new Set((db.prepare('SELECT id FROM schema_migrations').all() as { id: string }[]).map((r) => r.id));
+  const known = new Set(MIGRATIONS.map((m) => m.id));
+  return { pending: MIGRATIONS.map((m) => m.id).filter((id) => !applied.has(id)), unknown: [...applied].filter((id) => !known.has(id)), applied };
+}
+
 /** Apply pending migrations, each in its own transaction, recording each by id. */
 export function migrate(db: Db): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
-  const applied = new Set((db.prepare('SELECT id FROM schema_migrations').all() as { id: string }[]).map((r) => r.id));
-  const known = new Set(MIGRATIONS.map((m) => m.id));
-  const unknown = [...applied].filter((id) => !known.has(id));
+  const { unknown, applied } = migrationStatus(db);
   if (unknown.length) throw new Error(`the database has migrations this vidgate does not know (${unknown.join(', ')}); upgrade vidgate`);
   const record = db.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)');
   for (const m of MIGRATIONS) {

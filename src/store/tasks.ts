@@ -175,6 +175,11 @@ export class TaskStore {
       release: db.prepare(`UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?`),
       leaseOwners: db.prepare(`SELECT DISTINCT lease_owner AS owner FROM tasks WHERE lease_owner IS NOT NULL AND stage <> 'done'`),
       dropLeases: db.prepare(`UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ? AND stage <> 'done'`),
+      unfinished: db.prepare(`SELECT t.stage AS stage, COUNT(*) AS n, MIN(t.created_at) AS oldest,
+          SUM(CASE WHEN k.test = 0 THEN t.quote_micros ELSE 0 END) AS held
+        FROM tasks t JOIN api_keys k ON k.id = t.key_id WHERE t.stage <> 'done' GROUP BY t.stage`),
+      overdue: db.prepare(`SELECT MIN(next_run_at) AS t FROM tasks
+        WHERE stage <> 'done' AND next_run_at <= @now AND (lease_until IS NULL OR lease_until < @now)`),
       makeDue: db.prepare(`UPDATE tasks SET next_run_at = @now WHERE id = @id AND stage = 'wait' AND (lease_until IS NULL OR lease_until < @now)`),
       leaseOf: db.prepare(`SELECT stage, lease_until FROM tasks WHERE id = ?`),
       byUpstream: db.prepare(`SELECT id FROM tasks WHERE provider = ? AND upstream_id = ? AND stage = 'wait' LIMIT 1`),
@@ -308,6 +313,18 @@ export class TaskStore {
   /** Earliest time any unfinished task becomes claimable, or null when there is none. */
   nextDueAt(): number | null {
     return (this.s.nextDue.get() as { t: number | null }).t;
+  }
+
+  /**
+   * Unfinished tasks by stage with the oldest creation time and the credit they hold, and the
+   * earliest due time of a task no worker holds (metrics; one pass over the unfinished rows).
+   */
+  unfinishedSummary(now: number): { byStage: Array<{ stage: string; count: number; oldestCreatedAt: number | null; heldMicros: number }>; oldestDueAt: number | null } {
+    const rows = this.s.unfinished.all() as { stage: string; n: number; oldest: number | null; held: number | null }[];
+    return {
+      byStage: rows.map((r) => ({ stage: r.stage, count: r.n, oldestCreatedAt: r.oldest, heldMicros: r.held ?? 0 })),
+      oldestDueAt: (this.s.overdue.get({ now }) as { t: number | null }).t,
+    };
   }
 
   findByBodyHash(keyId: string, bodyHash: string, since: number): Task | undefined {

@@ -33,6 +33,8 @@ export abstract class LeaseLoop<T> {
   private dirty = false;
   private wake: (() => void) | null = null;
   private loopDone: Promise<void> = Promise.resolve();
+  private lastTurnAt = 0;
+  private lastError: string | null = null;
 
   constructor(
     private readonly label: string,
@@ -69,6 +71,17 @@ export abstract class LeaseLoop<T> {
 
   get busy(): number {
     return this.inFlight.size;
+  }
+
+  /**
+   * For readiness: null while the loop runs and its last turn worked, else why not. A loop that
+   * has not turned for `staleMs` (real time) counts as stuck.
+   */
+  problem(staleMs: number): string | null {
+    if (!this.running) return 'not running';
+    if (this.lastError) return `its last turn failed (${this.lastError})`;
+    const idle = performance.now() - this.lastTurnAt;
+    return idle > staleMs ? `no turn for ${Math.round(idle / 1000)} s` : null;
   }
 
   /** Stop claiming; give running items `graceMs` to finish, then abort them. */
@@ -112,9 +125,12 @@ export abstract class LeaseLoop<T> {
           if (next !== null) delay = Math.min(delay, Math.max(0, next - this.now()));
         }
         this.tick(now);
+        this.lastError = null;
       } catch (err) {
+        this.lastError = err instanceof Error ? err.message.slice(0, 200) : String(err);
         this.log().error({ err }, `${this.label}: loop error`);
       }
+      this.lastTurnAt = performance.now();
       if (this.dirty || !this.running) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.max(delay / (this.loopOptions.timeScale ?? 1), 1));

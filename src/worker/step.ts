@@ -83,7 +83,7 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
       case 'wait': {
         const out = await provider.check(task, ctx);
         if (out.state === 'failed') {
-          service.fail(task, owner, out.failure);
+          service.fail(task, owner, out.failure, out.providerState);
         } else if (out.state === 'succeeded') {
           service.advance(task, owner, {
             stage: 'fetch',

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { TaskService } from '../core/service.js';
 import type { Task } from '../core/task.js';
+import type { Telemetry } from '../ops/telemetry.js';
 import { LeaseLoop } from '../util/lease-loop.js';
 import type { LeasedRows } from '../util/lease-loop.js';
 import { runStep } from './step.js';
@@ -14,6 +15,8 @@ export interface WorkerOptions {
    * compressed clock (AppOptions.now); timers then wait the real equivalent of a gateway delay.
    */
   timeScale?: number;
+  /** Step durations (metrics) and step spans (traces). */
+  telemetry?: Telemetry;
 }
 
 class LeaseLost extends Error {
@@ -79,10 +82,14 @@ export class Worker extends LeaseLoop<Task> {
         this.log().warn({ err, task: task.id }, 'lease renewal failed');
       }
     }, Math.max(50, Math.floor(this.opts.leaseMs / 3 / (this.opts.timeScale ?? 1))));
+    const { metrics, tracing } = this.opts.telemetry ?? {};
+    const started = performance.now();
     try {
-      await runStep(task, { ...this.deps, owner: this.owner }, abort.signal);
+      const step = () => runStep(task, { ...this.deps, owner: this.owner }, abort.signal);
+      await (tracing ? tracing.step(task, step) : step());
     } finally {
       clearInterval(renew);
+      metrics?.step(task.stage, task.provider, performance.now() - started);
     }
   }
 }

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import type { ApimartFake, OpenAIVideosFake } from '../fakes/index.js';
 import { fault, promptDirectives, startApimartFake, startOpenAIVideosFake } from '../fakes/index.js';
 import { cli, spawnServer } from '../helpers/process.js';
 import type { ServerProcess } from '../helpers/process.js';
-import { waitAllTerminal } from '../helpers/upstreams.js';
+import { waitAllTerminal, writeChannelConfig } from '../helpers/upstreams.js';
 
 const OA_KEY = 'sk-proj-OAKEYzzzzzzzzzzzzzzzzzzzz1';
 const AM_KEY = 'am-key-YYYYYYYYYYYYYYYYYYYYYYY2';
@@ -34,17 +34,10 @@ describe('upstream credentials', () => {
     oa = await startOpenAIVideosFake({ apiKey: [OA_KEY, API_KEY], script: { queuedMs: 50, runMs: 300 } });
     am = await startApimartFake({ apiKey: AM_KEY, script: promptDirectives({ queuedMs: 50, runMs: 300, failure: { code: 'boom', message: `worker crashed; api_key=${AM_KEY}` } }), cdnRejectAuthorization: true });
     dataDir = await mkdtemp(path.join(tmpdir(), 'vidgate-secrets-'));
-    const configFile = path.join(dataDir, 'vidgate.yaml');
-    await writeFile(
-      configFile,
-      [
-        'net: { allowCidrs: ["127.0.0.1/32"] }',
-        'upstream: { poll: { minMs: 50, maxMs: 500, firstMs: 100 } }',
-        'channels:',
-        `  - { id: oa, type: openai-compatible, base_url: "${oa.baseURL}", api_key: "${OA_KEY}", models: [sora-2] }`,
-        `  - { id: am, type: apimart, base_url: "${am.baseURL}", api_key_env: AM_KEY, models: [sora-2-pro] }`,
-      ].join('\n'),
-    );
+    const configFile = await writeChannelConfig(dataDir, [
+      `{ id: oa, type: openai-compatible, base_url: "${oa.baseURL}", api_key: "${OA_KEY}", models: [sora-2] }`,
+      `{ id: am, type: apimart, base_url: "${am.baseURL}", api_key_env: AM_KEY, models: [sora-2-pro] }`,
+    ]);
     const env = { VIDGATE_DATA_DIR: dataDir, VIDGATE_CONFIG: configFile, AM_KEY, VIDGATE_ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'trace' };
     const key = (JSON.parse((await cli(['key', 'create', '--name', 'leak', '--credit', '20', '--json'], env)).stdout) as { key: string }).key;
     server = await spawnServer(env);

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'vitest';
 import type { AppOptions } from '../../src/app.js';
@@ -13,6 +14,19 @@ export const FAST_UPSTREAM = {
   requestTimeoutMs: 5_000,
   submitTimeoutMs: 5_000,
 };
+
+/**
+ * A config file (for `node dist/main.js` tests) with fast polling, local targets allowed and
+ * these channel lines (YAML flow mappings); returns its path.
+ */
+export async function writeChannelConfig(dataDir: string, channels: string[]): Promise<string> {
+  const file = path.join(dataDir, 'vidgate.yaml');
+  await writeFile(
+    file,
+    ['net: { allowCidrs: ["127.0.0.1/32"] }', 'upstream: { poll: { minMs: 50, maxMs: 500, firstMs: 100 } }', 'channels:', ...channels.map((c) => `  - ${c}`)].join('\n'),
+  );
+  return file;
+}
 
 /** A channel definition as in the config file. */
 export function channel(id: string, type: string, baseUrl: string, extra: Record<string, unknown> = {}): Record<string, unknown> {

@@ -49,7 +49,11 @@ export class SandboxProvider implements Provider {
   readonly id = 'sandbox';
   private readonly renders: Semaphore;
 
-  constructor(private readonly cfg: Config['sandbox']) {
+  constructor(
+    private readonly cfg: Config['sandbox'],
+    /** Told the wall time of each finished render (metrics). */
+    private readonly onRender: (ms: number) => void = () => {},
+  ) {
     this.renders = new Semaphore(cfg.concurrency);
   }
 
@@ -87,7 +91,12 @@ export class SandboxProvider implements Provider {
       if (!remixSource) return { ok: false, failure: sourceGone(task.remixedFrom) };
     }
     const spec: RenderSpec = { ...(await renderSpecOf(requestOf(task), (key) => ctx.blobFile(key))), ...(remixSource ? { remixSource } : {}) };
-    const out = await this.renders.run(() => renderSandboxVideo(spec, ctx.workDir, { signal: ctx.signal }), ctx.signal);
+    const out = await this.renders.run(async () => {
+      const started = performance.now();
+      const rendered = await renderSandboxVideo(spec, ctx.workDir, { signal: ctx.signal });
+      this.onRender(performance.now() - started);
+      return rendered;
+    }, ctx.signal);
     return { ok: true, ...out };
   }
 }

@@ -1,0 +1,30 @@
+import { LogController } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { redactTokenPath } from '../channels/callbacks.js';
+
+/**
+ * One JSON line per request when it ends: request id (reqId), method, route pattern, path
+ * (without the query string, which may hold a stream token, and with path tokens such as signed
+ * callback and reference links replaced), status and duration. Successful
+ * reads (GET, HEAD below 400) are debug lines, since polling clients make most requests; the
+ * rest are info; a 503 (deliberately unavailable: not ready, shutting down, no upstream) is warn,
+ * other 5xx and failures error. Credentials are redacted by the logger (REDACT_PATHS).
+ */
+export class RequestLog extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
+    const status = reply.statusCode;
+    const line = {
+      method: req.method,
+      route: req.routeOptions.url ?? null,
+      path: redactTokenPath(req.url.split('?', 1)[0]!),
+      statusCode: status,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+    };
+    if (error || (status >= 500 && status !== 503)) req.log.error({ ...line, ...(error ? { err: error } : {}) }, 'request failed');
+    else if (status === 503) req.log.warn(line, 'request completed');
+    else if (status < 400 && (req.method === 'GET' || req.method === 'HEAD')) req.log.debug(line, 'request completed');
+    else req.log.info(line, 'request completed');
+  }
+}
