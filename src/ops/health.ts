@@ -64,13 +64,15 @@ export class Readiness {
 
 /** Blob storage takes writes (BlobStore.checkWritable: a probe file or object); the result is reused for a second. */
 export function blobWritable(blobs: { checkWritable(): Promise<void> }): Check {
+  // A StorageError's public message is for clients; operators get its cause (ENOTDIR, HTTP 403 …).
+  const reason = (err: unknown): string => (err as { detail?: string }).detail?.replace(/^write a probe: /, '') ?? (err as Error).message;
   let last: { at: number; result: Promise<string | null> } | null = null;
   const probe = async (): Promise<string | null> => {
     try {
       await blobs.checkWritable();
       return null;
     } catch (err) {
-      return `not writable (${(err as Error).message})`;
+      return `not writable (${reason(err)})`;
     }
   };
   return () => {

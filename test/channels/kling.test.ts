@@ -108,8 +108,10 @@ describe('kling adapter', () => {
       options: { watermark_info: { enabled: false } },
     });
     expect((v3!.body.options as { callback_url?: string }).callback_url).toMatch(/\/v1\/upstream-callbacks\//);
-    // Every request carried a JWT the fake verified; one token per channel served them all (it lives 30 minutes).
-    expect(fake.tokensSeen.size).toBe(2);
+    // Every request carried a JWT the fake verified; one token per channel served them all (it lives
+    // 30 minutes). Both channels share a key, so two tokens minted in the same second are identical.
+    expect(fake.tokensSeen.size).toBeGreaterThanOrEqual(1);
+    expect(fake.tokensSeen.size).toBeLessThanOrEqual(2);
     expect(fake.cdn.requests.length).toBeGreaterThanOrEqual(3);
     expect(fake.cdn.leaks()).toEqual([]);
     // The callbacks said when to look: one status call per job, not a polling schedule.
