@@ -62,21 +62,65 @@ export interface VideoRequest<M = MediaInput> {
   options: Record<string, unknown>;
 }
 
+/** What a task makes, as status reads show it. */
+export interface RequestShape {
+  aspectRatio: AspectRatio;
+  resolution: Resolution;
+  audio: boolean;
+}
+
+const isRatio = (v: unknown): v is AspectRatio => (ASPECT_RATIOS as readonly unknown[]).includes(v);
+const isResolution = (v: unknown): v is Resolution => (RESOLUTIONS as readonly unknown[]).includes(v);
+
+/** The shape of a frame size alone (tasks from before the request was stored). */
+function shapeOfSize(width: number, height: number): Omit<RequestShape, 'audio'> {
+  const short = Math.min(width, height);
+  return {
+    aspectRatio: width === height ? '1:1' : width > height ? '16:9' : '9:16',
+    resolution: short >= 1080 ? '1080p' : short >= 1024 ? 'high' : '720p',
+  };
+}
+
+/** The request column's JSON: the request without the prompt and the model (they have columns). */
+export function storedRequest(req: VideoRequest): string {
+  const { prompt: _prompt, model: _model, ...rest } = req;
+  return JSON.stringify(rest);
+}
+
+export function parseStoredRequest(json: string | null, model: string, prompt: string): VideoRequest | null {
+  if (json === null || json === undefined) return null;
+  return { ...(JSON.parse(json) as Omit<VideoRequest, 'model' | 'prompt'>), model, prompt };
+}
+
+/** The shape of a status row: from its stored request, else from its size. */
+export function shapeOf(json: string | null, width: number, height: number): RequestShape {
+  if (json) {
+    const r = JSON.parse(json) as Partial<VideoRequest>;
+    if (isRatio(r.aspectRatio) && isResolution(r.resolution)) return { aspectRatio: r.aspectRatio, resolution: r.resolution, audio: r.audio === true };
+  }
+  return { ...shapeOfSize(width, height), audio: false };
+}
+
+/** What a task makes, from whatever form it is in (status view or full task). */
+export function shapeOfTask(t: { width: number; height: number; shape?: RequestShape; request?: VideoRequest | null }): RequestShape {
+  if (t.shape) return t.shape;
+  if (t.request) return { aspectRatio: t.request.aspectRatio, resolution: t.request.resolution, audio: t.request.audio };
+  return { ...shapeOfSize(t.width, t.height), audio: false };
+}
+
 /**
- * The canonical request of a task. Tasks created before the request was stored are described
- * from their Sora-era columns.
+ * The canonical request of a task: the one stored with it, or, for tasks created before the
+ * request was stored, one described from their Sora-era columns.
  */
 export function requestOf(task: Task): VideoRequest {
-  const ratio = task.width === task.height ? '1:1' : task.width > task.height ? '16:9' : '9:16';
-  const short = Math.min(task.width, task.height);
+  if (task.request) return { ...task.request, model: task.model, prompt: task.prompt };
+  const derived = shapeOfSize(task.width, task.height);
   return {
     model: task.model,
     prompt: task.prompt,
     seconds: task.seconds,
-    aspectRatio: (ASPECT_RATIOS as readonly string[]).includes(task.params.aspectRatio ?? '') ? (task.params.aspectRatio as AspectRatio) : ratio,
-    resolution: (RESOLUTIONS as readonly string[]).includes(task.params.resolution ?? '')
-      ? (task.params.resolution as Resolution)
-      : short >= 1080 ? '1080p' : short >= 1024 ? 'high' : '720p',
+    aspectRatio: isRatio(task.params.aspectRatio) ? task.params.aspectRatio : derived.aspectRatio,
+    resolution: isResolution(task.params.resolution) ? task.params.resolution : derived.resolution,
     width: task.width,
     height: task.height,
     audio: false,
