@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Agent } from 'undici';
 import type { Dispatcher } from 'undici';
 import { ConfigError } from '../config.js';
-import type { Catalog, Tier } from '../core/catalog.js';
+import type { Catalog, PriceQuery } from '../core/catalog.js';
 import { ApiError, conflict, invalid, notFound } from '../core/errors.js';
 import type { Task } from '../core/task.js';
 import { guardedAgent } from '../net/ssrf.js';
@@ -342,12 +342,13 @@ export class Channels {
     return r.def.maxJobs === null || this.activeJobs(r) < r.def.maxJobs;
   }
 
-  /** USD/s override and markup of a channel for a model at a tier (for the price book). */
-  pricing(channelId: string, model: string, tier: Tier): { usdPerSecond?: number; markup?: number } | undefined {
+  /** USD/s override and markup of a channel for a model at a resolution (for the price book). */
+  pricing(channelId: string, model: string, q: PriceQuery): { usdPerSecond?: number; markup?: number } | undefined {
     const r = this.byId.get(channelId);
     if (!r) return undefined;
-    const entry = r.def.models.find((m) => m.model === model);
-    const usd = entry?.usdPerSecond?.[tier];
+    const prices = r.def.models.find((m) => m.model === model)?.usdPerSecond;
+    const res = q.resolution;
+    const usd = prices?.[res] ?? (res === 'high' ? prices?.['1024p'] : res === 'standard' ? prices?.['720p'] : res === '720p' ? prices?.standard : undefined);
     return { ...(usd === undefined ? {} : { usdPerSecond: usd }), ...(r.def.markup === null ? {} : { markup: r.def.markup }) };
   }
 
