@@ -189,7 +189,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   await server.register(multipart, {
     limits: {
       fileSize: config.images.maxBytes,
-      files: 4,
+      files: 16,
       fields: 64,
       fieldSize: Math.ceil(config.images.maxBytes * 1.4) + 1024,
       parts: 80,

@@ -11,7 +11,8 @@ import { parseCallbackUrl } from '../../events/targets.js';
 import type { TaskView } from '../../store/tasks.js';
 import { readBody } from '../../http/body.js';
 import { serveVariant, visibleTask, visibleTaskView } from '../../http/tasks.js';
-import { parseModel, parsePrompt, parseReference, parseSeconds, parseSizeParam } from './validate.js';
+import { requestOf } from '../../core/video-request.js';
+import { parseCreateFields, parseModel, parsePrompt } from './validate.js';
 import { toVideo, videoListSchema, videoSchema } from './video.js';
 
 const VARIANTS: Variant[] = ['video', 'thumbnail', 'spritesheet'];
@@ -22,7 +23,8 @@ export function openaiRoutes(gw: Gateway) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     const style = gw.config.statusStyle;
     const config = { dialect: 'openai' as const };
-    const video = (t: TaskView) => toVideo(t, style);
+    // Models beyond OpenAI's own also say what was made (aspect_ratio, resolution, generate_audio).
+    const video = (t: TaskView) => toVideo(t, style, (gw.catalog.get(t.model)?.ownedBy ?? 'openai') !== 'openai');
     const pollAfter = String(gw.config.pollAfterMs);
     const createHeaders = (req: FastifyRequest) => ({
       idempotencyKey: parseIdempotencyKey(req.headers['idempotency-key']),
@@ -36,22 +38,14 @@ export function openaiRoutes(gw: Gateway) {
     const jsonLimit = Math.max(32 * 1024 * 1024, Math.ceil(gw.config.images.maxBytes * 1.4) + 1024 * 1024);
 
     app.post('/v1/videos', { config, bodyLimit: jsonLimit, schema: { response: { 200: videoSchema } } }, async (req, reply) => {
-      const body = await readBody(req, { fileFields: ['input_reference'], maxFileBytes: gw.config.images.maxBytes });
-      const f = body.fields;
-      const prompt = parsePrompt(f.prompt);
-      const model = parseModel(f.model, gw.catalog, DEFAULT_MODEL);
-      const seconds = parseSeconds(f.seconds, model);
-      const size = parseSizeParam(f.size, model, gw.catalog);
-      const callbackUrl = parseCallbackUrl(f.callback_url, gw.config.net);
-      const request: CanonicalCreate = {
-        origin: 'openai',
-        model,
-        prompt,
-        seconds,
-        size,
-        params: callbackUrl ? { callbackUrl } : {},
-        reference: parseReference(body),
-      };
+      const body = await readBody(req, {
+        fileFields: ['input_reference', 'last_frame'],
+        fileLists: ['reference_images[]', 'reference_images'],
+        maxFileBytes: gw.config.images.maxBytes,
+      });
+      const fields = parseCreateFields(body, gw.catalog, DEFAULT_MODEL);
+      const callbackUrl = parseCallbackUrl(body.fields.callback_url, gw.config.net);
+      const request: CanonicalCreate = { ...fields, origin: 'openai', params: callbackUrl ? { callbackUrl } : {} };
       return answerCreate(reply, await createTask(gw, req.apiKey, request, createHeaders(req)));
     });
 
@@ -113,12 +107,17 @@ export function openaiRoutes(gw: Gateway) {
         throw new ApiError({ status: 410, type: 'invalid_request_error', code: 'content_expired', message: `The content of video ${videoId(source.id)} has expired, so it cannot be remixed.` });
       }
       const model = gw.catalog.get(source.model) ?? parseModel(DEFAULT_MODEL, gw.catalog, DEFAULT_MODEL);
+      const made = requestOf(source);
       const request: CanonicalCreate = {
         origin: 'openai',
         model,
         prompt,
         seconds: source.seconds,
         size: parseSize(`${source.width}x${source.height}`)!,
+        aspectRatio: made.aspectRatio,
+        resolution: made.resolution,
+        audio: made.audio,
+        ...(made.mode !== undefined ? { mode: made.mode } : {}),
         params: callbackUrl ? { callbackUrl } : {},
         reference: null,
         remixOf: source,

@@ -1,5 +1,6 @@
 import { videoId } from '../../core/ids.js';
 import type { TaskView } from '../../store/tasks.js';
+import { shapeOfTask } from '../../core/video-request.js';
 
 export type StatusStyle = 'openai' | 'apigo';
 
@@ -17,8 +18,13 @@ export function openaiStatus(task: Pick<TaskView, 'status'>, style: StatusStyle)
   }
 }
 
-/** The Video object: every field of the contract, null where absent. */
-export function toVideo(task: TaskView, style: StatusStyle) {
+/**
+ * The Video object: every field of the contract, null where absent. `shape` adds what was made
+ * (`aspect_ratio`, `resolution`, `generate_audio`): given for models beyond OpenAI's own, whose
+ * videos keep exactly OpenAI's object.
+ */
+export function toVideo(task: TaskView, style: StatusStyle, shape = false) {
+  const made = shape ? shapeOfTask(task) : undefined;
   return {
     id: videoId(task.id),
     object: 'video',
@@ -33,6 +39,7 @@ export function toVideo(task: TaskView, style: StatusStyle) {
     size: `${task.width}x${task.height}`,
     remixed_from_video_id: task.remixedFrom ? videoId(task.remixedFrom) : null,
     error: task.error ? { code: task.error.code, message: task.error.message } : null,
+    ...(made ? { aspect_ratio: made.aspectRatio, resolution: made.resolution, generate_audio: made.audio } : {}),
   };
 }
 
@@ -52,6 +59,9 @@ export const videoSchema = {
     seconds: { type: 'string' },
     size: { type: 'string' },
     remixed_from_video_id: { type: ['string', 'null'] },
+    aspect_ratio: { type: 'string' },
+    resolution: { type: 'string' },
+    generate_audio: { type: 'boolean' },
     error: {
       anyOf: [{ type: 'null' }, { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } }],
     },
