@@ -10,7 +10,7 @@ import { FILES_PREFIX, UrlSigner, publicBase, variantOfFileName } from '../../ht
 import { serveVariant, visibleTask, visibleTaskView } from '../../http/tasks.js';
 import type { TaskView } from '../../store/tasks.js';
 import { Estimates, apimartStatus, toApimartTask } from './task.js';
-import { parseGeneration, sizeForImage } from './validate.js';
+import { parseGeneration } from './validate.js';
 
 /** `X-APIMart-Response-Version` value that selects the object form of the submit response. */
 export const RESPONSE_VERSION = '2026-07-27';
@@ -52,23 +52,17 @@ export function apimartRoutes(gw: Gateway) {
       if (body !== undefined && body !== null && (typeof body !== 'object' || Array.isArray(body))) {
         throw invalid(null, 'The request body must be a JSON object.', 'invalid_json');
       }
-      const parsed = parseGeneration((body ?? {}) as Record<string, unknown>, gw.catalog);
+      const { aspectName, resolutionName, imageUrl, ...fields } = parseGeneration((body ?? {}) as Record<string, unknown>, gw.catalog);
       const callbackUrl = parseCallbackUrl((body as Record<string, unknown> | undefined)?.callback_url, gw.config.net);
-      const param = 'image_urls[0]';
       const request: CanonicalCreate = {
+        ...fields,
         origin: 'apimart',
-        model: parsed.model,
-        prompt: parsed.prompt,
-        seconds: parsed.seconds,
-        size: parsed.size,
         params: {
-          aspectRatio: parsed.aspectRatio,
-          resolution: parsed.resolution,
-          ...(parsed.imageUrl ? { imageUrl: parsed.imageUrl } : {}),
+          aspectRatio: aspectName,
+          resolution: resolutionName,
+          ...(imageUrl ? { imageUrl } : {}),
           ...(callbackUrl ? { callbackUrl } : {}),
         },
-        reference: parsed.imageUrl ? { kind: 'url', url: parsed.imageUrl, param } : null,
-        ...(parsed.imageUrl ? { sizeFromReference: (image) => sizeForImage(parsed, image, param) } : {}),
       };
       const result = await createTask(gw, req.apiKey, request, {
         idempotencyKey: parseIdempotencyKey(req.headers['idempotency-key']),
