@@ -11,6 +11,7 @@ import { serveVariant, visibleTask, visibleTaskView } from '../../http/tasks.js'
 import type { TaskView } from '../../store/tasks.js';
 import { Estimates, apimartStatus, toApimartTask } from './task.js';
 import { parseGeneration } from './validate.js';
+import { modelSchemaDocument } from '../model-schema.js';
 
 /** `X-APIMart-Response-Version` value that selects the object form of the submit response. */
 export const RESPONSE_VERSION = '2026-07-27';
@@ -75,6 +76,21 @@ export function apimartRoutes(gw: Gateway) {
         return { code: 200, data: { id, object: 'generation.task', status: apimartStatus(result.task.status) } };
       }
       return { code: 200, data: [{ status: 'submitted', task_id: id }] };
+    });
+
+    // The JSON Schema of a model's create body in both dialects (apimart's model-schema shape).
+    const schemas = new Map<string, ReturnType<typeof modelSchemaDocument>>();
+    app.get('/v1/model-schema', { config }, async (req) => {
+      const q = req.query as Record<string, string | undefined>;
+      if (!q.model) throw invalid('model', 'model is required: the id of a video model (GET /v1/models lists them).', 'missing_required_parameter');
+      if (q.operation !== undefined && q.operation !== 'video_generation') {
+        throw invalid('operation', `operation '${q.operation}' is not supported. Allowed values: video_generation.`);
+      }
+      const model = gw.catalog.get(q.model);
+      if (!model) throw notFound(`model '${q.model}' is not supported. Supported models: ${gw.catalog.list().map((m) => m.id).join(', ')}.`, 'model');
+      let doc = schemas.get(model.id);
+      if (!doc) schemas.set(model.id, (doc = modelSchemaDocument(model)));
+      return doc;
     });
 
     app.get('/v1/tasks', { config }, async (req) => {
