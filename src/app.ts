@@ -162,6 +162,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     accounts: new Accounts(db, keys, ledger),
     secrets,
     providerFor: (model, key, remixOf) => lazy.upstreams!.channels.providerFor(model, key, remixOf),
+    refusal: (request, provider) => lazy.upstreams!.channels.refusal(request, provider),
   };
 
   const requestIdPrefix = randomBytes(10).toString('hex');
