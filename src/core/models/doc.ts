@@ -50,6 +50,15 @@ export function renderModelsDoc(models: ModelSpec[]): string {
     'prices at run time (`PUT /admin/v1/prices`). `GET /v1/models` shows the same data, with the',
     'exact pixel size of every (resolution, aspect ratio) pair under `sizes_by_resolution`.',
     '',
+    'Price overrides: `PUT /admin/v1/prices {model, resolution?, audio?, mode?, usd_per_second}`',
+    'replaces the catalogue row with the same dimensions or adds one (absent = any; `tier` is the',
+    'older name of `resolution`, `1024p` = `high`); `DELETE /admin/v1/prices/{model}/{resolution|any}`',
+    '(`?audio=true|false&mode=` to name the row) removes it; `GET /admin/v1/prices` lists every row',
+    'with its `source`. `GET /v1/quote` shows which row priced a video.',
+    '',
+    'Sources marked "verify" rest on a secondary source or a reseller list; pixel sizes called',
+    '"derived" follow the tier\'s short side where the provider publishes no table.',
+    '',
   ];
   const makers = [...new Set(models.map((m) => m.ownedBy))];
   for (const maker of makers) {
