@@ -22,7 +22,7 @@ import type { Telemetry } from '../ops/telemetry.js';
 import { ChannelLimiter } from './limiter.js';
 import { orderCandidates } from './router.js';
 import { normaliseModels, toDef } from './schema.js';
-import type { ChannelConfigInput, ChannelCreateInput, ChannelDef, ChannelPatchInput } from './schema.js';
+import type { ChannelConfigInput, ChannelCreateInput, ChannelDef, ChannelModel, ChannelPatchInput } from './schema.js';
 import type { ChannelRow, ChannelStore } from './store.js';
 import { Timings } from './timings.js';
 import { ChannelTokens } from './tokens.js';
@@ -214,7 +214,7 @@ export class Channels {
   }
 
   private build(row: ChannelRow, previous: ChannelRuntime | undefined): ChannelRuntime {
-    const def = row.def;
+    const def = { ...row.def, models: row.def.models.map((m) => this.canonical(m)) };
     const adapterDef = ADAPTERS[def.type];
     if (!adapterDef) throw new Error(`unknown channel type ${def.type}`);
     const adapter = adapterDef.create(adapterDef.options.parse(def.options) as never);
@@ -290,7 +290,14 @@ export class Channels {
     }
   }
 
+  /** A model entry under the catalogue's own id (an alias such as apimart's `veo3.1-fast` names the model; the upstream name stays as written). */
+  private canonical(m: ChannelModel): ChannelModel {
+    const id = this.catalog.get(m.model)?.id;
+    return id === undefined || id === m.model ? m : { ...m, model: id };
+  }
+
   private checkModels(def: ChannelDef, where: string): void {
+    def.models = def.models.map((m) => this.canonical(m));
     def.models.forEach((m, i) => {
       if (!this.catalog.get(m.model)) {
         const message = `models.${i}: '${m.model}' is not a model of this gateway's catalogue (add it under models: in the config file first). Known: ${this.catalog

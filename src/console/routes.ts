@@ -1,9 +1,7 @@
 import { StorageError } from '../assets/blobs.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { microsToUsd } from '../billing/money.js';
-import { defaultAudio, formatSize, pairOfSize, parseSize } from '../core/catalog.js';
-import type { ModelSpec, Size } from '../core/catalog.js';
-import { resolutionOfSize } from '../core/model-config.js';
+import { formatSize, parseSize } from '../core/catalog.js';
 import { ApiError, conflict, invalid } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
 import { parseTaskId, videoId } from '../core/ids.js';
@@ -12,7 +10,8 @@ import { requestOf } from '../core/video-request.js';
 import type { Quote } from '../core/quote.js';
 import type { Task, TaskStatus, Variant } from '../core/task.js';
 import { costUsd } from '../dialects/apimart/task.js';
-import { parseModel, parseSeconds, parseSizeParam } from '../dialects/openai/validate.js';
+import { parseModel } from '../dialects/openai/validate.js';
+import { parseQuoteParams } from './quote-params.js';
 import { UrlSigner, publicBase } from '../http/signed-urls.js';
 import { visibleTask } from '../http/tasks.js';
 import type { ApiKey } from '../store/keys.js';
@@ -49,7 +48,7 @@ export function parseCursor(value: string | undefined, param = 'after'): string 
 }
 
 /** The quote as the API shows it, with how the price was reached and what the key can spend. */
-export function quoteView(gw: Gateway, key: ApiKey, q: Quote, model: string, size: string) {
+export function quoteView(gw: Gateway, key: ApiKey, q: Quote, model: string, size: string | null) {
   const b = gw.ledger.balance(key.id);
   const available = b.balanceMicros + b.creditLimitMicros;
   return {
@@ -84,9 +83,6 @@ export function quoteView(gw: Gateway, key: ApiKey, q: Quote, model: string, siz
   };
 }
 
-/** The price dimensions of a size on a model (the catalogue's pair, else the shorter side's tier). */
-const resolutionAt = (model: ModelSpec, size: Size) => pairOfSize(model, formatSize(size))?.resolution ?? resolutionOfSize(size.width, size.height);
-
 /**
  * What the console needs beyond the two dialects, under the key's own Bearer auth:
  * - GET /v1/quote: the price of a video before it is created (the creation code path's own quote);
@@ -112,11 +108,9 @@ export function consoleApiRoutes(gw: Gateway) {
         const quote = quoteTask(gw, req.apiKey, model, { resolution: made.resolution, audio: made.audio, mode: made.mode, seconds: source.seconds }, source);
         return { ...quoteView(gw, req.apiKey, quote, model.id, `${size.width}x${size.height}`), remix_of: videoId(source.id) };
       }
-      const model = parseModel(q.model, gw.catalog, DEFAULT_MODEL);
-      const seconds = parseSeconds(q.seconds, model);
-      const size = parseSizeParam(q.size, model, gw.catalog);
-      const quote = quoteTask(gw, req.apiKey, model, { resolution: resolutionAt(model, size), audio: defaultAudio(model), seconds }, undefined);
-      return quoteView(gw, req.apiKey, quote, model.id, `${size.width}x${size.height}`);
+      const p = parseQuoteParams(q, gw.catalog, DEFAULT_MODEL);
+      const quote = quoteTask(gw, req.apiKey, p.model, { resolution: p.resolution, audio: p.audio, mode: p.mode, seconds: p.seconds }, undefined);
+      return { ...quoteView(gw, req.apiKey, quote, p.model.id, p.size ? formatSize(p.size) : null), aspect_ratio: p.aspectRatio };
     });
 
     app.get('/v1/videos/:id/links', { config }, async (req) => {

@@ -43,7 +43,7 @@ export const modelEntrySchema = z
         z.object({ status: z.literal('retired'), retiredOn: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD'), replacement: z.string().optional() }).strict(),
       ])
       .optional(),
-    sizes: z.union([z.record(resolution, z.record(fixedRatio, wxh)), z.array(wxh).min(1)]).optional(),
+    sizes: z.union([z.partialRecord(resolution, z.partialRecord(fixedRatio, wxh)), z.array(wxh).min(1)]).optional(),
     adaptive: z.boolean().optional(),
     durations: durations.optional(),
     seconds: z.array(seconds).min(1).optional(),
@@ -65,7 +65,7 @@ export const modelEntrySchema = z
     options: z.array(z.string().min(1)).optional(),
     pricing: z.array(z.object({ resolution: resolution.optional(), audio: z.boolean().optional(), mode: z.string().optional(), usdPerSecond: usd }).strict()).optional(),
     /** Short form of `pricing`: USD per second by resolution ('1024p' is read as Sora's 'high'). */
-    pricePerSecond: z.record(z.union([resolution, z.literal('1024p')]), usd).optional(),
+    pricePerSecond: z.partialRecord(z.union([resolution, z.literal('1024p')]), usd).optional(),
   })
   .strict();
 
