@@ -74,8 +74,8 @@ const mean = (rgb: Buffer) => {
 };
 
 describe('first and last frame', () => {
-  it('image_urls [first, last] on a model that takes both: the video starts on the first image and ends on the last', async () => {
-    const r = await generate(live, { model: 'test-kling', prompt: 'red to blue', duration: 5, aspect_ratio: '16:9', image_urls: [`${base}/first.png`, `${base}/last.png`] });
+  it('image_urls [first, last] on a model that takes both (built-in Kling 2.6): the video starts on the first image and ends on the last', async () => {
+    const r = await generate(live, { model: 'kling-v2-6', prompt: 'red to blue', duration: 5, aspect_ratio: '16:9', image_urls: [`${base}/first.png`, `${base}/last.png`] });
     expect(r.status, JSON.stringify(r.json)).toBe(200);
     const id = r.taskId!;
     expect(request(live, id)).toMatchObject({ width: 1280, height: 720, firstFrame: { role: 'first_frame' }, lastFrame: { role: 'last_frame' } });

@@ -64,15 +64,15 @@ async function probeDownload(gw: TestGateway, id: string) {
 
 const stored = (gw: TestGateway, videoId: string) => gw.app.gateway.service.store.get(videoId.replace(/^video_/, ''))!;
 
-describe('a Veo-class model through the openai SDK', () => {
+describe('a Veo-class model through the openai SDK (built-in Veo 3.1 Fast and Lite)', () => {
   it('1080p 16:9 with audio: the MP4 is 1920x1080, 4 s long, with an audio stream; the Video says what was made', async () => {
     const client = live.openai();
     const created = (await client.videos.create(
-      withExtra({ model: 'test-veo' as CreateParams['model'], prompt: 'Waves rolling onto a beach at dawn' }, {
+      withExtra({ model: 'veo3.1-fast' as CreateParams['model'], prompt: 'Waves rolling onto a beach at dawn' }, {
         aspect_ratio: '16:9', resolution: '1080p', duration: 4, generate_audio: true,
       }),
     )) as Video;
-    expect(created).toMatchObject({ model: 'test-veo', size: '1920x1080', seconds: '4', aspect_ratio: '16:9', resolution: '1080p', generate_audio: true });
+    expect(created).toMatchObject({ model: 'veo-3.1-fast-generate-001', size: '1920x1080', seconds: '4', aspect_ratio: '16:9', resolution: '1080p', generate_audio: true });
     const done = (await waitForVideo(client, created.id, 120_000)) as Video;
     expect(done.status).toBe('completed');
     const info = await probeDownload(live, created.id);
@@ -85,7 +85,7 @@ describe('a Veo-class model through the openai SDK', () => {
   it('the same without audio: no audio stream', async () => {
     const client = live.openai();
     const created = (await client.videos.create(
-      withExtra({ model: 'test-veo' as CreateParams['model'], prompt: 'Waves rolling onto a beach at dawn', seconds: '4' as CreateParams['seconds'] }, {
+      withExtra({ model: 'veo3.1-fast' as CreateParams['model'], prompt: 'Waves rolling onto a beach at dawn', seconds: '4' as CreateParams['seconds'] }, {
         aspect_ratio: '16:9', resolution: '1080p', generate_audio: false,
       }),
     )) as Video;
@@ -96,9 +96,9 @@ describe('a Veo-class model through the openai SDK', () => {
   });
 
   it('4k is refused on a model without it, naming resolution and listing what it has', async () => {
-    const e = await apiError(idle.openai().videos.create(withExtra({ model: 'test-veo' as CreateParams['model'], prompt: 'x' }, { resolution: '4k' })), 'resolution');
-    expect(e.message).toBe("400 Invalid value for 'resolution': '4k'. Supported values for test-veo are '720p' or '1080p'.");
-    const upper = await rawJson(idle, { model: 'test-veo', prompt: 'x', resolution: '4K' });
+    const e = await apiError(idle.openai().videos.create(withExtra({ model: 'veo-3.1-lite-generate-001' as CreateParams['model'], prompt: 'x' }, { resolution: '4k' })), 'resolution');
+    expect(e.message).toBe("400 Invalid value for 'resolution': '4k'. Supported values for veo-3.1-lite-generate-001 are '720p' or '1080p'.");
+    const upper = await rawJson(idle, { model: 'veo-3.1-lite-generate-001', prompt: 'x', resolution: '4K' });
     expect([upper.status, upper.body.error?.param]).toEqual([400, 'resolution']);
   });
 
@@ -117,14 +117,14 @@ describe('a Veo-class model through the openai SDK', () => {
 });
 
 describe('shapes on other models', () => {
-  it('1:1 is accepted on a Kling-class model (aspect_ratio + resolution, or size)', async () => {
+  it('1:1 is accepted on a Kling-class model (built-in Kling 2.6; aspect_ratio + resolution, or size)', async () => {
     const client = idle.openai();
-    const a = (await client.videos.create(withExtra({ model: 'test-kling' as CreateParams['model'], prompt: 'A cat' }, { aspect_ratio: '1:1', resolution: '1080p', mode: 'pro' }))) as Video;
-    expect(a).toMatchObject({ size: '1080x1080', seconds: '5', aspect_ratio: '1:1', resolution: '1080p', generate_audio: false });
+    const a = (await client.videos.create(withExtra({ model: 'kling-v2-6' as CreateParams['model'], prompt: 'A cat' }, { aspect_ratio: '1:1', resolution: '1080p', mode: 'pro' }))) as Video;
+    expect(a).toMatchObject({ model: 'kling-v2-6', size: '1080x1080', seconds: '5', aspect_ratio: '1:1', resolution: '1080p', generate_audio: false });
     expect(stored(idle, a.id).request?.mode).toBe('pro');
-    const b = (await client.videos.create({ model: 'test-kling' as CreateParams['model'], prompt: 'A cat', size: '720x720' as CreateParams['size'] })) as Video;
-    expect(b).toMatchObject({ size: '720x720', aspect_ratio: '1:1', resolution: '720p' });
-    await apiError(client.videos.create(withExtra({ model: 'test-kling' as CreateParams['model'], prompt: 'x' }, { mode: 'turbo' })), 'mode');
+    const b = (await client.videos.create({ model: 'kling-2.6' as CreateParams['model'], prompt: 'A cat', size: '720x720' as CreateParams['size'] })) as Video;
+    expect(b).toMatchObject({ model: 'kling-v2-6', size: '720x720', aspect_ratio: '1:1', resolution: '720p' });
+    await apiError(client.videos.create(withExtra({ model: 'kling-v2-6' as CreateParams['model'], prompt: 'x' }, { mode: 'turbo' })), 'mode');
   });
 
   it('square is still refused on Sora, and Sora videos keep exactly OpenAI’s object', async () => {
