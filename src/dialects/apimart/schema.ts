@@ -35,7 +35,7 @@ export const apimartCreateBody = z.looseObject({
   generate_audio: z.boolean().optional(),
   mode: z.string().optional(),
   callback_url: url.optional(),
-});
+}).meta({ id: 'ApimartCreateGeneration' });
 
 /** Every spelling of each resolution the model takes (apimart accepts any case). */
 function resolutionSpellings(m: ModelSpec): string[] {

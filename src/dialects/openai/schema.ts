@@ -7,7 +7,7 @@
  * rules with OpenAI's error wording.
  */
 import { z } from 'zod';
-import type { ModelSpec } from '../../core/catalog.js';
+import type { Catalog, ModelSpec } from '../../core/catalog.js';
 import { aspectRatiosOf, durationsOf, resolutionsOf, sizesOf } from '../../core/catalog.js';
 import { ASPECT_RATIOS, RESOLUTIONS } from '../../core/video-request.js';
 import { byRatioOrder } from '../request.js';
@@ -18,27 +18,35 @@ const imageInput = z.union([imageUrl, z.object({ image_url: imageUrl }).describe
 const callbackUrl = z.string().regex(/^https?:\/\//i).describe('Notified (signed webhook) when the video finishes.');
 const prompt = z.string().min(1).max(PROMPT_MAX).describe('What the video shows.');
 
-/** Every field of the create body (any model). */
-export const openaiCreateBody = z.object({
-  model: z.string().optional().describe('Model id or alias (GET /v1/models); default sora-2.'),
-  prompt,
-  seconds: z.string().regex(/^\d+$/).optional().describe('Length in seconds, as a string (OpenAI). Or `duration`.'),
-  duration: z.int().positive().optional().describe('Length in seconds, as an integer. Must agree with `seconds` if both are given.'),
-  size: z.string().regex(/^\d{2,5}x\d{2,5}$/).optional().describe('"WxH". Or `aspect_ratio` + `resolution`; both forms given must agree.'),
-  aspect_ratio: z.enum(ASPECT_RATIOS).optional().describe('`adaptive`: follow the first frame.'),
-  resolution: z.enum(RESOLUTIONS).optional(),
-  generate_audio: z.boolean().optional().describe('Make an audio track ("true"/"false" in multipart). Aliases: `audio`, `sound`.'),
-  audio: z.boolean().optional().describe('Alias of generate_audio.'),
-  sound: z.boolean().optional().describe('Alias of generate_audio.'),
-  negative_prompt: z.string().optional(),
-  seed: z.int().optional(),
-  mode: z.string().optional().describe('Model mode (e.g. Kling std / pro).'),
-  input_reference: imageInput.optional().describe('First frame (fitted to the frame: scaled and centre-cropped).'),
-  last_frame: imageInput.optional().describe('Last frame (fitted like the first).'),
-  reference_images: z.array(imageInput).optional().describe('Reference images (multipart: file parts reference_images[]).'),
-  metadata: z.record(z.string(), z.unknown()).optional().describe("The model's own options (a JSON string in multipart)."),
-  callback_url: callbackUrl.optional(),
-});
+/**
+ * Every field of the create body (any model). With a catalogue, `model` names the models served.
+ * (A function, like the OpenAPI document's use of it: GET /v1/model-schema gives one model's body.)
+ */
+export function openaiCreateBody(catalog?: Catalog) {
+  return z.object({
+    model: z
+      .string()
+      .optional()
+      .describe(`Model id or alias (GET /v1/models); default sora-2.${catalog ? ` This gateway serves: ${catalog.list().map((m) => m.id).join(', ')}.` : ''}`),
+    prompt,
+    seconds: z.string().regex(/^\d+$/).optional().describe('Length in seconds, as a string (OpenAI). Or `duration`.'),
+    duration: z.int().positive().optional().describe('Length in seconds, as an integer. Must agree with `seconds` if both are given.'),
+    size: z.string().regex(/^\d{2,5}x\d{2,5}$/).optional().describe('"WxH". Or `aspect_ratio` + `resolution`; both forms given must agree.'),
+    aspect_ratio: z.enum(ASPECT_RATIOS).optional().describe('`adaptive`: follow the first frame.'),
+    resolution: z.enum(RESOLUTIONS).optional(),
+    generate_audio: z.boolean().optional().describe('Make an audio track ("true"/"false" in multipart). Aliases: `audio`, `sound`.'),
+    audio: z.boolean().optional().describe('Alias of generate_audio.'),
+    sound: z.boolean().optional().describe('Alias of generate_audio.'),
+    negative_prompt: z.string().optional(),
+    seed: z.int().optional(),
+    mode: z.string().optional().describe('Model mode (e.g. Kling std / pro).'),
+    input_reference: imageInput.optional().describe('First frame (fitted to the frame: scaled and centre-cropped).'),
+    last_frame: imageInput.optional().describe('Last frame (fitted like the first).'),
+    reference_images: z.array(imageInput).optional().describe('Reference images (multipart: file parts reference_images[]).'),
+    metadata: z.record(z.string(), z.unknown()).optional().describe("The model's own options (a JSON string in multipart)."),
+    callback_url: callbackUrl.optional(),
+  }).meta({ id: 'OpenAICreateVideo' });
+}
 
 const literalSet = <T extends string | number>(values: T[]) => (values.length === 1 ? z.literal(values[0]!) : z.literal(values as [T, ...T[]]));
 
