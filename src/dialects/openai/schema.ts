@@ -17,6 +17,9 @@ const imageUrl = z.string().regex(/^(data:|https?:\/\/)/i).describe('A data: URL
 const imageInput = z.union([imageUrl, z.object({ image_url: imageUrl }).describe('{"image_url": …}; multipart: a file part instead')]);
 const callbackUrl = z.string().regex(/^https?:\/\//i).describe('Notified (signed webhook) when the video finishes.');
 const prompt = z.string().min(1).max(PROMPT_MAX).describe('What the video shows.');
+// Multipart sends every value as a string: the broad schema takes those forms too.
+const flag = z.union([z.boolean(), z.enum(['true', 'false'])]);
+const integer = z.union([z.int(), z.string().regex(/^-?\d{1,15}$/)]);
 
 /**
  * Every field of the create body (any model). With a catalogue, `model` names the models served.
@@ -30,20 +33,20 @@ export function openaiCreateBody(catalog?: Catalog) {
       .describe(`Model id or alias (GET /v1/models); default sora-2.${catalog ? ` This gateway serves: ${catalog.list().map((m) => m.id).join(', ')}.` : ''}`),
     prompt,
     seconds: z.string().regex(/^\d+$/).optional().describe('Length in seconds, as a string (OpenAI). Or `duration`.'),
-    duration: z.int().positive().optional().describe('Length in seconds, as an integer. Must agree with `seconds` if both are given.'),
+    duration: integer.optional().describe('Length in seconds, as an integer. Must agree with `seconds` if both are given.'),
     size: z.string().regex(/^\d{2,5}x\d{2,5}$/).optional().describe('"WxH". Or `aspect_ratio` + `resolution`; both forms given must agree.'),
     aspect_ratio: z.enum(ASPECT_RATIOS).optional().describe('`adaptive`: follow the first frame.'),
     resolution: z.enum(RESOLUTIONS).optional(),
-    generate_audio: z.boolean().optional().describe('Make an audio track ("true"/"false" in multipart). Aliases: `audio`, `sound`.'),
-    audio: z.boolean().optional().describe('Alias of generate_audio.'),
-    sound: z.boolean().optional().describe('Alias of generate_audio.'),
+    generate_audio: flag.optional().describe('Make an audio track ("true"/"false" in multipart). Aliases: `audio`, `sound`.'),
+    audio: flag.optional().describe('Alias of generate_audio.'),
+    sound: flag.optional().describe('Alias of generate_audio.'),
     negative_prompt: z.string().optional(),
-    seed: z.int().optional(),
+    seed: integer.optional(),
     mode: z.string().optional().describe('Model mode (e.g. Kling std / pro).'),
     input_reference: imageInput.optional().describe('First frame (fitted to the frame: scaled and centre-cropped).'),
     last_frame: imageInput.optional().describe('Last frame (fitted like the first).'),
     reference_images: z.array(imageInput).optional().describe('Reference images (multipart: file parts reference_images[]).'),
-    metadata: z.record(z.string(), z.unknown()).optional().describe("The model's own options (a JSON string in multipart)."),
+    metadata: z.union([z.record(z.string(), z.unknown()), z.string()]).optional().describe("The model's own options (a JSON string in multipart)."),
     callback_url: callbackUrl.optional(),
   }).meta({ id: 'OpenAICreateVideo' });
 }
