@@ -147,7 +147,8 @@ describe('shapes on other models', () => {
     const v = (await client.videos.create(
       withExtra({ model: 'test-seedance' as CreateParams['model'], prompt: 'A tower', input_reference: await toFile(portrait, 'p.png', { type: 'image/png' }) }, { aspect_ratio: 'adaptive', duration: 7 }),
     )) as Video;
-    expect(v).toMatchObject({ size: '720x1280', seconds: '7', aspect_ratio: 'adaptive', resolution: '720p', generate_audio: true });
+    expect(v).toMatchObject({ size: '720x1280', seconds: '7', aspect_ratio: '9:16', resolution: '720p', generate_audio: true });
+    expect(stored(idle, v.id).request?.aspectRatio).toBe('adaptive');
     expect((await client.videos.create(withExtra({ model: 'test-seedance' as CreateParams['model'], prompt: 'x' }, { aspect_ratio: '21:9' }))).size).toBe('1470x630');
     const e = await apiError(client.videos.create(withExtra({ model: 'test-seedance' as CreateParams['model'], prompt: 'x' }, { aspect_ratio: '4:3', resolution: '1080p' })), 'aspect_ratio');
     expect(e.message).toContain("'16:9 at 1080p' or '9:16 at 1080p'");

@@ -24,7 +24,10 @@ export function openaiRoutes(gw: Gateway) {
     const style = gw.config.statusStyle;
     const config = { dialect: 'openai' as const };
     // Models beyond OpenAI's own also say what was made (aspect_ratio, resolution, generate_audio).
-    const video = (t: TaskView) => toVideo(t, style, (gw.catalog.get(t.model)?.ownedBy ?? 'openai') !== 'openai');
+    const video = (t: TaskView) => {
+      const model = gw.catalog.get(t.model);
+      return toVideo(t, style, model && model.ownedBy !== 'openai' ? model : undefined);
+    };
     const pollAfter = String(gw.config.pollAfterMs);
     const createHeaders = (req: FastifyRequest) => ({
       idempotencyKey: parseIdempotencyKey(req.headers['idempotency-key']),

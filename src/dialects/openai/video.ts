@@ -1,6 +1,8 @@
 import { videoId } from '../../core/ids.js';
 import type { TaskView } from '../../store/tasks.js';
 import { shapeOfTask } from '../../core/video-request.js';
+import type { ModelSpec } from '../../core/catalog.js';
+import { pairOfSize } from '../../core/catalog.js';
 
 export type StatusStyle = 'openai' | 'apigo';
 
@@ -19,12 +21,14 @@ export function openaiStatus(task: Pick<TaskView, 'status'>, style: StatusStyle)
 }
 
 /**
- * The Video object: every field of the contract, null where absent. `shape` adds what was made
- * (`aspect_ratio`, `resolution`, `generate_audio`): given for models beyond OpenAI's own, whose
- * videos keep exactly OpenAI's object.
+ * The Video object: every field of the contract, null where absent. With the `model` (given for
+ * models beyond OpenAI's own; Sora videos keep exactly OpenAI's object) it adds what was made:
+ * `aspect_ratio`, `resolution`, `generate_audio`.
  */
-export function toVideo(task: TaskView, style: StatusStyle, shape = false) {
-  const made = shape ? shapeOfTask(task) : undefined;
+export function toVideo(task: TaskView, style: StatusStyle, model?: ModelSpec) {
+  const made = model ? shapeOfTask(task) : undefined;
+  // `adaptive` was asked; the ratio made is the one of the size.
+  const ratio = made?.aspectRatio === 'adaptive' ? (pairOfSize(model!, `${task.width}x${task.height}`)?.aspectRatio ?? 'adaptive') : made?.aspectRatio;
   return {
     id: videoId(task.id),
     object: 'video',
@@ -39,7 +43,7 @@ export function toVideo(task: TaskView, style: StatusStyle, shape = false) {
     size: `${task.width}x${task.height}`,
     remixed_from_video_id: task.remixedFrom ? videoId(task.remixedFrom) : null,
     error: task.error ? { code: task.error.code, message: task.error.message } : null,
-    ...(made ? { aspect_ratio: made.aspectRatio, resolution: made.resolution, generate_audio: made.audio } : {}),
+    ...(made ? { aspect_ratio: ratio, resolution: made.resolution, generate_audio: made.audio } : {}),
   };
 }
 
