@@ -9,6 +9,7 @@ import path from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ffmpegPath, runTool } from '../../src/media/ffmpeg.js';
 import { probeVideo } from '../../src/media/probe.js';
 import type { TestGateway } from '../helpers/gateway.js';
 import { startGateway, waitForVideo } from '../helpers/gateway.js';
@@ -50,12 +51,13 @@ async function rawJson(gw: TestGateway, body: Record<string, unknown>) {
   return { status: res.status, body: (await res.json()) as Record<string, unknown> & { error?: { param: string; message: string; code: string } } };
 }
 
-async function probeDownload(gw: TestGateway, id: string) {
+async function probeDownload(gw: TestGateway, id: string, inspect?: (file: string) => Promise<void>) {
   const res = await gw.openai().videos.downloadContent(id);
   const dir = await mkdtemp(path.join(tmpdir(), 'vidgate-dialects-'));
   try {
     const file = path.join(dir, 'v.mp4');
     await writeFile(file, Buffer.from(await res.arrayBuffer()));
+    await inspect?.(file);
     return await probeVideo(file);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -113,6 +115,43 @@ describe('a Veo-class model through the openai SDK (built-in Veo 3.1 Fast and Li
       seconds: 6, aspectRatio: '9:16', resolution: '720p', width: 720, height: 1280, audio: true,
       negativePrompt: 'blur', seed: 42, options: { person_generation: 'allow_adult' }, references: [],
     });
+  });
+});
+
+describe('the sandbox renders the whole request', () => {
+  it('reference images reach the render (a 480p Seedance-class video with two references completes at its size and length, with audio)', async () => {
+    const client = live.openai();
+    const ref = (c: string) => sharp({ create: { width: 200, height: 200, channels: 3, background: c } }).png().toBuffer();
+    const v = (await client.videos.create(
+      withExtra({ model: 'test-seedance' as CreateParams['model'], prompt: 'Two friends at a cafe' }, {
+        aspect_ratio: '16:9', resolution: '480p', duration: 4,
+        reference_images: [await toFile(await ref('#ff00ff'), 'a.png', { type: 'image/png' }), await toFile(await ref('#00ffff'), 'b.png', { type: 'image/png' })],
+      }),
+    )) as Video;
+    expect(stored(live, v.id).request?.references).toHaveLength(2);
+    expect((await waitForVideo(client, v.id, 120_000)).status).toBe('completed');
+    const colours = async (file: string) => {
+      const { stdout } = await runTool(ffmpegPath(), ['-v', 'error', '-i', file, '-vf', 'fps=8,scale=216:120', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1']);
+      const seen = { magenta: 0, cyan: 0 };
+      for (let i = 0; i + 2 < stdout.length; i += 3) {
+        const [r, g, b] = [stdout[i]!, stdout[i + 1]!, stdout[i + 2]!];
+        if (r > 200 && g < 60 && b > 200) seen.magenta++;
+        if (r < 60 && g > 200 && b > 200) seen.cyan++;
+      }
+      return seen;
+    };
+    let withRefs = { magenta: 0, cyan: 0 };
+    const info = await probeDownload(live, v.id, async (file) => void (withRefs = await colours(file)));
+    // Both references visibly appear (their colours fill cards on some frames); without them, they do not.
+    expect(withRefs.magenta, 'magenta reference pixels').toBeGreaterThan(200);
+    expect(withRefs.cyan, 'cyan reference pixels').toBeGreaterThan(200);
+    const plain = await client.videos.create(withExtra({ model: 'test-seedance' as CreateParams['model'], prompt: 'Two friends at a cafe' }, { aspect_ratio: '16:9', resolution: '480p', duration: 4 }));
+    expect((await waitForVideo(client, plain.id, 120_000)).status).toBe('completed');
+    let without = { magenta: 0, cyan: 0 };
+    await probeDownload(live, plain.id, async (file) => void (without = await colours(file)));
+    expect(without.magenta + without.cyan, `reference colours without references: ${JSON.stringify(without)} vs ${JSON.stringify(withRefs)}`).toBeLessThan(withRefs.magenta / 4);
+    expect([info.width, info.height, info.hasAudio]).toEqual([864, 480, true]);
+    expect(info.durationSeconds).toBeGreaterThan(3.8);
   });
 });
 
