@@ -4,7 +4,7 @@ import { defaultAudio, formatSize, pairOfSize } from './catalog.js';
 import { resolutionOfSize } from './model-config.js';
 import type { AspectRatio, MediaInput, Resolution, VideoRequest } from './video-request.js';
 import { requestOf } from './video-request.js';
-import { inspectImage } from '../media/reference-image.js';
+import { IMAGE_MIME, inspectImage } from '../media/reference-image.js';
 import { invalid } from './errors.js';
 import type { Gateway } from './gateway.js';
 import { quoteTask } from './quote.js';
@@ -140,7 +140,7 @@ export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate,
     const bytes = await loadReferenceBytes(input, gw.reference);
     const image = await inspectImage(bytes, gw.reference.limits, input.param);
     const name = `reference-${i + 1}.${image.format === 'jpeg' ? 'jpg' : image.format}`;
-    const contentType = IMAGE_TYPES[image.format];
+    const contentType = IMAGE_MIME[image.format];
     media.push({ name, data: bytes, contentType });
     references.push({ role: 'reference', kind: 'image', blob: name, contentType, bytes: bytes.length, width: image.width, height: image.height });
   }
@@ -193,8 +193,6 @@ export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate,
     idempotencyKey: headers.idempotencyKey,
   });
 }
-
-const IMAGE_TYPES = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' } as const;
 
 /** What identifies a reference in the request: the uploaded bytes' hash, or the URL as sent. */
 function referenceFingerprint(ref: CanonicalCreate['reference']): string | null {
