@@ -81,15 +81,54 @@ function shapeOfSize(width: number, height: number): Omit<RequestShape, 'audio'>
   };
 }
 
-/** The request column's JSON: the request without the prompt and the model (they have columns). */
-export function storedRequest(req: VideoRequest): string {
-  const { prompt: _prompt, model: _model, ...rest } = req;
-  return JSON.stringify(rest);
+/** The task columns a stored request is completed from. */
+export interface RequestColumns {
+  id: string;
+  model: string;
+  prompt: string;
+  seconds: number;
+  width: number;
+  height: number;
+  hasReference: boolean;
 }
 
-export function parseStoredRequest(json: string | null, model: string, prompt: string): VideoRequest | null {
+const firstFrameOf = (t: Pick<RequestColumns, 'id' | 'width' | 'height'>): MediaInput => ({
+  role: 'first_frame', kind: 'image', blob: `${t.id}/reference.png`, contentType: 'image/png', width: t.width, height: t.height,
+});
+
+/**
+ * The request column's JSON: only what the task's own columns do not say (prompt, model, length
+ * and size have columns; empty lists and the usual first frame are left out). Kept small: it is
+ * written on every create.
+ */
+export function storedRequest(req: VideoRequest, task: Pick<RequestColumns, 'id' | 'width' | 'height'>): string {
+  const { prompt: _p, model: _m, seconds: _s, width: _w, height: _h, references, options, firstFrame, ...rest } = req;
+  const out: Record<string, unknown> = rest;
+  if (references.length) out.references = references;
+  if (Object.keys(options).length) out.options = options;
+  if (firstFrame) {
+    const usual = firstFrameOf(task);
+    if (firstFrame.blob !== usual.blob || firstFrame.width !== usual.width || firstFrame.height !== usual.height || firstFrame.contentType !== usual.contentType) out.firstFrame = firstFrame;
+    else out.firstFrame = 1;
+  }
+  return JSON.stringify(out);
+}
+
+export function parseStoredRequest(json: string | null, t: RequestColumns): VideoRequest | null {
   if (json === null || json === undefined) return null;
-  return { ...(JSON.parse(json) as Omit<VideoRequest, 'model' | 'prompt'>), model, prompt };
+  const s = JSON.parse(json) as Partial<VideoRequest> & { firstFrame?: MediaInput | 1 };
+  const { firstFrame, ...rest } = s;
+  return {
+    ...(rest as Omit<VideoRequest, 'firstFrame'>),
+    model: t.model,
+    prompt: t.prompt,
+    seconds: t.seconds,
+    width: t.width,
+    height: t.height,
+    references: s.references ?? [],
+    options: s.options ?? {},
+    ...(firstFrame === 1 ? { firstFrame: firstFrameOf(t) } : firstFrame ? { firstFrame } : {}),
+  };
 }
 
 /** The shape of a status row: from its stored request, else from its size. */
@@ -124,9 +163,7 @@ export function requestOf(task: Task): VideoRequest {
     width: task.width,
     height: task.height,
     audio: false,
-    ...(task.hasReference
-      ? { firstFrame: { role: 'first_frame', kind: 'image', blob: `${task.id}/reference.png`, contentType: 'image/png', width: task.width, height: task.height } }
-      : {}),
+    ...(task.hasReference ? { firstFrame: firstFrameOf(task) } : {}),
     references: [],
     options: {},
   };

@@ -63,7 +63,7 @@ function toRow(patch: Partial<Task>): Row {
         row[COLUMNS[key]] = JSON.stringify(value);
         break;
       case 'request':
-        row.request = value === null ? null : storedRequest(value as VideoRequest);
+        row.request = value === null ? null : storedRequest(value as VideoRequest, patch as Task);
         break;
       case 'hasReference':
         row.has_reference = value ? 1 : 0;
@@ -82,7 +82,10 @@ export function rowToTask(r: Row): Task {
     kind: r.kind as Task['kind'],
     hasReference: r.has_reference === 1,
     params: JSON.parse(r.params as string) as Task['params'],
-    request: parseStoredRequest(r.request as string | null, r.model as string, r.prompt as string),
+    request: parseStoredRequest(r.request as string | null, {
+      id: r.id as string, model: r.model as string, prompt: r.prompt as string, seconds: r.seconds as number,
+      width: r.width as number, height: r.height as number, hasReference: r.has_reference === 1,
+    }),
     bodyHash: r.body_hash as string | null,
     provider: r.provider as string | null,
     upstreamId: r.upstream_id as string | null,
