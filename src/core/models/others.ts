@@ -56,7 +56,7 @@ export const OTHER_MODELS: ModelSpec[] = [
     id: 'grok-imagine-video-1.5',
     name: 'Grok Imagine Video 1.5',
     ownedBy: 'xai',
-    aliases: ['grok-imagine-video', 'grok-imagine-video-1.5-preview'],
+    aliases: ['grok-imagine-video-1.5-preview'],
     description: 'xAI Grok Imagine Video 1.5: 480p or 720p, 1–15 s, five aspect ratios, audio always; up to 7 reference images',
     source: 'docs.x.ai/docs/guides/video-generation (durations 1–15, 480p/720p, ratios); price $0.14/s at 720p (xAI list via news.creeta.com; verify); frame sizes derived from the short side',
     sizes: {
