@@ -91,7 +91,7 @@ export function parseErrorBody(text: string, contentType: string): Pick<Upstream
         : str(detail);
       return {
         code: str(e?.code) ?? str(root.code) ?? str(root.error_code),
-        type: str(e?.type) ?? str(root.type) ?? str(root.error_type),
+        type: str(e?.type) ?? str(root.type) ?? str(root.error_type) ?? str(root.reason),
         param: str(e?.param) ?? str(root.param),
         upstreamMessage: str(e?.message) ?? str(root.error) ?? str(root.message) ?? str(root.msg) ?? detailMsg ?? undefined,
       };

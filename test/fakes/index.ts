@@ -5,6 +5,7 @@
  * - `kling-fake.ts`         — Kling's flat and path-versioned APIs, JWT auth, callbacks;
  * - `ark-fake.ts`           — Seedance on Ark / ModelArk, callbacks, cancel;
  * - `xai-fake.ts`           — xAI Grok Imagine video (pending/done/failed/expired, usage cost);
+ * - `vidu-fake.ts`          — Vidu's four endpoints, Token auth, signed callbacks, cancel;
  * - `script.ts`             — per-job scripts; `clock.ts` — compressible upstream time;
  * - `faults.ts`             — fault injection; `payload.ts` — media fixtures; `cdn.ts` — result-URL origin.
  */
@@ -31,3 +32,5 @@ export { mulberry32, waitUntil, wallNow } from './util.js';
 export type { FieldType, WaitOptions } from './util.js';
 export { startXaiFake, XaiFake } from './xai-fake.js';
 export type { XaiFakeOptions, XaiJobParams } from './xai-fake.js';
+export { startViduFake, ViduFake } from './vidu-fake.js';
+export type { ViduFakeOptions, ViduJobParams } from './vidu-fake.js';
