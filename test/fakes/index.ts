@@ -6,6 +6,7 @@
  * - `ark-fake.ts`           — Seedance on Ark / ModelArk, callbacks, cancel;
  * - `xai-fake.ts`           — xAI Grok Imagine video (pending/done/failed/expired, usage cost);
  * - `vidu-fake.ts`          — Vidu's four endpoints, Token auth, signed callbacks, cancel;
+ * - `pixverse-fake.ts`      — PixVerse uploads and generate, Ai-trace-id replays (idempotency);
  * - `script.ts`             — per-job scripts; `clock.ts` — compressible upstream time;
  * - `faults.ts`             — fault injection; `payload.ts` — media fixtures; `cdn.ts` — result-URL origin.
  */
@@ -34,3 +35,5 @@ export { startXaiFake, XaiFake } from './xai-fake.js';
 export type { XaiFakeOptions, XaiJobParams } from './xai-fake.js';
 export { startViduFake, ViduFake } from './vidu-fake.js';
 export type { ViduFakeOptions, ViduJobParams } from './vidu-fake.js';
+export { startPixverseFake, PixverseFake } from './pixverse-fake.js';
+export type { PixverseFakeOptions, PixverseJobParams } from './pixverse-fake.js';
