@@ -3,6 +3,7 @@ import { ark } from './ark/index.js';
 import { kling } from './kling/index.js';
 import { openaiCompatible } from './openai-compatible/index.js';
 import type { AdapterDefinition } from './types.js';
+import { openrouter } from './openrouter/index.js';
 import { pixverse } from './pixverse/index.js';
 import { vidu } from './vidu/index.js';
 import { xai } from './xai/index.js';
@@ -19,4 +20,5 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [xai.type]: xai as AdapterDefinition<never>,
   [vidu.type]: vidu as AdapterDefinition<never>,
   [pixverse.type]: pixverse as AdapterDefinition<never>,
+  [openrouter.type]: openrouter as AdapterDefinition<never>,
 };

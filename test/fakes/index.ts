@@ -7,6 +7,7 @@
  * - `xai-fake.ts`           — xAI Grok Imagine video (pending/done/failed/expired, usage cost);
  * - `vidu-fake.ts`          — Vidu's four endpoints, Token auth, signed callbacks, cancel;
  * - `pixverse-fake.ts`      — PixVerse uploads and generate, Ai-trace-id replays (idempotency);
+ * - `openrouter-fake.ts`    — OpenRouter /api/v1/videos, polling_url, keyed content, signed callbacks;
  * - `script.ts`             — per-job scripts; `clock.ts` — compressible upstream time;
  * - `faults.ts`             — fault injection; `payload.ts` — media fixtures; `cdn.ts` — result-URL origin.
  */
@@ -37,3 +38,5 @@ export { startViduFake, ViduFake } from './vidu-fake.js';
 export type { ViduFakeOptions, ViduJobParams } from './vidu-fake.js';
 export { startPixverseFake, PixverseFake } from './pixverse-fake.js';
 export type { PixverseFakeOptions, PixverseJobParams } from './pixverse-fake.js';
+export { startOpenrouterFake, OpenrouterFake, OPENROUTER_FAKE_MODELS } from './openrouter-fake.js';
+export type { OpenrouterFakeOptions, OpenrouterJobParams, OpenrouterModel } from './openrouter-fake.js';
