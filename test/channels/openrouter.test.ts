@@ -9,6 +9,7 @@ import { CallbackRejected } from '../../src/providers/types.js';
 import type { OpenrouterFake } from '../fakes/index.js';
 import { fault, promptDirectives, startOpenrouterFake } from '../fakes/index.js';
 import { restartInEveryPhase } from '../helpers/adapter-restart.js';
+import { ridesOutFaults } from '../helpers/adapter-faults.js';
 import type { TestGateway } from '../helpers/gateway.js';
 import { waitForVideo } from '../helpers/gateway.js';
 import { assertBillingConsistent, channel, createVideo, getVideo, startWithChannels, waitAllTerminal } from '../helpers/upstreams.js';
@@ -140,6 +141,10 @@ describe('openrouter adapter', () => {
     expect(error(4).message).toContain('5, 10 seconds');
     expect(fake.submissions.slice(before).some((s) => s.body.prompt === 'too long for wan')).toBe(false);
   });
+
+  it('rides out a 429 with Retry-After at submit and duplicated callbacks', async () => {
+    await ridesOutFaults({ gw, fake, model: 'veo-3.1', body: { seconds: '8', size: '1280x720' }, duplicateCallbacks: true });
+  }, 90_000);
 
   it('survives a restart in every phase, submits nothing twice and leaks no key', async () => {
     const f = await startOpenrouterFake({ apiKey: OR_KEY, script: promptDirectives({ queuedMs: 100, runMs: 800 }) });

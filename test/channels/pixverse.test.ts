@@ -12,6 +12,7 @@ import { UpstreamError } from '../../src/providers/types.js';
 import type { PixverseFake } from '../fakes/index.js';
 import { fault, promptDirectives, startPixverseFake } from '../fakes/index.js';
 import { restartInEveryPhase } from '../helpers/adapter-restart.js';
+import { ridesOutFaults } from '../helpers/adapter-faults.js';
 import type { TestGateway } from '../helpers/gateway.js';
 import { waitForVideo } from '../helpers/gateway.js';
 import { assertBillingConsistent, channel, createVideo, startWithChannels, waitAllTerminal } from '../helpers/upstreams.js';
@@ -101,6 +102,10 @@ describe('pixverse adapter', () => {
     const res = await fetch(`${gw.url}/v1/tasks/${ids[0]!.replace('video_', 'task_')}`, { headers: { authorization: `Bearer ${gw.key}` } });
     expect(((await res.json()) as { data: { error?: { message: string } } }).data.error?.message).toContain('moderation');
   });
+
+  it('rides out a 429 with Retry-After at submit, a 503 and a garbled status answer', async () => {
+    await ridesOutFaults({ gw, fake, model: 'pixverse-v5', body: { seconds: '5', size: '1280x720' } });
+  }, 90_000);
 
   it('survives a restart in every phase: a submit whose answer was lost is resent with the same Ai-trace-id and PixVerse replays the job', async () => {
     const f = await startPixverseFake({ apiKey: PX_KEY, script: promptDirectives({ queuedMs: 100, runMs: 800 }), cdnRejectAuthorization: true });

@@ -11,6 +11,7 @@ import type { UpstreamMedia } from '../../src/providers/types.js';
 import type { ViduFake } from '../fakes/index.js';
 import { fault, promptDirectives, startViduFake } from '../fakes/index.js';
 import { restartInEveryPhase } from '../helpers/adapter-restart.js';
+import { ridesOutFaults } from '../helpers/adapter-faults.js';
 import type { TestGateway } from '../helpers/gateway.js';
 import { waitForVideo } from '../helpers/gateway.js';
 import { assertBillingConsistent, channel, createVideo, getVideo, startWithChannels, waitAllTerminal } from '../helpers/upstreams.js';
@@ -142,6 +143,10 @@ describe('vidu adapter', () => {
     expect(fake.params.get(s.jobId)!.cancelled).toBe(true);
     expect(fake.job(s.jobId).phase()).toBe('cancelled');
   });
+
+  it('rides out a 429 with Retry-After at submit and duplicated callbacks', async () => {
+    await ridesOutFaults({ gw, fake, model: 'viduq2', body: { seconds: '5', size: '1280x720' }, duplicateCallbacks: true });
+  }, 90_000);
 
   it('survives a restart in every phase, submits nothing twice and leaks no key', async () => {
     const f = await startViduFake({ apiKey: VIDU_KEY, script: promptDirectives({ queuedMs: 100, runMs: 800 }), cdnRejectAuthorization: true });

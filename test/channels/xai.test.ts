@@ -10,6 +10,7 @@ import { parseXaiVideo } from '../../src/providers/xai/status.js';
 import type { XaiFake } from '../fakes/index.js';
 import { fault, promptDirectives, startXaiFake } from '../fakes/index.js';
 import { restartInEveryPhase } from '../helpers/adapter-restart.js';
+import { ridesOutFaults } from '../helpers/adapter-faults.js';
 import type { TestGateway } from '../helpers/gateway.js';
 import { waitForVideo } from '../helpers/gateway.js';
 import { assertBillingConsistent, channel, createVideo, startWithChannels, waitAllTerminal } from '../helpers/upstreams.js';
@@ -85,13 +86,15 @@ describe('xai adapter', () => {
     expect(assertBillingConsistent(gw.dataDir).settled).toBeGreaterThanOrEqual(2);
   });
 
-  it('passes xAI’s reasons to the client with stable codes: failed, moderated, expired, refused at submit', async () => {
+  it('passes xAI’s reasons to the client with stable codes: failed, moderated, expired, refused at submit, result URL gone', async () => {
     fake.faults.add({ route: 'submit', when: (r) => JSON.stringify(r.json).includes('refused at submit'), action: fault.error(400, { code: 'Client specified an invalid argument', message: 'Prompt rejected: it may violate our content policy.' }) });
     const made = await Promise.all([
       createVideo(gw, gw.key, { model: 'grok-imagine-video', prompt: 'boom [[fake: outcome=fail code=internal_error message=The_render_node_went_away]]', seconds: '6', size: '1280x720' }),
       createVideo(gw, gw.key, { model: 'grok-imagine-video', prompt: 'held back [[fake: outcome=moderation]]', seconds: '6', size: '1280x720' }),
       createVideo(gw, gw.key, { model: 'grok-imagine-video', prompt: 'too late [[fake: outcome=expire]]', seconds: '6', size: '1280x720' }),
       createVideo(gw, gw.key, { model: 'grok-imagine-video', prompt: 'refused at submit', seconds: '6', size: '1280x720' }),
+      // xAI's video URL is temporary: one already gone when fetched.
+      createVideo(gw, gw.key, { model: 'grok-imagine-video', prompt: 'gone [[fake: resultTtlMs=0]]', seconds: '6', size: '1280x720' }),
     ]);
     const ids = made.map((m) => m.json.id as string);
     const done = await waitAllTerminal(gw, gw.key, ids, 30_000);
@@ -102,6 +105,8 @@ describe('xai adapter', () => {
     expect(errors[2]).toMatchObject({ code: 'upstream_expired' });
     expect(errors[3]).toMatchObject({ code: 'moderation_blocked' });
     expect(errors[3]!.message).toContain('content policy');
+    // xAI does not say how long its URLs live, so the gateway cannot tell "expired" from "failed".
+    expect(errors[4]!.code).toMatch(/^result_(expired|download_failed)$/);
     // Nothing of a moderated video is downloaded.
     const moderated = fake.submissions.find((s) => String(s.body.prompt).startsWith('held back'))!;
     expect(fake.job(moderated.jobId).downloads).toEqual([]);
@@ -147,6 +152,10 @@ describe('xai adapter', () => {
       await bad.close();
     }
   }, 60_000);
+
+  it('rides out a 429 with Retry-After at submit, a 503 and a garbled status answer', async () => {
+    await ridesOutFaults({ gw, fake, model: 'grok-imagine-video', body: { seconds: '6', size: '1280x720' } });
+  }, 90_000);
 
   it('survives a restart in every phase, submits nothing twice and leaks no key', async () => {
     const f = await startXaiFake({ apiKey: XAI_KEY, script: promptDirectives({ queuedMs: 100, runMs: 800 }), cdnRejectAuthorization: true });
