@@ -154,8 +154,9 @@ class OpenrouterAdapter implements UpstreamAdapter {
       prompt: r.prompt,
       duration: r.seconds,
       resolution: openrouterResolution(r),
-      generate_audio: r.audio,
     };
+    // A model described without sound gets no audio switch at all (a value outside its sets is a 400).
+    if (this.o.models[job.model]?.generate_audio !== false) body.generate_audio = r.audio;
     if (r.aspectRatio !== 'adaptive') body.aspect_ratio = r.aspectRatio;
     if (r.seed !== undefined) body.seed = r.seed;
     const frames: unknown[] = [];
