@@ -195,3 +195,32 @@ describe('models in the config file', () => {
     expect(bad({ id: 'x', sizes: ['1280x720'], seconds: [5], aliases: ['veo3.1'] })).toMatch(/model 'x': aliases/);
   });
 });
+
+describe('migration 005: price overrides by dimension', () => {
+  it('keeps the old tier overrides as resolution overrides (1024p becomes high)', async () => {
+    const { default: Database } = await import('better-sqlite3');
+    const { MIGRATIONS } = await import('../src/store/migrations.js');
+    const { migrate } = await import('../src/store/db.js');
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE schema_migrations (id TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
+    for (const m of MIGRATIONS.slice(0, MIGRATIONS.findIndex((x) => x.id === '005_prices_by_dimension'))) {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations VALUES (?, 0)').run(m.id);
+    }
+    const put = db.prepare('INSERT INTO prices (model, tier, usd_per_second, updated_at) VALUES (?, ?, ?, 1)');
+    put.run('sora-2', '720p', 0.25);
+    put.run('sora-2-pro', '1024p', 0.55);
+    migrate(db);
+    expect(db.prepare('SELECT model, resolution, audio, mode, usd_per_second FROM prices ORDER BY model').all()).toEqual([
+      { model: 'sora-2', resolution: '720p', audio: '', mode: '', usd_per_second: 0.25 },
+      { model: 'sora-2-pro', resolution: 'high', audio: '', mode: '', usd_per_second: 0.55 },
+    ]);
+    const { PriceBook } = await import('../src/billing/prices.js');
+    const book = new PriceBook(db, buildCatalog(), 'catalogue');
+    const pro = buildCatalog().get('sora-2-pro')!;
+    expect(book.usdPerSecond(pro, { resolution: 'high', audio: false })).toBe(0.55);
+    expect(book.usdPerSecond(pro, { resolution: '1080p', audio: false })).toBe(0.7);
+    expect(book.usdPerSecond(buildCatalog().get('sora-2')!, { resolution: 'standard', audio: false })).toBe(0.25);
+    db.close();
+  });
+});

@@ -70,9 +70,16 @@ export class PriceBook {
   }
 
   /** The model's price rows in effect: the operator's overrides, then the catalogue rows they do not replace. */
-  rowsOf(model: ModelSpec): PriceRow[] {
-    const overrides = (this.s.byModel.all(model.id) as Stored[]).map(rowOf);
+  rowsOf(model: ModelSpec, stored?: Stored[]): PriceRow[] {
+    const overrides = (stored ?? (this.s.byModel.all(model.id) as Stored[])).map(rowOf);
     return overrides.length ? [...overrides, ...model.pricing.filter((r) => !overrides.some((o) => sameKey(o, r)))] : model.pricing;
+  }
+
+  /** rowsOf for every model at once (one query): model id → rows in effect. */
+  allRows(): (model: ModelSpec) => PriceRow[] {
+    const byModel = new Map<string, Stored[]>();
+    for (const r of this.s.all.all() as (Stored & { model: string })[]) byModel.set(r.model, [...(byModel.get(r.model) ?? []), r]);
+    return (m) => this.rowsOf(m, byModel.get(m.id) ?? []);
   }
 
   /** The list price of a model for a video of these dimensions, with the row that matched. */

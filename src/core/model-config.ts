@@ -129,7 +129,12 @@ export function toModelOverride(e: ModelEntry, base?: ModelSpec): ModelOverride 
   if (e.pricing !== undefined && e.pricePerSecond !== undefined) fail(e, 'pricePerSecond', 'give pricing or pricePerSecond, not both');
   if (e.pricing !== undefined) o.pricing = e.pricing as PriceRow[];
   if (e.pricePerSecond !== undefined) {
-    o.pricing = Object.entries(e.pricePerSecond).map(([r, usdPerSecond]) => ({ resolution: (r === '1024p' ? 'high' : r) as Resolution, usdPerSecond: usdPerSecond! }));
+    // Like the older three-tier form (720p, 1024p = Sora's 'high', 1080p): a price for a
+    // resolution the model does not make is ignored. The full `pricing` form is strict.
+    const offered = o.sizes ?? base?.sizes ?? {};
+    o.pricing = Object.entries(e.pricePerSecond)
+      .map(([r, usdPerSecond]) => ({ resolution: (r === '1024p' ? 'high' : r) as Resolution, usdPerSecond: usdPerSecond! }))
+      .filter((p) => offered[p.resolution] !== undefined);
   }
   const defaults: ModelOverride['defaults'] = { ...e.defaults };
   const sizes = o.sizes ?? base?.sizes;

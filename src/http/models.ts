@@ -7,7 +7,10 @@ import { modelObject } from './model-object.js';
 export function modelRoutes(gw: Gateway) {
   const created = Math.floor(Date.UTC(2025, 9, 6) / 1000);
   return async function plugin(app: FastifyInstance): Promise<void> {
-    app.get('/v1/models', async () => ({ object: 'list', data: gw.catalog.list().map((m) => modelObject(m, created, gw.prices.rowsOf(m))) }));
+    app.get('/v1/models', async () => {
+      const rows = gw.prices.allRows();
+      return { object: 'list', data: gw.catalog.list().map((m) => modelObject(m, created, rows(m))) };
+    });
     app.get('/v1/models/:id', async (req) => {
       const id = (req.params as { id: string }).id;
       const m = gw.catalog.get(id);

@@ -7,17 +7,10 @@ import { BASE, perSecondFromTokens } from './common.js';
  * resolution. BytePlus ids are `dreamina-…` / `seedance-…`; Volcengine's `doubao-…` and apimart's
  * spellings are aliases. `adaptive` follows the first frame (or lets the model choose).
  */
-const SOURCE_15 = 'BytePlus ModelArk video generation API (docs.byteplus.com/en/docs/ModelArk/1520757) and pricing (1099320): 1.5 Pro $2.40/M tokens with audio, $1.20/M without';
+const SOURCE_15 = 'BytePlus ModelArk video generation API (docs.byteplus.com/en/docs/ModelArk/1520757) and pricing (1099320): 1.5 Pro $2.40/M tokens with audio, $1.20/M without (Runware lists the same: 720p 5 s $0.26 with audio, $0.13 without)';
 const SOURCE_2X = 'BytePlus ModelArk video generation API (docs.byteplus.com/en/docs/ModelArk/1520757; Seedance 2.0 pixel table) and pricing (1099320): 2.x ≈ $7/M tokens without video input (upstreams.md §11 gives $4.3–7.7/M; verify)';
 
-/** Seedance 1.x pixel table (ModelArk). */
-const SIZES_1X = {
-  '480p': { '16:9': '864x480', '4:3': '736x544', '1:1': '640x640', '3:4': '544x736', '9:16': '480x864', '21:9': '960x416', '9:21': '416x960' },
-  '720p': { '16:9': '1248x704', '4:3': '1120x832', '1:1': '960x960', '3:4': '832x1120', '9:16': '704x1248', '21:9': '1504x640', '9:21': '640x1504' },
-  '1080p': { '16:9': '1920x1088', '4:3': '1664x1248', '1:1': '1440x1440', '3:4': '1248x1664', '9:16': '1088x1920', '21:9': '2176x928', '9:21': '928x2176' },
-} as const;
-
-/** Seedance 2.x pixel table (ModelArk). */
+/** Seedance 1.5 Pro and 2.x pixel table (ModelArk; Runware's model pages list the same sizes). */
 const SIZES_2X = {
   '480p': { '16:9': '864x496', '4:3': '752x560', '1:1': '640x640', '3:4': '560x752', '9:16': '496x864', '21:9': '992x432' },
   '720p': { '16:9': '1280x720', '4:3': '1112x834', '1:1': '960x960', '3:4': '834x1112', '9:16': '720x1280', '21:9': '1470x630' },
@@ -45,10 +38,10 @@ export const BYTEDANCE_MODELS: ModelSpec[] = [
     aliases: ['seedance-1-5-pro', 'seedance-1.5-pro', 'doubao-seedance-1-5-pro', 'doubao-seedance-1-5-pro-251215', 'doubao-seedance-1.5-pro'],
     description: 'Seedance 1.5 Pro: 480p–1080p, 4–12 s, optional audio, first and last frame, seed',
     source: SOURCE_15,
-    sizes: SIZES_1X,
+    sizes: SIZES_2X,
     durations: { min: 4, max: 12, step: 1 },
     defaults: { aspectRatio: '16:9', resolution: '720p', seconds: 5 },
-    pricing: [...byResolution(SIZES_1X, 2.4, true), ...byResolution(SIZES_1X, 1.2, false)],
+    pricing: [...byResolution(SIZES_2X, 2.4, true), ...byResolution(SIZES_2X, 1.2, false)],
   },
   {
     ...seedance,

@@ -2,7 +2,9 @@ import type { ModelSpec } from '../catalog.js';
 import { BASE, UINT32, pair } from './common.js';
 
 /**
- * Google Veo 3.1 on Vertex AI (the `-001` ids; the Gemini API's `-preview` ids are aliases).
+ * Google Veo 3.1 on Vertex AI (the `-001` ids; apimart's spellings are aliases). The Gemini API's
+ * `-preview` ids (reportedly shut down 2026-10-22) are not aliased: a client asking for a retired
+ * model is told so rather than silently given another.
  * 16:9 / 9:16 at 720p, 1080p and (not Lite) 4k; 4, 6 or 8 s (Google: 1080p and 4k are made at
  * 8 s); first and last frame; up to 3 reference images (not with frames); negative prompt; seed;
  * audio on by default, off on request (Vertex `generateAudio`).
@@ -32,7 +34,7 @@ export const GOOGLE_MODELS: ModelSpec[] = [
     ...veo,
     id: 'veo-3.1-generate-001',
     name: 'Veo 3.1',
-    aliases: ['veo3.1', 'veo3.1-quality', 'veo3.1-quality-official', 'veo-3.1-generate-preview'],
+    aliases: ['veo3.1', 'veo3.1-quality', 'veo3.1-quality-official'],
     description: 'Google Veo 3.1 Standard: 720p, 1080p or 4k, 4–8 s, native audio',
     sizes: SIZES,
     pricing: [
@@ -47,7 +49,7 @@ export const GOOGLE_MODELS: ModelSpec[] = [
     ...veo,
     id: 'veo-3.1-fast-generate-001',
     name: 'Veo 3.1 Fast',
-    aliases: ['veo3.1-fast', 'veo3.1-fast-official', 'veo-3.1-fast-generate-preview'],
+    aliases: ['veo3.1-fast', 'veo3.1-fast-official'],
     description: 'Google Veo 3.1 Fast: 720p, 1080p or 4k, 4–8 s, native audio',
     sizes: SIZES,
     pricing: [
@@ -62,7 +64,7 @@ export const GOOGLE_MODELS: ModelSpec[] = [
     ...veo,
     id: 'veo-3.1-lite-generate-001',
     name: 'Veo 3.1 Lite',
-    aliases: ['veo3.1-lite', 'veo-3.1-lite-generate-preview'],
+    aliases: ['veo3.1-lite'],
     description: 'Google Veo 3.1 Lite (preview on Vertex): 720p or 1080p, 4–8 s, native audio; no 4k, no reference images',
     sizes: { '720p': SIZES['720p'], '1080p': SIZES['1080p'] },
     references: { images: 0, videos: 0, audios: 0 },

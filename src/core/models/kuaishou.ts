@@ -6,8 +6,8 @@ import { BASE } from './common.js';
  * in Kling units (≈ $0.14 per unit on resource packs). 16:9, 9:16 and 1:1; image-to-video
  * follows the image (adaptive).
  */
-const SOURCE_26 = 'Kling API docs (kling.ai/document-api, text2video / image2video; apimart kling-v2-6 page); prices upstreams.md §7 (2.6: 0.3 U/s std, 0.5 U/s pro, 1 U/s pro with sound)';
-const SOURCE_3 = 'Kling API docs (kling.ai/document-api, Kling 3.0; apimart kling-v3 page); prices upstreams.md §7/§15 (0.6–1.2 U/s ≈ $0.084–0.168/s; 4k 3 U/s = $0.42/s)';
+const SOURCE_26 = 'Kling API docs (kling.ai/document-api, text2video / image2video; apimart kling-v2-6 page); prices upstreams.md §7 (2.6: 0.3 U/s std, 0.5 U/s pro, 1 U/s pro with sound); 1:1 frame sizes derived from the short side';
+const SOURCE_3 = 'Kling API docs (kling.ai/document-api, Kling 3.0; apimart kling-v3 page); prices upstreams.md §7/§15 (0.6–1.2 U/s ≈ $0.084–0.168/s; 4k 3 U/s = $0.42/s); 1:1 and 4k frame sizes derived from the short side';
 
 const P720 = { '16:9': '1280x720', '9:16': '720x1280', '1:1': '720x720' } as const;
 const P1080 = { '16:9': '1920x1080', '9:16': '1080x1920', '1:1': '1080x1080' } as const;
