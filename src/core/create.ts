@@ -147,7 +147,8 @@ export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate,
   const pair = pairOfSize(req.model, formatSize(size));
   const resolution = req.resolution ?? pair?.resolution ?? resolutionOfSize(size.width, size.height);
   const audio = req.audio ?? defaultAudio(req.model);
-  const mode = req.mode ?? req.model.defaults.mode;
+  // Only a mode that was asked for: the adapter may pick one from the rest (Kling: by resolution).
+  const mode = req.mode;
   // The frame decided the shape: the ratio is the one it got, unless the caller asked for `adaptive`.
   const aspectRatio: AspectRatio =
     req.aspectRatio === 'adaptive' ? 'adaptive' : frameDecided || !req.aspectRatio ? (pair?.aspectRatio ?? req.aspectRatio ?? 'adaptive') : req.aspectRatio;

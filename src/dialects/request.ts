@@ -124,7 +124,8 @@ export function checkAudio(model: ModelSpec, value: boolean | undefined, param: 
 
 export function checkMode(model: ModelSpec, value: string | undefined, param: string, voice: Voice): string | undefined {
   const modes = model.modes ?? [];
-  if (value === undefined) return model.defaults.mode;
+  // Not asked: left to the model (or its adapter, e.g. Kling's mode follows the resolution).
+  if (value === undefined) return undefined;
   if (modes.length === 0) throw voice.notTaken(param, model, 'it has no modes.');
   if (!modes.includes(value)) throw voice.notAllowed(param, value, model, modes);
   return value;
