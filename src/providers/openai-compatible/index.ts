@@ -18,8 +18,9 @@ import { parseVideo } from './status.js';
  * - the request's fields beyond OpenAI's own (`aspect_ratio`, `resolution`, `duration`,
  *   `generate_audio`, `negative_prompt`, `seed`, `mode`, `last_frame`, `reference_images`,
  *   `metadata`) are sent only when the channel lists them in `extra_fields` (its upstream takes
- *   them: another vidgate, new-api, …). A request that needs one the channel does not list is
- *   refused by the channel (another channel may serve it; with none, the create is a 400).
+ *   them: another vidgate, new-api, …). A request that needs one the channel does not list (a
+ *   negative prompt, seed, mode, last frame, references or options) is refused by the channel
+ *   (another channel may serve it; with none, the create is a 400).
  * - status: `GET /videos/{id}`; words normalised by status.ts.
  * - result: `GET /videos/{id}/content` (+ `?variant=thumbnail|spritesheet`), or the flat `url`
  *   older apigo puts on the video object (fetched without credentials when it is on another host).
@@ -65,9 +66,9 @@ class OpenAICompatibleAdapter implements UpstreamAdapter {
 
   /** What the request asks for that this upstream cannot be told (the channel does not list the field). */
   refuse(req: VideoRequest): { param: string; message: string } | null {
+    // Only what a client asks for explicitly: the size (and so the shape) always goes, and the
+    // audio flag and aspect ratio follow the upstream's own default when it cannot be told.
     const needs: [ExtraField, boolean][] = [
-      ['aspect_ratio', req.aspectRatio === 'adaptive'],
-      ['generate_audio', req.audio],
       ['negative_prompt', req.negativePrompt !== undefined],
       ['seed', req.seed !== undefined],
       ['mode', req.mode !== undefined],
