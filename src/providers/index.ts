@@ -1,6 +1,8 @@
 import { apimart } from './apimart/index.js';
 import { ark } from './ark/index.js';
+import { dashscope } from './dashscope/index.js';
 import { kling } from './kling/index.js';
+import { minimax } from './minimax/index.js';
 import { openaiCompatible } from './openai-compatible/index.js';
 import type { AdapterDefinition } from './types.js';
 
@@ -13,4 +15,6 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [apimart.type]: apimart as AdapterDefinition<never>,
   [kling.type]: kling as AdapterDefinition<never>,
   [ark.type]: ark as AdapterDefinition<never>,
+  [minimax.type]: minimax as AdapterDefinition<never>,
+  [dashscope.type]: dashscope as AdapterDefinition<never>,
 };
