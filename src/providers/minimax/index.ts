@@ -192,7 +192,8 @@ class MinimaxAdapter implements UpstreamAdapter {
     const root = asRecord(parsed);
     if (!root) throw new CallbackRejected('the body is not an object');
     // The registration handshake: echo the challenge (within 3 s) or MiniMax sends nothing more.
-    if (typeof root.challenge === 'string') return { job: 'unknown', reply: { status: 200, body: { challenge: root.challenge } } };
+    // It says nothing about the job (`waiting` spares a check).
+    if (typeof root.challenge === 'string') return { job: 'unknown', state: 'waiting', reply: { status: 200, body: { challenge: root.challenge } } };
     const t = asRecord(root.task) ?? root;
     const id = str(t.task_id) ?? str(t.id);
     const mine = ctx.upstreamId ? splitId(ctx.upstreamId).id : undefined;
