@@ -60,7 +60,7 @@ export function minimaxModel(name: string): MinimaxModel {
     ...m,
   });
   if (/^minimax-h3/.test(n)) {
-    const max = n.includes('max');
+    const max = /^minimax-h3-max/.test(n);
     return {
       api: 'v2',
       tiers: max ? { '480p': '480P', '720p': '768P', standard: '768P' } : { '720p': '768P', standard: '768P' },
