@@ -27,8 +27,9 @@ export function dashscopeKind(code: string | undefined, message?: string): Failu
   const c = code ?? '';
   if (/DataInspection|InappropriateContent|IPInfringement|Sensitive|Green/i.test(c) || /inappropriate|sensitive|green net|moderation/i.test(message ?? '')) return 'moderation';
   if (/InvalidApiKey|AccessDenied|Unauthorized|Forbidden|NoPermission|Workspace/i.test(c)) return 'auth';
-  if (/Arrearage|Quota|Balance|FreeTier|Overdue|Billing/i.test(c)) return 'quota';
+  // Throttling.RateQuota and Throttling.AllocationQuota are rate limits, not an empty account.
   if (/Throttling|RateLimit|TooMany/i.test(c)) return 'rate_limit';
+  if (/Arrearage|Quota|Balance|FreeTier|Overdue|Billing/i.test(c)) return 'quota';
   if (/Timeout|TimeOut/i.test(c)) return 'timeout';
   if (/Invalid|Missing|NotFound|Unsupported|BadRequest|Parameter|URL|File|Model/i.test(c)) return 'invalid';
   return 'internal';
