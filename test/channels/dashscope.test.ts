@@ -16,6 +16,7 @@ import { fault, promptDirectives, startDashscopeFake } from '../fakes/index.js';
 import type { TestGateway } from '../helpers/gateway.js';
 import { waitForVideo } from '../helpers/gateway.js';
 import { assertBillingConsistent, channel, createVideo, startWithChannels, waitAllTerminal } from '../helpers/upstreams.js';
+import { restartInEveryPhase } from '../helpers/restart-phases.js';
 
 export const DS_KEY = 'sk-dashscope-0123456789abcdef0123456789';
 
@@ -273,4 +274,21 @@ describe('dashscope adapter pieces', () => {
       await fake.close();
     }
   });
+});
+
+describe('dashscope restarts', () => {
+  it('SIGKILL mid-submit, before submit, while polling and while downloading: nothing lost, nothing sent twice, the key nowhere', async () => {
+    const fake = await startDashscopeFake({ apiKey: DS_KEY, script: promptDirectives({ queuedMs: 100, runMs: 600 }), cdnRejectAuthorization: true });
+    try {
+      await restartInEveryPhase({
+        fake,
+        channel: { id: 'ds', type: 'dashscope', base_url: fake.baseURL, api_key: DS_KEY, models: ['wan2.7-t2v'] },
+        models: WAN_MODELS,
+        body: (prompt) => ({ model: 'wan2.7-t2v', prompt, seconds: '5', size: '1280x720' }),
+        secrets: [DS_KEY],
+      });
+    } finally {
+      await fake.close();
+    }
+  }, 180_000);
 });

@@ -16,6 +16,7 @@ import { fault, promptDirectives, startMinimaxFake } from '../fakes/index.js';
 import type { TestGateway } from '../helpers/gateway.js';
 import { waitForVideo } from '../helpers/gateway.js';
 import { assertBillingConsistent, channel, createVideo, getVideo, startWithChannels, waitAllTerminal } from '../helpers/upstreams.js';
+import { restartInEveryPhase } from '../helpers/restart-phases.js';
 
 export const MM_KEY = 'mm-api-key-eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9';
 const BAD_KEY = 'mm-wrong-key-0123456789abcdefghij';
@@ -360,4 +361,23 @@ describe('minimax adapter pieces', () => {
       await fake.close();
     }
   });
+});
+
+describe('minimax restarts', () => {
+  it('SIGKILL mid-submit, before submit, while polling and while downloading: nothing lost, nothing sent twice, the key nowhere', async () => {
+    const fake = await startMinimaxFake({ apiKey: MM_KEY, script: promptDirectives({ queuedMs: 100, runMs: 600 }), cdnRejectAuthorization: true });
+    try {
+      await restartInEveryPhase({
+        fake,
+        channel: { id: 'mm', type: 'minimax', base_url: fake.baseURL, api_key: MM_KEY, models: [{ model: 'hailuo-2.3', upstream_model: 'MiniMax-Hailuo-2.3' }] },
+        models: MINIMAX_MODELS,
+        body: (prompt) => ({ model: 'hailuo-2.3', prompt, seconds: '6', size: '1366x768' }),
+        secrets: [MM_KEY],
+      });
+      // V1 results went through files/retrieve (asked again after the restart mid-download).
+      expect(fake.requestsFor('content').length).toBeGreaterThanOrEqual(6);
+    } finally {
+      await fake.close();
+    }
+  }, 180_000);
 });
