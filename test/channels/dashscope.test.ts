@@ -251,16 +251,16 @@ describe('dashscope adapter pieces', () => {
       await adapter.submit(job('wan2.6-t2v', { options: { shot_type: 'multi', prompt_extend: true }, audio: true }), http);
       expect(fake.submissions.at(-1)!.body.parameters).toMatchObject({ shot_type: 'multi', prompt_extend: true, audio: true, size: '1280*720' });
 
-      const reject = async (key: string, code: string) => {
+      const reject = async (key: string) => {
         const err = await adapter.submit(job('wan2.6-t2v', {}), httpFor(fake.baseURL, key)).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(UpstreamError);
         return (err as UpstreamError).detail;
       };
-      expect(await reject('sk-wrong-000000000000', 'InvalidApiKey')).toMatchObject({ status: 401, code: 'InvalidApiKey', kind: 'auth' });
+      expect(await reject('sk-wrong-000000000000')).toMatchObject({ status: 401, code: 'InvalidApiKey', kind: 'auth' });
       fake.faults.next('submit', 1, fault.error(429, { retryAfter: 2 }));
-      expect(await reject(DS_KEY, 'Throttling.RateQuota')).toMatchObject({ status: 429, code: 'Throttling.RateQuota', kind: 'rate_limit', retryAfterMs: 2000 });
+      expect(await reject(DS_KEY)).toMatchObject({ status: 429, code: 'Throttling.RateQuota', kind: 'rate_limit', retryAfterMs: 2000 });
       fake.faults.next('submit', 1, fault.error(400, { code: 'Arrearage', message: 'Access denied, please make sure your account is in good standing.' }));
-      expect(await reject(DS_KEY, 'Arrearage')).toMatchObject({ kind: 'quota' });
+      expect(await reject(DS_KEY)).toMatchObject({ kind: 'quota' });
 
       const nf = await adapter.status('no-such-task', http).catch((e: unknown) => e);
       expect((nf as UpstreamError).detail).toMatchObject({ status: 404, code: 'UNKNOWN' });
