@@ -5,6 +5,7 @@ import { toFile } from 'openai';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChannelHttp } from '../../src/channels/http.js';
+import { loadConfig } from '../../src/config.js';
 import type { VideoRequest } from '../../src/core/video-request.js';
 import { dashscope } from '../../src/providers/dashscope/index.js';
 import { refuseWan, sizeOf } from '../../src/providers/dashscope/models.js';
@@ -272,6 +273,32 @@ describe('dashscope adapter pieces', () => {
       await adapter.probe(http);
     } finally {
       await fake.close();
+    }
+  });
+});
+
+describe('dashscope regions', () => {
+  it('a region option names the host when the channel gives no base_url; the URL follows the region', async () => {
+    const c = { id: 'ds', type: 'dashscope', api_key: 'k-0123456789', models: ['sora-2'] };
+    expect(() => loadConfig({}, { channels: [c] })).toThrow(/base_url or a region/);
+    expect(() => loadConfig({}, { channels: [{ ...c, options: { region: 'mars-1' } }] })).toThrow(/region/);
+    expect(() => loadConfig({}, { channels: [{ ...c, type: 'ark' }] })).toThrow(/base_url is required/);
+    const admin = 'admin-token-for-region-tests';
+    const gw = await startWithChannels([{ ...c, options: { region: 'ap-southeast-1' } }], { adminToken: admin });
+    try {
+      const call = async (method: string, p: string, body?: unknown) => {
+        const res = await fetch(`${gw.url}/admin/v1${p}`, { method, headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+        return (await res.json()) as { base_url: string };
+      };
+      expect((await call('GET', '/channels/ds')).base_url).toBe('https://dashscope-intl.aliyuncs.com');
+      const made = await call('POST', '/channels', { ...c, id: 'ds2', options: { region: 'cn-beijing' } });
+      expect(made.base_url).toBe('https://dashscope.aliyuncs.com');
+      expect((await call('PATCH', '/channels/ds2', { options: { region: 'us-east-1' } })).base_url).toBe('https://dashscope-us.aliyuncs.com');
+      // An explicit base_url stays what it is.
+      await call('POST', '/channels', { ...c, id: 'ds3', base_url: 'https://ws-1.cn-beijing.maas.aliyuncs.com', options: { region: 'cn-beijing' } });
+      expect((await call('PATCH', '/channels/ds3', { options: { region: 'us-east-1' } })).base_url).toBe('https://ws-1.cn-beijing.maas.aliyuncs.com');
+    } finally {
+      await gw.close();
     }
   });
 });

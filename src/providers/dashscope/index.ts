@@ -21,10 +21,10 @@ import { dashscopeError, parseDashscopeTask } from './status.js';
 
 /**
  * Wan on Alibaba Cloud Model Studio (DashScope), models-and-parameters.md §2. The key, the base
- * URL and the model must be of one region: Beijing `https://dashscope.aliyuncs.com`, Singapore
- * `https://dashscope-intl.aliyuncs.com`, Virginia `https://dashscope-us.aliyuncs.com`, or a
- * workspace domain (`https://{WorkspaceId}.{region}.maas.aliyuncs.com`); `base_url` with or
- * without `/api/v1`.
+ * URL and the model must be of one region: the `region` option picks its host (`cn-beijing`
+ * `https://dashscope.aliyuncs.com`, `ap-southeast-1` `https://dashscope-intl.aliyuncs.com`,
+ * `us-east-1` `https://dashscope-us.aliyuncs.com`), or `base_url` names one (a workspace domain
+ * `https://{WorkspaceId}.{region}.maas.aliyuncs.com`), with or without `/api/v1`.
  *
  * - submit: `POST /services/aigc/video-generation/video-synthesis` (first-and-last-frame `kf2v`
  *   models: `/services/aigc/image2video/video-synthesis`) with `X-DashScope-Async: enable`,
@@ -40,8 +40,17 @@ import { dashscopeError, parseDashscopeTask } from './status.js';
  * (at most 10 MB); a driving audio only as a link. DashScope has no callbacks for these tasks and
  * nothing that finds a lost submit again.
  */
+/** Model Studio's regional API hosts, by region id (the key, the host and the model must be of one region). */
+export const DASHSCOPE_REGIONS = {
+  'cn-beijing': 'https://dashscope.aliyuncs.com',
+  'ap-southeast-1': 'https://dashscope-intl.aliyuncs.com',
+  'us-east-1': 'https://dashscope-us.aliyuncs.com',
+} as const;
+
 export const dashscopeOptions = z
   .object({
+    /** The region whose host serves the channel when it gives no `base_url` (Beijing, Singapore, Virginia). */
+    region: z.enum(Object.keys(DASHSCOPE_REGIONS) as [keyof typeof DASHSCOPE_REGIONS]).optional(),
     /** DashScope's "AI generated" watermark (off by default). */
     watermark: z.boolean().default(false),
     /** Let DashScope rewrite short prompts (`prompt_extend`); a request's own `prompt_extend` option wins. */
@@ -133,5 +142,6 @@ export const dashscope: AdapterDefinition<DashscopeOptions> = {
   type: 'dashscope',
   description: 'Wan on Alibaba Cloud Model Studio (DashScope): video-synthesis with X-DashScope-Async, /api/v1/tasks',
   options: dashscopeOptions,
+  baseUrl: (o) => (o.region ? DASHSCOPE_REGIONS[o.region] : undefined),
   create: (options) => new DashscopeAdapter(options),
 };

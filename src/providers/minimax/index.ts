@@ -24,8 +24,8 @@ import { FILE_REF, MINIMAX_STATUS_TABLE, baseRespError, minimaxCode, parseV1Task
 
 /**
  * MiniMax (Hailuo, H3), upstreams.md §8: two API generations, chosen by the upstream model name
- * (models.ts). Hosts `https://api.minimax.io` (international) and `https://api.minimaxi.com`
- * (mainland); the key must belong to the host. Auth: `Authorization: Bearer <api key>`.
+ * (models.ts). Hosts `https://api.minimax.io` (international, option `region: global`) and
+ * `https://api.minimaxi.com` (`region: mainland`), or any `base_url`; the key must belong to the host. Auth: `Authorization: Bearer <api key>`.
  *
  * - V1 (Hailuo 2.3, 2.3-Fast, 02, the 01 generation): `POST /v1/video_generation` `{model,
  *   prompt, duration, resolution, first_frame_image, last_frame_image, subject_reference,
@@ -47,7 +47,15 @@ import { FILE_REF, MINIMAX_STATUS_TABLE, baseRespError, minimaxCode, parseV1Task
  * unguessable per-task URL is the authentication, and the gateway checks the job itself.
  * No lookup of a lost submit: nothing we send can find the task again.
  */
-export const minimaxOptions = z.object({}).strict();
+/** MiniMax's hosts: the key must belong to the host. */
+export const MINIMAX_REGIONS = { global: 'https://api.minimax.io', mainland: 'https://api.minimaxi.com' } as const;
+
+export const minimaxOptions = z
+  .object({
+    /** The host that serves the channel when it gives no `base_url`. */
+    region: z.enum(['global', 'mainland']).optional(),
+  })
+  .strict();
 
 export type MinimaxOptions = z.infer<typeof minimaxOptions>;
 
@@ -211,5 +219,6 @@ export const minimax: AdapterDefinition<MinimaxOptions> = {
   type: 'minimax',
   description: 'MiniMax Hailuo (V1 /v1/video_generation) and H3 (V2 /v2/video_generation), Bearer API key',
   options: minimaxOptions,
+  baseUrl: (o) => (o.region ? MINIMAX_REGIONS[o.region] : undefined),
   create: () => new MinimaxAdapter(),
 };
