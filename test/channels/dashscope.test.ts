@@ -154,6 +154,27 @@ describe('dashscope adapter', () => {
     expect(assertBillingConsistent(gw.dataDir).released).toBeGreaterThanOrEqual(2);
   });
 
+  it('rides out DashScope’s faults: 429 with Retry-After, 5xx and broken JSON, a passing UNKNOWN; a result link gone early', async () => {
+    const before = fake.submissions.length;
+    fake.faults.add({ route: 'submit', times: 1, when: (r) => JSON.stringify(r.json).includes('throttled'), action: fault.error(429, { retryAfter: 1 }) });
+    fake.faults.add({ route: 'status', times: 1, when: () => true, action: fault.error(503) });
+    fake.faults.add({ route: 'status', times: 1, when: () => true, action: fault.malformed('truncated') });
+    const made = await Promise.all([
+      createVideo(gw, gw.key, { model: 'wan2.7-t2v', prompt: 'throttled at first', seconds: '5', size: '1280x720' }),
+      createVideo(gw, gw.key, { model: 'wan2.7-t2v', prompt: 'unknown once [[fake: notFoundPolls=1]]', seconds: '5', size: '1280x720' }),
+      createVideo(gw, gw.key, { model: 'wan2.7-t2v', prompt: 'gone at once [[fake: resultTtlMs=0]]', seconds: '5', size: '1280x720' }),
+    ]);
+    const ids = made.map((m) => m.json.id as string);
+    const done = await waitAllTerminal(gw, gw.key, ids, 30_000);
+    for (const id of ids.slice(0, 2)) expect(done.get(id)!.status, JSON.stringify(done.get(id)!.error)).toBe('completed');
+    // DashScope promises 24 h: a link gone at once is a failed download (tried again, then given up), not an expiry.
+    expect(done.get(ids[2]!)!.error).toMatchObject({ code: 'result_download_failed' });
+    expect(done.get(ids[2]!)!.error!.message).toContain('HTTP 403');
+    // The throttled submit made no job; each task made exactly one.
+    expect(fake.submissions.length).toBe(before + 3);
+    expect(fake.requestsFor('submit').filter((r) => r.response?.status === 429).length).toBeGreaterThanOrEqual(1);
+  });
+
   it('refuses what the model cannot do before anything is sent', async () => {
     const before = fake.submissions.length;
     // wan2.6-t2v takes no first frame (its image-to-video sibling does).

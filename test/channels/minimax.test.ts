@@ -230,6 +230,32 @@ describe('minimax adapter', () => {
   });
 });
 
+describe('minimax callbacks lost or repeated', () => {
+  it('a duplicated callback checks once more at most; a lost one only delays', async () => {
+    const fake = await startMinimaxFake({ apiKey: MM_KEY, script: promptDirectives({ queuedMs: 100, runMs: 400 }) });
+    const gw = await startWithChannels(channels(fake.baseURL), { models: MINIMAX_MODELS, publicUrl: true, upstream: { callbackPollMs: 3_000 } });
+    try {
+      fake.callbackMode = 'duplicate';
+      const a = await createVideo(gw, gw.key, { model: 'hailuo-2.3', prompt: 'said twice', seconds: '6', size: '1366x768' });
+      expect((await waitAllTerminal(gw, gw.key, [a.json.id as string], 20_000)).get(a.json.id as string)!.status).toBe('completed');
+      const sa = fake.submissions.at(-1)!;
+      expect(fake.callbacks.filter((c) => c.jobId === sa.jobId && c.phase === 'succeeded').length).toBe(2);
+      expect(fake.job(sa.jobId).statusCalls).toBeLessThanOrEqual(2);
+      expect(assertBillingConsistent(gw.dataDir).settled).toBe(1);
+
+      fake.callbackMode = 'drop';
+      const b = await createVideo(gw, gw.key, { model: 'minimax-h3', prompt: 'never told', seconds: '5', size: '1366x768' });
+      expect((await waitAllTerminal(gw, gw.key, [b.json.id as string], 20_000)).get(b.json.id as string)!.status).toBe('completed');
+      const sb = fake.submissions.at(-1)!;
+      expect(fake.challenges.find((c) => c.jobId === sb.jobId)?.echoed).toBe(true);
+      expect(fake.callbacks.filter((c) => c.jobId === sb.jobId).every((c) => c.status === undefined)).toBe(true);
+    } finally {
+      await gw.close();
+      await fake.close();
+    }
+  });
+});
+
 describe('minimax adapter pieces', () => {
   const agent = new Agent();
   afterAll(() => agent.close());
