@@ -221,6 +221,8 @@ describe('dashscope adapter pieces', () => {
     expect(refuseWan(request, 'wan2.6-t2v')).toBeNull();
     expect(refuseWan({ ...request, seconds: 8 }, 'wan2.6-t2v')).toMatchObject({ param: 'seconds' });
     expect(refuseWan({ ...request, seconds: 8 }, 'wan2.7-t2v')).toBeNull();
+    expect(refuseWan({ ...request, prompt: 'x'.repeat(2000) }, 'wan2.6-t2v')).toMatchObject({ param: 'prompt' });
+    expect(refuseWan({ ...request, prompt: 'x'.repeat(2000) }, 'wan2.7-t2v')).toBeNull();
     expect(refuseWan({ ...request, seconds: 10 }, 'wan2.2-t2v-plus')).toMatchObject({ param: 'seconds' });
     expect(refuseWan({ ...request, resolution: '480p' }, 'wan2.6-t2v')).toMatchObject({ param: 'resolution' });
     expect(refuseWan({ ...request, resolution: '480p', seconds: 5 }, 'wan2.5-t2v-preview')).toBeNull();
@@ -292,6 +294,11 @@ describe('dashscope adapter pieces', () => {
       const late = await adapter.cancel!(running.upstreamId, http).catch((e: unknown) => e);
       expect((late as UpstreamError).detail.code).toBe('UnsupportedOperation');
       await adapter.probe(http);
+      // The fake refuses what DashScope refuses: a synchronous call, a data: URL for audio.
+      const sync = await fetch(`${fake.baseURL}/api/v1/services/aigc/video-generation/video-synthesis`, { method: 'POST', headers: { authorization: `Bearer ${DS_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'wan2.6-t2v', input: { prompt: 'x' } }) });
+      expect([sync.status, ((await sync.json()) as { code: string }).code]).toEqual([403, 'AccessDenied']);
+      const audio = await fetch(`${fake.baseURL}/api/v1/services/aigc/video-generation/video-synthesis`, { method: 'POST', headers: { authorization: `Bearer ${DS_KEY}`, 'content-type': 'application/json', 'x-dashscope-async': 'enable' }, body: JSON.stringify({ model: 'wan2.6-t2v', input: { prompt: 'x', audio_url: 'data:audio/mpeg;base64,AAAA' } }) });
+      expect(audio.status).toBe(400);
     } finally {
       await fake.close();
     }

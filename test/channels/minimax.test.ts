@@ -363,6 +363,13 @@ describe('minimax adapter pieces', () => {
       await adapter.probe(http);
       const denied = await adapter.probe(httpFor(fake.baseURL, 'nope-0000000000')).catch((e: unknown) => e);
       expect((denied as UpstreamError).detail).toMatchObject({ kind: 'auth', code: '2049' });
+      // Without a key V1 still answers HTTP 200, with 1004 and a Trace-Id; V2 answers 401 in its envelope.
+      const bare = await fetch(`${fake.baseURL}/v1/query/video_generation?task_id=1`);
+      expect(bare.status).toBe(200);
+      expect(bare.headers.get('trace-id')).toMatch(/^[0-9a-f]{32}$/);
+      expect(((await bare.json()) as { base_resp: { status_code: number } }).base_resp.status_code).toBe(1004);
+      const bareV2 = await fetch(`${fake.baseURL}/v2/query/video_generation/x`);
+      expect([bareV2.status, ((await bareV2.json()) as { error: { type: string } }).error.type]).toEqual([401, 'authorized_error']);
     } finally {
       await fake.close();
     }

@@ -94,6 +94,7 @@ export function sizeOf(req: Pick<VideoRequest, 'aspectRatio' | 'width' | 'height
 }
 
 export const PROMPT_MAX = 1500;
+export const PROMPT_MAX_27 = 5000;
 export const NEGATIVE_MAX = 500;
 /** Frames: JPEG, PNG, BMP or WebP, at most 10 MB, 240–8000 px a side (links or `data:` URLs). */
 export const IMAGE_MAX_BYTES = 10 * 1024 * 1024;
@@ -111,7 +112,8 @@ export function refuseWan(req: VideoRequest, upstreamModel: string): Refusal {
     const allowed = m.seconds.length > 3 ? `${m.seconds[0]} to ${m.seconds.at(-1)}` : m.seconds.join(' or ');
     return no('seconds', `makes videos of ${allowed} seconds, not ${req.seconds}.`);
   }
-  if (req.prompt.length > PROMPT_MAX) return no('prompt', `takes prompts of at most ${PROMPT_MAX} characters.`);
+  const promptMax = m.form === 'resolution' ? PROMPT_MAX_27 : PROMPT_MAX;
+  if (req.prompt.length > promptMax) return no('prompt', `takes prompts of at most ${promptMax} characters.`);
   const tier = tierOf(req);
   if (!m.tiers.includes(tier)) return no('resolution', `makes ${m.tiers.join(', ')} videos, not ${tier}.`);
   if (m.kind === 't2v') {

@@ -116,7 +116,7 @@ type Refusal = { param: string; message: string } | null;
 export function refuseMinimax(req: VideoRequest, upstreamModel: string): Refusal {
   const m = minimaxModel(upstreamModel);
   const no = (param: string, message: string): Refusal => ({ param, message: `${upstreamModel} ${message}` });
-  if (req.prompt.length > PROMPT_MAX) return no('prompt', `takes prompts of at most ${PROMPT_MAX} characters.`);
+  if (m.api === 'v1' && req.prompt.length > PROMPT_MAX) return no('prompt', `takes prompts of at most ${PROMPT_MAX} characters.`);
   const asked = req.options.resolution;
   if (asked !== undefined && !(typeof asked === 'string' && m.extraResolutions.includes(asked))) {
     return no('resolution', m.extraResolutions.length ? `takes options.resolution ${m.extraResolutions.join(', ')} only.` : 'takes no options.resolution (ask for a resolution tier).');
