@@ -241,6 +241,15 @@ describe('dashscope adapter pieces', () => {
     expect(refuseWan({ ...request, options: { shot_type: 'multi' } }, 'wan2.7-t2v')).toMatchObject({ param: 'shot_type' });
     const img = { ...frame, role: 'reference' as const };
     expect(refuseWan({ ...request, references: [img] }, 'wan2.6-t2v')).toMatchObject({ param: 'references' });
+    expect(refuseWan({ ...request, references: [img] }, 'wan2.7-r2v')).toBeNull();
+    expect(refuseWan(request, 'wan2.7-r2v')).toMatchObject({ param: 'references' });
+    expect(refuseWan({ ...request, references: Array.from({ length: 6 }, () => img) }, 'wan2.7-r2v')).toMatchObject({ param: 'references' });
+    const clip = { role: 'reference' as const, kind: 'video' as const, blob: 'x/v.mp4', contentType: 'video/mp4', durationSeconds: 5 };
+    expect(refuseWan({ ...request, seconds: 12, references: [clip] }, 'wan2.7-r2v')).toMatchObject({ param: 'seconds' });
+    const voice = { role: 'reference' as const, kind: 'audio' as const, blob: 'x/a.mp3', contentType: 'audio/mpeg', durationSeconds: 8 };
+    expect(refuseWan({ ...request, firstFrame: frame, references: [voice] }, 'wan2.7-i2v')).toBeNull();
+    expect(refuseWan({ ...request, references: [img, voice] }, 'wan2.7-r2v')).toMatchObject({ param: 'references' });
+    expect(refuseWan({ ...request, audio: false, references: [{ ...voice, durationSeconds: 40 }] }, 'wan2.6-t2v')).toMatchObject({ param: 'references' });
     expect(sizeOf({ ...request, width: 960, height: 960, aspectRatio: '1:1' })).toBe('960*960');
     expect(sizeOf({ ...request, width: 1024, height: 1024, aspectRatio: '1:1' })).toBe('960*960');
   });
@@ -267,8 +276,23 @@ describe('dashscope adapter pieces', () => {
       await adapter.submit(job('wan2.7-i2v', { firstFrame: first, lastFrame: last, seed: 7, negativePrompt: 'blur', options: { prompt_extend: false } }), http);
       expect(fake.submissions.at(-1)!.body).toMatchObject({
         model: 'wan2.7-i2v',
-        input: { prompt: 'a paper boat', negative_prompt: 'blur', first_frame_url: expect.stringMatching(/^data:image\/png;base64,/), last_frame_url: expect.stringMatching(/^data:image\/png;base64,/) },
+        input: {
+          prompt: 'a paper boat',
+          negative_prompt: 'blur',
+          media: [
+            { type: 'first_frame', url: expect.stringMatching(/^data:image\/png;base64,/) },
+            { type: 'last_frame', url: expect.stringMatching(/^data:image\/png;base64,/) },
+          ],
+        },
         parameters: { resolution: '720P', duration: 5, seed: 7, prompt_extend: false, watermark: false },
+      });
+      expect((fake.submissions.at(-1)!.body.parameters as Record<string, unknown>).ratio).toBeUndefined();
+      // Reference-to-video: references in media[], a ratio since no first frame decides the shape.
+      const ref = { ...(await media('first_frame')), role: 'reference' as const };
+      await adapter.submit(job('wan2.7-r2v', { references: [ref, ref], aspectRatio: '9:16', width: 720, height: 1280 }), http);
+      expect(fake.submissions.at(-1)!.body).toMatchObject({
+        input: { media: [{ type: 'reference_image' }, { type: 'reference_image' }] },
+        parameters: { resolution: '720P', ratio: '9:16' },
       });
       await adapter.submit(job('wan2.2-kf2v-flash', { audio: false, firstFrame: first, lastFrame: last }), http);
       expect(fake.requests.at(-1)!.path).toBe('/api/v1/services/aigc/image2video/video-synthesis');

@@ -11,7 +11,9 @@
  *   image-to-video `input.img_url` + `parameters.resolution`, kf2v `first_frame_url` +
  *   `last_frame_url`, `parameters.audio` (boolean) only on 2.5/2.6, durations 5/10/15 (2.6), 5/10
  *   (2.5), 5 (older); 2.7+: `resolution` "720P"/"1080P", `ratio` for text, integer `duration`
- *   2–15, `first_frame_url` / `last_frame_url`, no `audio` switch. Images as http(s) URLs or
+ *   2–15, image-to-video and reference-to-video inputs only in `input.media[]` by role
+ *   (`first_frame`, `last_frame`, `driving_audio`; `reference_image` / `reference_video`, 1–5, at
+ *   most 10 s with a video), text-to-video none; no `audio` switch. Images as http(s) URLs or
  *   `data:image/…;base64,` (≤ 10 MB); `input.audio_url` only as a URL. Errors `{request_id, code,
  *   message}` (`InvalidParameter`, `DataInspectionFailed`, `Throttling.RateQuota`, …). Answers
  *   `{request_id, output:{task_id, task_status:"PENDING"}}`.
@@ -62,11 +64,11 @@ const SIZES: Record<string, Record<string, string>> = {
 };
 const HOUR = 3_600_000;
 
-function family(model: string): { v: number; kind: 't2v' | 'i2v' | 'kf2v'; seconds: number[]; audio: boolean } {
-  const m = /^wan(\d+)\.(\d+)-(t2v|i2v|kf2v)/.exec(model);
+function family(model: string): { v: number; kind: 't2v' | 'i2v' | 'kf2v' | 'r2v'; seconds: number[]; audio: boolean } {
+  const m = /^wan(\d+)\.(\d+)-(t2v|i2v|kf2v|r2v)/.exec(model);
   if (!m) throw new DsError(400, 'InvalidParameter', `Model not exist: ${model}`);
   const v = Number(m[1]) + Number(m[2]) / 10;
-  const kind = m[3] as 't2v' | 'i2v' | 'kf2v';
+  const kind = m[3] as 't2v' | 'i2v' | 'kf2v' | 'r2v';
   if (v >= 2.7) return { v, kind, seconds: Array.from({ length: 14 }, (_, i) => i + 2), audio: false };
   if (v >= 2.6) return { v, kind, seconds: [5, 10, 15], audio: true };
   if (v >= 2.5) return { v, kind, seconds: [5, 10], audio: true };
@@ -177,7 +179,7 @@ export class DashscopeFake extends FakeUpstreamBase {
     const duration = p.duration ?? 5;
     if (typeof duration !== 'number' || !Number.isInteger(duration) || !fam.seconds.includes(duration)) throw bad(`The duration ${String(duration)} is not supported by ${b.model}.`);
     if (p.audio !== undefined && (!fam.audio || typeof p.audio !== 'boolean')) throw bad(fam.audio ? 'parameters.audio must be a boolean' : `parameters.audio is not supported by ${b.model}`);
-    if (input.audio_url !== undefined && (typeof input.audio_url !== 'string' || !/^https?:\/\//.test(input.audio_url) || (fam.v < 2.5))) throw bad('input.audio_url must be a URL of a model that takes audio');
+    if (input.audio_url !== undefined && (typeof input.audio_url !== 'string' || !/^https?:\/\//.test(input.audio_url) || fam.v < 2.5)) throw bad('input.audio_url must be a URL of a model that takes audio');
     for (const f of ['prompt_extend', 'watermark']) if (p[f] !== undefined && typeof p[f] !== 'boolean') throw bad(`parameters.${f} must be a boolean`);
     if (p.seed !== undefined && (typeof p.seed !== 'number' || !Number.isInteger(p.seed) || p.seed < 0 || p.seed > 2_147_483_647)) throw bad('parameters.seed is out of range');
     if (p.shot_type !== undefined && (fam.v !== 2.6 || fam.kind !== 't2v' || !['single', 'multi'].includes(String(p.shot_type)))) throw bad('parameters.shot_type is invalid');
@@ -195,22 +197,44 @@ export class DashscopeFake extends FakeUpstreamBase {
       if (typeof r !== 'string' || !SIZES[r] || (fam.v >= 2.6 && r === '480P')) throw bad(`The resolution ${String(r)} is not supported.`);
       tier = r;
       let ratio = '16:9';
-      if (fam.kind === 't2v') {
+      if (fam.kind === 't2v' || (fam.kind === 'r2v' && p.ratio !== undefined)) {
         ratio = String(p.ratio ?? '16:9');
         if (!SIZES[r]![ratio]) throw bad(`The ratio ${ratio} is not supported.`);
       } else if (p.ratio !== undefined) throw bad('parameters.ratio is not supported for image-to-video');
       size = SIZES[r]![ratio]!;
     }
-    if (fam.kind === 't2v') {
+    if (fam.v >= 2.7) {
+      // 2.7+: image- and reference-to-video carry their inputs in media[] by role; text-to-video has no media.
+      for (const f of ['img_url', 'first_frame_url', 'last_frame_url']) if (input[f] !== undefined) throw bad(`input.${f} is not supported by ${b.model}; use input.media`);
+      const media = input.media;
+      if (fam.kind === 't2v') {
+        if (media !== undefined) throw bad(`input.media is not supported by ${b.model}`);
+      } else {
+        if (!Array.isArray(media) || media.length === 0) throw bad('Field required: input.media');
+        const roles = media.map((item, i) => {
+          if (!isRecord(item) || typeof item.type !== 'string') throw bad(`input.media[${i}].type is required`);
+          if (item.type === 'first_frame' || item.type === 'last_frame' || item.type === 'reference_image') this.image(`media[${i}].url`, item.url);
+          else if (typeof item.url !== 'string' || !/^https?:\/\//.test(item.url)) throw bad(`input.media[${i}].url must be a URL`);
+          return item.type;
+        });
+        const allowed = fam.kind === 'r2v' ? ['first_frame', 'reference_image', 'reference_video'] : ['first_frame', 'last_frame', 'driving_audio', 'first_clip'];
+        const odd = roles.find((t) => !allowed.includes(t));
+        if (odd) throw bad(`media type ${odd} is not supported by ${b.model}`);
+        if (fam.kind === 'i2v' && !roles.includes('first_frame') && !roles.includes('first_clip')) throw bad('input.media needs a first_frame or a first_clip');
+        const refs = roles.filter((t) => t.startsWith('reference_')).length;
+        if (fam.kind === 'r2v' && (refs < 1 || refs > 5)) throw bad('input.media needs 1 to 5 reference_image or reference_video entries');
+        if (fam.kind === 'r2v' && roles.includes('reference_video') && duration > 10) throw bad('duration must be at most 10 with a reference_video');
+      }
+      if (input.audio_url !== undefined && fam.kind !== 't2v') throw bad(`input.audio_url is not supported by ${b.model}; use a driving_audio media entry`);
+    } else if (fam.kind === 't2v') {
       for (const f of ['img_url', 'first_frame_url', 'last_frame_url']) if (input[f] !== undefined) throw bad(`input.${f} is not supported by ${b.model}`);
-    } else if (fam.v < 2.7 && fam.kind === 'i2v') {
+    } else if (fam.kind === 'i2v') {
       this.image('img_url', input.img_url);
       if (input.first_frame_url !== undefined || input.last_frame_url !== undefined) throw bad(`${b.model} takes input.img_url`);
     } else {
       this.image('first_frame_url', input.first_frame_url);
+      this.image('last_frame_url', input.last_frame_url);
       if (input.img_url !== undefined) throw bad(`${b.model} takes input.first_frame_url`);
-      if (input.last_frame_url !== undefined) this.image('last_frame_url', input.last_frame_url);
-      else if (fam.kind === 'kf2v') throw bad('Field required: input.last_frame_url');
     }
     const [w, h] = size.split('*').map(Number) as [number, number];
     const id = randomUUID();

@@ -16,7 +16,7 @@ import type {
 import { UpstreamError } from '../types.js';
 import { mediaRef } from '../media.js';
 import { asRecord, str } from '../parse.js';
-import { AUDIO_MAX_BYTES, IMAGE_MAX_BYTES, ratioOf, refuseWan, resolutionWord, sizeOf, tierOf, wanModel } from './models.js';
+import { AUDIO_MAX_BYTES, IMAGE_MAX_BYTES, VIDEO_MAX_BYTES, ratioOf, refuseWan, resolutionWord, sizeOf, tierOf, wanModel } from './models.js';
 import { dashscopeError, parseDashscopeTask } from './status.js';
 
 /**
@@ -28,9 +28,10 @@ import { dashscopeError, parseDashscopeTask } from './status.js';
  *
  * - submit: `POST /services/aigc/video-generation/video-synthesis` (first-and-last-frame `kf2v`
  *   models: `/services/aigc/image2video/video-synthesis`) with `X-DashScope-Async: enable`,
- *   `{model, input:{prompt, negative_prompt, img_url | first_frame_url + last_frame_url,
+ *   `{model, input:{prompt, negative_prompt, img_url | first_frame_url + last_frame_url | media[],
  *   audio_url}, parameters:{size | resolution, ratio, duration, audio, seed, prompt_extend,
- *   watermark, shot_type}}` → `{output:{task_id, task_status:"PENDING"}, request_id}`.
+ *   watermark, shot_type}}` → `{output:{task_id, task_status:"PENDING"}, request_id}` (forms by
+ *   model family: models.ts).
  * - status: `GET /tasks/{task_id}`; words by status.ts; a failed task's reason in `output.code` /
  *   `output.message`; `output.video_url` (valid 24 h) fetched without the key; the length made
  *   (`usage.output_video_duration` / `video_duration` / `duration`) settles the bill.
@@ -91,18 +92,29 @@ class DashscopeAdapter implements UpstreamAdapter {
     const image = (media: UpstreamMedia) => mediaRef(media, { maxBytes: IMAGE_MAX_BYTES, inline: 'data-url' });
     const input: Record<string, unknown> = { prompt: r.prompt };
     if (r.negativePrompt) input.negative_prompt = r.negativePrompt;
-    if (r.firstFrame) {
-      if (m.form === 'size' && m.kind === 'i2v') input.img_url = await image(r.firstFrame);
-      else input.first_frame_url = await image(r.firstFrame);
-    }
-    if (r.lastFrame) input.last_frame_url = await image(r.lastFrame);
     const audio = r.references.find((x) => x.kind === 'audio');
-    if (audio) input.audio_url = await mediaRef(audio, { maxBytes: AUDIO_MAX_BYTES, inline: 'data-url' });
+    const audioUrl = audio ? await mediaRef(audio, { maxBytes: AUDIO_MAX_BYTES, inline: 'data-url' }) : undefined;
+    if (m.form === 'resolution' && m.kind !== 't2v') {
+      // 2.7+: every non-text input of image- and reference-to-video in media[], each naming its role.
+      const media: Array<{ type: string; url: string }> = [];
+      if (r.firstFrame) media.push({ type: 'first_frame', url: await image(r.firstFrame) });
+      if (r.lastFrame) media.push({ type: 'last_frame', url: await image(r.lastFrame) });
+      for (const ref of r.references) {
+        if (ref.kind === 'image') media.push({ type: 'reference_image', url: await image(ref) });
+        else if (ref.kind === 'video') media.push({ type: 'reference_video', url: await mediaRef(ref, { maxBytes: VIDEO_MAX_BYTES, inline: 'data-url' }) });
+      }
+      if (audioUrl) media.push({ type: 'driving_audio', url: audioUrl });
+      input.media = media;
+    } else {
+      if (r.firstFrame) input[m.kind === 'i2v' ? 'img_url' : 'first_frame_url'] = await image(r.firstFrame);
+      if (r.lastFrame) input.last_frame_url = await image(r.lastFrame);
+      if (audioUrl) input.audio_url = audioUrl;
+    }
 
     const parameters: Record<string, unknown> = { duration: r.seconds, watermark: this.o.watermark };
     if (m.form === 'size' && m.kind === 't2v') parameters.size = sizeOf(r);
     else parameters.resolution = resolutionWord(tierOf(r));
-    if (m.form === 'resolution' && m.kind === 't2v') parameters.ratio = ratioOf(r);
+    if (m.form === 'resolution' && (m.kind === 't2v' || (m.kind === 'r2v' && !r.firstFrame))) parameters.ratio = ratioOf(r);
     if (m.audio === 'switch') parameters.audio = r.audio;
     if (r.seed !== undefined) parameters.seed = r.seed;
     const extend = typeof r.options.prompt_extend === 'boolean' ? r.options.prompt_extend : this.o.prompt_extend;

@@ -10,15 +10,19 @@ import type { VideoRequest } from '../../core/video-request.js';
  *   models take `input.first_frame_url` + `last_frame_url` (on the image2video path). 2.5 and
  *   2.6 make sound (`parameters.audio`) and take a driving `input.audio_url`; 2.6 text-to-video
  *   takes `shot_type`.
- * - 2.7 and later (`wan2.7-t2v`, `wan2.7-i2v`, `wan3.0-…`): `parameters.resolution` "720P" /
- *   "1080P", `ratio` (text-to-video), integer `duration` 2–15, frames as `first_frame_url` /
- *   `last_frame_url`; sound is always made (a driving `audio_url` may lead it).
+ * - 2.7 and later (`wan2.7-t2v`, `wan2.7-i2v`, `wan2.7-r2v`, `wan3.0-…`): `parameters.resolution`
+ *   "720P" / "1080P", `ratio` (text-to-video, and reference-to-video without a first frame),
+ *   integer `duration` 2–15; image-to-video carries its first frame, last frame and driving audio
+ *   in `input.media[]` (`{type: "first_frame" | "last_frame" | "driving_audio", url}`),
+ *   reference-to-video its 1–5 reference images and videos (`reference_image`,
+ *   `reference_video`; at most 10 s with a video) and an optional first frame; text-to-video a
+ *   custom audio track as `input.audio_url`. Sound is always made.
  * A name of no known family is read by its version and kind with the widest rules of its form,
  * and DashScope has the last word.
  */
 export interface WanModel {
   form: 'size' | 'resolution';
-  kind: 't2v' | 'i2v' | 'kf2v';
+  kind: 't2v' | 'i2v' | 'kf2v' | 'r2v';
   /** Canonical tiers the model makes. */
   tiers: readonly string[];
   seconds: readonly number[];
@@ -40,10 +44,13 @@ function version(n: string): number | undefined {
 export function wanModel(name: string): WanModel {
   const n = name.toLowerCase();
   const v = version(n) ?? 2.6;
-  const kind: WanModel['kind'] = /kf2v/.test(n) ? 'kf2v' : /i2v/.test(n) ? 'i2v' : 't2v';
+  const kind: WanModel['kind'] = /kf2v/.test(n) ? 'kf2v' : /i2v/.test(n) ? 'i2v' : /r2v/.test(n) ? 'r2v' : 't2v';
   if (v >= 2.7) {
-    return { form: 'resolution', kind: kind === 'kf2v' ? 'i2v' : kind, tiers: ['720p', '1080p'], seconds: range(2, 15), audio: 'always', drivingAudio: true, lastFrame: kind !== 't2v', shotType: false };
+    const k = kind === 'kf2v' ? 'i2v' : kind;
+    return { form: 'resolution', kind: k, tiers: ['720p', '1080p'], seconds: range(2, 15), audio: 'always', drivingAudio: k !== 'r2v', lastFrame: k === 'i2v', shotType: false };
   }
+  // Reference-to-video exists from 2.7 on.
+  if (kind === 'r2v') return { form: 'resolution', kind, tiers: ['720p', '1080p'], seconds: range(2, 10), audio: 'always', drivingAudio: false, lastFrame: false, shotType: false };
   if (v >= 2.6) {
     return { form: 'size', kind, tiers: ['720p', '1080p'], seconds: [5, 10, 15], audio: 'switch', drivingAudio: true, lastFrame: kind === 'kf2v', shotType: true };
   }
@@ -101,6 +108,10 @@ export const IMAGE_MAX_BYTES = 10 * 1024 * 1024;
 /** A driving audio: wav or mp3, 3–30 s, at most 15 MB, as a link. */
 export const AUDIO_MAX_BYTES = 15 * 1024 * 1024;
 const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/bmp', 'image/webp'];
+/** Reference-to-video: images and videos together. */
+export const R2V_MAX_REFERENCES = 5;
+/** A reference video: MP4 or MOV, 1–30 s, at most 100 MB, as a link. */
+export const VIDEO_MAX_BYTES = 100 * 1024 * 1024;
 
 type Refusal = { param: string; message: string } | null;
 
@@ -116,11 +127,11 @@ export function refuseWan(req: VideoRequest, upstreamModel: string): Refusal {
   if (req.prompt.length > promptMax) return no('prompt', `takes prompts of at most ${promptMax} characters.`);
   const tier = tierOf(req);
   if (!m.tiers.includes(tier)) return no('resolution', `makes ${m.tiers.join(', ')} videos, not ${tier}.`);
-  if (m.kind === 't2v') {
+  if (m.kind === 't2v' || (m.kind === 'r2v' && !req.firstFrame)) {
     if (req.firstFrame) return no('first_frame', 'makes videos from text only (use its image-to-video model for a first frame).');
     const ratios = m.form === 'size' ? Object.keys(WAN_SIZES[tier] ?? {}) : WAN27_RATIOS;
     if (req.aspectRatio !== 'adaptive' && !ratios.includes(req.aspectRatio)) return no('aspect_ratio', `makes ${ratios.join(', ')} videos at ${tier}, not ${req.aspectRatio}.`);
-  } else if (!req.firstFrame) {
+  } else if (!req.firstFrame && m.kind !== 'r2v') {
     return no('first_frame', 'makes videos from a first frame only.');
   }
   if (req.lastFrame && !m.lastFrame) return no('last_frame', 'takes no last frame.');
@@ -135,7 +146,15 @@ export function refuseWan(req: VideoRequest, upstreamModel: string): Refusal {
     if (f.width !== undefined && f.height !== undefined && (Math.min(f.width, f.height) < 240 || Math.max(f.width, f.height) > 8000)) return no(f.role, 'takes frames of 240 to 8000 pixels a side.');
   }
   const audio = req.references.filter((r) => r.kind === 'audio');
-  if (req.references.length > audio.length) return no('references', 'takes no reference images or videos.');
+  const visual = req.references.length - audio.length;
+  if (m.kind === 'r2v') {
+    if (visual < 1 || visual > R2V_MAX_REFERENCES) return no('references', `needs 1 to ${R2V_MAX_REFERENCES} reference images or videos.`);
+    if (req.references.some((r) => r.kind === 'video') && req.seconds > 10) return no('seconds', 'makes at most 10 seconds with a reference video.');
+    for (const ref of req.references) {
+      if (ref.kind === 'image' && !IMAGE_TYPES.includes(ref.contentType)) return no('references', 'takes JPEG, PNG, BMP or WebP reference images.');
+      if (ref.kind === 'video' && ref.durationSeconds !== undefined && (ref.durationSeconds < 1 || ref.durationSeconds > 30)) return no('references', 'takes reference videos of 1 to 30 seconds.');
+    }
+  } else if (visual > 0) return no('references', 'takes no reference images or videos.');
   if (audio.length > 1 || (audio.length === 1 && !m.drivingAudio)) return no('references', m.drivingAudio ? 'takes one driving audio.' : 'takes no audio.');
   const a = audio[0];
   if (a?.durationSeconds !== undefined && (a.durationSeconds < 3 || a.durationSeconds > 30)) return no('references', 'takes a driving audio of 3 to 30 seconds.');
