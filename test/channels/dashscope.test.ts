@@ -296,8 +296,8 @@ describe('dashscope adapter pieces', () => {
       });
       await adapter.submit(job('wan2.2-kf2v-flash', { audio: false, firstFrame: first, lastFrame: last }), http);
       expect(fake.requests.at(-1)!.path).toBe('/api/v1/services/aigc/image2video/video-synthesis');
-      await adapter.submit(job('wan2.6-t2v', { options: { shot_type: 'multi', prompt_extend: true }, audio: true }), http);
-      expect(fake.submissions.at(-1)!.body.parameters).toMatchObject({ shot_type: 'multi', prompt_extend: true, audio: true, size: '1280*720' });
+      await adapter.submit(job('wan2.6-t2v', { options: { shot_type: 'multi', prompt_extend: true, watermark: true }, audio: true }), http);
+      expect(fake.submissions.at(-1)!.body.parameters).toMatchObject({ shot_type: 'multi', prompt_extend: true, audio: true, size: '1280*720', watermark: true });
 
       const reject = async (key: string) => {
         const err = await adapter.submit(job('wan2.6-t2v', {}), httpFor(fake.baseURL, key)).catch((e: unknown) => e);

@@ -52,7 +52,7 @@ export const dashscopeOptions = z
   .object({
     /** The region whose host serves the channel when it gives no `base_url` (Beijing, Singapore, Virginia). */
     region: z.enum(Object.keys(DASHSCOPE_REGIONS) as [keyof typeof DASHSCOPE_REGIONS]).optional(),
-    /** DashScope's "AI generated" watermark (off by default). */
+    /** DashScope's "AI generated" watermark (off by default; a request's own `watermark` option wins). */
     watermark: z.boolean().default(false),
     /** Let DashScope rewrite short prompts (`prompt_extend`); a request's own `prompt_extend` option wins. */
     prompt_extend: z.boolean().optional(),
@@ -111,7 +111,8 @@ class DashscopeAdapter implements UpstreamAdapter {
       if (audioUrl) input.audio_url = audioUrl;
     }
 
-    const parameters: Record<string, unknown> = { duration: r.seconds, watermark: this.o.watermark };
+    const watermark = typeof r.options.watermark === 'boolean' ? r.options.watermark : this.o.watermark;
+    const parameters: Record<string, unknown> = { duration: r.seconds, watermark };
     if (m.form === 'size' && m.kind === 't2v') parameters.size = sizeOf(r);
     else parameters.resolution = resolutionWord(tierOf(r));
     if (m.form === 'resolution' && (m.kind === 't2v' || (m.kind === 'r2v' && !r.firstFrame))) parameters.ratio = ratioOf(r);

@@ -161,6 +161,7 @@ export function refuseWan(req: VideoRequest, upstreamModel: string): Refusal {
   if (a?.bytes !== undefined && a.bytes > AUDIO_MAX_BYTES) return no('references', 'takes a driving audio of at most 15 MB.');
   const o = req.options;
   if (o.prompt_extend !== undefined && typeof o.prompt_extend !== 'boolean') return no('prompt_extend', 'takes prompt_extend as true or false.');
+  if (o.watermark !== undefined && typeof o.watermark !== 'boolean') return no('watermark', 'takes watermark as true or false.');
   if (o.shot_type !== undefined && (!m.shotType || m.kind !== 't2v' || (o.shot_type !== 'single' && o.shot_type !== 'multi'))) return no('shot_type', m.shotType && m.kind === 't2v' ? "takes shot_type 'single' or 'multi'." : 'takes no shot_type.');
   if (o.shot_type === 'multi' && o.prompt_extend === false) return no('shot_type', 'makes multi-shot videos only with prompt_extend on.');
   return null;
