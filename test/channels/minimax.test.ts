@@ -135,6 +135,11 @@ describe('minimax adapter', () => {
   it('passes MiniMax’s reasons to the client with stable codes, and keeps the key out of them', async () => {
     fake.faults.add({
       route: 'submit',
+      when: (r) => JSON.stringify(r.json).includes('echoes the key'),
+      action: fault.error(200, { code: '2013', message: `invalid params, request from key ${MM_KEY} has a bad field` }),
+    });
+    fake.faults.add({
+      route: 'submit',
       when: (r) => JSON.stringify(r.json).includes('refused at submit'),
       action: fault.error(200, { code: '1026', message: 'input new_sensitive, please try again' }),
     });
@@ -144,6 +149,7 @@ describe('minimax adapter', () => {
       createVideo(polling, polling.key, { model: 'hailuo-2.3', prompt: 'boom [[fake: outcome=fail code=1000 message=GPU_worker_lost_the_job]]', seconds: '6', size: '1366x768' }),
       createVideo(polling, polling.key, { model: 'minimax-h3', prompt: 'v2 boom [[fake: outcome=fail code=1000 message=render_node_crashed]]', seconds: '5', size: '1366x768' }),
       createVideo(polling, polling.key, { model: 'hailuo-02', prompt: 'wrong key', seconds: '6', size: '1366x768' }),
+      createVideo(polling, polling.key, { model: 'hailuo-2.3', prompt: 'echoes the key', seconds: '6', size: '1366x768' }),
     ]);
     for (const m of made) seen.push(JSON.stringify(m.json));
     const ids = made.map((m) => m.json.id as string);
@@ -161,6 +167,9 @@ describe('minimax adapter', () => {
     // A key MiniMax refuses (2049) takes its channel out: no provider would take the video.
     expect(errors[4]).toMatchObject({ code: 'upstream_unavailable' });
     expect(errors[4]!.message).toContain('invalid api key');
+    // A reason that quotes the key reaches the client without it.
+    expect(errors[5]).toMatchObject({ code: 'upstream_invalid_request' });
+    expect(errors[5]!.message).toContain('has a bad field');
     // The apimart dialect shows the same reason.
     const res = await fetch(`${polling.url}/v1/tasks/${ids[1]!.replace('video_', 'task_')}`, { headers: { authorization: `Bearer ${polling.key}` } });
     const text = await res.text();
@@ -170,7 +179,7 @@ describe('minimax adapter', () => {
       expect(s).not.toContain(MM_KEY);
       expect(s).not.toContain(BAD_KEY);
     }
-    expect(assertBillingConsistent(polling.dataDir).released).toBeGreaterThanOrEqual(5);
+    expect(assertBillingConsistent(polling.dataDir).released).toBeGreaterThanOrEqual(6);
   });
 
   it('refuses what the model cannot do before anything is sent', async () => {
