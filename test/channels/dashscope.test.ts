@@ -17,7 +17,8 @@ import { fault, promptDirectives, startDashscopeFake } from '../fakes/index.js';
 import type { TestGateway } from '../helpers/gateway.js';
 import { waitForVideo } from '../helpers/gateway.js';
 import { assertBillingConsistent, channel, createVideo, startWithChannels, waitAllTerminal } from '../helpers/upstreams.js';
-import { restartInEveryPhase } from '../helpers/restart-phases.js';
+import { restartInEveryPhase } from '../helpers/adapter-restart.js';
+import { ridesOutFaults } from '../helpers/adapter-faults.js';
 
 export const DS_KEY = 'sk-dashscope-0123456789abcdef0123456789';
 
@@ -174,6 +175,10 @@ describe('dashscope adapter', () => {
     expect(fake.submissions.length).toBe(before + 3);
     expect(fake.requestsFor('submit').filter((r) => r.response?.status === 429).length).toBeGreaterThanOrEqual(1);
   });
+
+  it('rides out a 429 with Retry-After at submit, a 503 and a garbled status answer', async () => {
+    await ridesOutFaults({ gw, fake, model: 'wan2.7-t2v', body: { seconds: '5', size: '1280x720' }, promptOf: (x) => String((x.body.input as { prompt?: string }).prompt ?? '') });
+  }, 90_000);
 
   it('refuses what the model cannot do before anything is sent', async () => {
     const before = fake.submissions.length;
@@ -363,7 +368,10 @@ describe('dashscope restarts', () => {
         fake,
         channel: { id: 'ds', type: 'dashscope', base_url: fake.baseURL, api_key: DS_KEY, models: ['wan2.7-t2v'] },
         models: WAN_MODELS,
-        body: (prompt) => ({ model: 'wan2.7-t2v', prompt, seconds: '5', size: '1280x720' }),
+        model: 'wan2.7-t2v',
+        body: { seconds: '5', size: '1280x720' },
+        idempotent: false,
+        promptOf: (x) => String((x.body.input as { prompt?: string }).prompt ?? ''),
         secrets: [DS_KEY],
       });
     } finally {

@@ -16,7 +16,8 @@ import { fault, promptDirectives, startMinimaxFake } from '../fakes/index.js';
 import type { TestGateway } from '../helpers/gateway.js';
 import { waitForVideo } from '../helpers/gateway.js';
 import { assertBillingConsistent, channel, createVideo, getVideo, startWithChannels, waitAllTerminal } from '../helpers/upstreams.js';
-import { restartInEveryPhase } from '../helpers/restart-phases.js';
+import { restartInEveryPhase } from '../helpers/adapter-restart.js';
+import { ridesOutFaults } from '../helpers/adapter-faults.js';
 
 export const MM_KEY = 'mm-api-key-eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9';
 const BAD_KEY = 'mm-wrong-key-0123456789abcdefghij';
@@ -181,6 +182,11 @@ describe('minimax adapter', () => {
     }
     expect(assertBillingConsistent(polling.dataDir).released).toBeGreaterThanOrEqual(6);
   });
+
+  it('rides out a 429 with Retry-After at submit, a 503 and a garbled status answer (V1 and V2)', async () => {
+    await ridesOutFaults({ gw: polling, fake, model: 'hailuo-2.3', body: { seconds: '6', size: '1366x768' } });
+    await ridesOutFaults({ gw: polling, fake, model: 'minimax-h3', body: { seconds: '5', size: '1366x768' }, promptOf: (x) => String((x.body.content as Array<{ text?: string }>)[0]?.text ?? '') });
+  }, 120_000);
 
   it('refuses what the model cannot do before anything is sent', async () => {
     const before = fake.submissions.length;
@@ -413,7 +419,9 @@ describe('minimax restarts', () => {
         fake,
         channel: { id: 'mm', type: 'minimax', base_url: fake.baseURL, api_key: MM_KEY, models: [{ model: 'hailuo-2.3', upstream_model: 'MiniMax-Hailuo-2.3' }] },
         models: MINIMAX_MODELS,
-        body: (prompt) => ({ model: 'hailuo-2.3', prompt, seconds: '6', size: '1366x768' }),
+        model: 'hailuo-2.3',
+        body: { seconds: '6', size: '1366x768' },
+        idempotent: false,
         secrets: [MM_KEY],
       });
       // V1 results went through files/retrieve (asked again after the restart mid-download).
