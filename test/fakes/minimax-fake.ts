@@ -117,7 +117,7 @@ export class MinimaxFake extends FakeUpstreamBase {
       ...(opts.latencyMs === undefined ? {} : { latencyMs: opts.latencyMs }),
       ...(opts.port === undefined ? {} : { port: opts.port }),
       ...(opts.maxRecordedRequests === undefined ? {} : { maxRecordedRequests: opts.maxRecordedRequests }),
-      route: (method, path) => this.route(method, path),
+      route: (method, path, query) => this.route(method, path, query),
       handle: (req) => this.handle(req),
       faultReply: (action, req) => this.faultReply(action, req),
     });
@@ -133,10 +133,12 @@ export class MinimaxFake extends FakeUpstreamBase {
     return this;
   }
 
-  private route(method: string, path: string): { route: RouteName; jobId?: string } {
+  private route(method: string, path: string, query: URLSearchParams): { route: RouteName; jobId?: string } {
+    const id = (v: string | null | undefined) => (v ? { jobId: v } : {});
     if (path === '/v1/video_generation' || path === '/v2/video_generation') return { route: method === 'POST' ? 'submit' : 'unknown' };
-    if (path === '/v1/query/video_generation' && method === 'GET') return { route: 'status' };
-    if (path === '/v1/files/retrieve' && method === 'GET') return { route: 'content' };
+    // V1 names the job in the query string (and its file by a file id).
+    if (path === '/v1/query/video_generation' && method === 'GET') return { route: 'status', ...id(query.get('task_id')) };
+    if (path === '/v1/files/retrieve' && method === 'GET') return { route: 'content', ...id(this.files.get(query.get('file_id') ?? '')) };
     if (path === '/v1/files/list' && method === 'GET') return { route: 'list' };
     const q = /^\/v2\/query\/video_generation\/([^/]+)$/.exec(path);
     if (q && method === 'GET') return { route: 'status', jobId: decodeURIComponent(q[1]!) };
@@ -154,7 +156,6 @@ export class MinimaxFake extends FakeUpstreamBase {
   }
 
   private handle(req: RecordedRequest): Reply {
-    if (req.route === 'status' && !req.jobId && req.query.task_id) req.jobId = req.query.task_id;
     try {
       if (req.route === 'unknown') {
         if (this.isV2(req)) throw new V2Error(404, 'not_found_error', `${req.method} ${req.path} not found`);
@@ -356,7 +357,6 @@ export class MinimaxFake extends FakeUpstreamBase {
     const jobId = this.files.get(fileId);
     const job = jobId ? this.jobs.get(jobId) : undefined;
     if (!job || job.phase() !== 'succeeded') throw new V1Error(2013, 'invalid params, file not found');
-    req.jobId = job.id;
     const handedOut = this.clock.now();
     const ttl = this.opts.downloadTtlMs ?? HOUR;
     const url = this.cdn.publish({
