@@ -22,12 +22,8 @@ import { ridesOutFaults } from '../helpers/adapter-faults.js';
 
 export const DS_KEY = 'sk-dashscope-0123456789abcdef0123456789';
 
-/** Wan models as the operator adds them to the catalogue (until the built-in catalogue has them). */
-export const WAN_MODELS = [
-  { id: 'wan2.6-t2v', sizes: ['1280x720', '720x1280', '1920x1080'], seconds: [5, 10, 15], pricePerSecond: { '720p': 0.1, '1024p': 0.15, '1080p': 0.15 } },
-  { id: 'wan2.6-i2v', sizes: ['1280x720', '720x1280'], seconds: [5, 10, 15], pricePerSecond: { '720p': 0.1, '1024p': 0.15, '1080p': 0.15 } },
-  { id: 'wan2.7-t2v', sizes: ['1280x720', '720x1280', '1920x1080'], seconds: [2, 5, 10, 15], pricePerSecond: { '720p': 0.1, '1024p': 0.15, '1080p': 0.15 } },
-];
+/** The Wan models are built into the catalogue (wan2.6-t2v, wan2.6-i2v, wan2.7-t2v, wan2.7-i2v): nothing to add. */
+export const WAN_MODELS: Record<string, unknown>[] = [];
 
 const channels = (base: string) => [channel('ds', 'dashscope', base, { api_key: DS_KEY, models: ['wan2.6-t2v', 'wan2.6-i2v', 'wan2.7-t2v'] })];
 
@@ -89,7 +85,8 @@ describe('dashscope adapter', () => {
     expect(a.body).toEqual({ model: 'wan2.6-t2v', input: { prompt: 'a paper boat on a canal' }, parameters: { size: '1920*1080', duration: 10, watermark: false, audio: false } });
     expect(b.body).toMatchObject({ model: 'wan2.6-i2v', parameters: { resolution: '720P', duration: 5, audio: false } });
     expect((b.body.input as { img_url: string }).img_url).toMatch(/^data:image\/png;base64,/);
-    expect(c.body).toEqual({ model: 'wan2.7-t2v', input: { prompt: 'neon rain' }, parameters: { resolution: '720P', ratio: '9:16', duration: 2, watermark: false } });
+    // No resolution asked: the catalogue's default for Wan 2.7 (1080p).
+    expect(c.body).toEqual({ model: 'wan2.7-t2v', input: { prompt: 'neon rain' }, parameters: { resolution: '1080P', ratio: '9:16', duration: 2, watermark: false } });
     expect(fake.cdn.leaks()).toEqual([]);
 
     const db = new Database(path.join(gw.dataDir, 'vidgate.db'), { readonly: true });

@@ -22,12 +22,11 @@ import { ridesOutFaults } from '../helpers/adapter-faults.js';
 export const MM_KEY = 'mm-api-key-eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9';
 const BAD_KEY = 'mm-wrong-key-0123456789abcdefghij';
 
-/** MiniMax models as the operator adds them to the catalogue (until the built-in catalogue has them). */
-export const MINIMAX_MODELS = [
-  { id: 'hailuo-2.3', sizes: ['1366x768', '1920x1080'], seconds: [6, 10], pricePerSecond: { '720p': 0.05, '1024p': 0.08, '1080p': 0.08 } },
-  { id: 'hailuo-02', sizes: ['1366x768'], seconds: [6, 10], pricePerSecond: { '720p': 0.04, '1024p': 0.04, '1080p': 0.04 } },
-  { id: 'minimax-h3', sizes: ['1366x768', '768x1366'], seconds: [5, 10, 15], pricePerSecond: { '720p': 0.08, '1024p': 0.08, '1080p': 0.08 } },
-];
+/**
+ * Hailuo 2.3 and H3 are built into the catalogue (`hailuo-2.3`, `minimax-h3` are their aliases);
+ * Hailuo 02 is added here as an operator would.
+ */
+export const MINIMAX_MODELS = [{ id: 'hailuo-02', sizes: ['1366x768'], seconds: [6, 10], pricePerSecond: { '720p': 0.04 } }];
 
 const channels = (base: string) => [
   channel('mm', 'minimax', base, {
