@@ -1,5 +1,6 @@
 import { apimart } from './apimart/index.js';
 import { ark } from './ark/index.js';
+import { comfyui } from './comfyui/index.js';
 import { kling } from './kling/index.js';
 import { openaiCompatible } from './openai-compatible/index.js';
 import type { AdapterDefinition } from './types.js';
@@ -13,4 +14,5 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [apimart.type]: apimart as AdapterDefinition<never>,
   [kling.type]: kling as AdapterDefinition<never>,
   [ark.type]: ark as AdapterDefinition<never>,
+  [comfyui.type]: comfyui as AdapterDefinition<never>,
 };
