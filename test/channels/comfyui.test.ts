@@ -41,10 +41,10 @@ export const EXAMPLE_OPTIONS = {
 
 /** Small sizes and short lengths keep the fake's renders fast. */
 export const COMFY_MODELS = [
-  { id: 'wan2.2-5b', sizes: ['480x272', '272x480', '320x320'], seconds: [1, 2], pricePerSecond: { '720p': 0.02 } },
-  { id: 'wan-broken', sizes: ['480x272'], seconds: [1], pricePerSecond: { '720p': 0.02 } },
-  { id: 'wan-custom', sizes: ['480x272'], seconds: [1], pricePerSecond: { '720p': 0.02 } },
-  { id: 'wan-slow', sizes: ['480x272'], seconds: [1], pricePerSecond: { '720p': 0.02 } },
+  { id: 'wan2.2-5b', sizes: ['480x272', '272x480', '320x320'], seconds: [1, 2], pricePerSecond: { '720p': 0.02, '1024p': 0.02, '1080p': 0.02 } },
+  { id: 'wan-broken', sizes: ['480x272'], seconds: [1], pricePerSecond: { '720p': 0.02, '1024p': 0.02, '1080p': 0.02 } },
+  { id: 'wan-custom', sizes: ['480x272'], seconds: [1], pricePerSecond: { '720p': 0.02, '1024p': 0.02, '1080p': 0.02 } },
+  { id: 'wan-slow', sizes: ['480x272'], seconds: [1], pricePerSecond: { '720p': 0.02, '1024p': 0.02, '1080p': 0.02 } },
 ];
 
 const TOKEN = 'proxy-token-3f9a61c2b7e84d05';
@@ -107,7 +107,7 @@ describe('comfyui adapter', () => {
     const apimart = await fetch(`${gw.url}/v1/videos/generations`, {
       method: 'POST',
       headers: { authorization: `Bearer ${gw.key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'wan2.2-5b', prompt: 'a paper crane unfolds', duration: 1, size: '272x480' }),
+      body: JSON.stringify({ model: 'wan2.2-5b', prompt: 'a paper crane unfolds', duration: 1, aspect_ratio: '9:16' }),
     });
     expect(apimart.status, await apimart.clone().text()).toBe(200);
     const taskId = ((await apimart.json()) as { data: Array<{ task_id: string }> }).data[0]!.task_id;
@@ -199,7 +199,11 @@ describe('comfyui adapter', () => {
     const r = await createVideo(gw, gw.key, { model: 'wan-slow', prompt: 'interrupted by a restart', seconds: '1', size: '480x272' });
     expect(r.status).toBe(200);
     await slow.waitFor((f) => [...f.executions.values()].find((e) => e.state === 'running'));
-    await expectEventually(async () => (await getVideo(gw, gw.key, r.json.id as string)).status === 'in_progress');
+    // The sampler's progress, as the websocket reported it, reaches the client.
+    await expectEventually(async () => {
+      const v = await getVideo(gw, gw.key, r.json.id as string);
+      return v.status === 'in_progress' && v.progress > 0;
+    });
     await slow.restart(300);
     const v = (await waitAllTerminal(gw, gw.key, [r.json.id as string], 30_000)).get(r.json.id as string)!;
     expect(v.status).toBe('failed');
