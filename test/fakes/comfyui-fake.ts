@@ -117,6 +117,7 @@ export class ComfyUIFake {
   private counter = 0;
   private dir = '';
 
+  /** Options; `stepMs` and `nodeMs` may be changed while it runs. */
   constructor(readonly opts: ComfyFakeOptions = {}) {
     const unet = opts.models?.unet ?? ['wan2.2_ti2v_5B_fp16.safetensors', 'wan2.1_flf2v_720p_14B_fp16.safetensors'];
     const clip = opts.models?.clip ?? ['umt5_xxl_fp8_e4m3fn_scaled.safetensors'];
