@@ -76,11 +76,12 @@ describe('comfyui: restarts in every phase', () => {
 
     // 2. Mid-submit: ComfyUI queues the prompts but the answers never arrive; the gateway dies.
     server = await start();
+    // (This gateway submits the "before" tasks first.)
+    await fake.waitFor(() => executions('before').length === 2 || undefined, 30_000);
     fake.hangPromptAnswers(2);
     await create('mid', 2);
-    await fake.waitFor((f) => f.prompts >= 2 || undefined);
+    await fake.waitFor(() => executions('mid').length === 2 || undefined, 30_000);
     await kill(server);
-    // (The "before" tasks may have been submitted by this gateway in the meantime.)
 
     // 3. While running: the sampler is slow; the gateway dies while a prompt runs.
     server = await start();
