@@ -30,9 +30,10 @@ import type { ApiWorkflow, ComfyuiOptions } from './workflow.js';
  * - submit: `POST /prompt {prompt, client_id, prompt_id}` — the prompt id derived from the task's
  *   key; a 400 carries `error` and `node_errors`, read into one reason naming each node (invalid
  *   input). ComfyUI does not deduplicate prompt ids, so a resend could run twice: not idempotent;
- * - progress: the websocket `/ws?clientId=` (listener.ts) pokes the task on every event; checks
- *   read `GET /history/{id}` and, while that is empty, `GET /queue`; a prompt in neither was lost
- *   with a restart of the server (ComfyUI keeps its queue and history in memory) and fails;
+ * - progress: the websocket `/ws?clientId=` (listener.ts) pokes the task on its events; a check
+ *   while the socket has just reported the prompt running answers from that, any other reads
+ *   `GET /history/{id}` and, while that is empty, `GET /queue`; a prompt in neither was lost with
+ *   a restart of the server (ComfyUI keeps its queue and history in memory) and fails;
  * - result: the output node's video (`images` + `animated`, `gifs`, `videos`) fetched with
  *   `GET /view?filename=&subfolder=&type=`;
  * - cancel: `POST /queue {delete}` while pending, `POST /interrupt {prompt_id}` while running.
@@ -63,9 +64,13 @@ class ComfyuiAdapter implements UpstreamAdapter {
   private readonly workflow: ApiWorkflow;
   private readonly session: ComfySession;
 
+  /** The websocket (absent when the channel polls only). */
+  readonly listen?: (ctx: ListenContext) => Promise<void>;
+
   constructor(private readonly o: ComfyuiOptions) {
     this.workflow = loadWorkflow(o.workflow_file);
     this.session = new ComfySession(o.client_id ?? `vidgate-${randomUUID()}`);
+    if (o.websocket) this.listen = (ctx) => this.session.run(ctx);
   }
 
   auth({ credentials: c }: AuthContext): Record<string, string> {
@@ -156,6 +161,11 @@ class ComfyuiAdapter implements UpstreamAdapter {
 
   async status(upstreamId: string, http: UpstreamHttp): Promise<UpstreamStatus> {
     this.session.track(upstreamId, false);
+    if (this.session.runningNow(upstreamId)) {
+      // The websocket just said so; its end will come the same way.
+      const progress = this.session.progress(upstreamId);
+      return { state: 'running', raw: 'executing', ...(progress === undefined ? {} : { progress }), pollAfterMs: FOLLOWED_POLL_MS };
+    }
     const done = (s: UpstreamStatus) => {
       this.session.forget(upstreamId);
       return s;
@@ -197,10 +207,6 @@ class ComfyuiAdapter implements UpstreamAdapter {
     // Only when it is the one running: an older ComfyUI ignores prompt_id and interrupts whatever runs.
     else if (place === 'running') await http.send({ method: 'POST', path: '/interrupt', json: { prompt_id: upstreamId }, purpose: 'status' });
     this.session.forget(upstreamId);
-  }
-
-  listen(ctx: ListenContext): Promise<void> {
-    return this.session.run(ctx);
   }
 
   async probe(http: UpstreamHttp): Promise<void> {

@@ -8,9 +8,13 @@ interface Seen {
   /** Queued by this process under its client id: its events come on our socket. */
   owned: boolean;
   progress?: number;
+  /** `execution_start` came: it runs. */
+  started?: boolean;
   /** Execution ended (success, error or interruption); the history entry follows. */
   finishing?: boolean;
   lastPokeAt?: number;
+  /** When the socket last said anything of it. */
+  lastEventAt?: number;
 }
 
 /** Progress pokes of one prompt come at most this often (each one costs a check). */
@@ -18,6 +22,8 @@ const PROGRESS_POKE_MS = 2_000;
 /** A silent socket is pinged this often, and dropped when the pong does not come back in time. */
 const PING_MS = 30_000;
 const MAX_TRACKED = 10_000;
+/** The socket's word that a prompt runs is taken for this long without asking the server. */
+const FRESH_MS = 10_000;
 
 /**
  * The channel's websocket session with one ComfyUI server (`/ws?clientId=`): ComfyUI sends the
@@ -64,6 +70,15 @@ export class ComfySession {
     return this.live && !!s?.owned && !s.finishing;
   }
 
+  /**
+   * The prompt runs, as the open socket said moments ago (`execution_start`, then `progress`):
+   * a check need not ask the server. Anything older, or any other state, is asked.
+   */
+  runningNow(promptId: string): boolean {
+    const s = this.seen.get(promptId);
+    return this.followed(promptId) && !!s?.started && Date.now() - (s.lastEventAt ?? 0) < FRESH_MS;
+  }
+
   private pokeAll(filter: (s: Seen) => boolean = () => true): void {
     for (const [id, s] of this.seen) if (filter(s)) this.poke(id);
   }
@@ -79,7 +94,7 @@ export class ComfySession {
     const data = asRecord(msg?.data) ?? {};
     if (type === 'status') {
       // The queue changed (or we just connected): prompts whose events do not come to us may have moved.
-      this.pokeAll((s) => !s.owned || !!s.finishing);
+      this.pokeAll((s) => !s.owned);
       return;
     }
     const id = str(data.prompt_id);
@@ -87,8 +102,10 @@ export class ComfySession {
     this.track(id, true);
     const s = this.seen.get(id)!;
     const now = Date.now();
+    s.lastEventAt = now;
     switch (type) {
       case 'execution_start':
+        s.started = true;
         s.lastPokeAt = now;
         this.poke(id);
         return;

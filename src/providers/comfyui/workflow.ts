@@ -58,6 +58,8 @@ export const comfyuiOptions = z
     size_multiple: z.number().int().min(1).max(256).default(16),
     /** The websocket client id vidgate queues under (default: a random one per gateway process). */
     client_id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+    /** Follow jobs on the `/ws` websocket (false: poll `/history` only, e.g. behind a proxy without websockets). */
+    websocket: z.boolean().default(true),
     /** Subfolder of ComfyUI's input directory the frames are uploaded to. */
     upload_subfolder: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('vidgate'),
   })
