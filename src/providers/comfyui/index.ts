@@ -190,7 +190,7 @@ class ComfyuiAdapter implements UpstreamAdapter {
       raw: 'unknown',
       error: {
         code: 'prompt_unknown',
-        message: 'The ComfyUI server no longer knows this job: it is neither queued, running nor in its history (the server was restarted, which loses its queue and history).',
+        message: 'The ComfyUI server no longer knows this job: it is neither queued, running nor in its history (the server was restarted, which loses its queue and history, or its history was cleared).',
         kind: 'internal',
       },
     });

@@ -42,6 +42,8 @@ export class ComfySession {
   private readonly seen = new Map<string, Seen>();
   private live = false;
   private poke: (promptId: string) => void = () => {};
+  private foreignTimer: NodeJS.Timeout | undefined;
+  private foreignAt = 0;
 
   constructor(readonly clientId: string) {}
 
@@ -83,6 +85,18 @@ export class ComfySession {
     for (const [id, s] of this.seen) if (filter(s)) this.poke(id);
   }
 
+  /** Prompts of an earlier process, at most once a second however often the queue changes. */
+  private pokeForeign(): void {
+    if (this.foreignTimer) return;
+    const wait = Math.max(0, this.foreignAt + 1_000 - Date.now());
+    this.foreignTimer = setTimeout(() => {
+      this.foreignTimer = undefined;
+      this.foreignAt = Date.now();
+      this.pokeAll((s) => !s.owned);
+    }, wait);
+    this.foreignTimer.unref();
+  }
+
   private handle(text: string): void {
     let msg: Record<string, unknown> | undefined;
     try {
@@ -94,7 +108,7 @@ export class ComfySession {
     const data = asRecord(msg?.data) ?? {};
     if (type === 'status') {
       // The queue changed (or we just connected): prompts whose events do not come to us may have moved.
-      this.pokeAll((s) => !s.owned);
+      this.pokeForeign();
       return;
     }
     const id = str(data.prompt_id);
