@@ -59,6 +59,8 @@ describe('comfyui adapter', () => {
         channel('comfy-broken', 'comfyui', b.baseURL, { api_key: undefined, models: ['wan-broken'], options: { ...EXAMPLE_OPTIONS, workflow_file: missingModel } }),
         channel('comfy-custom', 'comfyui', b.baseURL, { api_key: undefined, models: ['wan-custom'], priority: 10, options: { ...EXAMPLE_OPTIONS, workflow_file: customNode } }),
         channel('comfy-slow', 'comfyui', slow.baseURL, { api_key: undefined, models: ['wan-slow'], options: EXAMPLE_OPTIONS }),
+        // Text-to-video only: its mapping has no first frame.
+        channel('comfy-t2v', 'comfyui', b.baseURL, { api_key: undefined, models: ['wan-t2v'], options: { ...EXAMPLE_OPTIONS, inputs: { ...EXAMPLE_OPTIONS.inputs, first_frame: undefined } } }),
       ],
       { models: COMFY_MODELS },
     );
@@ -185,6 +187,44 @@ describe('comfyui adapter', () => {
     expect(slow.prompts).toBe(1);
     const db = assertBillingConsistent(gw.dataDir);
     expect(db.released).toBeGreaterThanOrEqual(1);
+  });
+
+  it('never sends a server what its workflow cannot express', async () => {
+    const before = b.promptRequests;
+    const png = await sharp({ create: { width: 480, height: 272, channels: 3, background: '#22aa55' } }).png().toBuffer();
+    const form = new FormData();
+    form.set('model', 'wan-t2v');
+    form.set('prompt', 'a frame this workflow has no place for');
+    form.set('seconds', '1');
+    form.set('size', '480x272');
+    form.set('input_reference', new Blob([png], { type: 'image/png' }), 'f.png');
+    const res = await fetch(`${gw.url}/v1/videos`, { method: 'POST', headers: { authorization: `Bearer ${gw.key}` }, body: form });
+    const json = (await res.json()) as { id?: string; error?: { param?: string; message: string } };
+    if (res.status === 400) {
+      // Refused at create time, before any hold.
+      expect(json.error!.param).toBe('first_frame');
+    } else {
+      expect(res.status).toBe(200);
+      const v = (await waitAllTerminal(gw, gw.key, [json.id!], 20_000)).get(json.id!)!;
+      expect(v.error).toMatchObject({ code: 'upstream_invalid_request' });
+      expect(v.error!.message).toContain('takes no first frame on this server (its workflow has no image input). (first_frame)');
+    }
+    expect(b.promptRequests).toBe(before);
+    assertBillingConsistent(gw.dataDir);
+  });
+
+  it('sends the jobs of a server that is down to the other one', async () => {
+    await b.down();
+    try {
+      const before = { a: a.prompts, b: b.prompts };
+      const made = await Promise.all([0, 1].map((i) => createVideo(gw, gw.key, { model: 'wan2.2-5b', prompt: `while B is down ${i}`, seconds: '1', size: '480x272' })));
+      const done = await waitAllTerminal(gw, gw.key, made.map((m) => m.json.id as string), 30_000);
+      for (const v of done.values()) expect(v.status, JSON.stringify(v.error)).toBe('completed');
+      expect(a.prompts - before.a).toBe(2);
+      expect(b.prompts - before.b).toBe(0);
+    } finally {
+      await b.up();
+    }
   });
 
   it('keeps the proxy token out of answers and the database file', async () => {

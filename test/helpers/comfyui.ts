@@ -26,6 +26,7 @@ export const COMFY_MODELS = [
   { id: 'wan2.2-5b', sizes: ['480x272', '272x480', '320x320'], seconds: [1, 2], pricePerSecond: { '720p': 0.02, '1024p': 0.02, '1080p': 0.02 } },
   { id: 'wan-broken', sizes: ['480x272'], seconds: [1], pricePerSecond: { '720p': 0.02, '1024p': 0.02, '1080p': 0.02 } },
   { id: 'wan-custom', sizes: ['480x272'], seconds: [1], pricePerSecond: { '720p': 0.02, '1024p': 0.02, '1080p': 0.02 } },
+  { id: 'wan-t2v', sizes: ['480x272'], seconds: [1], pricePerSecond: { '720p': 0.02, '1024p': 0.02, '1080p': 0.02 } },
   { id: 'wan-slow', sizes: ['480x272'], seconds: [1], pricePerSecond: { '720p': 0.02, '1024p': 0.02, '1080p': 0.02 } },
 ];
 

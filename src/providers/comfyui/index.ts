@@ -144,7 +144,8 @@ class ComfyuiAdapter implements UpstreamAdapter {
       const reason = readPromptError({ error: { type: 'prompt_outputs_failed_validation', message: 'Prompt outputs failed validation' }, node_errors: nodeErrors });
       throw new UpstreamError('http', 'the workflow’s video output failed validation', { status: 400, ...reason });
     }
-    return { upstreamId: id, status: { state: 'waiting', raw: 'queued' } };
+    // Followed on the websocket: its start and end will be pushed, so the first check can wait.
+    return { upstreamId: id, status: { state: 'waiting', raw: 'queued', ...(this.session.followed(id) ? { pollAfterMs: FOLLOWED_POLL_MS } : {}) } };
   }
 
   private view(http: UpstreamHttp, f: OutputFile): string {

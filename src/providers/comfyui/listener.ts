@@ -8,6 +8,8 @@ interface Seen {
   /** Queued by this process under its client id: its events come on our socket. */
   owned: boolean;
   progress?: number;
+  /** Progress when it was last poked for. */
+  pokedProgress?: number;
   /** `execution_start` came: it runs. */
   started?: boolean;
   /** Execution ended (success, error or interruption); the history entry follows. */
@@ -17,8 +19,9 @@ interface Seen {
   lastEventAt?: number;
 }
 
-/** Progress pokes of one prompt come at most this often (each one costs a check). */
+/** Progress pokes of one prompt come at most this often, and only after this much progress (each costs a check). */
 const PROGRESS_POKE_MS = 2_000;
+const PROGRESS_POKE_POINTS = 10;
 /** A silent socket is pinged this often, and dropped when the pong does not come back in time. */
 const PING_MS = 30_000;
 const MAX_TRACKED = 10_000;
@@ -129,8 +132,9 @@ export class ComfySession {
         if (value === undefined || !max || max <= 0) return;
         // Several samplers each count from zero: never show progress going back.
         s.progress = Math.max(s.progress ?? 0, Math.min(99, Math.floor((value / max) * 100)));
-        if (now - (s.lastPokeAt ?? 0) >= PROGRESS_POKE_MS) {
+        if (now - (s.lastPokeAt ?? 0) >= PROGRESS_POKE_MS && s.progress - (s.pokedProgress ?? 0) >= PROGRESS_POKE_POINTS) {
           s.lastPokeAt = now;
+          s.pokedProgress = s.progress;
           this.poke(id);
         }
         return;
@@ -159,7 +163,10 @@ export class ComfySession {
 
   /** One websocket connection, until it closes or the channel goes away. */
   async run(ctx: ListenContext): Promise<void> {
-    this.poke = ctx.poke;
+    // Delayed pokes may fire after the channel went away (gateway stopping): they are dropped then.
+    this.poke = (id) => {
+      if (!ctx.signal.aborted) ctx.poke(id);
+    };
     const url = new URL(ctx.http.baseUrl);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     url.pathname = `${url.pathname.replace(/\/+$/, '')}/ws`;
