@@ -227,6 +227,22 @@ describe('comfyui adapter', () => {
     }
   });
 
+  it('completes on execution_success alone, for builds that send no executing{node:null}', async () => {
+    a.skipNodeNull = true;
+    b.skipNodeNull = true;
+    try {
+      const r = await createVideo(gw, gw.key, { model: 'wan2.2-5b', prompt: 'no node null', seconds: '1', size: '480x272' });
+      const v = (await waitAllTerminal(gw, gw.key, [r.json.id as string], 20_000)).get(r.json.id as string)!;
+      expect(v.status).toBe('completed');
+      const e = [...a.executions.values(), ...b.executions.values()].find((x) => x.texts.includes('no node null'))!;
+      // Seen through the socket, not by a polling schedule (checks of a followed prompt are 30 s apart).
+      expect(v.completed_at! * 1000 - e.executedAt!).toBeLessThan(10_000);
+    } finally {
+      a.skipNodeNull = false;
+      b.skipNodeNull = false;
+    }
+  });
+
   it('keeps the proxy token out of answers and the database file', async () => {
     const res = await fetch(`${gw.url}/admin/v1/channels/comfy-a`, { headers: { authorization: `Bearer ${gw.key}` } });
     expect(await res.text()).not.toContain(TOKEN);
