@@ -8,6 +8,8 @@
  * - `vidu-fake.ts`          — Vidu's four endpoints, Token auth, signed callbacks, cancel;
  * - `pixverse-fake.ts`      — PixVerse uploads and generate, Ai-trace-id replays (idempotency);
  * - `openrouter-fake.ts`    — OpenRouter /api/v1/videos, polling_url, keyed content, signed callbacks;
+ * - `minimax-fake.ts`       — MiniMax V1 (Hailuo) and V2 (H3), challenge-echo callbacks;
+ * - `dashscope-fake.ts`     — Wan on DashScope (Model Studio), async tasks, cancel;
  * - `comfyui-fake.ts`       — ComfyUI's HTTP API and websocket, executing the graph with ffmpeg;
  * - `script.ts`             — per-job scripts; `clock.ts` — compressible upstream time;
  * - `faults.ts`             — fault injection; `payload.ts` — media fixtures; `cdn.ts` — result-URL origin.
@@ -20,6 +22,10 @@ export { startKlingFake, KlingFake } from './kling-fake.js';
 export type { KlingFakeOptions, KlingJobParams } from './kling-fake.js';
 export { startArkFake, ArkFake } from './ark-fake.js';
 export type { ArkFakeOptions, ArkJobParams } from './ark-fake.js';
+export { startMinimaxFake, MinimaxFake } from './minimax-fake.js';
+export type { ChallengeRecord, MinimaxFakeOptions, MinimaxJobParams } from './minimax-fake.js';
+export { startDashscopeFake, DashscopeFake } from './dashscope-fake.js';
+export type { DashscopeFakeOptions, DashscopeJobParams } from './dashscope-fake.js';
 export { startComfyUIFake, ComfyUIFake } from './comfyui-fake.js';
 export type { ComfyFakeOptions, Execution as ComfyExecution } from './comfyui-fake.js';
 export type { CallbackMode, CallbackRecord, CommonFakeOptions, CompletionRecord, FakeStats, Submission } from './base.js';
