@@ -21,12 +21,22 @@ export const EXAMPLE_OPTIONS = {
   frame_step: 4,
 };
 
-/** Small sizes and short lengths keep the fake's renders fast. */
-export const COMFY_MODELS = [
-  { id: 'wan2.2-5b', sizes: ['480x272', '272x480', '320x320'], seconds: [1, 2], pricePerSecond: { '720p': 0.02, '1024p': 0.02, '1080p': 0.02 } },
-  { id: 'wan-broken', sizes: ['480x272'], seconds: [1], pricePerSecond: { '720p': 0.02, '1024p': 0.02, '1080p': 0.02 } },
-  { id: 'wan-custom', sizes: ['480x272'], seconds: [1], pricePerSecond: { '720p': 0.02, '1024p': 0.02, '1080p': 0.02 } },
-  { id: 'wan-t2v', sizes: ['480x272'], seconds: [1], pricePerSecond: { '720p': 0.02, '1024p': 0.02, '1080p': 0.02 } },
-  { id: 'wan-slow', sizes: ['480x272'], seconds: [1], pricePerSecond: { '720p': 0.02, '1024p': 0.02, '1080p': 0.02 } },
-];
+/** Small sizes and short lengths keep the fake's renders fast (models as an operator declares them). */
+const comfyModel = (id: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  name: `${id} on our GPUs`,
+  ownedBy: 'alibaba',
+  sizes: { '480p': { '16:9': '480x272', '9:16': '272x480', '1:1': '320x320' } },
+  durations: [1, 2],
+  defaults: { aspectRatio: '16:9', resolution: '480p', seconds: 1 },
+  audio: { mode: 'none' },
+  firstFrame: true,
+  lastFrame: true,
+  negativePrompt: true,
+  seed: { min: 0, max: 2_147_483_647 },
+  pricing: [{ usdPerSecond: 0.02 }],
+  ...extra,
+});
+
+export const COMFY_MODELS = [comfyModel('wan2.2-5b'), comfyModel('wan-broken'), comfyModel('wan-custom'), comfyModel('wan-t2v'), comfyModel('wan-slow')];
 
