@@ -33,6 +33,8 @@ import { clientErrorHandler, frameworkError, openaiErrorBody, registerErrorHandl
 import { registerBodyLimits } from './http/body.js';
 import { openapiRoutes, RouteTable } from './http/openapi.js';
 import { packageVersion } from './http/version.js';
+import { route } from './http/route.js';
+import { z } from 'zod';
 import { modelRoutes } from './http/models.js';
 import './http/types.js';
 import { SandboxProvider } from './providers/sandbox/provider.js';
@@ -228,15 +230,33 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     now,
     streamAuth: events.streamAuth,
   });
-  server.get('/healthz', { config: { public: true } }, async () => {
-    // Liveness: always 200. Storage trouble shows here (and in the error log) without a restart helping.
-    const storage = blobs.health();
-    return {
-      status: storage.ok ? 'ok' : 'degraded',
-      worker: { busy: worker.busy },
-      storage: { kind: blobs.kind, ok: storage.ok, ...(storage.ok ? {} : { failing_since: new Date(storage.since!).toISOString(), error: storage.error }) },
-    };
-  });
+  route(
+    server,
+    {
+      method: 'GET',
+      url: '/healthz',
+      tag: 'Operations',
+      summary: 'Liveness',
+      description: 'Always 200 while the process runs; storage trouble shows as degraded (a restart would not help).',
+      auth: 'public',
+      responses: {
+        200: z.object({
+          status: z.enum(['ok', 'degraded']),
+          worker: z.object({ busy: z.number() }),
+          storage: z.object({ kind: z.string(), ok: z.boolean(), failing_since: z.string().optional(), error: z.string().optional() }),
+        }),
+      },
+    },
+    async () => {
+      // Liveness: always 200. Storage trouble shows here (and in the error log) without a restart helping.
+      const storage = blobs.health();
+      return {
+        status: storage.ok ? 'ok' : 'degraded',
+        worker: { busy: worker.busy },
+        storage: { kind: blobs.kind, ok: storage.ok, ...(storage.ok ? {} : { failing_since: new Date(storage.since!).toISOString(), error: storage.error }) },
+      };
+    },
+  );
   const readiness = new Readiness()
     .add('store', () => (db.prepare('SELECT 1').get() ? null : 'no answer'))
     .add('migrations', () => {

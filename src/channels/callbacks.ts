@@ -1,5 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { pathId, route } from '../http/route.js';
 import { ApiError, conflict, notFound } from '../core/errors.js';
 import { parseTaskId } from '../core/ids.js';
 import { headerMap } from './http.js';
@@ -98,9 +100,21 @@ export function callbackRoutes(links: CallbackLinks, channels: Channels, store: 
     // Signatures are over the exact bytes: take every body raw.
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_req, body, done) => done(null, body));
-    app.post('/v1/upstream-callbacks/:token', { config: { public: true } }, async (req, reply) => {
+    route(
+      app,
+      {
+        method: 'POST',
+        url: '/v1/upstream-callbacks/:token',
+        tag: 'Upstream plumbing',
+        summary: 'A callback from an upstream about a job',
+        description: 'The per-task URL given to providers that call back; the token is the credential and the body is checked by the adapter (any media type, taken raw).',
+        auth: 'public',
+        params: z.object({ token: pathId('The signed callback token.') }),
+        responses: { 200: { description: 'Accepted (or the reply the provider expects).', schema: z.object({ ok: z.literal(true) }) } },
+      },
+      async (req, reply, { params }) => {
       const unknown = () => notFound('No such callback (the link is invalid or has expired).');
-      const t = links.verify((req.params as { token: string }).token, now());
+      const t = links.verify(params.token, now());
       if (!t) throw unknown();
       const task = store.get(t.taskId);
       const r = channels.get(t.channelId);
@@ -124,6 +138,7 @@ export function callbackRoutes(links: CallbackLinks, channels: Channels, store: 
       if (task.stage === 'wait' && !pointless) pokes.poke(task.id);
       if (verdict.reply) return reply.code(verdict.reply.status).send(verdict.reply.body);
       return { ok: true };
-    });
+      },
+    );
   };
 }

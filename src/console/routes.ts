@@ -10,6 +10,9 @@ import type { Quote } from '../core/quote.js';
 import type { Task, TaskStatus, Variant } from '../core/task.js';
 import { costUsd } from '../dialects/apimart/task.js';
 import { parseModel, parseSeconds, parseSizeParam } from '../dialects/openai/validate.js';
+import { z } from 'zod';
+import { optEnum, optText, pathId, queryInt, route } from '../http/route.js';
+import { pageOf, taskError } from '../http/schemas.js';
 import { UrlSigner, publicBase } from '../http/signed-urls.js';
 import { visibleTask } from '../http/tasks.js';
 import type { ApiKey } from '../store/keys.js';
@@ -17,7 +20,8 @@ import { TaskSearch } from '../store/task-search.js';
 import { SpriteLayouts } from './sprite.js';
 
 const DEFAULT_MODEL = 'sora-2';
-export const STATUSES: TaskStatus[] = ['queued', 'in_progress', 'completed', 'failed', 'cancelled'];
+const STATUSES_TUPLE = ['queued', 'in_progress', 'completed', 'failed', 'cancelled'] as const satisfies readonly TaskStatus[];
+export const STATUSES: TaskStatus[] = [...STATUSES_TUPLE];
 const sec = (ms: number | null): number | null => (ms === null ? null : Math.floor(ms / 1000));
 
 /** ?limit= within 1..max (default `fallback`), or a 400 naming it. */
@@ -44,6 +48,70 @@ export function parseCursor(value: string | undefined, param = 'after'): string 
   if (!id) throw invalid(param, `Invalid value for '${param}': '${value}' is not a video id.`);
   return id;
 }
+
+export const quoteSchema = z
+  .object({
+    object: z.literal('quote'),
+    model: z.string(),
+    size: z.string(),
+    seconds: z.string(),
+    price_usd: z.number(),
+    price_per_second_usd: z.number(),
+    currency: z.literal('USD'),
+    free: z.boolean(),
+    reason: z.string().nullable(),
+    available_usd: z.number().nullable().meta({ description: 'What the key can spend (null for test keys).' }),
+    affordable: z.boolean(),
+    remix_of: z.string().optional(),
+  })
+  .meta({ id: 'Quote' });
+
+const fileLink = z.object({ url: z.string(), bytes: z.number().int(), content_type: z.string() });
+
+/** linksOf, as Zod. */
+export const linksSchema = z
+  .object({
+    object: z.literal('video.links'),
+    id: z.string(),
+    expires_at: z.number().int(),
+    duration_seconds: z.number(),
+    width: z.number().int(),
+    height: z.number().int(),
+    video: fileLink,
+    thumbnail: fileLink,
+    spritesheet: fileLink.extend({
+      width: z.number().int(),
+      height: z.number().int(),
+      columns: z.number().int(),
+      rows: z.number().int(),
+      frames: z.number().int(),
+      cell_width: z.number().int(),
+      cell_height: z.number().int(),
+    }),
+  })
+  .meta({ id: 'VideoLinks' });
+
+export const galleryItemSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal('gallery.item'),
+    status: z.enum(STATUSES_TUPLE),
+    progress: z.number().int(),
+    model: z.string(),
+    prompt: z.string().nullable(),
+    seconds: z.string(),
+    size: z.string(),
+    actual_seconds: z.number().nullable(),
+    cost_usd: z.number(),
+    price_per_second_usd: z.number(),
+    error: taskError.nullable(),
+    remixed_from_video_id: z.string().nullable(),
+    created_at: z.number().int(),
+    completed_at: z.number().int().nullable(),
+    expires_at: z.number().int().nullable(),
+    thumbnail_url: z.string().nullable(),
+  })
+  .meta({ id: 'GalleryItem' });
 
 /** The quote as the API shows it, with what the key can spend. */
 export function quoteView(gw: Gateway, key: ApiKey, q: Quote, model: string, size: string) {
@@ -74,53 +142,85 @@ export function quoteView(gw: Gateway, key: ApiKey, q: Quote, model: string, siz
  */
 export function consoleApiRoutes(gw: Gateway) {
   return async function plugin(app: FastifyInstance): Promise<void> {
-    const config = { dialect: 'openai' as const };
     const signer = new UrlSigner(gw.secrets.derive('signed-urls'), gw.config.signedUrls.ttlHours * 3600_000);
     const search = new TaskSearch(gw.db);
     const layouts = new SpriteLayouts();
+    const key = { auth: 'key' as const, tag: 'Console' };
+    const idParams = z.object({ id: pathId('The video id.') });
 
-    app.get('/v1/quote', { config }, async (req) => {
-      const q = req.query as Record<string, string | undefined>;
-      if (q.remix_of) {
-        const source = visibleTask(gw, req, q.remix_of);
-        const model = gw.catalog.get(source.model) ?? parseModel(DEFAULT_MODEL, gw.catalog, DEFAULT_MODEL);
-        const size = parseSize(`${source.width}x${source.height}`)!;
-        const quote = quoteTask(gw, req.apiKey, model, size, source.seconds, source);
-        return { ...quoteView(gw, req.apiKey, quote, model.id, `${size.width}x${size.height}`), remix_of: videoId(source.id) };
-      }
-      const model = parseModel(q.model, gw.catalog, DEFAULT_MODEL);
-      const seconds = parseSeconds(q.seconds, model);
-      const size = parseSizeParam(q.size, model, gw.catalog);
-      const quote = quoteTask(gw, req.apiKey, model, size, seconds);
-      return quoteView(gw, req.apiKey, quote, model.id, `${size.width}x${size.height}`);
-    });
+    route(
+      app,
+      {
+        ...key,
+        method: 'GET',
+        url: '/v1/quote',
+        summary: 'The price of a video before it is created',
+        description: 'The creation path\'s own quote: the same model, size and seconds checks as POST /v1/videos, or a remix of a video.',
+        query: z.object({
+          model: optText('The model (default sora-2).', 200),
+          seconds: optText('Seconds, as for POST /v1/videos.', 10),
+          size: optText('Size, as for POST /v1/videos.', 20),
+          remix_of: optText('A video id: quote a remix of it instead.', 200),
+        }),
+        responses: { 200: quoteSchema },
+      },
+      async (req, _reply, { query: q }) => {
+        if (q.remix_of) {
+          const source = visibleTask(gw, req, q.remix_of);
+          const model = gw.catalog.get(source.model) ?? parseModel(DEFAULT_MODEL, gw.catalog, DEFAULT_MODEL);
+          const size = parseSize(`${source.width}x${source.height}`)!;
+          const quote = quoteTask(gw, req.apiKey, model, size, source.seconds, source);
+          return { ...quoteView(gw, req.apiKey, quote, model.id, `${size.width}x${size.height}`), remix_of: videoId(source.id) };
+        }
+        const model = parseModel(q.model, gw.catalog, DEFAULT_MODEL);
+        const seconds = parseSeconds(q.seconds, model);
+        const size = parseSizeParam(q.size, model, gw.catalog);
+        const quote = quoteTask(gw, req.apiKey, model, size, seconds);
+        return quoteView(gw, req.apiKey, quote, model.id, `${size.width}x${size.height}`);
+      },
+    );
 
-    app.get('/v1/videos/:id/links', { config }, async (req) => {
-      const task = visibleTask(gw, req, (req.params as { id: string }).id);
-      return linksOf(gw, req, task, signer, layouts);
-    });
+    route(
+      app,
+      { ...key, method: 'GET', url: '/v1/videos/:id/links', summary: "Signed links to a finished video's files", description: 'Usable by <video> and <img> without headers; with the spritesheet grid.', params: idParams, responses: { 200: linksSchema } },
+      async (req, _reply, { params }) => linksOf(gw, req, visibleTask(gw, req, params.id), signer, layouts),
+    );
 
     const thumbnailUrl = (req: FastifyRequest, t: Task, now: number): string | null => {
       if (t.status !== 'completed' || (t.expiresAt !== null && t.expiresAt <= now) || !gw.service.store.getAsset(t.id, 'thumbnail')) return null;
       return signer.link(publicBase(req, gw.config.publicUrl), t, 'thumbnail', now).url;
     };
 
-    app.get('/v1/gallery/:id', { config }, async (req) => {
-      const task = visibleTask(gw, req, (req.params as { id: string }).id);
+    route(app, { ...key, method: 'GET', url: '/v1/gallery/:id', summary: 'One video as the gallery shows it', params: idParams, responses: { 200: galleryItemSchema } }, async (req, _reply, { params }) => {
+      const task = visibleTask(gw, req, params.id);
       return { ...galleryItem(task), thumbnail_url: thumbnailUrl(req, task, gw.service.now()) };
     });
 
-    app.get('/v1/gallery', { config }, async (req) => {
-      const q = req.query as Record<string, string | undefined>;
-      const limit = parsePageLimit(q.limit, 24);
-      const status = parseStatus(q.status);
-      let model: string | undefined;
-      if (q.model) model = parseModel(q.model, gw.catalog, DEFAULT_MODEL).id;
-      const rows = search.find({ keyId: req.apiKey.id, status, model, before: parseCursor(q.after), limit });
-      const now = gw.service.now();
-      const data = rows.slice(0, limit).map((t) => ({ ...galleryItem(t), thumbnail_url: thumbnailUrl(req, t, now) }));
-      return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
-    });
+    route(
+      app,
+      {
+        ...key,
+        method: 'GET',
+        url: '/v1/gallery',
+        summary: "The key's videos with status and model filters, cost and thumbnails",
+        query: z.object({
+          limit: queryInt('limit', 1, 100, 24),
+          status: optEnum(STATUSES_TUPLE, 'Task status'),
+          model: optText('Only this model.', 200),
+          after: optText('A video id: the page starts after it.', 200),
+        }),
+        responses: { 200: pageOf(galleryItemSchema) },
+      },
+      async (req, _reply, { query: q }) => {
+        const { limit } = q;
+        let model: string | undefined;
+        if (q.model) model = parseModel(q.model, gw.catalog, DEFAULT_MODEL).id;
+        const rows = search.find({ keyId: req.apiKey.id, status: q.status, model, before: parseCursor(q.after), limit });
+        const now = gw.service.now();
+        const data = rows.slice(0, limit).map((t) => ({ ...galleryItem(t), thumbnail_url: thumbnailUrl(req, t, now) }));
+        return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
+      },
+    );
   };
 }
 

@@ -203,6 +203,7 @@ export function paramName(path: PropertyKey[]): string | null {
 function codeOf(issue: Issue): string {
   if (issue.code === 'invalid_type' && !('input' in issue)) return 'missing_required_parameter';
   if (issue.code === 'invalid_type') return 'invalid_type';
+  if (issue.code === 'invalid_value' && 'input' in issue && typeof issue.input !== typeof issue.values?.[0]) return 'invalid_type';
   if (issue.code === 'too_big' && issue.origin === 'string') return 'string_above_max_length';
   if (issue.code === 'too_small' && issue.origin === 'string') return issue.minimum === 1 ? 'empty_string' : 'string_below_min_length';
   if (issue.code === 'unrecognized_keys') return 'unknown_parameter';

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import { route } from '../http/route.js';
 import { ApiError, unauthorized } from '../core/errors.js';
 import { bearerToken, sameToken } from '../http/auth.js';
 import type { Metrics } from './metrics.js';
@@ -20,7 +21,18 @@ export interface MetricsAccess {
  */
 export function metricsRoutes(metrics: Metrics | undefined, access: MetricsAccess) {
   return async (app: FastifyInstance): Promise<void> => {
-    app.get('/metrics', { config: { public: true } }, async (req, reply) => {
+    route(
+      app,
+      {
+        method: 'GET',
+        url: '/metrics',
+        tag: 'Operations',
+        summary: 'Prometheus metrics',
+        description: 'Needs the metrics token (not an API key, not the admin token); docs/operations.md lists every metric.',
+        auth: 'metrics',
+        responses: { 200: { description: 'Prometheus text format.', media: ['text/plain'] } },
+      },
+      async (req, reply) => {
       if (!metrics || !access.token) {
         throw new ApiError({
           status: 403,
@@ -34,7 +46,8 @@ export function metricsRoutes(metrics: Metrics | undefined, access: MetricsAcces
       if (!sameToken(bearerToken(req), access.token)) throw unauthorized('GET /metrics needs the metrics token (Authorization: Bearer VIDGATE_METRICS_TOKEN).');
       reply.header('content-type', metrics.contentType).header('cache-control', 'no-store');
       return metrics.exposition();
-    });
+      },
+    );
   };
 }
 
