@@ -152,9 +152,22 @@ function answer(a: Answer | z.ZodType, components: Json): Json {
   return out;
 }
 
+const cap = (w: string): string => w[0]!.toUpperCase() + w.slice(1);
+
+/** getV1VideosById, getConsoleIndex, getConsoleWildcard: unique per method and URL. */
+function operationId(method: string, url: string): string {
+  const words = url.split('/').flatMap((seg, i, all) => {
+    if (seg === '' ) return i === all.length - 1 && i > 1 ? ['Index'] : [];
+    if (seg === '*') return ['Wildcard'];
+    if (seg.startsWith(':')) return [`By${cap(seg.slice(1))}`];
+    return seg.split(/[_.-]/).filter(Boolean).map(cap);
+  });
+  return `${method.toLowerCase()}${words.join('')}`;
+}
+
 function operation(method: string, url: string, spec: StoredSpec | undefined, components: Json): Json {
   const { names } = pathOf(url);
-  const opId = `${method.toLowerCase()}${url.replace(/[:*]/g, '').split(/[/_.-]/).filter(Boolean).map((w) => w[0]!.toUpperCase() + w.slice(1)).join('')}`;
+  const opId = operationId(method, url);
   if (!spec) {
     return {
       operationId: opId,
