@@ -47,6 +47,11 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   body?: B;
   /** How the body may be sent (default JSON). Multipart bodies are read with readBody. */
   bodyTypes?: ('json' | 'multipart')[];
+  /**
+   * The handler's own checks of a body the schema refused, run first so that the caller gets
+   * their wording (which can name what the catalogue allows); the schema's error otherwise.
+   */
+  explain?: (body: RequestBody) => void;
   /** Multipart parts that are files (buffered, up to maxFileBytes). */
   files?: { names: string[]; maxFileBytes: number };
   bodyExamples?: Record<string, Example>;
@@ -111,7 +116,7 @@ export function route<P extends z.ZodType = typeof EMPTY, Q extends z.ZodType = 
           ? await readBody(req, { fileFields: spec.files?.names ?? [], maxFileBytes: spec.files?.maxFileBytes ?? 0 })
           : jsonBody(req);
         const value = raw.multipart ? { ...raw.fields, ...Object.fromEntries(raw.files) } : raw.fields;
-        body = check(spec.body, value, dialect, 'body') as z.output<B>;
+        body = check(spec.body, value, dialect, 'body', spec.explain && (() => spec.explain!(raw))) as z.output<B>;
       }
       return handler(req, reply, { params, query, body, raw });
     },
@@ -164,9 +169,10 @@ function acceptsList(schema: z.ZodType): boolean {
 
 type Where = 'path' | 'query' | 'body';
 
-function check(schema: z.ZodType, value: unknown, dialect: Dialect, where: Where): unknown {
+function check(schema: z.ZodType, value: unknown, dialect: Dialect, where: Where, explain?: () => void): unknown {
   const r = schema.safeParse(value, { reportInput: true, error: (iss: unknown) => describeIssue(iss as Issue, dialect, where) } as never);
   if (r.success) return r.data;
+  explain?.();
   const issue = r.error.issues[0]! as unknown as Issue & { message: string };
   const param = paramName(issue.path);
   // A bad path parameter is a resource that does not exist, as for an unknown id.
@@ -201,9 +207,9 @@ export function paramName(path: PropertyKey[]): string | null {
 }
 
 function codeOf(issue: Issue): string {
-  if (issue.code === 'invalid_type' && !('input' in issue)) return 'missing_required_parameter';
+  if (issue.code === 'invalid_type' && issue.input === undefined) return 'missing_required_parameter';
   if (issue.code === 'invalid_type') return 'invalid_type';
-  if (issue.code === 'invalid_value' && 'input' in issue && typeof issue.input !== typeof issue.values?.[0]) return 'invalid_type';
+  if (issue.code === 'invalid_value' && issue.input !== undefined && typeof issue.input !== typeof issue.values?.[0]) return 'invalid_type';
   if (issue.code === 'too_big' && issue.origin === 'string') return 'string_above_max_length';
   if (issue.code === 'too_small' && issue.origin === 'string') return issue.minimum === 1 ? 'empty_string' : 'string_below_min_length';
   if (issue.code === 'unrecognized_keys') return 'unknown_parameter';
@@ -249,7 +255,7 @@ function bounds(issue: Issue): string {
 /** Validation messages in the dialect's wording (schema-level messages take precedence over these). */
 function describeIssue(issue: Issue, dialect: Dialect, where: Where): string {
   const param = paramName(issue.path) ?? (where === 'body' ? 'body' : 'parameter');
-  const missing = issue.code === 'invalid_type' && !('input' in issue);
+  const missing = issue.code === 'invalid_type' && issue.input === undefined;
   const input = issue.input;
   if (dialect === 'apimart') {
     if (missing) return `${param} is required.`;

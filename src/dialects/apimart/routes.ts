@@ -60,6 +60,7 @@ export function apimartRoutes(gw: Gateway) {
         auth: 'key',
         dialect: 'apimart',
         body: apimartCreateBody,
+        explain: (raw) => void parseGeneration(raw.fields, gw.catalog),
         bodyExamples: GENERATION_EXAMPLES,
         headers: { 'Idempotency-Key': "Makes a retried submit return the first one's task.", 'X-APIMart-Response-Version': `${RESPONSE_VERSION} selects the object form of the answer.` },
         responses: {

@@ -54,6 +54,12 @@ export function openaiRoutes(gw: Gateway) {
         auth: 'key',
         dialect: 'openai',
         body: openaiCreateBody(gw.catalog),
+        explain: ({ fields }) => {
+          parsePrompt(fields.prompt);
+          const model = parseModel(fields.model, gw.catalog, DEFAULT_MODEL);
+          parseSeconds(fields.seconds, model);
+          parseSizeParam(fields.size, model, gw.catalog);
+        },
         bodyTypes: ['json', 'multipart'],
         files: { names: ['input_reference'], maxFileBytes: gw.config.images.maxBytes },
         bodyExamples: CREATE_EXAMPLES,
