@@ -187,7 +187,7 @@ const validationError = (param: string | null, message: string, code: string): A
 
 interface Issue {
   code: string;
-  path: PropertyKey[];
+  path?: PropertyKey[];
   input?: unknown;
   expected?: string;
   values?: unknown[];
@@ -200,9 +200,9 @@ interface Issue {
 }
 
 /** `image_urls[0]`, `input_reference.image_url`: the param as the caller wrote it. */
-export function paramName(path: PropertyKey[]): string | null {
+export function paramName(path: PropertyKey[] | undefined): string | null {
   let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  for (const p of path ?? []) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
   return out || null;
 }
 
