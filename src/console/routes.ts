@@ -24,23 +24,6 @@ const STATUSES_TUPLE = ['queued', 'in_progress', 'completed', 'failed', 'cancell
 export const STATUSES: TaskStatus[] = [...STATUSES_TUPLE];
 const sec = (ms: number | null): number | null => (ms === null ? null : Math.floor(ms / 1000));
 
-/** ?limit= within 1..max (default `fallback`), or a 400 naming it. */
-export function parsePageLimit(value: string | undefined, fallback: number, max = 100): number {
-  if (value === undefined || value === '') return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw invalid('limit', `Invalid value for 'limit': '${value}'. Expected an integer between 1 and ${max}.`);
-  return n;
-}
-
-/** ?status= one of the task statuses, or a 400. */
-export function parseStatus(value: string | undefined): TaskStatus | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (!STATUSES.includes(value as TaskStatus)) {
-    throw invalid('status', `Invalid value for 'status': '${value}'. Supported values are ${STATUSES.map((s) => `'${s}'`).join(', ')}.`);
-  }
-  return value as TaskStatus;
-}
-
 /** A page cursor (?after=) naming a task, or a 400. */
 export function parseCursor(value: string | undefined, param = 'after'): string | undefined {
   if (value === undefined || value === '') return undefined;

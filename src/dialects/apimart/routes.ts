@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createTask, parseIdempotencyKey, retryCountOf } from '../../core/create.js';
 import type { CanonicalCreate } from '../../core/create.js';
 import { ApiError, conflict, invalid, notFound } from '../../core/errors.js';
