@@ -91,7 +91,7 @@ export const channelSchema = z
     concurrency: z.number().int().nullable(),
     rpm: z.number().int().nullable(),
     max_jobs: z.number().int().nullable(),
-    markup: z.number(),
+    markup: z.number().nullable(),
     deadline_minutes: z.number().nullable(),
     enabled: z.boolean(),
     options: obj,

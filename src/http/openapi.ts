@@ -174,7 +174,10 @@ function operation(method: string, url: string, spec: StoredSpec | undefined, co
       tags: ['Other'],
       summary: `${method} ${url}`,
       parameters: parameters(undefined, names, components),
-      responses: { 200: { description: 'The file or page.' } },
+      responses: {
+        200: { description: 'The file or page.' },
+        '4XX': { description: 'Not found (or refused), in the OpenAI error envelope.', content: { 'application/json': { schema: { $ref: '#/components/schemas/OpenAIError' } } } },
+      },
     };
   }
   const error = { $ref: `#/components/schemas/${spec.dialect === 'apimart' ? 'ApimartError' : 'OpenAIError'}` };
