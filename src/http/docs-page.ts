@@ -59,8 +59,8 @@ class SchemaView {
       const extra = [
         ps.default !== undefined ? `default <code>${esc(JSON.stringify(ps.default))}</code>` : '',
         ps.maxLength !== undefined ? `max length ${esc(ps.maxLength)}` : '',
-        ps.minimum !== undefined ? `≥ ${esc(ps.minimum)}` : '',
-        ps.maximum !== undefined ? `≤ ${esc(ps.maximum)}` : '',
+        meaningful(ps.minimum) ? `≥ ${esc(ps.minimum)}` : '',
+        meaningful(ps.maximum) ? `≤ ${esc(ps.maximum)}` : '',
       ].filter(Boolean);
       return `<li><code class="prop">${esc(key)}</code> <span class="type">${this.typeOf(p)}</span>${required.has(key) ? ' <span class="req">required</span>' : ''}${
         desc ? ` — ${text(desc)}` : ''
@@ -69,6 +69,9 @@ class SchemaView {
     return `<ul class="schema">${items.join('')}</ul>`;
   }
 }
+
+/** A bound worth showing (not the ±2^53 every integer gets). */
+const meaningful = (n: unknown): boolean => typeof n === 'number' && Math.abs(n) < Number.MAX_SAFE_INTEGER;
 
 function parts(schema: Json): [string, Json][] {
   return Object.entries((schema.properties as Record<string, Json> | undefined) ?? {});
