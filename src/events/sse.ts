@@ -41,9 +41,8 @@ const sseQuery = z.object({
   access_token: z.string().max(4096).optional().meta({ description: 'A stream token (POST /v1/stream_tokens), for EventSource.' }),
 });
 
-function lastEventId(req: FastifyRequest): number | null {
+function lastEventId(req: FastifyRequest, query: string | undefined): number | null {
   const header = req.headers['last-event-id'];
-  const query = (req.query as Record<string, unknown>).last_event_id;
   const value = typeof header === 'string' && header !== '' ? header : typeof query === 'string' && query !== '' ? query : undefined;
   if (value === undefined) return null;
   const n = Number(value);
@@ -188,11 +187,11 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
         params: z.object({ id: pathId('The video id.') }),
         responses: { 200: { description: 'The event stream.', media: ['text/event-stream'] }, 204: { description: 'The video has ended and every event was sent.' } },
       },
-      async (req, reply, { params }) => {
+      async (req, reply, { params, query }) => {
       const task = visibleTask(gw, req, params.id);
       const grant = opts.grantOf(req);
       if (grant?.taskId && grant.taskId !== task.id) throw scopeError(grant);
-      const after = lastEventId(req);
+      const after = lastEventId(req, query.last_event_id);
       if (after !== null && TERMINAL.has(task.status) && store.eventsForTask(task.id, after, 1).length === 0) {
         return reply.code(204).send();
       }
@@ -210,10 +209,10 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
         description: 'From now (or after Last-Event-ID), forever.',
         responses: { 200: { description: 'The event stream.', media: ['text/event-stream'] } },
       },
-      async (req, reply) => {
+      async (req, reply, { query }) => {
       const grant = opts.grantOf(req);
       if (grant?.taskId) throw scopeError(grant);
-      const after = lastEventId(req) ?? opts.hub.latestSeq();
+      const after = lastEventId(req, query.last_event_id) ?? opts.hub.latestSeq();
       return stream(req, reply, { keyId: req.apiKey.id, after });
       },
     );
