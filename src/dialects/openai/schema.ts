@@ -6,8 +6,7 @@
 import { z } from 'zod';
 import type { Catalog } from '../../core/catalog.js';
 import { uploadedFile } from '../../http/body.js';
-
-export const PROMPT_MAX = 32_000;
+import { PROMPT_MAX } from './validate.js';
 
 const imageUrlObject = z
   .object({
