@@ -48,6 +48,9 @@ describe('the OpenAPI document', () => {
     const create = paths['/v1/videos']!.post!;
     const content = (create.requestBody as Json).content as Record<string, Json>;
     expect(Object.keys(content).sort()).toEqual(['application/json', 'multipart/form-data']);
+    // In multipart, input_reference may be a file part.
+    const multipart = content['multipart/form-data']!.schema as { properties: Record<string, { anyOf?: Json[] }> };
+    expect(multipart.properties.input_reference!.anyOf![0]).toMatchObject({ type: 'string', format: 'binary' });
     const examples = content['application/json']!.examples as Record<string, { value: Json }>;
     expect(Object.values(examples).some((e) => e.value.prompt === '一只可爱的小猫在花园里玩耍')).toBe(true);
     const generations = paths['/v1/videos/generations']!.post!;

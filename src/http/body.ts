@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { z } from 'zod';
 import { ApiError, invalid } from '../core/errors.js';
 
 export interface UploadedFile {
@@ -14,11 +13,6 @@ export interface RequestBody {
   files: Map<string, UploadedFile>;
   multipart: boolean;
 }
-
-/** A file part of a multipart body, as Zod (documented as a binary string). */
-export const uploadedFile = z
-  .custom<UploadedFile>((v) => typeof v === 'object' && v !== null && Buffer.isBuffer((v as UploadedFile).data))
-  .meta({ type: 'string', format: 'binary', description: 'A file part.' } as never);
 
 const UNSAFE_KEYS = new Set(['__proto__', 'prototype', 'constructor']);
 

@@ -165,6 +165,21 @@ function operationId(method: string, url: string): string {
   return `${method.toLowerCase()}${words.join('')}`;
 }
 
+/** The multipart form of a body: the declared file parts may be sent as files. */
+function withFileParts(schema: Json, files: string[], components: Json): Json {
+  if (files.length === 0) return schema;
+  let target = schema;
+  const ref = schema.$ref;
+  if (typeof ref === 'string') target = (components[ref.replace('#/components/schemas/', '')] as Json | undefined) ?? schema;
+  const props = { ...((target.properties as Record<string, Json> | undefined) ?? {}) };
+  for (const name of files) {
+    const file = { type: 'string', format: 'binary', description: 'A file part.' };
+    props[name] = props[name] ? { anyOf: [file, props[name]] } : file;
+  }
+  const { $ref: _ref, ...rest } = target;
+  return { ...rest, properties: props };
+}
+
 function operation(method: string, url: string, spec: StoredSpec | undefined, components: Json): Json {
   const { names } = pathOf(url);
   const opId = operationId(method, url);
@@ -196,7 +211,10 @@ function operation(method: string, url: string, spec: StoredSpec | undefined, co
     op.requestBody = {
       required: Array.isArray(schema.required) && schema.required.length > 0,
       content: Object.fromEntries(
-        types.map((t) => [t === 'json' ? 'application/json' : 'multipart/form-data', { schema, ...(examples ? { examples } : {}) }]),
+        types.map((t) => [
+          t === 'json' ? 'application/json' : 'multipart/form-data',
+          { schema: t === 'multipart' ? withFileParts(schema, spec.files?.names ?? [], components) : schema, ...(examples ? { examples } : {}) },
+        ]),
       ),
     };
   }

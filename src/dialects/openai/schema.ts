@@ -5,7 +5,6 @@
  */
 import { z } from 'zod';
 import type { Catalog } from '../../core/catalog.js';
-import { uploadedFile } from '../../http/body.js';
 import { PROMPT_MAX } from './validate.js';
 
 const imageUrlObject = z
@@ -30,9 +29,9 @@ export function openaiCreateBody(catalog: Catalog) {
         .meta({ description: 'Clip length in seconds, as a string; which lengths depend on the model (GET /v1/models). Default: the model\'s first.' }),
       size: z.string().optional().meta({ description: `Width x height; which sizes depend on the model. Sizes on this gateway: ${sizes.join(', ')}.` }),
       input_reference: z
-        .union([uploadedFile, imageUrlObject, z.string()])
+        .union([imageUrlObject, z.string()])
         .optional()
-        .meta({ description: 'An image the video starts from: a file part, or {image_url} (a data URL or an http(s) URL), or that URL as a string.' }),
+        .meta({ description: 'An image the video starts from: {image_url} (a data URL or an http(s) URL), or that URL as a string; in multipart, a file part (a data URL or an http(s) URL), or that URL as a string.' }),
       callback_url: z.string().optional().meta({ description: 'An https URL that receives the video.* events of this video, signed with the key\'s callback secret.' }),
     })
     .meta({ id: 'OpenAICreateVideo' });
