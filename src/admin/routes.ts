@@ -7,7 +7,9 @@ import { optText, queryInt, route } from '../http/route.js';
 import { listOf } from '../http/schemas.js';
 import { invalid, notFound } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
-import type { Tier } from '../core/catalog.js';
+import type { PriceKey } from '../billing/prices.js';
+import { RESOLUTIONS } from '../core/video-request.js';
+import type { Resolution } from '../core/video-request.js';
 
 /** Parse a JSON body with a Zod schema; the first issue becomes a 400 naming its field. */
 export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -32,13 +34,40 @@ const createKey = z.object({
 });
 const updateKey = z.object({ name: z.string().trim().min(1).max(200).optional(), ...keyLimits });
 const credit = z.object({ amount_usd: z.number(), note: z.string().max(500).optional() });
-const tier = z.enum(['720p', '1024p', '1080p']);
-const price = z.object({ model: z.string().min(1), tier, usd_per_second: z.number().min(0).max(1000) });
+/** A price override: the model and the dimensions it prices (absent = any). `tier` is the older name of `resolution` ('1024p' = 'high'). */
+const price = z
+  .object({
+    model: z.string().min(1),
+    resolution: z.enum(RESOLUTIONS).optional(),
+    tier: z.enum(['720p', '1024p', '1080p']).optional(),
+    audio: z.boolean().optional(),
+    mode: z.string().min(1).max(50).optional(),
+    usd_per_second: z.number().min(0).max(1000),
+  })
+  .strict()
+  .refine((p) => p.resolution === undefined || p.tier === undefined, { message: 'give resolution or tier, not both', path: ['tier'] });
+
+/** DELETE's path resolution: a resolution, a legacy tier, or 'any'. */
+function pathResolution(value: string): Resolution | null {
+  if (value === 'any') return null;
+  if (value === '1024p') return 'high';
+  if ((RESOLUTIONS as readonly string[]).includes(value)) return value as Resolution;
+  throw invalid('resolution', `resolution must be 'any' or one of ${RESOLUTIONS.map((r) => `'${r}'`).join(', ')}.`);
+}
 
 const idParams = z.object({ id: z.string().min(1).max(200).meta({ description: 'The key id or its prefix.' }) });
 const priceList = z.object({
   object: z.literal('list'),
-  data: z.array(z.object({ model: z.string(), tier: tier, usd_per_second: z.number(), source: z.enum(['catalogue', 'override']) })),
+  data: z.array(
+    z.object({
+      model: z.string(),
+      resolution: z.enum(RESOLUTIONS).nullable().meta({ description: 'null: any resolution.' }),
+      audio: z.boolean().nullable().meta({ description: 'null: with or without audio.' }),
+      mode: z.string().nullable().meta({ description: 'null: any mode.' }),
+      usd_per_second: z.number(),
+      source: z.enum(['catalogue', 'override']),
+    }),
+  ),
 });
 
 /** The operator API under /admin/v1, guarded by VIDGATE_ADMIN_TOKEN. */
@@ -172,26 +201,53 @@ export function adminRoutes(gw: Gateway) {
       sandbox_pricing: gw.config.billing.sandboxPricing,
     }));
 
-    route(app, { ...admin, method: 'PUT', url: '/admin/v1/prices', summary: "Set a model's price at a tier", body: price, responses: { 200: priceList } }, async (_req, _reply, { body }) => {
-      if (!gw.catalog.get(body.model)) throw notFound(`Unknown model '${body.model}'.`, 'model');
-      gw.prices.set(body.model, body.tier, body.usd_per_second, gw.service.now());
-      return { object: 'list', data: gw.prices.list() };
-    });
+    route(
+      app,
+      {
+        ...admin,
+        method: 'PUT',
+        url: '/admin/v1/prices',
+        summary: "Override a model's price (per resolution, audio and mode, or any)",
+        body: price,
+        bodyExamples: { high: { summary: 'sora-2-pro at high resolution', value: { model: 'sora-2-pro', resolution: 'high', usd_per_second: 0.45 } } },
+        responses: { 200: priceList },
+      },
+      async (_req, _reply, { body }) => {
+        const model = gw.catalog.get(body.model);
+        if (!model) throw notFound(`Unknown model '${body.model}'.`, 'model');
+        const key: PriceKey = {
+          resolution: body.resolution ?? (body.tier === undefined ? null : body.tier === '1024p' ? 'high' : body.tier),
+          audio: body.audio ?? null,
+          mode: body.mode ?? null,
+        };
+        if (body.mode !== undefined && !model.modes?.includes(body.mode)) {
+          throw invalid('mode', `${model.id} has ${model.modes?.length ? `the modes ${model.modes.join(', ')}` : 'no modes'}.`);
+        }
+        gw.prices.set(model.id, key, body.usd_per_second, gw.service.now());
+        return { object: 'list', data: gw.prices.list() };
+      },
+    );
 
     route(
       app,
       {
         ...admin,
         method: 'DELETE',
-        url: '/admin/v1/prices/:model/:tier',
-        summary: 'Go back to the list price',
-        params: z.object({ model: z.string().min(1).max(200), tier: z.string().max(20) }),
+        url: '/admin/v1/prices/:model/:resolution',
+        summary: 'Remove a price override (back to the list price)',
+        params: z.object({
+          model: z.string().min(1).max(200),
+          resolution: z.string().max(20).meta({ description: `'any', or one of ${RESOLUTIONS.join(', ')} ('1024p' is the older name of 'high').` }),
+        }),
+        query: z.object({
+          audio: z.enum(['true', 'false']).optional().meta({ description: 'The override with or without audio (absent = any).' }),
+          mode: optText('The override of this mode (absent = any).', 50),
+        }),
         responses: { 200: priceList },
       },
-      async (_req, _reply, { params }) => {
-        const t = tier.safeParse(params.tier);
-        if (!t.success) throw invalid('tier', "tier must be '720p', '1024p' or '1080p'.");
-        gw.prices.reset(params.model, t.data as Tier);
+      async (_req, _reply, { params, query }) => {
+        const model = gw.catalog.get(params.model)?.id ?? params.model;
+        gw.prices.reset(model, { resolution: pathResolution(params.resolution), audio: query.audio === undefined ? null : query.audio === 'true', mode: query.mode ?? null });
         return { object: 'list', data: gw.prices.list() };
       },
     );

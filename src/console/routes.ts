@@ -1,15 +1,17 @@
 import { StorageError } from '../assets/blobs.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { microsToUsd } from '../billing/money.js';
-import { parseSize } from '../core/catalog.js';
+import { formatSize, parseSize } from '../core/catalog.js';
 import { ApiError, conflict, invalid } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
 import { parseTaskId, videoId } from '../core/ids.js';
 import { quoteTask } from '../core/quote.js';
+import { requestOf } from '../core/video-request.js';
 import type { Quote } from '../core/quote.js';
 import type { Task, TaskStatus, Variant } from '../core/task.js';
 import { costUsd } from '../dialects/apimart/task.js';
-import { parseModel, parseSeconds, parseSizeParam } from '../dialects/openai/validate.js';
+import { parseModel } from '../dialects/openai/validate.js';
+import { parseQuoteParams } from './quote-params.js';
 import { z } from 'zod';
 import { optEnum, optText, pathId, queryInt, route } from '../http/route.js';
 import { pageOf, taskError } from '../http/schemas.js';
@@ -36,16 +38,33 @@ export const quoteSchema = z
   .object({
     object: z.literal('quote'),
     model: z.string(),
-    size: z.string(),
+    size: z.string().nullable().meta({ description: 'null when the first frame decides it (aspect_ratio adaptive).' }),
+    resolution: z.string(),
+    generate_audio: z.boolean(),
+    mode: z.string().nullable(),
     seconds: z.string(),
     price_usd: z.number(),
     price_per_second_usd: z.number(),
     currency: z.literal('USD'),
     free: z.boolean(),
     reason: z.string().nullable(),
+    breakdown: z.object({
+      seconds: z.number(),
+      price_per_second_usd: z.number(),
+      list_price: z
+        .object({
+          usd_per_second: z.number(),
+          matched: z.object({ resolution: z.string().nullable(), generate_audio: z.boolean().nullable(), mode: z.string().nullable() }),
+          source: z.string(),
+        })
+        .nullable(),
+      channel: z.object({ usd_per_second: z.number().nullable(), markup: z.number().nullable() }).nullable(),
+      total_usd: z.number(),
+    }),
     available_usd: z.number().nullable().meta({ description: 'What the key can spend (null for test keys).' }),
     affordable: z.boolean(),
     remix_of: z.string().optional(),
+    aspect_ratio: z.string().optional(),
   })
   .meta({ id: 'Quote' });
 
@@ -96,20 +115,37 @@ export const galleryItemSchema = z
   })
   .meta({ id: 'GalleryItem' });
 
-/** The quote as the API shows it, with what the key can spend. */
-export function quoteView(gw: Gateway, key: ApiKey, q: Quote, model: string, size: string) {
+/** The quote as the API shows it, with how the price was reached and what the key can spend. */
+export function quoteView(gw: Gateway, key: ApiKey, q: Quote, model: string, size: string | null) {
   const b = gw.ledger.balance(key.id);
   const available = b.balanceMicros + b.creditLimitMicros;
   return {
     object: 'quote',
     model,
     size,
+    resolution: q.resolution,
+    generate_audio: q.audio,
+    mode: q.mode,
     seconds: String(q.seconds),
     price_usd: microsToUsd(q.totalMicros),
     price_per_second_usd: microsToUsd(q.priceMicros),
     currency: 'USD',
     free: q.totalMicros === 0,
     reason: q.reason,
+    breakdown: {
+      seconds: q.seconds,
+      price_per_second_usd: microsToUsd(q.priceMicros),
+      /** The list price row that matched: the dimensions it names (null = any) and where it comes from. */
+      list_price: q.list
+        ? {
+            usd_per_second: q.list.usdPerSecond,
+            matched: { resolution: q.list.row.resolution ?? null, generate_audio: q.list.row.audio ?? null, mode: q.list.row.mode ?? null },
+            source: q.list.source,
+          }
+        : null,
+      channel: q.channel ? { usd_per_second: q.channel.usdPerSecond ?? null, markup: q.channel.markup ?? null } : null,
+      total_usd: microsToUsd(q.totalMicros),
+    },
     available_usd: key.test ? null : microsToUsd(available),
     affordable: key.test || q.totalMicros === 0 || q.totalMicros <= available,
   };
@@ -138,11 +174,18 @@ export function consoleApiRoutes(gw: Gateway) {
         method: 'GET',
         url: '/v1/quote',
         summary: 'The price of a video before it is created',
-        description: 'The creation path\'s own quote: the same model, size and seconds checks as POST /v1/videos, or a remix of a video.',
+        description: "The creation path's own quote: the same checks as POST /v1/videos (model; size, or aspect_ratio and resolution; seconds or duration; audio; mode), or a remix of a video.",
         query: z.object({
           model: optText('The model (default sora-2).', 200),
           seconds: optText('Seconds, as for POST /v1/videos.', 10),
-          size: optText('Size, as for POST /v1/videos.', 20),
+          duration: optText('Seconds, as an integer (or seconds).', 10),
+          size: optText('"WxH", as for POST /v1/videos.', 20),
+          aspect_ratio: optText('With resolution, instead of size.', 20),
+          resolution: optText('With aspect_ratio, instead of size.', 20),
+          generate_audio: optText("'true' or 'false'.", 5),
+          audio: optText('Alias of generate_audio.', 5),
+          sound: optText('Alias of generate_audio.', 5),
+          mode: optText("The model's mode.", 50),
           remix_of: optText('A video id: quote a remix of it instead.', 200),
         }),
         responses: { 200: quoteSchema },
@@ -152,14 +195,13 @@ export function consoleApiRoutes(gw: Gateway) {
           const source = visibleTask(gw, req, q.remix_of);
           const model = gw.catalog.get(source.model) ?? parseModel(DEFAULT_MODEL, gw.catalog, DEFAULT_MODEL);
           const size = parseSize(`${source.width}x${source.height}`)!;
-          const quote = quoteTask(gw, req.apiKey, model, size, source.seconds, source);
+          const made = requestOf(source);
+          const quote = quoteTask(gw, req.apiKey, model, { resolution: made.resolution, audio: made.audio, mode: made.mode, seconds: source.seconds }, source);
           return { ...quoteView(gw, req.apiKey, quote, model.id, `${size.width}x${size.height}`), remix_of: videoId(source.id) };
         }
-        const model = parseModel(q.model, gw.catalog, DEFAULT_MODEL);
-        const seconds = parseSeconds(q.seconds, model);
-        const size = parseSizeParam(q.size, model, gw.catalog);
-        const quote = quoteTask(gw, req.apiKey, model, size, seconds);
-        return quoteView(gw, req.apiKey, quote, model.id, `${size.width}x${size.height}`);
+        const p = parseQuoteParams(q, gw.catalog, DEFAULT_MODEL);
+        const quote = quoteTask(gw, req.apiKey, p.model, { resolution: p.resolution, audio: p.audio, mode: p.mode, seconds: p.seconds }, undefined);
+        return { ...quoteView(gw, req.apiKey, quote, p.model.id, p.size ? formatSize(p.size) : null), aspect_ratio: p.aspectRatio };
       },
     );
 

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { Catalog } from '../../core/catalog.js';
+import { sizesOf } from '../../core/catalog.js';
 import { PROMPT_MAX } from './validate.js';
 
 const imageUrlObject = z
@@ -14,20 +15,20 @@ const imageUrlObject = z
   })
   .meta({ description: 'In multipart, sent as input_reference[image_url].' });
 
-/** The create body; `seconds` lists every duration some model of the catalogue makes. */
+/** The create body; the model's own limits (durations, sizes) are checked by validate.ts. */
 export function openaiCreateBody(catalog: Catalog) {
   const models = catalog.list();
-  const seconds = [...new Set(models.flatMap((m) => m.seconds))].sort((a, b) => a - b).map(String);
-  const sizes = [...new Set(models.flatMap((m) => m.sizes))];
+  const sizes = [...new Set(models.flatMap((m) => sizesOf(m)))];
   return z
     .object({
       prompt: z.string().meta({ description: `What the video shows (1 to ${PROMPT_MAX} characters).`, examples: ['A calico cat playing a piano on stage'] }),
       model: z.string().optional().meta({ description: `The video model (default sora-2). This gateway serves: ${models.map((m) => m.id).join(', ')}.` }),
       seconds: z
-        .enum(seconds as [string, ...string[]])
+        .string()
+        .regex(/^\d{1,4}$/)
         .optional()
         .meta({ description: 'Clip length in seconds, as a string; which lengths depend on the model (GET /v1/models). Default: the model\'s first.' }),
-      size: z.string().optional().meta({ description: `Width x height; which sizes depend on the model. Sizes on this gateway: ${sizes.join(', ')}.` }),
+      size: z.string().optional().meta({ description: `Width x height; which sizes depend on the model. ${sizes.length <= 16 ? `Sizes on this gateway: ${sizes.join(', ')}.` : 'GET /v1/models lists each model\'s sizes.'}` }),
       input_reference: z
         .union([imageUrlObject, z.string()])
         .optional()
