@@ -11,6 +11,8 @@ export interface RequestBody {
   /** Fields with bracket keys rebuilt into objects/arrays; multipart values are strings. */
   fields: Record<string, unknown>;
   files: Map<string, UploadedFile>;
+  /** File parts of the list fields (`fileLists`), in the order sent. */
+  fileLists: Map<string, UploadedFile[]>;
   multipart: boolean;
 }
 
@@ -56,29 +58,36 @@ export function setFormValue(target: Record<string, unknown>, name: string, valu
  * are buffered (up to maxFileBytes; anything larger is a 400 naming the field) and whose other
  * file parts are skipped.
  */
-export async function readBody(req: FastifyRequest, opts: { fileFields: string[]; maxFileBytes: number }): Promise<RequestBody> {
+export async function readBody(
+  req: FastifyRequest,
+  opts: { fileFields: string[]; maxFileBytes: number; /** Fields that take several file parts (`reference_images[]`). */ fileLists?: string[] },
+): Promise<RequestBody> {
   if (!req.isMultipart()) {
     const body = req.body;
-    if (body === undefined || body === null) return { fields: {}, files: new Map(), multipart: false };
+    if (body === undefined || body === null) return { fields: {}, files: new Map(), fileLists: new Map(), multipart: false };
     if (typeof body !== 'object' || Array.isArray(body)) {
       throw invalid(null, 'The request body must be a JSON object.', 'invalid_json');
     }
-    return { fields: body as Record<string, unknown>, files: new Map(), multipart: false };
+    return { fields: body as Record<string, unknown>, files: new Map(), fileLists: new Map(), multipart: false };
   }
   const fields: Record<string, unknown> = {};
   const files = new Map<string, UploadedFile>();
+  const fileLists = new Map<string, UploadedFile[]>();
+  const lists = opts.fileLists ?? [];
   let current: string | null = null;
   try {
     for await (const part of req.parts()) {
       current = part.fieldname || null;
       if (!part.fieldname) throw invalid(null, 'Every multipart part needs a name (Content-Disposition: form-data; name="…").', 'invalid_multipart');
       if (part.type === 'file') {
-        if (!opts.fileFields.includes(part.fieldname) || files.has(part.fieldname)) {
+        const listed = lists.includes(part.fieldname);
+        if ((!listed && !opts.fileFields.includes(part.fieldname)) || files.has(part.fieldname)) {
           part.file.resume();
           continue;
         }
-        const data = await part.toBuffer();
-        files.set(part.fieldname, { filename: part.filename, mimetype: part.mimetype, data });
+        const file = { filename: part.filename, mimetype: part.mimetype, data: await part.toBuffer() };
+        if (listed) fileLists.set(part.fieldname, [...(fileLists.get(part.fieldname) ?? []), file]);
+        else files.set(part.fieldname, file);
       } else {
         if (part.valueTruncated) {
           throw invalid(part.fieldname, `'${part.fieldname}' is too long.`, 'string_above_max_length');
@@ -89,7 +98,7 @@ export async function readBody(req: FastifyRequest, opts: { fileFields: string[]
   } catch (err) {
     throw multipartError(err, current, opts.maxFileBytes);
   }
-  return { fields, files, multipart: true };
+  return { fields, files, fileLists, multipart: true };
 }
 
 export function formatBytes(n: number): string {

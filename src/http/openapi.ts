@@ -166,8 +166,8 @@ function operationId(method: string, url: string): string {
 }
 
 /** The multipart form of a body: the declared file parts may be sent as files. */
-function withFileParts(schema: Json, files: string[], components: Json): Json {
-  if (files.length === 0) return schema;
+function withFileParts(schema: Json, files: string[], lists: string[], components: Json): Json {
+  if (files.length === 0 && lists.length === 0) return schema;
   let target = schema;
   const ref = schema.$ref;
   if (typeof ref === 'string') target = (components[ref.replace('#/components/schemas/', '')] as Json | undefined) ?? schema;
@@ -175,6 +175,11 @@ function withFileParts(schema: Json, files: string[], components: Json): Json {
   for (const name of files) {
     const file = { type: 'string', format: 'binary', description: 'A file part.' };
     props[name] = props[name] ? { anyOf: [file, props[name]] } : file;
+  }
+  for (const list of lists) {
+    const name = list.replace(/\[\]$/, '');
+    const files = { type: 'array', items: { type: 'string', format: 'binary' }, description: `File parts named ${list}.` };
+    props[name] = props[name] ? { anyOf: [files, props[name]] } : files;
   }
   const { $ref: _ref, ...rest } = target;
   return { ...rest, properties: props };
@@ -213,7 +218,7 @@ function operation(method: string, url: string, spec: StoredSpec | undefined, co
       content: Object.fromEntries(
         types.map((t) => [
           t === 'json' ? 'application/json' : 'multipart/form-data',
-          { schema: t === 'multipart' ? withFileParts(schema, spec.files?.names ?? [], components) : schema, ...(examples ? { examples } : {}) },
+          { schema: t === 'multipart' ? withFileParts(schema, spec.files?.names ?? [], spec.files?.lists ?? [], components) : schema, ...(examples ? { examples } : {}) },
         ]),
       ),
     };

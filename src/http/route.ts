@@ -52,8 +52,8 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
    * their wording (which can name what the catalogue allows); the schema's error otherwise.
    */
   explain?: (body: RequestBody) => void;
-  /** Multipart parts that are files (buffered, up to maxFileBytes). */
-  files?: { names: string[]; maxFileBytes: number };
+  /** Multipart parts that are files (buffered, up to maxFileBytes); `lists` take several parts each. */
+  files?: { names: string[]; lists?: string[]; maxFileBytes: number };
   bodyExamples?: Record<string, Example>;
   /** Request headers worth documenting (Idempotency-Key …): name → description. */
   headers?: Record<string, string>;
@@ -82,7 +82,7 @@ declare module 'fastify' {
 }
 
 const EMPTY = z.object({});
-const NO_BODY: RequestBody = { fields: {}, files: new Map(), multipart: false };
+const NO_BODY: RequestBody = { fields: {}, files: new Map(), fileLists: new Map(), multipart: false };
 
 /** Register a declared route. The handler gets the validated params, query and body. */
 export function route<P extends z.ZodType = typeof EMPTY, Q extends z.ZodType = typeof EMPTY, B extends z.ZodType = typeof EMPTY>(
@@ -113,7 +113,7 @@ export function route<P extends z.ZodType = typeof EMPTY, Q extends z.ZodType = 
       let body = {} as z.output<B>;
       if (spec.body) {
         raw = multipart
-          ? await readBody(req, { fileFields: spec.files?.names ?? [], maxFileBytes: spec.files?.maxFileBytes ?? 0 })
+          ? await readBody(req, { fileFields: spec.files?.names ?? [], fileLists: spec.files?.lists, maxFileBytes: spec.files?.maxFileBytes ?? 0 })
           : jsonBody(req);
         // File parts are checked by readBody (size) and the handler (is it an image); the schema
         // checks every other field. The document shows the file parts as binary (openapi.ts).
@@ -137,7 +137,7 @@ function jsonBody(req: FastifyRequest): RequestBody {
   const body = req.body;
   if (body === undefined || body === null) return NO_BODY;
   if (typeof body !== 'object' || Array.isArray(body)) throw validationError(null, 'The request body must be a JSON object.', 'invalid_json');
-  return { fields: body as Record<string, unknown>, files: new Map(), multipart: false };
+  return { fields: body as Record<string, unknown>, files: new Map(), fileLists: new Map(), multipart: false };
 }
 
 /**
