@@ -83,13 +83,13 @@ export function referenceRoutes(links: MediaLinks, blobs: BlobStore, now: () => 
         responses: { 200: { description: 'The image.', media: ['image/png', 'image/jpeg', 'image/webp'] } },
       },
       async (_req, reply, { params }) => {
-      const { token, name } = params;
-      const blob = links.verify(token, name, now());
-      if (!blob) throw notFound('No such media (the link is invalid or has expired).');
-      const data = await blobs.read(blob);
-      if (!data) throw notFound('No such media (the link is invalid or has expired).');
-      const type = TYPES[name.split('.').pop()!.toLowerCase()] ?? 'application/octet-stream';
-      return reply.type(type).header('cache-control', 'private, max-age=3600').send(data);
+        const { token, name } = params;
+        const blob = links.verify(token, name, now());
+        if (!blob) throw notFound('No such media (the link is invalid or has expired).');
+        const data = await blobs.read(blob);
+        if (!data) throw notFound('No such media (the link is invalid or has expired).');
+        const type = TYPES[name.split('.').pop()!.toLowerCase()] ?? 'application/octet-stream';
+        return reply.type(type).header('cache-control', 'private, max-age=3600').send(data);
       },
     );
   };

@@ -188,14 +188,14 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
         responses: { 200: { description: 'The event stream.', media: ['text/event-stream'] }, 204: { description: 'The video has ended and every event was sent.' } },
       },
       async (req, reply, { params, query }) => {
-      const task = visibleTask(gw, req, params.id);
-      const grant = opts.grantOf(req);
-      if (grant?.taskId && grant.taskId !== task.id) throw scopeError(grant);
-      const after = lastEventId(req, query.last_event_id);
-      if (after !== null && TERMINAL.has(task.status) && store.eventsForTask(task.id, after, 1).length === 0) {
-        return reply.code(204).send();
-      }
-      return stream(req, reply, { keyId: req.apiKey.id, taskId: task.id, origin: task.origin, after: after ?? 0 });
+        const task = visibleTask(gw, req, params.id);
+        const grant = opts.grantOf(req);
+        if (grant?.taskId && grant.taskId !== task.id) throw scopeError(grant);
+        const after = lastEventId(req, query.last_event_id);
+        if (after !== null && TERMINAL.has(task.status) && store.eventsForTask(task.id, after, 1).length === 0) {
+          return reply.code(204).send();
+        }
+        return stream(req, reply, { keyId: req.apiKey.id, taskId: task.id, origin: task.origin, after: after ?? 0 });
       },
     );
 
@@ -210,10 +210,10 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
         responses: { 200: { description: 'The event stream.', media: ['text/event-stream'] } },
       },
       async (req, reply, { query }) => {
-      const grant = opts.grantOf(req);
-      if (grant?.taskId) throw scopeError(grant);
-      const after = lastEventId(req, query.last_event_id) ?? opts.hub.latestSeq();
-      return stream(req, reply, { keyId: req.apiKey.id, after });
+        const grant = opts.grantOf(req);
+        if (grant?.taskId) throw scopeError(grant);
+        const after = lastEventId(req, query.last_event_id) ?? opts.hub.latestSeq();
+        return stream(req, reply, { keyId: req.apiKey.id, after });
       },
     );
   };

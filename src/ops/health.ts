@@ -70,10 +70,10 @@ export class Readiness {
           },
         },
         async (_req, reply) => {
-        const r = await this.evaluate();
-        reply.header('cache-control', 'no-store');
-        if (!r.ready) return reply.code(503).send({ status: 'unavailable', reason: r.reason, checks: r.checks });
-        return { status: 'ready', checks: r.checks };
+          const r = await this.evaluate();
+          reply.header('cache-control', 'no-store');
+          if (!r.ready) return reply.code(503).send({ status: 'unavailable', reason: r.reason, checks: r.checks });
+          return { status: 'ready', checks: r.checks };
         },
       );
     };

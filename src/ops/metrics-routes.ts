@@ -33,19 +33,19 @@ export function metricsRoutes(metrics: Metrics | undefined, access: MetricsAcces
         responses: { 200: { description: 'Prometheus text format.', media: ['text/plain'] } },
       },
       async (req, reply) => {
-      if (!metrics || !access.token) {
-        throw new ApiError({
-          status: 403,
-          type: 'permission_error',
-          code: 'metrics_disabled',
-          message: access.port
-            ? `Metrics are served on the metrics port (${access.port}), not here: set VIDGATE_METRICS_TOKEN to serve them on this port too.`
-            : 'Metrics are disabled: the operator has not set VIDGATE_METRICS_TOKEN (or VIDGATE_METRICS_PORT).',
-        });
-      }
-      if (!sameToken(bearerToken(req), access.token)) throw unauthorized('GET /metrics needs the metrics token (Authorization: Bearer VIDGATE_METRICS_TOKEN).');
-      reply.header('content-type', metrics.contentType).header('cache-control', 'no-store');
-      return metrics.exposition();
+        if (!metrics || !access.token) {
+          throw new ApiError({
+            status: 403,
+            type: 'permission_error',
+            code: 'metrics_disabled',
+            message: access.port
+              ? `Metrics are served on the metrics port (${access.port}), not here: set VIDGATE_METRICS_TOKEN to serve them on this port too.`
+              : 'Metrics are disabled: the operator has not set VIDGATE_METRICS_TOKEN (or VIDGATE_METRICS_PORT).',
+          });
+        }
+        if (!sameToken(bearerToken(req), access.token)) throw unauthorized('GET /metrics needs the metrics token (Authorization: Bearer VIDGATE_METRICS_TOKEN).');
+        reply.header('content-type', metrics.contentType).header('cache-control', 'no-store');
+        return metrics.exposition();
       },
     );
   };
