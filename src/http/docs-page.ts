@@ -4,6 +4,8 @@
  * the same document /openapi.json serves; a few lines of inline script filter the operations as
  * you type in the search box.
  */
+import { createHash } from 'node:crypto';
+
 type Json = Record<string, unknown>;
 
 const esc = (s: unknown): string =>
@@ -166,3 +168,6 @@ ul.schema{font-size:14px;margin:2px 0;padding-left:20px}pre{background:#f6f6f8;p
 
 const SCRIPT = `(function(){var q=document.getElementById('q');q.addEventListener('input',function(){var t=q.value.trim().toLowerCase();
 document.querySelectorAll('[data-search]').forEach(function(el){el.classList.toggle('hidden',!!t&&el.getAttribute('data-search').indexOf(t)<0);});});})();`;
+
+/** The page's Content-Security-Policy: nothing from anywhere, its own inline style and (by hash) script. */
+export const DOCS_CSP = `default-src 'none'; script-src 'sha256-${createHash('sha256').update(SCRIPT).digest('base64')}'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;

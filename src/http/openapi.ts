@@ -8,7 +8,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import type { Answer, StoredSpec } from './route.js';
 import { route } from './route.js';
-import { renderDocsPage } from './docs-page.js';
+import { DOCS_CSP, renderDocsPage } from './docs-page.js';
 
 type Json = Record<string, unknown>;
 
@@ -280,7 +280,7 @@ export function openapiRoutes(table: RouteTable, info: DocInfo) {
       reply
         .type('text/html; charset=utf-8')
         .header('cache-control', 'no-cache')
-        .header('content-security-policy', "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+        .header('content-security-policy', DOCS_CSP)
         .send(built().html),
     );
   };
