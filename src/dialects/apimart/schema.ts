@@ -19,23 +19,43 @@ const frameImage = z.string().regex(/^(data:|https?:\/\/)/i).describe('An http(s
 const prompt = z.string().min(1).max(PROMPT_MAX).describe('Scene, action, mood.');
 const NAMES: Partial<Record<AspectRatio, string>> = { '16:9': 'landscape', '9:16': 'portrait', '1:1': 'square' };
 
-/** Every field of apimart's common set (any model). */
-export const apimartCreateBody = z.looseObject({
-  model: z.string().optional().describe('Model id or alias; default sora-2-preview.'),
-  prompt,
-  duration: z.int().positive().optional().describe('Seconds, an integer from the model’s set.'),
-  aspect_ratio: z.union([z.enum(ASPECT_RATIOS), z.enum(['landscape', 'portrait', 'square'])]).optional(),
-  resolution: z.string().optional().describe('720p / 1080p / 4K in any case; Sora: standard / high.'),
-  image_urls: z.array(url).optional().describe("The model's meaning: first frame; first + last frame; or reference images."),
-  first_frame_image: frameImage.optional(),
-  last_frame_image: frameImage.optional(),
-  reference_images: z.array(url).optional(),
-  negative_prompt: z.string().optional(),
-  seed: z.int().optional(),
-  generate_audio: z.boolean().optional(),
-  mode: z.string().optional(),
-  callback_url: url.optional(),
-}).meta({ id: 'ApimartCreateGeneration' });
+const describe = (v: unknown): string => (typeof v === 'string' ? `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}` : Array.isArray(v) ? 'an array' : v === null ? 'null' : `a ${typeof v}`);
+
+/**
+ * Every field of apimart's common set (any model), types only: validate.ts gives the precise 400
+ * for values (route() runs it first). A model's own options come flat besides these.
+ */
+export const apimartCreateBody = z
+  .object({
+    model: z.string().optional().meta({ description: 'The video model or an alias (default sora-2-preview); GET /v1/models lists them.', examples: ['sora-2-preview'] }),
+    prompt: z.string().meta({ description: 'What the video shows.', examples: ['A calico cat playing a piano on stage'] }),
+    duration: z
+      .number({
+        error: (iss) =>
+          typeof iss.input === 'string' && /^\s*\d+\s*$/.test(iss.input)
+            ? `duration must be an integer, but got ${describe(iss.input)}. Send ${iss.input.trim()} without quotes.`
+            : undefined,
+      })
+      .optional()
+      .meta({ description: 'Clip length in seconds, an integer from the model’s set.' }),
+    aspect_ratio: z.string().optional().meta({ description: `From the model's set: ${ASPECT_RATIOS.join(', ')} (landscape, portrait, square too). A first frame's own shape wins.` }),
+    resolution: z.string().optional().meta({ description: '480p / 720p / 1080p / 4K in any case, as the model offers; Sora: standard (720p) or high (1024p).' }),
+    image_urls: z
+      .array(z.string({ error: (iss) => `${iss.path?.length ? `image_urls[${String(iss.path[iss.path.length - 1])}]` : 'image_urls[]'} must be a non-empty URL string, but got ${describe(iss.input)}.` }), {
+        error: (iss) => `image_urls must be an array of image URLs (e.g. ["https://example.com/reference.jpg"]), but got ${describe(iss.input)}.`,
+      })
+      .optional()
+      .meta({ description: "http(s) URLs with the model's meaning: the first frame (only the first entry used); first + last frame; or reference images." }),
+    first_frame_image: z.string().optional().meta({ description: 'The first frame: an http(s) URL or a data: URL.' }),
+    last_frame_image: z.string().optional().meta({ description: 'The last frame: an http(s) URL or a data: URL.' }),
+    reference_images: z.array(z.string()).optional().meta({ description: 'Reference images (http(s) URLs), on models that take frames and references.' }),
+    negative_prompt: z.string().optional(),
+    seed: z.number().optional(),
+    generate_audio: z.boolean().optional(),
+    mode: z.string().optional().meta({ description: 'Model mode (e.g. Kling std / pro).' }),
+    callback_url: z.string().optional().meta({ description: 'An https URL that receives the task\'s events, signed with the key\'s callback secret.' }),
+  })
+  .meta({ id: 'ApimartCreateGeneration' });
 
 /** Every spelling of each resolution the model takes (apimart accepts any case). */
 function resolutionSpellings(m: ModelSpec): string[] {

@@ -15,6 +15,16 @@ import { PROMPT_MAX } from './validate.js';
 
 const imageUrl = z.string().regex(/^(data:|https?:\/\/)/i).describe('A data: URL (base64) or an http(s) URL of a JPEG, PNG or WebP image.');
 const imageInput = z.union([imageUrl, z.object({ image_url: imageUrl }).describe('{"image_url": …}; multipart: a file part instead')]);
+// The broad body only checks types: validate.ts gives the precise 400 for values (route() runs it first).
+const looseImage = z.union([
+  z.string(),
+  z
+    .object({
+      image_url: z.string().optional().meta({ description: 'A base64 data URL or an http(s) URL of a JPEG, PNG or WebP image.' }),
+      file_id: z.string().optional().meta({ description: 'Not supported by this gateway (a 400 says so).' }),
+    })
+    .meta({ description: 'In multipart, sent as input_reference[image_url].' }),
+]);
 const callbackUrl = z.string().regex(/^https?:\/\//i).describe('Notified (signed webhook) when the video finishes.');
 const prompt = z.string().min(1).max(PROMPT_MAX).describe('What the video shows.');
 // Multipart sends every value as a string: the broad schema takes those forms too.
@@ -31,25 +41,31 @@ export function openaiCreateBody(catalog?: Catalog) {
       .string()
       .optional()
       .describe(`Model id or alias (GET /v1/models); default sora-2.${catalog ? ` This gateway serves: ${catalog.list().map((m) => m.id).join(', ')}.` : ''}`),
-    prompt,
-    seconds: z.string().regex(/^\d+$/).optional().describe('Length in seconds, as a string (OpenAI). Or `duration`.'),
+    prompt: z.string().describe(`What the video shows (1 to ${PROMPT_MAX} characters).`),
+    seconds: z.string().optional().describe("Length in seconds, as a string (OpenAI); which lengths depend on the model (GET /v1/models). Or `duration`."),
     duration: integer.optional().describe('Length in seconds, as an integer. Must agree with `seconds` if both are given.'),
-    size: z.string().regex(/^\d{2,5}x\d{2,5}$/).optional().describe('"WxH". Or `aspect_ratio` + `resolution`; both forms given must agree.'),
-    aspect_ratio: z.enum(ASPECT_RATIOS).optional().describe('`adaptive`: follow the first frame.'),
-    resolution: z.enum(RESOLUTIONS).optional(),
+    size: z.string().optional().describe('"WxH"; which sizes depend on the model. Or `aspect_ratio` + `resolution`; both forms given must agree.'),
+    aspect_ratio: z.string().optional().describe(`One of ${ASPECT_RATIOS.join(', ')} the model makes; \`adaptive\`: follow the first frame.`),
+    resolution: z.string().optional().describe(`One of ${RESOLUTIONS.join(', ')} the model makes (any case).`),
     generate_audio: flag.optional().describe('Make an audio track ("true"/"false" in multipart). Aliases: `audio`, `sound`.'),
     audio: flag.optional().describe('Alias of generate_audio.'),
     sound: flag.optional().describe('Alias of generate_audio.'),
     negative_prompt: z.string().optional(),
     seed: integer.optional(),
     mode: z.string().optional().describe('Model mode (e.g. Kling std / pro).'),
-    input_reference: imageInput.optional().describe('First frame (fitted to the frame: scaled and centre-cropped).'),
-    last_frame: imageInput.optional().describe('Last frame (fitted like the first).'),
-    reference_images: z.array(imageInput).optional().describe('Reference images (multipart: file parts reference_images[]).'),
+    input_reference: looseImage.optional().describe('First frame (fitted to the frame: scaled and centre-cropped): a file part, {image_url} (a data URL or an http(s) URL), or that URL as a string.'),
+    last_frame: looseImage.optional().describe('Last frame, in the same forms (fitted like the first).'),
+    reference_images: z.union([z.array(looseImage), z.string()]).optional().describe('Reference images: URLs or {image_url} objects (multipart: file parts reference_images[]).'),
     metadata: z.union([z.record(z.string(), z.unknown()), z.string()]).optional().describe("The model's own options (a JSON string in multipart)."),
-    callback_url: callbackUrl.optional(),
+    callback_url: z.string().optional().describe("An https URL that receives the video.* events of this video, signed with the key's callback secret."),
   }).meta({ id: 'OpenAICreateVideo' });
 }
+
+/** POST /v1/videos/{id}/remix. */
+export const openaiRemixBody = z.object({
+  prompt: z.string().meta({ description: 'What to change in the source video.' }),
+  callback_url: z.string().optional(),
+});
 
 const literalSet = <T extends string | number>(values: T[]) => (values.length === 1 ? z.literal(values[0]!) : z.literal(values as [T, ...T[]]));
 
