@@ -5,6 +5,7 @@ import { openaiCompatible } from './openai-compatible/index.js';
 import type { AdapterDefinition } from './types.js';
 import { openrouter } from './openrouter/index.js';
 import { pixverse } from './pixverse/index.js';
+import { runway } from './runway/index.js';
 import { vidu } from './vidu/index.js';
 import { xai } from './xai/index.js';
 
@@ -21,4 +22,5 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [vidu.type]: vidu as AdapterDefinition<never>,
   [pixverse.type]: pixverse as AdapterDefinition<never>,
   [openrouter.type]: openrouter as AdapterDefinition<never>,
+  [runway.type]: runway as AdapterDefinition<never>,
 };

@@ -40,3 +40,5 @@ export { startPixverseFake, PixverseFake } from './pixverse-fake.js';
 export type { PixverseFakeOptions, PixverseJobParams } from './pixverse-fake.js';
 export { startOpenrouterFake, OpenrouterFake, OPENROUTER_FAKE_MODELS } from './openrouter-fake.js';
 export type { OpenrouterFakeOptions, OpenrouterJobParams, OpenrouterModel } from './openrouter-fake.js';
+export { startRunwayFake, RunwayFake, RUNWAY_VERSION } from './runway-fake.js';
+export type { RunwayFakeOptions, RunwayJobParams } from './runway-fake.js';
