@@ -19,7 +19,7 @@ const RUNWAY_KEY = 'key_TESTRUNWAY0123456789abcdef0123456789abcdef0123456789abcd
 export const RUNWAY_TEST_MODELS = [
   { id: 'gen4.5', sizes: ['1280x720', '720x1280', '960x960'], seconds: [5, 10], pricePerSecond: { '720p': 0.12, '1024p': 0.12, '1080p': 0.12 } },
   { id: 'gen4_turbo', sizes: ['1280x720', '720x1280'], seconds: [5, 10], pricePerSecond: { '720p': 0.05, '1024p': 0.05, '1080p': 0.05 } },
-  { id: 'veo3.1', sizes: ['1280x720', '720x1280', '1920x1080'], seconds: [4, 6, 8], pricePerSecond: { '720p': 0.2, '1024p': 0.2, '1080p': 0.2 } },
+  { id: 'veo3.1', sizes: ['1280x720', '720x1280', '1920x1080', '960x960'], seconds: [4, 6, 8], pricePerSecond: { '720p': 0.2, '1024p': 0.2, '1080p': 0.2 } },
 ];
 const MODEL_IDS = RUNWAY_TEST_MODELS.map((m) => m.id);
 const channels = (base: string, key = RUNWAY_KEY) => [channel('runway', 'runway', base, { api_key: key, models: MODEL_IDS })];
@@ -125,12 +125,21 @@ describe('runway adapter', () => {
   it('refuses what the model cannot do before anything is sent', async () => {
     const before = fake.submissionCount;
     // gen4_turbo makes videos from an image only.
-    const r = await createVideo(gw, gw.key, { model: 'gen4_turbo', prompt: 'no frame', seconds: '5', size: '1280x720' });
-    expect(r.status).toBe(400);
-    expect(JSON.stringify(r.json)).toContain('first frame');
-    // veo3.1 makes 4, 6 or 8 s.
-    const v = await createVideo(gw, gw.key, { model: 'veo3.1', prompt: 'x', seconds: '6', size: '960x960' });
-    expect(v.status).toBe(400);
+    const refused = async (body: Record<string, unknown>, says: string) => {
+      const r = await createVideo(gw, gw.key, body);
+      // A 400 at create time where the gateway asks adapters then; else the task fails before any submit.
+      if (r.status === 200) {
+        const v = (await waitAllTerminal(gw, gw.key, [r.json.id as string], 30_000)).get(r.json.id as string)!;
+        expect(v.error).toMatchObject({ code: 'upstream_invalid_request' });
+        expect(v.error!.message).toContain(says);
+      } else {
+        expect(r.status).toBe(400);
+        expect(JSON.stringify(r.json)).toContain(says);
+      }
+    };
+    await refused({ model: 'gen4_turbo', prompt: 'no frame', seconds: '5', size: '1280x720' }, 'first frame');
+    // veo3.1 makes 16:9 and 9:16 only.
+    await refused({ model: 'veo3.1', prompt: 'x', seconds: '6', size: '960x960' }, '16:9 720p');
     expect(fake.submissionCount).toBe(before);
   });
 
