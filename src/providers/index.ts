@@ -5,6 +5,7 @@ import { openaiCompatible } from './openai-compatible/index.js';
 import type { AdapterDefinition } from './types.js';
 import { openrouter } from './openrouter/index.js';
 import { pixverse } from './pixverse/index.js';
+import { replicate } from './replicate/index.js';
 import { runway } from './runway/index.js';
 import { vidu } from './vidu/index.js';
 import { xai } from './xai/index.js';
@@ -23,4 +24,5 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [pixverse.type]: pixverse as AdapterDefinition<never>,
   [openrouter.type]: openrouter as AdapterDefinition<never>,
   [runway.type]: runway as AdapterDefinition<never>,
+  [replicate.type]: replicate as AdapterDefinition<never>,
 };

@@ -42,3 +42,5 @@ export { startOpenrouterFake, OpenrouterFake, OPENROUTER_FAKE_MODELS } from './o
 export type { OpenrouterFakeOptions, OpenrouterJobParams, OpenrouterModel } from './openrouter-fake.js';
 export { startRunwayFake, RunwayFake, RUNWAY_VERSION } from './runway-fake.js';
 export type { RunwayFakeOptions, RunwayJobParams } from './runway-fake.js';
+export { startReplicateFake, ReplicateFake, REPLICATE_FAKE_MODELS } from './replicate-fake.js';
+export type { ReplicateFakeOptions, ReplicateJobParams, ReplicateFakeModel } from './replicate-fake.js';
