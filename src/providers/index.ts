@@ -1,5 +1,6 @@
 import { apimart } from './apimart/index.js';
 import { ark } from './ark/index.js';
+import { fal } from './fal/index.js';
 import { kling } from './kling/index.js';
 import { openaiCompatible } from './openai-compatible/index.js';
 import type { AdapterDefinition } from './types.js';
@@ -25,4 +26,5 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [openrouter.type]: openrouter as AdapterDefinition<never>,
   [runway.type]: runway as AdapterDefinition<never>,
   [replicate.type]: replicate as AdapterDefinition<never>,
+  [fal.type]: fal as AdapterDefinition<never>,
 };

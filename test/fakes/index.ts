@@ -44,3 +44,5 @@ export { startRunwayFake, RunwayFake, RUNWAY_VERSION } from './runway-fake.js';
 export type { RunwayFakeOptions, RunwayJobParams } from './runway-fake.js';
 export { startReplicateFake, ReplicateFake, REPLICATE_FAKE_MODELS } from './replicate-fake.js';
 export type { ReplicateFakeOptions, ReplicateJobParams, ReplicateFakeModel } from './replicate-fake.js';
+export { startFalFake, FalFake, FAL_FAKE_ENDPOINTS } from './fal-fake.js';
+export type { FalFakeOptions, FalJobParams, FalFakeEndpoint } from './fal-fake.js';
