@@ -27,7 +27,7 @@ import type { CommonFakeOptions } from './base.js';
 import type { ErrorFault, NotFoundFault } from './faults.js';
 import { FakeServer, jsonReply } from './http.js';
 import type { RecordedRequest, Reply, RouteName } from './http.js';
-import type { Observation, Phase, ScriptedJob } from './script.js';
+import type { Phase, ScriptedJob } from './script.js';
 import { isRecord } from './util.js';
 
 type FieldType = 'string' | 'integer' | 'number' | 'boolean' | 'uri';
