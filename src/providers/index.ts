@@ -2,6 +2,7 @@ import { apimart } from './apimart/index.js';
 import { ark } from './ark/index.js';
 import { fal } from './fal/index.js';
 import { kling } from './kling/index.js';
+import { luma } from './luma/index.js';
 import { openaiCompatible } from './openai-compatible/index.js';
 import type { AdapterDefinition } from './types.js';
 import { openrouter } from './openrouter/index.js';
@@ -27,4 +28,5 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [runway.type]: runway as AdapterDefinition<never>,
   [replicate.type]: replicate as AdapterDefinition<never>,
   [fal.type]: fal as AdapterDefinition<never>,
+  [luma.type]: luma as AdapterDefinition<never>,
 };

@@ -46,3 +46,5 @@ export { startReplicateFake, ReplicateFake, REPLICATE_FAKE_MODELS } from './repl
 export type { ReplicateFakeOptions, ReplicateJobParams, ReplicateFakeModel } from './replicate-fake.js';
 export { startFalFake, FalFake, FAL_FAKE_ENDPOINTS } from './fal-fake.js';
 export type { FalFakeOptions, FalJobParams, FalFakeEndpoint } from './fal-fake.js';
+export { startLumaFake, LumaFake } from './luma-fake.js';
+export type { LumaFakeOptions, LumaJobParams } from './luma-fake.js';
