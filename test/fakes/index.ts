@@ -8,6 +8,10 @@
  * - `vidu-fake.ts`          — Vidu's four endpoints, Token auth, signed callbacks, cancel;
  * - `pixverse-fake.ts`      — PixVerse uploads and generate, Ai-trace-id replays (idempotency);
  * - `openrouter-fake.ts`    — OpenRouter /api/v1/videos, polling_url, keyed content, signed callbacks;
+ * - `runway-fake.ts`        — Runway text/image_to_video, X-Runway-Version, failureCode, DELETE cancel;
+ * - `replicate-fake.ts`     — Replicate predictions (models, deployments, versions), 422s, signed webhooks;
+ * - `fal-fake.ts`           — fal queue API (app-level URLs, 202/200 status), Ed25519 webhooks + JWKS;
+ * - `luma-fake.ts`          — Luma Agents API generations, failure codes, rate-limit headers;
  * - `script.ts`             — per-job scripts; `clock.ts` — compressible upstream time;
  * - `faults.ts`             — fault injection; `payload.ts` — media fixtures; `cdn.ts` — result-URL origin.
  */
