@@ -76,7 +76,12 @@ describe('runway adapter', () => {
     expect(sent.headers['x-runway-version']).toBe('2024-11-06');
     // Every request carried the version header (the fake refuses those without it).
     expect(fake.requests.filter((r) => r.route !== 'unknown').every((r) => r.headers['x-runway-version'] === '2024-11-06')).toBe(true);
-    // THROTTLED and RUNNING with a 0..1 progress were seen on the way.
+    // A job held in the queue is PENDING, then THROTTLED (over concurrency), then RUNNING.
+    const slow = await createVideo(gw, gw.key, { model: 'gen4.5', prompt: 'crowded [[fake: queuedPolls=3 runMs=600]]', seconds: '5', size: '1280x720' });
+    expect((await waitAllTerminal(gw, gw.key, [slow.json.id as string], 30_000)).get(slow.json.id as string)!.status).toBe('completed');
+    const words = fake.params.get(fake.submissions.find((s) => promptOf(s).startsWith('crowded'))!.jobId)!.words;
+    expect(words.slice(0, 2)).toEqual(['PENDING', 'THROTTLED']);
+    expect(words).toContain('SUCCEEDED');
     expect(fake.cdn.requests.length).toBeGreaterThanOrEqual(2);
     expect(fake.cdn.leaks()).toEqual([]);
     expect(assertBillingConsistent(gw.dataDir).settled).toBeGreaterThanOrEqual(2);
@@ -220,6 +225,22 @@ describe('runway adapter pieces', () => {
     expect(parseRunwayTask({ status: 'FAILED', failure: 'oops', failureCode: 'INTERNAL.BAD_OUTPUT.CODE01' })).toMatchObject({ error: { kind: 'internal' } });
     expect(parseRunwayTask({ status: 'CANCELLED' })).toMatchObject({ state: 'cancelled' });
     expect(parseRunwayTask({ status: 'DREAMING' })).toMatchObject({ state: 'waiting', unrecognised: true });
+  });
+
+  it('the fake refuses a request without X-Runway-Version or with another date, as Runway does', async () => {
+    const f = await startRunwayFake({ apiKey: RUNWAY_KEY });
+    try {
+      const body = JSON.stringify({ model: 'gen4.5', promptText: 'x', ratio: '1280:720', duration: 5 });
+      const send = (headers: Record<string, string>) => fetch(`${f.url}/v1/text_to_video`, { method: 'POST', headers: { authorization: `Bearer ${RUNWAY_KEY}`, 'content-type': 'application/json', ...headers }, body });
+      const none = await send({});
+      expect(none.status).toBe(400);
+      expect(((await none.json()) as { error: string }).error).toContain('X-Runway-Version');
+      expect((await send({ 'x-runway-version': '2023-01-01' })).status).toBe(400);
+      expect((await send({ 'x-runway-version': '2024-11-06' })).status).toBe(200);
+      expect(f.submissionCount).toBe(1);
+    } finally {
+      await f.close();
+    }
   });
 
   it('declares no credentials beyond the API key and sends the version header with it', () => {

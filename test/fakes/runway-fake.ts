@@ -38,6 +38,8 @@ export interface RunwayJobParams {
   resultUrl: string;
   cancelled: boolean;
   deleted: boolean;
+  /** The status words served, in order. */
+  words: string[];
 }
 
 class RunwayError extends Error {
@@ -173,7 +175,7 @@ export class RunwayFake extends FakeUpstreamBase {
       available: () => job.phase() === 'succeeded' && !this.params.get(id)?.deleted,
       onDownload: (r, result) => this.recordDownload(job, r, result, 'video'),
     });
-    this.params.set(id, { endpoint, model: b.model as string, seconds: b.duration, ratio: b.ratio, resultUrl, cancelled: false, deleted: false });
+    this.params.set(id, { endpoint, model: b.model as string, seconds: b.duration, ratio: b.ratio, resultUrl, cancelled: false, deleted: false, words: [] });
     return jsonReply(200, { id });
   }
 
@@ -186,7 +188,9 @@ export class RunwayFake extends FakeUpstreamBase {
   private status(req: RecordedRequest): Reply {
     const job = this.live(req.jobId);
     if (job.takeNotFound()) throw new RunwayError(404, 'Task not found.');
-    return jsonReply(200, this.render(job, job.observe()));
+    const task = this.render(job, job.observe());
+    this.params.get(job.id)!.words.push(String(task.status));
+    return jsonReply(200, task);
   }
 
   private remove(req: RecordedRequest): Reply {
