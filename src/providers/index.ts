@@ -1,8 +1,10 @@
 import { apimart } from './apimart/index.js';
 import { ark } from './ark/index.js';
+import { dashscope } from './dashscope/index.js';
 import { fal } from './fal/index.js';
 import { kling } from './kling/index.js';
 import { luma } from './luma/index.js';
+import { minimax } from './minimax/index.js';
 import { openaiCompatible } from './openai-compatible/index.js';
 import type { AdapterDefinition } from './types.js';
 import { openrouter } from './openrouter/index.js';
@@ -29,4 +31,6 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [replicate.type]: replicate as AdapterDefinition<never>,
   [fal.type]: fal as AdapterDefinition<never>,
   [luma.type]: luma as AdapterDefinition<never>,
+  [minimax.type]: minimax as AdapterDefinition<never>,
+  [dashscope.type]: dashscope as AdapterDefinition<never>,
 };

@@ -12,6 +12,8 @@
  * - `replicate-fake.ts`     — Replicate predictions (models, deployments, versions), 422s, signed webhooks;
  * - `fal-fake.ts`           — fal queue API (app-level URLs, 202/200 status), Ed25519 webhooks + JWKS;
  * - `luma-fake.ts`          — Luma Agents API generations, failure codes, rate-limit headers;
+ * - `minimax-fake.ts`       — MiniMax V1 (Hailuo) and V2 (H3), challenge-echo callbacks;
+ * - `dashscope-fake.ts`     — Wan on DashScope (Model Studio), async tasks, cancel;
  * - `script.ts`             — per-job scripts; `clock.ts` — compressible upstream time;
  * - `faults.ts`             — fault injection; `payload.ts` — media fixtures; `cdn.ts` — result-URL origin.
  */
@@ -23,6 +25,10 @@ export { startKlingFake, KlingFake } from './kling-fake.js';
 export type { KlingFakeOptions, KlingJobParams } from './kling-fake.js';
 export { startArkFake, ArkFake } from './ark-fake.js';
 export type { ArkFakeOptions, ArkJobParams } from './ark-fake.js';
+export { startMinimaxFake, MinimaxFake } from './minimax-fake.js';
+export type { ChallengeRecord, MinimaxFakeOptions, MinimaxJobParams } from './minimax-fake.js';
+export { startDashscopeFake, DashscopeFake } from './dashscope-fake.js';
+export type { DashscopeFakeOptions, DashscopeJobParams } from './dashscope-fake.js';
 export type { CallbackMode, CallbackRecord, CommonFakeOptions, CompletionRecord, FakeStats, Submission } from './base.js';
 export { FakeCdn } from './cdn.js';
 export { FakeClock } from './clock.js';
