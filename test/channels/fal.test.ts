@@ -225,6 +225,7 @@ describe('fal adapter pieces', () => {
 
   it('declares no credentials beyond the API key and authenticates with Key, not Bearer', () => {
     expect(fal.credentials).toBeUndefined();
+    expect(fal.baseUrl!(fal.options.parse({}))).toBe('https://queue.fal.run');
     const a = fal.create(fal.options.parse({}));
     expect(a.auth({ credentials: { apiKey: 'k' }, tokens: undefined as never, http: undefined as never })).toEqual({ authorization: 'Key k' });
   });

@@ -172,5 +172,6 @@ describe('luma adapter pieces', () => {
 
   it('declares no credentials beyond the API key', () => {
     expect(luma.credentials).toBeUndefined();
+    expect(luma.baseUrl!({})).toBe('https://agents.lumalabs.ai/v1');
   });
 });

@@ -187,6 +187,7 @@ describe('replicate adapter pieces', () => {
     expect(replicateTarget('deployments/acme/wan-prod')).toEqual({ path: '/deployments/acme/wan-prod/predictions' });
     expect(replicateTarget(`acme/wan:${'c'.repeat(64)}`)).toEqual({ path: '/predictions', version: 'c'.repeat(64) });
     expect(replicateTarget('just-a-name')).toBeNull();
+    expect(replicate.baseUrl!(replicate.options.parse({}))).toBe('https://api.replicate.com');
   });
 
   it('refuses by the mapping: lengths, ratios, tiers, fields the model does not have', () => {

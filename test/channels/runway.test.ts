@@ -245,6 +245,7 @@ describe('runway adapter pieces', () => {
 
   it('declares no credentials beyond the API key and sends the version header with it', () => {
     expect(runway.credentials).toBeUndefined();
+    expect(runway.baseUrl!({})).toBe('https://api.dev.runwayml.com');
     const a = runway.create({});
     const h = a.auth({ credentials: { apiKey: 'k' }, tokens: undefined as never, http: undefined as never }) as Record<string, string>;
     expect(h).toMatchObject({ authorization: 'Bearer k', 'x-runway-version': '2024-11-06' });

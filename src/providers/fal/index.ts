@@ -197,5 +197,6 @@ export const fal: AdapterDefinition<FalOptions> = {
   type: 'fal',
   description: 'fal queue API: submit, status_url with logs and queue position, response_url, cancel_url; per-endpoint input mapping; Ed25519-signed webhooks',
   options: falOptions,
+  baseUrl: () => 'https://queue.fal.run',
   create: (options) => new FalAdapter(options),
 };

@@ -119,5 +119,6 @@ export const luma: AdapterDefinition<LumaOptions> = {
   type: 'luma',
   description: 'Luma Agents API: /v1/generations (ray models), Bearer key',
   options: lumaOptions,
+  baseUrl: () => 'https://agents.lumalabs.ai/v1',
   create: (options) => new LumaAdapter(options),
 };

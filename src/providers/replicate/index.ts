@@ -172,6 +172,7 @@ export const replicate: AdapterDefinition<ReplicateOptions> = {
   type: 'replicate',
   description: 'Replicate predictions on models, deployments and versions; per-model input mapping; signed webhooks; cancel',
   options: replicateOptions,
+  baseUrl: () => 'https://api.replicate.com',
   credentials: [{ name: 'webhook_secret', description: 'the whsec_… webhook signing secret (optional; else asked of GET /v1/webhooks/default/secret)' }],
   create: (options) => new ReplicateAdapter(options),
 };

@@ -134,5 +134,6 @@ export const runway: AdapterDefinition<RunwayOptions> = {
   type: 'runway',
   description: 'Runway: /v1/text_to_video and /v1/image_to_video, /v1/tasks/{id}, Bearer key and X-Runway-Version',
   options: runwayOptions,
+  baseUrl: () => 'https://api.dev.runwayml.com',
   create: (options) => new RunwayAdapter(options),
 };
