@@ -208,7 +208,9 @@ describe('runway adapter pieces', () => {
     expect(refuseRunway({ ...req, seed: 7 }, 'gen4.5')).toBeNull();
     expect(refuseRunway({ ...req, seconds: 8, seed: 7 }, 'veo3.1')).toMatchObject({ param: 'seed' });
     expect(refuseRunway({ ...req, negativePrompt: 'blur' }, 'gen4.5')).toMatchObject({ param: 'negative_prompt' });
-    expect(refuseRunway({ ...req, options: { public_figure_threshold: 'low' } }, 'gen4.5')).toBeNull();
+    expect(refuseRunway({ ...req, options: { content_moderation: 'low' } }, 'gen4.5')).toBeNull();
+    expect(refuseRunway({ ...req, options: { content_moderation: { publicFigureThreshold: 'auto' } } }, 'gen4.5')).toBeNull();
+    expect(refuseRunway({ ...req, options: { content_moderation: 'off' } }, 'gen4.5')).toMatchObject({ param: 'content_moderation' });
     expect(refuseRunway({ ...req, options: { camera: 'pan' } }, 'gen4.5')).toMatchObject({ param: 'camera' });
     expect(runwayRatio(RUNWAY_MODELS['gen4.5']!, { aspectRatio: '21:9', resolution: '720p', width: 1584, height: 672 })).toBe('1584:672');
     expect(runwayRatio(RUNWAY_MODELS['veo3.1']!, { aspectRatio: '9:16', resolution: 'high', width: 1080, height: 1920 })).toBe('1080:1920');

@@ -16,7 +16,7 @@ import type { VideoRequest } from '../../core/video-request.js';
 import { UpstreamError } from '../types.js';
 import { mediaRef } from '../media.js';
 import { asRecord, str } from '../parse.js';
-import { RUNWAY_IMAGE_MAX_BYTES, RUNWAY_MODELS, refuseRunway, runwayRatio } from './models.js';
+import { RUNWAY_IMAGE_MAX_BYTES, RUNWAY_MODELS, publicFigureThreshold, refuseRunway, runwayRatio } from './models.js';
 import { isRunwayTask, parseRunwayTask, runwayFailureKind } from './status.js';
 
 /**
@@ -39,7 +39,7 @@ export const runwayOptions = z
   .object({
     /** The `X-Runway-Version` sent (default 2024-11-06). */
     api_version: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date like 2024-11-06').optional(),
-    /** Default `contentModeration.publicFigureThreshold`; a request's `public_figure_threshold` wins. */
+    /** Default `contentModeration.publicFigureThreshold`; a request's `content_moderation` option wins. */
     public_figure_threshold: z.enum(['auto', 'low']).optional(),
   })
   .strict();
@@ -101,7 +101,7 @@ class RunwayAdapter implements UpstreamAdapter {
     }
     if (r.seed !== undefined) body.seed = r.seed;
     if (m.audio) body.audio = r.audio;
-    const threshold = str(r.options.public_figure_threshold) ?? this.o.public_figure_threshold;
+    const threshold = publicFigureThreshold(r.options.content_moderation) ?? this.o.public_figure_threshold;
     if (threshold) body.contentModeration = { publicFigureThreshold: threshold };
     const path = r.firstFrame ? '/image_to_video' : '/text_to_video';
     const res = await this.call(http, { method: 'POST', path, json: body, purpose: 'submit' });

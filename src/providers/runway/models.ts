@@ -66,7 +66,13 @@ export function runwayRatio(m: RunwayModel, req: Pick<VideoRequest, 'aspectRatio
   return m.ratios[ratioOf(req)]?.[runwayTier(req)];
 }
 
-const OPTIONS = new Set(['public_figure_threshold']);
+const OPTIONS = new Set(['content_moderation']);
+
+/** The request's `content_moderation` option: `"auto"` / `"low"`, or `{publicFigureThreshold}`. */
+export function publicFigureThreshold(v: unknown): 'auto' | 'low' | undefined {
+  const t = typeof v === 'object' && v !== null ? (v as Record<string, unknown>).publicFigureThreshold ?? (v as Record<string, unknown>).public_figure_threshold : v;
+  return t === 'auto' || t === 'low' ? t : undefined;
+}
 
 type Refusal = { param: string; message: string } | null;
 
@@ -95,8 +101,8 @@ export function refuseRunway(req: VideoRequest, upstreamModel: string): Refusal 
   if (req.mode !== undefined) return no('mode', 'has no modes.');
   if (req.prompt.length > m.promptChars) return no('prompt', `takes prompts of at most ${m.promptChars} characters.`);
   for (const [k, v] of Object.entries(req.options)) {
-    if (!OPTIONS.has(k)) return no(k, 'takes no such option (only `public_figure_threshold`).');
-    if (v !== 'auto' && v !== 'low') return no(k, 'takes `public_figure_threshold` "auto" or "low".');
+    if (!OPTIONS.has(k)) return no(k, 'takes no such option (only `content_moderation`).');
+    if (!publicFigureThreshold(v)) return no(k, 'takes `content_moderation` "auto" or "low" (or `{"publicFigureThreshold": …}`).');
   }
   return null;
 }
