@@ -15,14 +15,15 @@ import { assertBillingConsistent, channel, createVideo, startWithChannels, waitA
 
 const RUNWAY_KEY = 'key_TESTRUNWAY0123456789abcdef0123456789abcdef0123456789abcdef';
 
-/** Runway models as the operator adds them to the catalogue (until the built-in catalogue has them). */
+/**
+ * `gen4.5` and Veo 3.1 are in the built-in catalogue (Veo by its Google id; `veo3.1` is an alias
+ * of it, and Runway's own id for it upstream); `gen4_turbo` is added as an operator would.
+ */
 export const RUNWAY_TEST_MODELS = [
-  { id: 'gen4.5', sizes: ['1280x720', '720x1280', '960x960'], seconds: [5, 10], pricePerSecond: { '720p': 0.12, '1024p': 0.12, '1080p': 0.12 } },
   { id: 'gen4_turbo', sizes: ['1280x720', '720x1280'], seconds: [5, 10], pricePerSecond: { '720p': 0.05, '1024p': 0.05, '1080p': 0.05 } },
-  { id: 'veo3.1', sizes: ['1280x720', '720x1280', '1920x1080', '960x960'], seconds: [4, 6, 8], pricePerSecond: { '720p': 0.2, '1024p': 0.2, '1080p': 0.2 } },
 ];
-const MODEL_IDS = RUNWAY_TEST_MODELS.map((m) => m.id);
-const channels = (base: string, key = RUNWAY_KEY) => [channel('runway', 'runway', base, { api_key: key, models: MODEL_IDS })];
+const MODELS = [{ model: 'gen4.5' }, { model: 'gen4_turbo' }, { model: 'veo-3.1-generate-001', upstream_model: 'veo3.1' }];
+const channels = (base: string, key = RUNWAY_KEY) => [channel('runway', 'runway', base, { api_key: key, models: MODELS })];
 const promptOf = (s: Submission) => String(s.body.promptText ?? '');
 
 const req: VideoRequest = { model: 'gen4.5', prompt: 'a fox', seconds: 5, aspectRatio: '16:9', resolution: '720p', width: 1280, height: 720, audio: false, references: [], options: {} };
@@ -135,7 +136,7 @@ describe('runway adapter', () => {
       // A 400 at create time where the gateway asks adapters then; else the task fails before any submit.
       if (r.status === 200) {
         const v = (await waitAllTerminal(gw, gw.key, [r.json.id as string], 30_000)).get(r.json.id as string)!;
-        expect(v.error).toMatchObject({ code: 'upstream_invalid_request' });
+        expect(v.error, `${JSON.stringify(body)}: ${JSON.stringify(v)}`).toMatchObject({ code: 'upstream_invalid_request' });
         expect(v.error!.message).toContain(says);
       } else {
         expect(r.status).toBe(400);
@@ -143,8 +144,6 @@ describe('runway adapter', () => {
       }
     };
     await refused({ model: 'gen4_turbo', prompt: 'no frame', seconds: '5', size: '1280x720' }, 'first frame');
-    // veo3.1 makes 16:9 and 9:16 only.
-    await refused({ model: 'veo3.1', prompt: 'x', seconds: '6', size: '960x960' }, '16:9 720p');
     expect(fake.submissionCount).toBe(before);
   });
 
@@ -198,6 +197,7 @@ describe('runway adapter pieces', () => {
     expect(refuseRunway({ ...req, seconds: 5 }, 'veo3.1')).toMatchObject({ param: 'seconds' });
     expect(refuseRunway({ ...req, resolution: '1080p', width: 1920, height: 1080 }, 'gen4.5')).toMatchObject({ param: 'resolution' });
     expect(refuseRunway({ ...req, seconds: 8, aspectRatio: '4:3' }, 'veo3.1')).toMatchObject({ param: 'aspect_ratio' });
+    expect(refuseRunway({ ...req, seconds: 8, resolution: '4k', width: 3840, height: 2160 }, 'veo3.1')).toMatchObject({ param: 'resolution' });
     expect(refuseRunway(req, 'gen4_turbo')).toMatchObject({ param: 'first_frame' });
     const img = { role: 'first_frame' as const, kind: 'image' as const, blob: 'x/f.png', contentType: 'image/png', width: 1280, height: 720 };
     expect(refuseRunway({ ...req, firstFrame: img }, 'gen4_turbo')).toBeNull();
