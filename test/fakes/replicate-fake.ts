@@ -111,7 +111,8 @@ export class ReplicateFake extends FakeUpstreamBase {
   private readonly models: ReplicateFakeModel[];
 
   constructor(opts: ReplicateFakeOptions = {}) {
-    super(opts, { queuedMs: 1_000, runMs: 5_000 });
+    // Deleted outputs answer 404 (replicate.delivery), not a presigned URL's 403.
+    super({ cdnExpiredStatus: 404, ...opts }, { queuedMs: 1_000, runMs: 5_000 });
     this.opts = opts;
     this.models = opts.models ?? REPLICATE_FAKE_MODELS;
     this.webhookSecret = opts.webhookSecret ?? `whsec_${randomBytes(24).toString('base64')}`;
