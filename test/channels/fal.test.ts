@@ -194,6 +194,7 @@ describe('fal adapter pieces', () => {
   it('reads the queue words, results and error bodies', () => {
     expect(parseFalStatus({ status: 'IN_QUEUE', queue_position: 3 })).toMatchObject({ state: 'waiting' });
     expect(parseFalStatus({ status: 'IN_PROGRESS', logs: [] })).toMatchObject({ state: 'running' });
+    expect(parseFalStatus({ status: 'IN_PROGRESS', logs: [{ message: 'Loading model' }, { message: 'Generating: 42%' }, { message: 'step 7' }] })).toMatchObject({ state: 'running', progress: 42 });
     expect(parseFalStatus({ status: 'COMPLETED' })).toMatchObject({ state: 'succeeded' });
     expect(parseFalStatus({ status: 'RESTARTING' })).toMatchObject({ state: 'waiting', unrecognised: true });
     expect(falVideoOf({ video: { url: 'https://v3b.fal.media/files/x.mp4', content_type: 'video/mp4' } })).toEqual({ url: 'https://v3b.fal.media/files/x.mp4' });

@@ -33,6 +33,16 @@ export function parseFalStatus(s: Json): UpstreamStatus {
   const known = FAL_STATUS_TABLE[raw.toLowerCase()];
   const out: UpstreamStatus = { state: known ?? 'waiting', raw };
   if (!known) out.unrecognised = true;
+  if (out.state === 'running' && Array.isArray(s.logs)) {
+    // fal reports no percentage; many apps log one ("Generating: 42%", tqdm bars): the last wins.
+    for (const line of [...s.logs].reverse()) {
+      const m = /(\d{1,3})%/.exec(str(asRecord(line)?.message) ?? '');
+      if (m && Number(m[1]) <= 100) {
+        out.progress = Number(m[1]);
+        break;
+      }
+    }
+  }
   return out;
 }
 
