@@ -148,6 +148,25 @@ describe('replicate adapter', () => {
     expect(fake.submissions.slice(before).some((s) => promptOf(s) === 'no frames here')).toBe(false);
   });
 
+  it('checks webhooks with the channel’s own webhook_secret, without asking Replicate for it', async () => {
+    const secret = `whsec_${Buffer.from('a-channel-held-secret-0123456789').toString('base64')}`;
+    const f = await startReplicateFake({ apiKey: REPLICATE_TOKEN, webhookSecret: secret, deployments: { 'acme/wan-prod': 'wan-video/wan-2.5-t2v' }, script: promptDirectives({ queuedMs: 100, runMs: 300 }), cdnRejectAuthorization: true });
+    const own = await startWithChannels(channels(f.url, REPLICATE_TOKEN, { webhook_secret: secret }), { models: REPLICATE_TEST_MODELS, publicUrl: true, upstream: { callbackPollMs: 20_000 } });
+    try {
+      const r = await createVideo(own, own.key, { model: 'wan-2.5', prompt: 'own secret', seconds: '5', size: '1280x720' });
+      expect((await waitAllTerminal(own, own.key, [r.json.id as string], 30_000)).get(r.json.id as string)!.status).toBe('completed');
+      const s = f.submissions.find((x) => promptOf(x) === 'own secret')!;
+      expect(f.callbacks.filter((c) => c.jobId === s.jobId).length).toBeGreaterThan(0);
+      expect(f.callbacks.filter((c) => c.jobId === s.jobId).every((c) => c.status === 200)).toBe(true);
+      expect(f.requests.some((x) => x.path === '/v1/webhooks/default/secret')).toBe(false);
+      // The secret is sealed like the key: it appears in no answer of the admin-free API.
+      expect(JSON.stringify(r.json)).not.toContain(secret);
+    } finally {
+      await own.close();
+      await f.close();
+    }
+  }, 60_000);
+
   it('rides out a 429 with Retry-After at submit and duplicated webhooks', async () => {
     await ridesOutFaults({ gw, fake, model: 'wan-2.5', body: { seconds: '5', size: '1280x720' }, promptOf, duplicateCallbacks: true });
   }, 90_000);
