@@ -149,6 +149,10 @@ describe('fal adapter', () => {
     const error = (i: number) => (made[i]!.status === 200 ? done.get(made[i]!.json.id as string)!.error! : (made[i]!.json.error as { code: string; message: string }));
     expect(error(0)).toMatchObject({ code: 'upstream_failed' });
     expect(error(0).message).toContain('CUDA out of memory');
+    // The apimart dialect carries the same reason.
+    const viaApimart = (await (await fetch(`${gw.url}/v1/tasks/${(made[0]!.json.id as string).replace('video_', 'task_')}`, { headers: { authorization: `Bearer ${gw.key}` } })).json()) as { data: { status: string; error?: { message: string } } };
+    expect(viaApimart.data.status).toBe('failed');
+    expect(viaApimart.data.error?.message).toContain('CUDA out of memory');
     expect(error(1)).toMatchObject({ code: 'moderation_blocked' });
     expect(error(1).message).toContain('content checker');
     expect(error(2).message).toContain('timed out');
