@@ -1,5 +1,6 @@
 import { apimart } from './apimart/index.js';
 import { ark } from './ark/index.js';
+import { comfyui } from './comfyui/index.js';
 import { dashscope } from './dashscope/index.js';
 import { fal } from './fal/index.js';
 import { kling } from './kling/index.js';
@@ -33,4 +34,5 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [luma.type]: luma as AdapterDefinition<never>,
   [minimax.type]: minimax as AdapterDefinition<never>,
   [dashscope.type]: dashscope as AdapterDefinition<never>,
+  [comfyui.type]: comfyui as AdapterDefinition<never>,
 };
