@@ -205,6 +205,23 @@ describe('replicate adapter', () => {
 });
 
 describe('replicate adapter pieces', () => {
+  it('the fake blocks a create with Prefer: wait until the prediction ends, as Replicate does', async () => {
+    const f = await startReplicateFake({ apiKey: REPLICATE_TOKEN, script: { queuedMs: 100, runMs: 300 } });
+    try {
+      const create = (prefer?: string) =>
+        fetch(`${f.url}/v1/models/minimax/hailuo-02/predictions`, { method: 'POST', headers: { authorization: `Bearer ${REPLICATE_TOKEN}`, 'content-type': 'application/json', ...(prefer ? { prefer } : {}) }, body: JSON.stringify({ input: { prompt: 'x', duration: 6 } }) });
+      expect(((await (await create()).json()) as { status: string }).status).toBe('starting');
+      const waited = (await (await create('wait=5')).json()) as { status: string; output: string };
+      expect(waited.status).toBe('succeeded');
+      expect(waited.output).toMatch(/^http/);
+      const bad = await create().then(() => fetch(`${f.url}/v1/models/minimax/hailuo-02/predictions`, { method: 'POST', headers: { authorization: `Bearer ${REPLICATE_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ input: { prompt: 'x', fps: 24 } }) }));
+      expect(bad.status).toBe(422);
+      expect(((await bad.json()) as { invalid_fields: { description: string }[] }).invalid_fields[0]!.description).toContain('fps');
+    } finally {
+      await f.close();
+    }
+  });
+
   it('finds where a prediction runs: model, deployment, version', () => {
     expect(replicateTarget('minimax/hailuo-02')).toEqual({ path: '/models/minimax/hailuo-02/predictions' });
     expect(replicateTarget('deployments/acme/wan-prod')).toEqual({ path: '/deployments/acme/wan-prod/predictions' });

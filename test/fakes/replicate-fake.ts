@@ -8,6 +8,7 @@
  *   model's schema does not have (or of the wrong type, or outside its enum) is a **422** with
  *   `invalid_fields`. Answers 201 with the whole prediction (`status: "starting"`, absolute
  *   `urls.get` / `urls.cancel`);
+ * - `Prefer: wait[=N]` on a create blocks until the prediction ends (or N s, at most 60);
  * - `GET /v1/predictions/{id}`: `starting` → `processing` (tqdm lines in `logs`) → `succeeded`
  *   (`output`: one URL on the CDN origin, or an array for models that say so) | `failed` (`error`)
  *   | `canceled`; after the TTL (1 h) `data_removed: true`, `output: null` and the URL 404s;
@@ -149,14 +150,14 @@ export class ReplicateFake extends FakeUpstreamBase {
     return /^(?:Bearer|Token)\s+(.+)$/i.exec(h.trim())?.[1]?.trim();
   }
 
-  private handle(req: RecordedRequest): Reply {
+  private async handle(req: RecordedRequest): Promise<Reply> {
     try {
       if (req.route === 'unknown') throw new ProblemError(404, 'Not found', 'The requested resource could not be found.');
       const key = this.token(req);
       if (!key || !this.isValidKey(key)) throw new ProblemError(401, 'Unauthenticated', 'You did not pass a valid authentication token');
       switch (req.route) {
         case 'submit':
-          return this.submit(req);
+          return await this.waitIfPreferred(req, this.submit(req));
         case 'list':
           return req.path.endsWith('/secret') ? jsonReply(200, { key: this.webhookSecret }) : jsonReply(200, { type: 'organization', username: 'vidgate-test', name: 'vidgate test' });
         case 'delete':
@@ -251,6 +252,19 @@ export class ReplicateFake extends FakeUpstreamBase {
       });
     }
     return jsonReply(201, this.render(job, { phase: 'queued', progress: 0 }));
+  }
+
+  /** `Prefer: wait[=N]` (1–60 s, default 60): the answer waits until the prediction ends or N s pass. */
+  private async waitIfPreferred(req: RecordedRequest, reply: Reply): Promise<Reply> {
+    const prefer = req.headers.prefer;
+    const m = typeof prefer === 'string' ? /^\s*wait(?:=(\d+))?\s*$/.exec(prefer) : null;
+    if (!m || reply.status !== 201) return reply;
+    const seconds = Math.min(60, Math.max(1, Number(m[1] ?? 60)));
+    const id = (JSON.parse(String(reply.body)) as { id: string }).id;
+    const job = this.jobs.get(id)!;
+    const until = Date.now() + seconds * 1000;
+    while (!job.terminal && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    return jsonReply(201, this.render(job, job.observe()));
   }
 
   /** A webhook as Replicate sends it: the prediction, Standard Webhooks signed. */
