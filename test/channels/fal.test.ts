@@ -232,6 +232,11 @@ describe('fal adapter pieces', () => {
     expect(fal.credentials).toBeUndefined();
     expect(fal.baseUrl!(fal.options.parse({}))).toBe('https://queue.fal.run');
     const a = fal.create(fal.options.parse({}));
+    // An image endpoint needs its own mapping: caught when the channel is configured.
+    const bad = fal.options.safeParse({ models: { [KLING_T2V]: { image_endpoint: KLING_I2V } } });
+    expect(bad.success).toBe(false);
+    expect(JSON.stringify(bad.error?.issues)).toContain('image_endpoint');
+    expect(fal.options.safeParse({ models: MAPPINGS }).success).toBe(true);
     expect(a.auth({ credentials: { apiKey: 'k' }, tokens: undefined as never, http: undefined as never })).toEqual({ authorization: 'Key k' });
   });
 });

@@ -51,7 +51,14 @@ export const falOptions = z
     /** `X-Fal-Queue-Priority`. */
     priority: z.enum(['normal', 'low']).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((o, ctx) => {
+    for (const [endpoint, m] of Object.entries(o.models)) {
+      if (m.image_endpoint && !o.models[m.image_endpoint]) {
+        ctx.addIssue({ code: 'custom', path: ['models', endpoint, 'image_endpoint'], message: `${m.image_endpoint} needs its own entry in models (its input mapping)` });
+      }
+    }
+  });
 
 export type FalOptions = z.infer<typeof falOptions>;
 
