@@ -233,4 +233,11 @@ export const MIGRATIONS: Migration[] = [
   ALTER TABLE prices_new RENAME TO prices;
   `,
   },
+  {
+    // The canonical request (core/video-request.ts) of each new task, as JSON without the prompt
+    // and model (their own columns). NULL for tasks created before: requestOf() describes those
+    // from their Sora-era columns.
+    id: '006_task_request',
+    sql: `ALTER TABLE tasks ADD COLUMN request TEXT;`,
+  },
 ];
