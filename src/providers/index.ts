@@ -3,6 +3,7 @@ import { ark } from './ark/index.js';
 import { kling } from './kling/index.js';
 import { openaiCompatible } from './openai-compatible/index.js';
 import type { AdapterDefinition } from './types.js';
+import { vertex } from './vertex/index.js';
 
 /**
  * The upstream adapters a channel can use, by `type`. Adding an adapter = one folder under
@@ -13,4 +14,5 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [apimart.type]: apimart as AdapterDefinition<never>,
   [kling.type]: kling as AdapterDefinition<never>,
   [ark.type]: ark as AdapterDefinition<never>,
+  [vertex.type]: vertex as AdapterDefinition<never>,
 };
