@@ -4,6 +4,7 @@
  * - `apimart-fake.ts`       — apimart `/v1/videos/generations` + `/v1/tasks/{id}`;
  * - `kling-fake.ts`         — Kling's flat and path-versioned APIs, JWT auth, callbacks;
  * - `ark-fake.ts`           — Seedance on Ark / ModelArk, callbacks, cancel;
+ * - `vertex-fake.ts`        — Veo on Vertex AI: OAuth token endpoint, predictions, Cloud Storage;
  * - `script.ts`             — per-job scripts; `clock.ts` — compressible upstream time;
  * - `faults.ts`             — fault injection; `payload.ts` — media fixtures; `cdn.ts` — result-URL origin.
  */
@@ -15,6 +16,8 @@ export { startKlingFake, KlingFake } from './kling-fake.js';
 export type { KlingFakeOptions, KlingJobParams } from './kling-fake.js';
 export { startArkFake, ArkFake } from './ark-fake.js';
 export type { ArkFakeOptions, ArkJobParams } from './ark-fake.js';
+export { startVertexFake, VertexFake } from './vertex-fake.js';
+export type { VertexFakeOptions, VertexJobParams } from './vertex-fake.js';
 export type { CallbackMode, CallbackRecord, CommonFakeOptions, CompletionRecord, FakeStats, Submission } from './base.js';
 export { FakeCdn } from './cdn.js';
 export { FakeClock } from './clock.js';
