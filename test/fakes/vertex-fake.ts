@@ -68,6 +68,8 @@ export class VertexFake extends FakeUpstreamBase {
   readonly issued = new Map<string, number>();
   /** Assertions received at the token endpoint (valid or not). */
   readonly exchanges: Array<{ ok: boolean; iss: unknown; reason?: string }> = [];
+  /** The accepted service accounts (client_email → public key PEM); may be changed at run time. */
+  readonly serviceAccounts: Record<string, string>;
   private readonly opts: VertexFakeOptions;
   private readonly byOperation = new Map<string, string>();
   private readonly objects = new Map<string, string>();
@@ -75,6 +77,7 @@ export class VertexFake extends FakeUpstreamBase {
   constructor(opts: VertexFakeOptions) {
     super({ ...opts, apiKey: [] }, { queuedMs: 1_000, runMs: 5_000 });
     this.opts = opts;
+    this.serviceAccounts = opts.serviceAccounts;
     this.server = new FakeServer({
       name: 'vertex',
       faults: this.faults,
@@ -181,7 +184,7 @@ export class VertexFake extends FakeUpstreamBase {
       } catch {
         throw new OAuthError('invalid_grant', 'Invalid JWT: cannot decode');
       }
-      const pem = typeof claims.iss === 'string' ? this.opts.serviceAccounts[claims.iss] : undefined;
+      const pem = typeof claims.iss === 'string' ? this.serviceAccounts[claims.iss] : undefined;
       if (!pem) {
         this.exchanges.push({ ok: false, iss: claims.iss, reason: 'unknown account' });
         throw new OAuthError('invalid_grant', 'Invalid grant: account not found');
@@ -234,7 +237,7 @@ export class VertexFake extends FakeUpstreamBase {
     const p = validateVeoBody(model, req.json, 'vertex');
     const id = randomUUID();
     const operation = `projects/${this.opts.project}/locations/${this.location}/publishers/google/models/${model}/operations/${id}`;
-    const job = this.createJob(req, { id, kind: 'create', model, prompt: p.prompt, body: req.json as Record<string, unknown> }, this.opts.resultTtlMs ?? 7 * DAY);
+    this.createJob(req, { id, kind: 'create', model, prompt: p.prompt, body: req.json as Record<string, unknown> }, this.opts.resultTtlMs ?? 7 * DAY);
     let bucketObject: string | undefined;
     if (p.storageUri) {
       const [, bucket, prefix] = /^gs:\/\/([^/]+)\/(.*)$/.exec(p.storageUri)!;
