@@ -1,5 +1,6 @@
 import { apimart } from './apimart/index.js';
 import { ark } from './ark/index.js';
+import { gemini } from './gemini/index.js';
 import { kling } from './kling/index.js';
 import { openaiCompatible } from './openai-compatible/index.js';
 import type { AdapterDefinition } from './types.js';
@@ -15,4 +16,5 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [kling.type]: kling as AdapterDefinition<never>,
   [ark.type]: ark as AdapterDefinition<never>,
   [vertex.type]: vertex as AdapterDefinition<never>,
+  [gemini.type]: gemini as AdapterDefinition<never>,
 };
