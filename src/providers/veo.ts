@@ -156,6 +156,8 @@ const SAFETY = /usage guidelines|responsible ai|safety|violat|sensitive|harmful|
 
 /** What a google.rpc error is about, by its status name (or HTTP status) and its words. */
 export function googleKind(status: string | undefined, httpStatus: number | undefined, message: string | undefined): FailureKind {
+  // A bad key is answered 400 INVALID_ARGUMENT (reason API_KEY_INVALID): the channel is broken, not the request.
+  if (message && /api key not valid|api_key_invalid|api key expired/i.test(message)) return 'auth';
   if (message && SAFETY.test(message)) return 'moderation';
   switch (status) {
     case 'INVALID_ARGUMENT':

@@ -5,6 +5,7 @@
  * - `kling-fake.ts`         — Kling's flat and path-versioned APIs, JWT auth, callbacks;
  * - `ark-fake.ts`           — Seedance on Ark / ModelArk, callbacks, cancel;
  * - `vertex-fake.ts`        — Veo on Vertex AI: OAuth token endpoint, predictions, Cloud Storage;
+ * - `gemini-fake.ts`        — the Gemini API: Veo operations, keyed file downloads, Omni interactions;
  * - `script.ts`             — per-job scripts; `clock.ts` — compressible upstream time;
  * - `faults.ts`             — fault injection; `payload.ts` — media fixtures; `cdn.ts` — result-URL origin.
  */
@@ -18,6 +19,8 @@ export { startArkFake, ArkFake } from './ark-fake.js';
 export type { ArkFakeOptions, ArkJobParams } from './ark-fake.js';
 export { startVertexFake, VertexFake } from './vertex-fake.js';
 export type { VertexFakeOptions, VertexJobParams } from './vertex-fake.js';
+export { startGeminiFake, GeminiFake } from './gemini-fake.js';
+export type { GeminiFakeOptions, GeminiJobParams } from './gemini-fake.js';
 export type { CallbackMode, CallbackRecord, CommonFakeOptions, CompletionRecord, FakeStats, Submission } from './base.js';
 export { FakeCdn } from './cdn.js';
 export { FakeClock } from './clock.js';
