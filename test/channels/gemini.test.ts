@@ -171,7 +171,7 @@ describe('gemini adapter', () => {
     const client = calling.openai();
     const before = fake.submissions.length;
     const made = await Promise.all([
-      client.videos.create({ model: 'veo-3.1-fast-generate-preview' as 'sora-2', prompt: 'veo calls back', seconds: '4' as '4', size: '720x1280' }),
+      client.videos.create({ model: 'veo-3.1-fast-generate-preview' as 'sora-2', prompt: 'veo calls back', seconds: '4' as const, size: '720x1280' }),
       client.videos.create({ model: 'gemini-omni-1.1-flash' as 'sora-2', prompt: 'omni calls back', seconds: '8' as '4', size: '1280x720' }),
     ]);
     for (const v of made) expect((await waitForVideo(client, v.id, 20_000)).status).toBe('completed');
