@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VideoRequest } from '../../src/core/video-request.js';
-import { gemini } from '../../src/providers/gemini/index.js';
+import { downloadUri, gemini } from '../../src/providers/gemini/index.js';
 import { parseInteractionWord, refuseOmni } from '../../src/providers/gemini/omni.js';
 import { googleKind, refuseVeo } from '../../src/providers/veo.js';
 import type { GeminiFake } from '../fakes/index.js';
@@ -23,6 +23,7 @@ const KEY = 'AIzaSyD-gemini-test-key-0123456789abcdef';
 export const GEMINI_MODELS = [
   { id: 'veo-3.1-generate-preview', sizes: ['1280x720', '720x1280', '1920x1080'], seconds: [4, 6, 8], pricePerSecond: { '720p': 0.4, '1024p': 0.4, '1080p': 0.4 } },
   { id: 'veo-3.1-fast-generate-preview', sizes: ['1280x720', '720x1280'], seconds: [4, 6, 8], pricePerSecond: { '720p': 0.1, '1024p': 0.12, '1080p': 0.12 } },
+  { id: 'veo-3.1-lite-generate-preview', sizes: ['1280x720', '720x1280'], seconds: [4, 6, 8], pricePerSecond: { '720p': 0.05, '1024p': 0.08, '1080p': 0.08 } },
   { id: 'gemini-omni-1.1-flash', sizes: ['1280x720', '720x1280'], seconds: [4, 6, 8, 10], pricePerSecond: { '720p': 0.1, '1024p': 0.1, '1080p': 0.1 } },
 ];
 
@@ -57,7 +58,14 @@ describe('gemini adapter', () => {
   beforeAll(async () => {
     fake = await startGeminiFake({ apiKey: KEY, script: promptDirectives({ queuedMs: 100, runMs: 400 }), getDelivery: 'as-requested', fileProcessingPolls: 1, cdnRejectAuthorization: true });
     [polling, calling] = await Promise.all([
-      startWithChannels([{ id: 'gemini', type: 'gemini', base_url: fake.baseURL, api_key: KEY, models: ['veo-3.1-generate-preview', 'gemini-omni-1.1-flash'] }], { models: GEMINI_MODELS }),
+      startWithChannels(
+        [
+          { id: 'gemini', type: 'gemini', base_url: fake.baseURL, api_key: KEY, models: ['veo-3.1-generate-preview', 'gemini-omni-1.1-flash'] },
+          // A key Google does not know: answered 400 INVALID_ARGUMENT "API key not valid", which breaks the channel, not the request.
+          { id: 'gemini-stale-key', type: 'gemini', base_url: fake.baseURL, api_key: 'AIzaSyStale-key-0000000000000000000', models: ['veo-3.1-lite-generate-preview'] },
+        ],
+        { models: GEMINI_MODELS },
+      ),
       startWithChannels([{ id: 'gemini-cb', type: 'gemini', base_url: fake.url, api_key: KEY, models: ['veo-3.1-fast-generate-preview', 'gemini-omni-1.1-flash'], options: { delivery: 'inline' } }], {
         models: GEMINI_MODELS,
         publicUrl: true,
@@ -135,6 +143,7 @@ describe('gemini adapter', () => {
       createVideo(polling, polling.key, { model: 'gemini-omni-1.1-flash', prompt: 'bad [[fake: outcome=fail code=INVALID_ARGUMENT message=The_reference_image_could_not_be_decoded]]', seconds: '8', size: '1280x720' }),
       createVideo(polling, polling.key, { model: 'veo-3.1-generate-preview', prompt: 'refused at submit', seconds: '8', size: '1280x720' }),
       createVideo(polling, polling.key, { model: 'veo-3.1-generate-preview', prompt: '1080p is 8 s only', seconds: '4', size: '1920x1080' }),
+      createVideo(polling, polling.key, { model: 'veo-3.1-lite-generate-preview', prompt: 'through a stale key', seconds: '8', size: '1280x720' }),
     ]);
     const ids = made.map((m) => m.json.id as string);
     const done = await waitAllTerminal(polling, polling.key, ids, 30_000);
@@ -151,10 +160,13 @@ describe('gemini adapter', () => {
     expect(errors[4]!.message).toContain('personGeneration');
     expect(errors[5]).toMatchObject({ code: 'upstream_invalid_request' });
     expect(fake.submissions.some((s) => veoPrompt(s) === '1080p is 8 s only')).toBe(false);
+    expect(errors[6]).toMatchObject({ code: 'upstream_unavailable' });
+    expect(errors[6]!.message).toContain('API key not valid');
+    expect(errors[6]!.message).not.toContain('AIzaSyStale');
     const task = (await get(polling, `/v1/tasks/${ids[2]!.replace('video_', 'task_')}`)) as { data: { status: string; error?: { message: string } } };
     expect(task.data.status).toBe('failed');
     expect(task.data.error?.message).toContain('safety policies');
-    expect(assertBillingConsistent(polling.dataDir).released).toBeGreaterThanOrEqual(6);
+    expect(assertBillingConsistent(polling.dataDir).released).toBeGreaterThanOrEqual(7);
   });
 
   it('cancels the Omni interaction when the client deletes its video', async () => {
@@ -247,6 +259,8 @@ describe('gemini adapter pieces', () => {
     expect(googleKind('INVALID_ARGUMENT', 400, 'API key not valid. Please pass a valid API key.')).toBe('auth');
     expect(googleKind('RESOURCE_EXHAUSTED', 429, 'Resource has been exhausted (e.g. check quota).')).toBe('quota');
     expect(googleKind('RESOURCE_EXHAUSTED', 429, 'Too many requests per minute.')).toBe('rate_limit');
+    expect(downloadUri('https://generativelanguage.googleapis.com/v1beta/files/abc123')).toBe('https://generativelanguage.googleapis.com/v1beta/files/abc123:download?alt=media');
+    expect(downloadUri('https://generativelanguage.googleapis.com/v1beta/files/abc123:download?alt=media')).toBe('https://generativelanguage.googleapis.com/v1beta/files/abc123:download?alt=media');
     expect(gemini.checkCredentials!({})).toMatch(/api_key/);
     expect(gemini.checkCredentials!({ apiKey: KEY })).toBeNull();
   });

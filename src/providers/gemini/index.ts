@@ -140,7 +140,7 @@ class GeminiAdapter implements UpstreamAdapter {
       const file = await this.call(http, { method: 'GET', path: `/files/${encodeURIComponent(fileIdOf(uri))}`, purpose: 'status' });
       const f = parseFileState(asRecord(file.body) ?? {});
       if (f.state !== 'succeeded') return f;
-      out.resultUrl = uri;
+      out.resultUrl = downloadUri(uri);
       out.resultExpiresAtMs = Date.now() + OMNI_RESULT_TTL_MS;
     }
     return out;
@@ -170,13 +170,13 @@ class GeminiAdapter implements UpstreamAdapter {
       const data = str(video?.data);
       if (data) return { video: { data: Buffer.from(data, 'base64') } };
       const uri = str(video?.uri);
-      if (uri) return { video: uri };
+      if (uri) return { video: downloadUri(uri) };
     } else {
       const sample = firstSample(await this.operation(upstreamId, http));
       const data = str(sample?.encodedVideo) ?? str(sample?.bytesBase64Encoded);
       if (data) return { video: { data: Buffer.from(data, 'base64') } };
       const uri = str(sample?.uri);
-      if (uri) return { video: uri };
+      if (uri) return { video: downloadUri(uri) };
     }
     throw new UpstreamError('malformed', 'the finished job carries no video');
   }
@@ -210,6 +210,11 @@ class GeminiAdapter implements UpstreamAdapter {
   }
 }
 
+/** A Files API URI as its download (`…/files/{id}` → `…/files/{id}:download?alt=media`, as the SDK's downloader does). */
+export function downloadUri(uri: string): string {
+  return /\/files\/[^/:?]+$/.test(uri) ? `${uri}:download?alt=media` : uri;
+}
+
 function firstSample(op: Json): Json | undefined {
   const r = asRecord(asRecord(op.response)?.generateVideoResponse);
   const samples = Array.isArray(r?.generatedSamples) ? r.generatedSamples : [];
@@ -228,7 +233,7 @@ export function parseGeminiOperation(op: Json): UpstreamStatus {
   const out: UpstreamStatus = { ...VEO_STATES.succeeded, completedAtMs: now };
   const uri = str(sample.uri);
   if (uri) {
-    out.resultUrl = uri;
+    out.resultUrl = downloadUri(uri);
     out.resultExpiresAtMs = now + VEO_RESULT_TTL_MS;
   }
   return out;
