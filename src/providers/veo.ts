@@ -169,7 +169,8 @@ export function googleKind(status: string | undefined, httpStatus: number | unde
     case 'PERMISSION_DENIED':
       return 'auth';
     case 'RESOURCE_EXHAUSTED':
-      return message && /quota|billing|spend|limit: 0|exceeded your current/i.test(message) && !/per minute|rate/i.test(message) ? 'quota' : 'rate_limit';
+      // "Resource has been exhausted (e.g. check quota)" is Google's rate limit; an exhausted spend or billing quota says so.
+      return message && /exceeded your current quota|billing|spend|limit: 0|prepayment|credits? (are|is) depleted/i.test(message) ? 'quota' : 'rate_limit';
     case 'DEADLINE_EXCEEDED':
       return 'timeout';
   }

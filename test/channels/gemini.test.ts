@@ -169,6 +169,30 @@ describe('gemini adapter', () => {
     expect(assertBillingConsistent(polling.dataDir).released).toBeGreaterThanOrEqual(7);
   });
 
+  it('rides out Google’s faults: 429 with Retry-After at submit, 5xx and garbled status answers, duplicate callbacks', async () => {
+    fake.faults.add({ route: 'submit', times: 1, when: (r) => JSON.stringify(r.json).includes('busy upstream'), action: fault.error(429, { retryAfter: 1 }) });
+    const a = await createVideo(polling, polling.key, { model: 'veo-3.1-generate-preview', prompt: 'busy upstream', seconds: '8', size: '1280x720' });
+    const s = await fake.waitFor((f) => f.submissions.find((x) => veoPrompt(x) === 'busy upstream'));
+    fake.faults.add({ route: 'status', jobId: s.jobId, times: 2, action: fault.error(503) });
+    fake.faults.add({ route: 'status', jobId: s.jobId, skip: 2, times: 1, action: fault.malformed('truncated') });
+    fake.callbackMode = 'duplicate';
+    try {
+      const b = await createVideo(calling, calling.key, { model: 'gemini-omni-1.1-flash', prompt: 'told twice', seconds: '8', size: '1280x720' });
+      const done = await waitAllTerminal(polling, polling.key, [a.json.id as string], 30_000);
+      expect(done.get(a.json.id as string)!.status).toBe('completed');
+      const twice = await waitAllTerminal(calling, calling.key, [b.json.id as string], 30_000);
+      expect(twice.get(b.json.id as string)!.status).toBe('completed');
+      const t = fake.submissions.find((x) => omniPrompt(x) === 'told twice')!;
+      expect(fake.callbacks.filter((c) => c.jobId === t.jobId).length).toBe(2);
+    } finally {
+      fake.callbackMode = 'send';
+    }
+    // The 429 was one refused submit; the job was made once.
+    expect(fake.requests.filter((r) => r.route === 'submit' && JSON.stringify(r.json).includes('busy upstream')).map((r) => r.response?.status)).toEqual([429, 200]);
+    expect(fake.requestsFor('status', s.jobId).filter((r) => r.faults.length > 0).length).toBe(3);
+    expect(assertBillingConsistent(polling.dataDir).settled).toBeGreaterThanOrEqual(1);
+  });
+
   it('cancels the Omni interaction when the client deletes its video', async () => {
     const client = polling.openai();
     const v = await client.videos.create({ model: 'gemini-omni-1.1-flash' as 'sora-2', prompt: 'a long one [[fake: runMs=60000]]', seconds: '8' as '4', size: '1280x720' });
@@ -257,8 +281,8 @@ describe('gemini adapter pieces', () => {
     ]);
     expect(parseInteractionWord('pondering')).toMatchObject({ state: 'waiting', unrecognised: true });
     expect(googleKind('INVALID_ARGUMENT', 400, 'API key not valid. Please pass a valid API key.')).toBe('auth');
-    expect(googleKind('RESOURCE_EXHAUSTED', 429, 'Resource has been exhausted (e.g. check quota).')).toBe('quota');
-    expect(googleKind('RESOURCE_EXHAUSTED', 429, 'Too many requests per minute.')).toBe('rate_limit');
+    expect(googleKind('RESOURCE_EXHAUSTED', 429, 'Resource has been exhausted (e.g. check quota).')).toBe('rate_limit');
+    expect(googleKind('RESOURCE_EXHAUSTED', 429, 'You exceeded your current quota, please check your plan and billing details.')).toBe('quota');
     expect(downloadUri('https://generativelanguage.googleapis.com/v1beta/files/abc123')).toBe('https://generativelanguage.googleapis.com/v1beta/files/abc123:download?alt=media');
     expect(downloadUri('https://generativelanguage.googleapis.com/v1beta/files/abc123:download?alt=media')).toBe('https://generativelanguage.googleapis.com/v1beta/files/abc123:download?alt=media');
     expect(gemini.checkCredentials!({})).toMatch(/api_key/);
