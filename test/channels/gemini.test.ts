@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -66,7 +67,7 @@ describe('gemini adapter', () => {
         ],
         { models: GEMINI_MODELS },
       ),
-      startWithChannels([{ id: 'gemini-cb', type: 'gemini', base_url: fake.url, api_key: KEY, models: ['veo-3.1-fast-generate-preview', 'gemini-omni-1.1-flash'], options: { delivery: 'inline' } }], {
+      startWithChannels([{ id: 'gemini-cb', type: 'gemini', base_url: fake.url, api_key: KEY, models: ['veo-3.1-fast-generate-preview', 'gemini-omni-1.1-flash'], options: { delivery: 'inline', webhook_jwks_url: fake.jwksURL } }], {
         models: GEMINI_MODELS,
         publicUrl: true,
         upstream: { callbackPollMs: 20_000 },
@@ -117,7 +118,7 @@ describe('gemini adapter', () => {
 
     // Every API call carried the key in its header (never in a URL); the file downloads too, and
     // they redirected to the bytes, which were fetched without it.
-    for (const r of fake.requests) {
+    for (const r of fake.requests.filter((x) => x.path !== '/.well-known/jwks.json')) {
       expect(r.headers['x-goog-api-key']).toBe(KEY);
       expect(r.url).not.toContain(KEY);
     }
@@ -203,7 +204,7 @@ describe('gemini adapter', () => {
     await fake.waitFor((f) => f.job(s.jobId).phase() === 'cancelled');
   });
 
-  it('with a public URL: Veo and Omni call back, a callback only triggers a check, forged ones change nothing, a lost one only delays', async () => {
+  it('with a public URL: Veo and Omni call back with Google-signed JWTs, a callback only triggers a check, forged ones change nothing, a lost one only delays', async () => {
     const client = calling.openai();
     const before = fake.submissions.length;
     const made = await Promise.all([
@@ -223,6 +224,8 @@ describe('gemini adapter', () => {
       // No polling schedule: the callback said when to look (one check, plus the submit's).
       expect(fake.job(s.jobId).statusCalls).toBeLessThanOrEqual(2);
     }
+    // Their JWTs were checked against the published keys, fetched once and kept.
+    expect(fake.requests.filter((r) => r.path === '/.well-known/jwks.json')).toHaveLength(1);
 
     // A callback for another task's job at this task's URL is refused; one for this job only makes a check.
     const long = await createVideo(calling, calling.key, { model: 'gemini-omni-1.1-flash', prompt: 'still running [[fake: runMs=60000]]', seconds: '8', size: '1280x720' });
@@ -230,11 +233,23 @@ describe('gemini adapter', () => {
     const url = (s.body.webhook_config as { uris: string[] }).uris[0]!;
     await fake.waitFor((f) => f.job(s.jobId).statusCalls > 0 || undefined, { timeoutMs: 10_000 }).catch(() => undefined);
     const calls = fake.job(s.jobId).statusCalls;
-    const post = (body: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    expect((await post({ type: 'interaction.completed', data: { id: omni.jobId } })).status).toBe(409);
+    const now = Math.floor(Date.now() / 1000);
+    const genuine = fake.signWebhookJwt({ iss: 'https://generativelanguage.googleapis.com', aud: url, iat: now, exp: now + 300 });
+    const { privateKey: strangerKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const forged = fake.signWebhookJwt({ iss: 'https://generativelanguage.googleapis.com', aud: url, iat: now, exp: now + 300 }, strangerKey);
+    const stale = fake.signWebhookJwt({ iss: 'https://generativelanguage.googleapis.com', aud: url, iat: now - 900, exp: now - 600 });
+    const post = (body: unknown, signature?: string) =>
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'webhook-id': 'msg_test', 'webhook-timestamp': String(now), ...(signature ? { 'webhook-signature': signature } : {}) }, body: JSON.stringify(body) });
+    const event = (id: string) => ({ type: 'interaction.completed', version: 'v1', timestamp: new Date().toISOString(), data: { id } });
+    // Not signed by Google's published key, unsigned, or expired: refused.
+    expect((await post(event(s.jobId))).status).toBe(401);
+    expect((await post(event(s.jobId), forged)).status).toBe(401);
+    expect((await post(event(s.jobId), stale)).status).toBe(401);
+    // Signed, but about another task's job: refused. A forged URL token: unknown.
+    expect((await post(event(omni.jobId), genuine)).status).toBe(409);
     expect((await fetch(url.replace(/~[A-Za-z0-9_-]{43}$/, `~${'A'.repeat(43)}`), { method: 'POST', body: '{}' })).status).toBe(404);
     expect(fake.job(s.jobId).statusCalls).toBe(calls);
-    expect((await post({ type: 'interaction.completed', data: { id: s.jobId } })).status).toBe(200);
+    expect((await post(event(s.jobId), genuine)).status).toBe(200);
     await fake.waitFor((f) => f.job(s.jobId).statusCalls > calls, { timeoutMs: 10_000 });
     expect((await getVideo(calling, calling.key, long.json.id as string)).status).not.toBe('completed');
 
@@ -356,6 +371,9 @@ describe('gemini: restarts in every phase, the key nowhere', () => {
     fake.faults.add({ route: 'submit', times: 1, when: (r) => JSON.stringify(r.json).includes('mid submit'), action: fault.hang({ after: true }) });
     const lost = await create('gemini-omni-1.1-flash', 'mid submit');
     await fake.waitFor((f) => f.submissions.some((s) => promptOf(s) === 'mid submit'), { timeoutMs: 20_000 });
+    // The first task's submit (now that the upstream is back) must have been answered and recorded:
+    // a kill while it is in flight would make it an honest "outcome unknown" too.
+    await fake.waitFor((f) => f.jobList().some((j) => j.prompt === 'before submit' && j.statusCalls > 0), { timeoutMs: 20_000 });
     await kill(server);
 
     server = await start();
@@ -366,9 +384,10 @@ describe('gemini: restarts in every phase, the key nowhere', () => {
 
     server = await start();
     fake.script({ queuedMs: 100, runMs: 300 });
-    fake.faults.add({ route: 'cdn', times: 1, action: fault.throttle(5_000) });
+    const downloading = (r: { jobId: string | undefined }) => fake!.jobs.get(r.jobId ?? '')?.prompt === 'while downloading';
+    fake.faults.add({ route: 'cdn', times: 1, when: downloading, action: fault.throttle(5_000) });
     await create('veo-3.1-generate-preview', 'while downloading');
-    await fake.waitFor((f) => f.cdn.requests.some((r) => r.faults.length > 0), { timeoutMs: 20_000 });
+    await fake.waitFor((f) => f.cdn.requests.some((r) => downloading(r) && r.faults.length > 0), { timeoutMs: 20_000 });
     await kill(server);
 
     server = await start();
@@ -379,7 +398,7 @@ describe('gemini: restarts in every phase, the key nowhere', () => {
         expect(v.status).toBe('failed');
         expect(v.error!.code).toBe('upstream_submit_unknown');
       } else {
-        expect(v.status, `${id}: ${JSON.stringify(v.error)}`).toBe('completed');
+        expect(v.status, `task ${ids.indexOf(id)} ${id}: ${JSON.stringify(v.error)}`).toBe('completed');
       }
     }
     for (const p of ['before submit', 'mid submit', 'while polling', 'while downloading']) expect(fake.submissions.filter((s) => promptOf(s) === p)).toHaveLength(1);

@@ -322,6 +322,9 @@ describe('vertex: restarts in every phase, credentials nowhere', () => {
     fake.faults.add({ route: 'submit', times: 1, when: (r) => JSON.stringify(r.json).includes('mid submit'), action: fault.hang({ after: true }) });
     const lost = await create('mid submit');
     await fake.waitFor((f) => f.submissions.some((s) => promptOf(s) === 'mid submit'), { timeoutMs: 20_000 });
+    // The first task's submit (now that the upstream is back) must have been answered and recorded:
+    // a kill while it is in flight would make it an honest "outcome unknown" too.
+    await fake.waitFor((f) => f.jobList().some((j) => j.prompt === 'before submit' && j.statusCalls > 0), { timeoutMs: 20_000 });
     await kill(server);
 
     // 3. While polling.
@@ -334,9 +337,10 @@ describe('vertex: restarts in every phase, credentials nowhere', () => {
     // 4. While downloading from Cloud Storage (trickled).
     server = await start();
     fake.script({ queuedMs: 100, runMs: 300 });
-    fake.faults.add({ route: 'content', times: 1, action: fault.throttle(5_000) });
+    const downloading = (r: { jobId: string | undefined }) => fake!.jobs.get(r.jobId ?? '')?.prompt === 'while downloading';
+    fake.faults.add({ route: 'content', times: 1, when: downloading, action: fault.throttle(5_000) });
     await create('while downloading');
-    await fake.waitFor((f) => f.storage.requests.some((r) => r.faults.length > 0), { timeoutMs: 20_000 });
+    await fake.waitFor((f) => f.storage.requests.some((r) => downloading(r) && r.faults.length > 0), { timeoutMs: 20_000 });
     await kill(server);
 
     server = await start();
@@ -347,7 +351,7 @@ describe('vertex: restarts in every phase, credentials nowhere', () => {
         expect(v.status).toBe('failed');
         expect(v.error!.code).toBe('upstream_submit_unknown');
       } else {
-        expect(v.status, `${id}: ${JSON.stringify(v.error)}`).toBe('completed');
+        expect(v.status, `task ${ids.indexOf(id)} ${id}: ${JSON.stringify(v.error)}`).toBe('completed');
       }
     }
     // One upstream job per task, never two.

@@ -20,11 +20,14 @@
  *   completes with a text refusal and no video), `POST /interactions/{id}/cancel`.
  * - `GET /models` (probe). Errors in Google's envelope `{"error":{"code","message","status"}}`.
  * Callbacks (dynamic webhooks) go to `webhookConfig.uris` / `webhook_config.uris` when the job
- * ends, with Standard-Webhooks `webhook-id` / `webhook-timestamp` headers and the body
- * `{type:"video.generated"|"interaction.completed"|…, data:{name | id}}` — the shape the fake
- * assumes (Google's event body and its JWT signature are not pinned down by our sources).
+ * ends: the thin Standard-Webhooks event `{type:"video.generated"|"interaction.completed"|…,
+ * version:"v1", timestamp, data:{id}}` with `webhook-id`, `webhook-timestamp` and, in
+ * `webhook-signature`, an RS256 JWT (`kid`, `iss`, `aud` = the URL, `iat`, `exp` +5 min) signed
+ * with the fake's key, published at `GET /.well-known/jwks.json` (as hookdeck's write-up of
+ * Google's docs describes it; a secondary source).
  */
-import { randomBytes } from 'node:crypto';
+import { createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { FakeUpstreamBase } from './base.js';
 import type { CommonFakeOptions } from './base.js';
 import type { ErrorFault, NotFoundFault } from './faults.js';
@@ -64,10 +67,17 @@ export class GeminiFake extends FakeUpstreamBase {
   private readonly opts: GeminiFakeOptions;
   private readonly byFile = new Map<string, string>();
   private readonly fileUrls = new Map<string, string>();
+  /** Signs dynamic-webhook JWTs; its public half is served as the JWKS. */
+  private readonly signingKey: KeyObject;
+  private readonly publicJwk: Record<string, unknown>;
+  readonly signingKid = `gemini-webhooks-${randomBytes(4).toString('hex')}`;
 
   constructor(opts: GeminiFakeOptions = {}) {
     super(opts, { queuedMs: 1_000, runMs: 5_000 });
     this.opts = opts;
+    const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    this.signingKey = pair.privateKey;
+    this.publicJwk = { ...pair.publicKey.export({ format: 'jwk' }), kid: this.signingKid, alg: 'RS256', use: 'sig' };
     this.server = new FakeServer({
       name: 'gemini',
       faults: this.faults,
@@ -84,6 +94,18 @@ export class GeminiFake extends FakeUpstreamBase {
   /** Base URL as the SDK uses it (with `/v1beta`). */
   get baseURL(): string {
     return `${this.url}/v1beta`;
+  }
+
+  /** Where the keys that sign the webhooks are published. */
+  get jwksURL(): string {
+    return `${this.url}/.well-known/jwks.json`;
+  }
+
+  /** A webhook JWT as the fake signs them (tests forge others with their own keys). */
+  signWebhookJwt(claims: Record<string, unknown>, key: KeyObject = this.signingKey, kid = this.signingKid): string {
+    const enc = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const input = `${enc({ alg: 'RS256', typ: 'JWT', kid })}.${enc(claims)}`;
+    return `${input}.${createSign('RSA-SHA256').update(input).sign(key).toString('base64url')}`;
   }
 
   async start(): Promise<this> {
@@ -106,13 +128,14 @@ export class GeminiFake extends FakeUpstreamBase {
     if (m && method === 'GET') return { route: 'content', jobId: this.byFile.get(m[1]!) };
     m = /^\/v1beta\/files\/([^/:]+)$/.exec(path);
     if (m && method === 'GET') return { route: 'status', jobId: this.byFile.get(m[1]!) };
-    if (method === 'GET' && path === '/v1beta/models') return { route: 'list' };
+    if (method === 'GET' && (path === '/v1beta/models' || path === '/.well-known/jwks.json')) return { route: 'list' };
     return { route: 'unknown' };
   }
 
   private async handle(req: RecordedRequest): Promise<Reply> {
     try {
       if (req.route === 'unknown') throw new GoogleError(404, `The requested URL ${req.path} was not found on this server.`);
+      if (req.path === '/.well-known/jwks.json') return jsonReply(200, { keys: [this.publicJwk] }, { 'cache-control': 'public, max-age=3600' });
       const key = typeof req.headers['x-goog-api-key'] === 'string' ? req.headers['x-goog-api-key'] : req.query.key;
       if (!key) throw new GoogleError(403, "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.");
       if (!this.isValidKey(key)) throw new GoogleError(400, 'API key not valid. Please pass a valid API key.');
@@ -166,8 +189,10 @@ export class GeminiFake extends FakeUpstreamBase {
       this.followCallbacks(job, url, (phase: Phase) => {
         if (phase === 'queued' || phase === 'running') return undefined;
         const type = kind === 'veo' ? (phase === 'succeeded' || phase === 'moderated' ? 'video.generated' : 'video.failed') : phase === 'succeeded' || phase === 'moderated' ? 'interaction.completed' : 'interaction.failed';
-        const ts = String(Math.floor(Date.now() / 1000));
-        return { body: JSON.stringify({ type, data: kind === 'veo' ? { name } : { id: name } }), headers: { 'webhook-id': `evt_${randomBytes(8).toString('hex')}`, 'webhook-timestamp': ts } };
+        const now = Math.floor(Date.now() / 1000);
+        const body = JSON.stringify({ type, version: 'v1', timestamp: new Date().toISOString(), data: { id: name } });
+        const jwt = this.signWebhookJwt({ iss: 'https://generativelanguage.googleapis.com', aud: url, iat: now, exp: now + 300 });
+        return { body, headers: { 'webhook-id': `msg_${randomBytes(8).toString('hex')}`, 'webhook-timestamp': String(now), 'webhook-signature': jwt } };
       });
     }
   }

@@ -20,6 +20,7 @@ import { CallbackRejected, UpstreamError } from '../types.js';
 import { asRecord, isRecord, str } from '../parse.js';
 import type { Json } from '../parse.js';
 import { VEO_STATES, filteredError, googleHttpError, operationError, refuseVeo, veoBody, veoImage } from '../veo.js';
+import { verifyGeminiWebhookJwt } from './webhook.js';
 import { OMNI_RESULT_TTL_MS, VEO_RESULT_TTL_MS, fileIdOf, findVideo, interactionError, omniTask, parseFileState, parseInteractionWord, refuseOmni } from './omni.js';
 
 /**
@@ -39,9 +40,9 @@ import { OMNI_RESULT_TTL_MS, VEO_RESULT_TTL_MS, fileIdOf, findVideo, interaction
  *   omni.ts); the video is read out of `steps[]` (`model_output` → `content[]` → `video`) as
  *   inline `data` or a Files API `uri`, whose file must be `ACTIVE` before it is downloaded.
  *   Cancel: `POST /interactions/{id}/cancel`.
- * Errors: google.rpc `{error:{code,message,status}}`. Callbacks: Google signs dynamic webhooks
- * with a JWT whose verification keys and claims our sources do not pin down, so the per-task
- * unguessable URL is the authentication (as for Seedance); a callback only triggers a check.
+ * Errors: google.rpc `{error:{code,message,status}}`. Callbacks (`{type, data:{id}}` events):
+ * the per-task unguessable URL authenticates them, and with `webhook_jwks_url` the RS256 JWT
+ * Google puts in `webhook-signature` is verified too (webhook.ts); a callback only triggers a check.
  */
 export const geminiOptions = z
   .object({
@@ -49,6 +50,12 @@ export const geminiOptions = z
     person_generation: z.enum(['allow_all', 'allow_adult', 'dont_allow']).optional(),
     /** How Gemini Omni returns the video: a Files API URI (default; inline data caps out around 4 MB) or inline. */
     delivery: z.enum(['uri', 'inline']).default('uri'),
+    /**
+     * Verify the RS256 JWT Google puts in each callback's `webhook-signature` against this key set
+     * (Google's: https://generativelanguage.googleapis.com/.well-known/jwks.json). Unset: the
+     * per-task URL alone authenticates callbacks.
+     */
+    webhook_jwks_url: z.string().url().optional(),
   })
   .strict();
 
@@ -186,7 +193,8 @@ class GeminiAdapter implements UpstreamAdapter {
     if (isInteraction(upstreamId)) await this.call(http, { method: 'POST', path: `/${upstreamId}/cancel`, purpose: 'status' });
   }
 
-  callback(req: UpstreamCallback, ctx: CallbackContext): CallbackVerdict {
+  async callback(req: UpstreamCallback, ctx: CallbackContext): Promise<CallbackVerdict> {
+    if (this.o.webhook_jwks_url) await verifyGeminiWebhookJwt(req.headers, ctx, this.o.webhook_jwks_url);
     let body: unknown;
     try {
       body = JSON.parse(req.body.toString('utf8'));
@@ -199,9 +207,11 @@ class GeminiAdapter implements UpstreamAdapter {
     const named = str(data.name) ?? str(data.operation) ?? str(data.id) ?? str(asRecord(data.interaction)?.id);
     const mine = ctx.upstreamId ? (isInteraction(ctx.upstreamId) ? ctx.upstreamId.slice('interactions/'.length) : ctx.upstreamId) : undefined;
     const theirs = named?.replace(/^interactions\//, '');
-    const job = !theirs || !mine ? 'unknown' : theirs === mine ? 'this' : 'other';
+    // A Veo event may name the operation in full or by its id.
+    const same = !!theirs && !!mine && (theirs === mine || mine.endsWith(`/operations/${theirs}`));
+    const job = !theirs || !mine ? 'unknown' : same ? 'this' : 'other';
     const type = str(root.type) ?? '';
-    const state = /failed|expired$/.test(type) ? 'failed' : /completed$|generated$|succeeded$/.test(type) ? 'succeeded' : undefined;
+    const state = /\.(failed|expired)$/.test(type) ? 'failed' : /\.cancelled$/.test(type) ? 'cancelled' : /\.(completed|generated|succeeded)$/.test(type) ? 'succeeded' : undefined;
     return { job, ...(state ? { state } : {}) };
   }
 
