@@ -1,7 +1,7 @@
 /**
  * Fake Veo on Vertex AI (test fixture, never product code), three servers:
  *
- * - OAuth token endpoint `POST /token` (on the API server's origin, reached without credentials):
+ * - OAuth token endpoint `POST /token` (its own origin, as oauth2.googleapis.com; no credentials):
  *   `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` and an `assertion` JWT checked as
  *   Google checks it — RS256, signature verified against the public key of the service account
  *   named by `iss`, `aud` = the token URL, `scope` with cloud-platform, `iat` / `exp` (at most an
@@ -63,6 +63,8 @@ class OAuthError extends Error {
 export class VertexFake extends FakeUpstreamBase {
   protected readonly server: FakeServer;
   readonly storage: FakeServer;
+  /** The OAuth token endpoint's own origin (as oauth2.googleapis.com is). */
+  readonly oauth: FakeServer;
   readonly params = new Map<string, VertexJobParams>();
   /** Access tokens issued: token → expiry (wall ms). */
   readonly issued = new Map<string, number>();
@@ -89,6 +91,17 @@ export class VertexFake extends FakeUpstreamBase {
       handle: (req) => this.handle(req),
       faultReply: (action, req) => this.faultReply(action, req),
     });
+    this.oauth = new FakeServer({
+      name: 'oauth',
+      faults: this.faults,
+      rng: this.streamRng(0x0a7),
+      route: (_method, path) => ({ route: path === '/token' ? 'token' : 'unknown' }),
+      handle: (req) => (req.route === 'token' ? this.token(req) : jsonReply(404, { error: 'not_found', error_description: 'Not Found' })),
+      faultReply: (action) =>
+        action.type === 'error' && action.body === undefined
+          ? jsonReply(action.status, { error: action.code ?? 'invalid_grant', error_description: action.message ?? 'Invalid grant: account not found' })
+          : googleFaultReply(action, 'Not Found'),
+    });
     this.storage = new FakeServer({
       name: 'gcs',
       faults: this.faults,
@@ -105,7 +118,7 @@ export class VertexFake extends FakeUpstreamBase {
   }
 
   get tokenURL(): string {
-    return `${this.url}/token`;
+    return `${this.oauth.url}/token`;
   }
 
   get storageURL(): string {
@@ -119,17 +132,17 @@ export class VertexFake extends FakeUpstreamBase {
   async start(): Promise<this> {
     await this.startServers();
     await this.storage.start();
+    await this.oauth.start();
     return this;
   }
 
   override async close(): Promise<void> {
-    await Promise.all([super.close(), this.storage.close()]);
+    await Promise.all([super.close(), this.storage.close(), this.oauth.close()]);
   }
 
   // ---------------------------------------------------------------- routing
 
   private route(method: string, path: string): { route: RouteName; jobId?: string } {
-    if (path === '/token') return { route: 'token' };
     const m = /^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/google\/models\/([^/:]+):(predictLongRunning|fetchPredictOperation)$/.exec(path);
     if (m && method === 'POST') return { route: m[4] === 'predictLongRunning' ? 'submit' : 'status' };
     if (method === 'GET' && /^\/v1\/projects\/[^/]+\/locations\/[^/]+\/operations$/.test(path)) return { route: 'list' };
@@ -137,7 +150,6 @@ export class VertexFake extends FakeUpstreamBase {
   }
 
   private handle(req: RecordedRequest): Reply {
-    if (req.route === 'token') return this.token(req);
     try {
       if (req.route === 'unknown') throw new GoogleError(404, `The requested URL ${req.path} was not found on this server.`);
       this.authenticate(req);
@@ -159,9 +171,6 @@ export class VertexFake extends FakeUpstreamBase {
   }
 
   private faultReply(action: ErrorFault | NotFoundFault, req: RecordedRequest): Reply {
-    if (req.route === 'token' && action.type === 'error' && action.body === undefined) {
-      return jsonReply(action.status, { error: action.code ?? 'invalid_grant', error_description: action.message ?? 'Invalid grant: account not found' });
-    }
     return googleFaultReply(action, `Operation ${req.jobId ?? ''} not found.`);
   }
 
