@@ -100,11 +100,6 @@ export function readServiceAccount(text: string | undefined): ServiceAccount | s
   };
 }
 
-function serviceAccountOf(c: ChannelCredentials): ServiceAccount {
-  const sa = readServiceAccount(c.fields?.service_account);
-  if (typeof sa === 'string') throw new UpstreamError('http', sa, { status: 401, kind: 'auth', upstreamMessage: sa });
-  return sa;
-}
 
 /** Upstream ids carry the model whose `fetchPredictOperation` follows them: the full operation name does. */
 function modelOf(operationName: string): string {
@@ -117,11 +112,21 @@ class VertexAdapter implements UpstreamAdapter {
   readonly type = 'vertex';
   readonly idempotentSubmit = false;
   readonly supportsRemix = false;
+  /** The key last read (auth runs before every request; the key changes only with the channel). */
+  private key: { text: string; sa: ServiceAccount | string } | undefined;
 
   constructor(private readonly o: VertexOptions) {}
 
+  private serviceAccount(c: ChannelCredentials): ServiceAccount {
+    const text = c.fields?.service_account ?? '';
+    if (this.key?.text !== text) this.key = { text, sa: readServiceAccount(text) };
+    const sa = this.key.sa;
+    if (typeof sa === 'string') throw new UpstreamError('http', sa, { status: 401, kind: 'auth', upstreamMessage: sa });
+    return sa;
+  }
+
   async auth({ credentials: c, tokens, http }: AuthContext): Promise<Record<string, string>> {
-    const sa = serviceAccountOf(c);
+    const sa = this.serviceAccount(c);
     const tokenUrl = this.o.token_url ?? sa.token_uri ?? DEFAULT_TOKEN_URL;
     const token = await tokens.get('oauth', async () => {
       const now = Math.floor(Date.now() / 1000);
