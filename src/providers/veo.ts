@@ -1,6 +1,6 @@
 import type { VideoRequest } from '../core/video-request.js';
-import type { FailureKind, UpstreamError, UpstreamMedia, UpstreamStatus } from './types.js';
-import { UpstreamError as UpstreamErrorClass } from './types.js';
+import type { FailureKind, UpstreamMedia, UpstreamStatus } from './types.js';
+import { UpstreamError } from './types.js';
 import { imageWithin } from './media.js';
 import { num, str } from './parse.js';
 import type { Json } from './parse.js';
@@ -188,7 +188,7 @@ export function googleHttpError(err: UpstreamError): UpstreamError {
   // `type` carries the envelope's `status` word (INVALID_ARGUMENT, RESOURCE_EXHAUSTED, …).
   const status = d.type && /^[A-Z_]+$/.test(d.type) ? d.type : undefined;
   const kind = googleKind(status, d.status, d.upstreamMessage);
-  return new UpstreamErrorClass('http', err.message, { ...d, ...(status ? { code: status } : {}), kind });
+  return new UpstreamError('http', err.message, { ...d, ...(status ? { code: status } : {}), kind });
 }
 
 /** A failed operation's error `{code, message}` as a job error. */
@@ -214,9 +214,3 @@ export const VEO_STATES = {
   failed: { state: 'failed', raw: 'done:true error' },
   filtered: { state: 'failed', raw: 'done:true filtered' },
 } as const;
-
-/** Reads an operation that is not done yet: its name must be there, `done` absent or false. */
-export function pendingOperation(op: Json): UpstreamStatus | undefined {
-  if (op.done === true) return undefined;
-  return { ...VEO_STATES.running };
-}
