@@ -143,6 +143,10 @@ class GeminiAdapter implements UpstreamAdapter {
     const out: UpstreamStatus = { ...s, completedAtMs: Date.now() };
     const uri = str(video.uri);
     if (uri && !str(video.data)) {
+      if (!/\/files\/[^/:?]+/.test(uri)) {
+        out.resultUrl = uri;
+        return out;
+      }
       // A Files API file: downloadable once it is ACTIVE.
       const file = await this.call(http, { method: 'GET', path: `/files/${encodeURIComponent(fileIdOf(uri))}`, purpose: 'status' });
       const f = parseFileState(asRecord(file.body) ?? {});
