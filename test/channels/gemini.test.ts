@@ -7,7 +7,10 @@ import sharp from 'sharp';
 import { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VideoRequest } from '../../src/core/video-request.js';
+import { Agent } from 'undici';
+import { ChannelHttp } from '../../src/channels/http.js';
 import { downloadUri, gemini } from '../../src/providers/gemini/index.js';
+import type { UpstreamMedia } from '../../src/providers/types.js';
 import { parseInteractionWord, refuseOmni } from '../../src/providers/gemini/omni.js';
 import { googleKind, refuseVeo } from '../../src/providers/veo.js';
 import type { GeminiFake } from '../fakes/index.js';
@@ -299,6 +302,36 @@ describe('gemini adapter pieces', () => {
     const frame = { role: 'first_frame' as const, kind: 'image' as const, blob: 'x/f.png', contentType: 'image/png', width: 1280, height: 720 };
     expect(refuseOmni({ ...base, firstFrame: frame, lastFrame: { ...frame, role: 'last_frame' } }, 'gemini-omni-1.1-flash')).toMatchObject({ param: 'last_frame' });
     expect(refuseOmni({ ...base, references: [{ ...frame, role: 'reference', kind: 'video', contentType: 'video/mp4' }] }, 'gemini-omni-1.1-flash')).toMatchObject({ param: 'references' });
+  });
+
+  it('sends frames and reference images to Omni inline with the right task, and finds the video in the steps', async () => {
+    const fake = await startGeminiFake({ apiKey: KEY, script: { queuedMs: 0, runMs: 100 } });
+    const agent = new Agent();
+    try {
+      const http = new ChannelHttp(fake.baseURL, { auth: async () => ({ 'x-goog-api-key': KEY }), unauthorized: () => false, pooled: agent, fresh: agent, guarded: agent, direct: agent }, { connectTimeoutMs: 2_000, requestTimeoutMs: 5_000, submitTimeoutMs: 5_000 });
+      const adapter = gemini.create({ delivery: 'uri' });
+      const png = await sharp({ create: { width: 1280, height: 720, channels: 3, background: '#112233' } }).png().toBuffer();
+      const media = (role: UpstreamMedia['role']): UpstreamMedia => ({ role, kind: 'image', blob: `t/${role}`, contentType: 'image/png', data: png });
+      const plain = { ...base, references: [] } as VideoRequest<UpstreamMedia>;
+      const i2v = await adapter.submit({ taskId: 'T1', model: 'gemini-omni-1.1-flash', request: { ...plain, firstFrame: media('first_frame') }, idempotencyKey: 'k1' }, http);
+      const r2v = await adapter.submit({ taskId: 'T2', model: 'gemini-omni-1.1-flash', request: { ...plain, references: [media('reference'), media('reference')] }, idempotencyKey: 'k2' }, http);
+      expect(i2v.upstreamId).toMatch(/^interactions\/v1_/);
+      const [a, b] = fake.submissions;
+      expect(a!.body.input).toEqual([{ type: 'text', text: 'a heron' }, { type: 'image', data: png.toString('base64'), mime_type: 'image/png' }]);
+      expect(a!.body.generation_config).toEqual({ video_config: { task: 'image_to_video' } });
+      expect((b!.body.input as unknown[]).length).toBe(3);
+      expect(b!.body.generation_config).toEqual({ video_config: { task: 'reference_to_video' } });
+      await new Promise((r) => setTimeout(r, 200));
+      const s = await adapter.status(r2v.upstreamId, http);
+      expect(s.state).toBe('succeeded');
+      // Inline data on GET (as Google answers): not kept in the status, fetched again for the result.
+      expect(s.resultUrl).toBeUndefined();
+      const src = await adapter.results(r2v.upstreamId, s, http);
+      expect((src.video as { data: Buffer }).data.equals(fixtures.sampleMp4())).toBe(true);
+    } finally {
+      await agent.close();
+      await fake.close();
+    }
   });
 
   it('reads every interaction word explicitly, and a bad key as an authentication failure', () => {

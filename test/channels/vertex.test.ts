@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,8 @@ import sharp from 'sharp';
 import { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VideoRequest } from '../../src/core/video-request.js';
-import { refuseVeo } from '../../src/providers/veo.js';
+import { VEO_IMAGE_MAX_BYTES, refuseVeo, veoBody } from '../../src/providers/veo.js';
+import type { UpstreamMedia } from '../../src/providers/types.js';
 import { vertex } from '../../src/providers/vertex/index.js';
 import type { VertexFake } from '../fakes/index.js';
 import { fault, fixtures, promptDirectives, startVertexFake } from '../fakes/index.js';
@@ -255,6 +256,29 @@ describe('vertex adapter pieces', () => {
     expect(refuseVeo({ ...req, references: [ref], seconds: 6 }, 'veo-3.1-generate-001', 'vertex')).toMatchObject({ param: 'seconds' });
     expect(refuseVeo({ ...req, references: [ref], firstFrame: frame }, 'veo-3.1-generate-001', 'vertex')).toMatchObject({ param: 'references' });
     expect(refuseVeo({ ...req, mode: 'pro' }, 'veo-3.1-generate-001', 'vertex')).toMatchObject({ param: 'mode' });
+  });
+
+  it('maps every capability of the request onto the body: frames, references, seed, negative prompt, sound; images as PNG or JPEG within 4.5 MB', async () => {
+    const png = await sharp({ create: { width: 1280, height: 720, channels: 3, background: '#204060' } }).png().toBuffer();
+    const webp = await sharp({ create: { width: 1280, height: 720, channels: 3, background: '#604020' } }).webp().toBuffer();
+    // Noise does not compress: a big PNG that must be re-encoded to fit.
+    const noise = await sharp(randomBytes(2400 * 1600 * 3), { raw: { width: 2400, height: 1600, channels: 3 } }).png().toBuffer();
+    expect(noise.length).toBeGreaterThan(VEO_IMAGE_MAX_BYTES);
+    const media = (role: UpstreamMedia['role'], data: Buffer, contentType: string): UpstreamMedia => ({ role, kind: 'image', blob: `t/${role}`, contentType, data });
+    const plain: VideoRequest<UpstreamMedia> = { ...req, references: [] } as VideoRequest<UpstreamMedia>;
+    const framed = await veoBody({ ...plain, seed: 7, negativePrompt: 'text overlays', audio: true, firstFrame: media('first_frame', noise, 'image/png'), lastFrame: media('last_frame', webp, 'image/webp'), references: [] }, 'veo-3.1-generate-001', 'vertex', { personGeneration: 'allow_adult' });
+    expect(framed.parameters).toEqual({ aspectRatio: '16:9', resolution: '720p', durationSeconds: 8, sampleCount: 1, generateAudio: true, seed: 7, negativePrompt: 'text overlays', personGeneration: 'allow_adult' });
+    const inst = framed.instances[0] as { image: { bytesBase64Encoded: string; mimeType: string }; lastFrame: { mimeType: string } };
+    expect(inst.image.mimeType).toBe('image/jpeg');
+    expect(Buffer.from(inst.image.bytesBase64Encoded, 'base64').length).toBeLessThanOrEqual(VEO_IMAGE_MAX_BYTES);
+    expect(inst.lastFrame.mimeType).toBe('image/png');
+    const refs = await veoBody({ ...plain, references: [media('reference', png, 'image/png'), media('reference', png, 'image/png')] }, 'veo-3.1-generate-001', 'gemini', {});
+    expect((refs.instances[0] as { referenceImages: Array<{ referenceType: string; image: { mimeType: string } }> }).referenceImages).toEqual([
+      { image: { bytesBase64Encoded: png.toString('base64'), mimeType: 'image/png' }, referenceType: 'asset' },
+      { image: { bytesBase64Encoded: png.toString('base64'), mimeType: 'image/png' }, referenceType: 'asset' },
+    ]);
+    // The Gemini API takes neither generateAudio nor seed.
+    expect(refs.parameters).toEqual({ aspectRatio: '16:9', resolution: '720p', durationSeconds: 8, sampleCount: 1 });
   });
 
   it('checks its service-account key without repeating it', () => {
