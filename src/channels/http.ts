@@ -92,10 +92,10 @@ export function parseErrorBody(text: string, contentType: string): Pick<Upstream
       // OAuth token endpoints answer {error, error_description}; Google's envelope names its status word in error.status.
       const oauth = typeof root.error === 'string' && str(root.error_description) ? `${root.error}: ${str(root.error_description)}` : undefined;
       return {
-        code: str(e?.code) ?? str(root.code) ?? str(root.error_code),
-        type: str(e?.type) ?? (typeof e?.status === 'string' ? e.status : undefined) ?? str(root.type) ?? str(root.error_type),
+        code: str(e?.code) ?? str(root.code) ?? str(root.error_code) ?? str(root.ErrCode),
+        type: str(e?.type) ?? (typeof e?.status === 'string' ? e.status : undefined) ?? str(root.type) ?? str(root.error_type) ?? str(root.reason),
         param: str(e?.param) ?? str(root.param),
-        upstreamMessage: str(e?.message) ?? oauth ?? str(root.error) ?? str(root.message) ?? str(root.msg) ?? detailMsg ?? undefined,
+        upstreamMessage: str(e?.message) ?? oauth ?? str(root.error) ?? str(root.message) ?? str(root.msg) ?? str(root.ErrMsg) ?? detailMsg ?? undefined,
       };
     } catch {
       // fall through: not JSON after all
