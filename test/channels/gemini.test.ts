@@ -456,7 +456,9 @@ describe('gemini: restarts in every phase, the key nowhere', () => {
     expect(assertBillingConsistent(dataDir)).toEqual({ settled: 3, released: 1 });
 
     for (const p of ['/admin/v1/channels', '/admin/v1/channels/gm', '/admin/v1/channels/gm/health']) seen.push(await (await fetch(`${gw.url}${p}`, { headers: { authorization: `Bearer ${ADMIN}` } })).text());
-    seen.push(await (await fetch(`${gw.url}/admin/v1/channels/gm/test`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } })).text());
+    const probe = await (await fetch(`${gw.url}/admin/v1/channels/gm/test`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } })).text();
+    seen.push(probe);
+    expect(JSON.parse(probe), probe).toMatchObject({ ok: true });
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
     const logs = servers.map((s) => s.output()).join('\n');

@@ -406,7 +406,9 @@ describe('vertex: restarts in every phase, credentials nowhere', () => {
     for (const p of ['/admin/v1/channels', '/admin/v1/channels/vx', '/admin/v1/channels/vx/health']) {
       seen.push(await (await fetch(`${gw.url}${p}`, { headers: { authorization: `Bearer ${ADMIN}` } })).text());
     }
-    seen.push(await (await fetch(`${gw.url}/admin/v1/channels/vx/test`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } })).text());
+    const probe = await (await fetch(`${gw.url}/admin/v1/channels/vx/test`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } })).text();
+    seen.push(probe);
+    expect(JSON.parse(probe), probe).toMatchObject({ ok: true });
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
 
