@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { Tier } from '../core/catalog.js';
+import { RESOLUTIONS } from '../core/video-request.js';
+import type { Resolution } from '../core/video-request.js';
 import { ADAPTERS } from '../providers/index.js';
 import { checkCredentialFields, credentialConfigFields, credentialFields, credentialPatchFields } from './credentials.js';
 
@@ -26,8 +27,9 @@ const httpUrl = z
   }, 'must be an http(s) URL without credentials, query or fragment, e.g. https://api.apimart.ai')
   .transform((s) => s.replace(/\/+$/, ''));
 
-const tierPrices = z
-  .object({ '720p': z.number().min(0).max(1000), '1024p': z.number().min(0).max(1000), '1080p': z.number().min(0).max(1000) })
+/** USD per second by resolution ('1024p' is the older name of Sora's 'high'). */
+const resolutionPrices = z
+  .object(Object.fromEntries([...RESOLUTIONS, '1024p'].map((r) => [r, z.number().min(0).max(1000)])) as Record<Resolution | '1024p', z.ZodNumber>)
   .partial()
   .strict();
 
@@ -39,8 +41,8 @@ const modelEntry = z.union([
       model: z.string().trim().min(1).max(200),
       /** Name sent upstream (default: the public id). */
       upstream_model: z.string().trim().min(1).max(200).optional(),
-      /** This channel's price for this model, USD per second by tier (overrides list price and markup). */
-      usd_per_second: tierPrices.optional(),
+      /** This channel's price for this model, USD per second by resolution (overrides list price and markup). */
+      usd_per_second: resolutionPrices.optional(),
     })
     .strict(),
 ]);
@@ -139,7 +141,7 @@ export type ChannelConfigInput = z.infer<typeof channelConfigSchema>;
 export interface ChannelModel {
   model: string;
   upstreamModel: string;
-  usdPerSecond?: Partial<Record<Tier, number>>;
+  usdPerSecond?: Partial<Record<Resolution | '1024p', number>>;
 }
 
 /** A channel as the gateway keeps it (credentials apart). */
