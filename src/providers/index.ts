@@ -1,5 +1,6 @@
 import { apimart } from './apimart/index.js';
 import { ark } from './ark/index.js';
+import { comfyui } from './comfyui/index.js';
 import { dashscope } from './dashscope/index.js';
 import { gemini } from './gemini/index.js';
 import { kling } from './kling/index.js';
@@ -27,6 +28,7 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [openrouter.type]: openrouter as AdapterDefinition<never>,
   [minimax.type]: minimax as AdapterDefinition<never>,
   [dashscope.type]: dashscope as AdapterDefinition<never>,
+  [comfyui.type]: comfyui as AdapterDefinition<never>,
   [vertex.type]: vertex as AdapterDefinition<never>,
   [gemini.type]: gemini as AdapterDefinition<never>,
 };

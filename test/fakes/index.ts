@@ -10,6 +10,7 @@
  * - `openrouter-fake.ts`    — OpenRouter /api/v1/videos, polling_url, keyed content, signed callbacks;
  * - `minimax-fake.ts`       — MiniMax V1 (Hailuo) and V2 (H3), challenge-echo callbacks;
  * - `dashscope-fake.ts`     — Wan on DashScope (Model Studio), async tasks, cancel;
+ * - `comfyui-fake.ts`       — ComfyUI's HTTP API and websocket, executing the graph with ffmpeg;
  * - `vertex-fake.ts`        — Veo on Vertex AI: OAuth token endpoint, predictions, Cloud Storage;
  * - `gemini-fake.ts`        — the Gemini API: Veo operations, keyed file downloads, Omni interactions;
  * - `script.ts`             — per-job scripts; `clock.ts` — compressible upstream time;
@@ -27,6 +28,8 @@ export { startMinimaxFake, MinimaxFake } from './minimax-fake.js';
 export type { ChallengeRecord, MinimaxFakeOptions, MinimaxJobParams } from './minimax-fake.js';
 export { startDashscopeFake, DashscopeFake } from './dashscope-fake.js';
 export type { DashscopeFakeOptions, DashscopeJobParams } from './dashscope-fake.js';
+export { startComfyUIFake, ComfyUIFake } from './comfyui-fake.js';
+export type { ComfyFakeOptions, Execution as ComfyExecution } from './comfyui-fake.js';
 export { startVertexFake, VertexFake } from './vertex-fake.js';
 export type { VertexFakeOptions, VertexJobParams } from './vertex-fake.js';
 export { startGeminiFake, GeminiFake } from './gemini-fake.js';
