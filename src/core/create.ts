@@ -173,7 +173,7 @@ export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate,
   const quote = quoteTask(gw, key, req.model, { resolution, audio, mode, seconds: req.seconds }, req.remixOf);
   // What no upstream of the model can be told is a 400 now, not a failed task later.
   const refusal = req.remixOf ? null : gw.refusal?.(request, quote.provider);
-  if (refusal) throw invalid(refusal.param, `${req.model.id} cannot do this here: ${refusal.message}.`, 'unsupported_by_upstream');
+  if (refusal) throw invalid(refusal.param, `${req.model.id} cannot do this here: ${refusal.message.replace(/\.$/, '')}.`, 'unsupported_by_upstream');
   return gw.service.create({
     keyId,
     origin: req.origin,

@@ -68,6 +68,8 @@ export function refuseVeo(req: VideoRequest, upstreamModel: string, api: VeoApi)
   const ratio = veoRatio(req);
   if (!(RATIOS as readonly string[]).includes(ratio)) return no('aspect_ratio', `makes ${RATIOS.join(' and ')} videos, not ${req.aspectRatio}.`);
   if (req.audio && !m.audio) return no('audio', 'makes no sound.');
+  // The Gemini API has no generateAudio switch: Veo 3.x always makes sound there.
+  if (!req.audio && m.audio && api === 'gemini') return no('audio', 'always makes sound on the Gemini API (it cannot be turned off).');
   if (req.mode !== undefined) return no('mode', 'has no modes.');
   if (req.seed !== undefined) {
     if (api === 'gemini') return no('seed', 'takes no seed on the Gemini API.');

@@ -25,9 +25,9 @@ const KEY = 'AIzaSyD-gemini-test-key-0123456789abcdef';
 
 /** Models as the operator adds them to the catalogue (until the built-in catalogue has them). */
 export const GEMINI_MODELS = [
-  { id: 'veo-3.1-generate-preview', sizes: ['1280x720', '720x1280', '1920x1080'], seconds: [4, 6, 8], pricePerSecond: { '720p': 0.4, '1024p': 0.4, '1080p': 0.4 } },
-  { id: 'veo-3.1-fast-generate-preview', sizes: ['1280x720', '720x1280'], seconds: [4, 6, 8], pricePerSecond: { '720p': 0.1, '1024p': 0.12, '1080p': 0.12 } },
-  { id: 'veo-3.1-lite-generate-preview', sizes: ['1280x720', '720x1280'], seconds: [4, 6, 8], pricePerSecond: { '720p': 0.05, '1024p': 0.08, '1080p': 0.08 } },
+  { id: 'veo-3.1-generate-preview', audio: 'always', sizes: ['1280x720', '720x1280', '1920x1080'], seconds: [4, 6, 8], pricePerSecond: { '720p': 0.4, '1024p': 0.4, '1080p': 0.4 } },
+  { id: 'veo-3.1-fast-generate-preview', audio: 'always', sizes: ['1280x720', '720x1280'], seconds: [4, 6, 8], pricePerSecond: { '720p': 0.1, '1024p': 0.12, '1080p': 0.12 } },
+  { id: 'veo-3.1-lite-generate-preview', audio: 'always', sizes: ['1280x720', '720x1280'], seconds: [4, 6, 8], pricePerSecond: { '720p': 0.05, '1024p': 0.08, '1080p': 0.08 } },
   { id: 'gemini-omni-1.1-flash', sizes: ['1280x720', '720x1280'], seconds: [4, 6, 8, 10], pricePerSecond: { '720p': 0.1, '1024p': 0.1, '1080p': 0.1 } },
 ];
 
@@ -287,8 +287,10 @@ describe('gemini adapter', () => {
 
 describe('gemini adapter pieces', () => {
   it('refuses at create time what Veo on the Gemini API and Gemini Omni cannot do', () => {
-    const veo = { ...base, model: 'veo-3.1-generate-preview' };
+    // Veo 3.x always makes sound on the Gemini API: a silent request is refused, not quietly given sound.
+    const veo = { ...base, model: 'veo-3.1-generate-preview', audio: true };
     expect(refuseVeo(veo, 'veo-3.1-generate-preview', 'gemini')).toBeNull();
+    expect(refuseVeo({ ...veo, audio: false }, 'veo-3.1-generate-preview', 'gemini')).toMatchObject({ param: 'audio' });
     expect(refuseVeo({ ...veo, seed: 1 }, 'veo-3.1-generate-preview', 'gemini')).toMatchObject({ param: 'seed' });
     expect(refuseVeo({ ...veo, negativePrompt: 'text overlays' }, 'veo-3.1-generate-preview', 'gemini')).toBeNull();
     expect(refuseVeo({ ...veo, options: { resize_mode: 'pad' } }, 'veo-3.1-generate-preview', 'gemini')).toMatchObject({ param: 'resize_mode' });
