@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { MONEY_BOUNDS } from './billing/money.js';
 import { UPSTREAM_ENV, upstreamConfigSchema } from './channels/config.js';
 import { resolveCredentialSources } from './channels/credentials.js';
 import { channelConfigSchema } from './channels/schema.js';
@@ -24,7 +25,7 @@ const modelSchema = z.object({
   seconds: z.array(z.number().int().positive()).min(1),
   defaultSize: z.string().optional(),
   defaultSeconds: z.number().int().positive().optional(),
-  pricePerSecond: z.record(z.enum(['720p', '1024p', '1080p']), z.number().min(0)).optional(),
+  pricePerSecond: z.record(z.enum(['720p', '1024p', '1080p']), z.number().min(0).max(MONEY_BOUNDS.maxUsdPerSecond)).optional(),
   description: z.string().optional(),
 });
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { entryView } from '../billing/accounts.js';
-import { usdToMicros } from '../billing/money.js';
+import { MONEY_BOUNDS, usdToMicros } from '../billing/money.js';
 import { parseRange, usageReport } from '../billing/usage.js';
 import { invalid, notFound } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
@@ -16,22 +16,28 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   throw invalid(param, param ? `Invalid '${param}': ${issue.message}` : issue.message);
 }
 
-const limit = z.number().int().positive().nullable();
+const B = MONEY_BOUNDS;
+/** A finite number of US dollars from min to max; the message names the bounds. */
+const usd = (min: number, max: number) =>
+  z.number({ error: `must be a number of US dollars from ${min} to ${max}` }).min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
+const nonZero = (v: number) => usdToMicros(v) !== 0;
+const limitMsg = `must be an integer from 1 to ${B.maxKeyLimit}, or null for the default`;
+const limit = z.number({ error: limitMsg }).int(limitMsg).min(1, limitMsg).max(B.maxKeyLimit, limitMsg).nullable();
 const keyLimits = {
   rpm_limit: limit.optional(),
   max_inflight: limit.optional(),
-  credit_limit_usd: z.number().min(0).optional(),
+  credit_limit_usd: usd(0, B.maxCreditLimitUsd).optional(),
 };
 const createKey = z.object({
   name: z.string().trim().min(1).max(200),
   test: z.boolean().optional(),
-  credit_usd: z.number().positive().optional(),
+  credit_usd: usd(0, B.maxCreditUsd).refine(nonZero, 'must be at least 0.000001').optional(),
   ...keyLimits,
 });
 const updateKey = z.object({ name: z.string().trim().min(1).max(200).optional(), ...keyLimits });
-const credit = z.object({ amount_usd: z.number(), note: z.string().max(500).optional() });
+const credit = z.object({ amount_usd: usd(-B.maxCreditUsd, B.maxCreditUsd).refine(nonZero, 'must be at least 0.000001 either way'), note: z.string().max(500).optional() });
 const tier = z.enum(['720p', '1024p', '1080p']);
-const price = z.object({ model: z.string().min(1), tier, usd_per_second: z.number().min(0).max(1000) });
+const price = z.object({ model: z.string().min(1), tier, usd_per_second: usd(0, B.maxUsdPerSecond) });
 
 /** The operator API under /admin/v1, guarded by VIDGATE_ADMIN_TOKEN. */
 export function adminRoutes(gw: Gateway) {
@@ -53,7 +59,7 @@ export function adminRoutes(gw: Gateway) {
       const body = parseBody(createKey, req.body);
       const { key, secret } = gw.keys.create(body.name, { test: body.test });
       gw.accounts.setLimits(key.id, limitsOf(body));
-      if (body.credit_usd) gw.accounts.credit(key.id, body.credit_usd, 'initial credit', gw.service.now());
+      if (body.credit_usd) gw.accounts.credit(key.id, body.credit_usd, 'initial credit', gw.service.now(), 'credit_usd');
       return { ...view(key.id), key: secret };
     });
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MONEY_BOUNDS } from '../billing/money.js';
 import type { Tier } from '../core/catalog.js';
 import { ADAPTERS } from '../providers/index.js';
 import { checkCredentialFields, credentialConfigFields, credentialFields, credentialPatchFields } from './credentials.js';
@@ -26,8 +27,9 @@ const httpUrl = z
   }, 'must be an http(s) URL without credentials, query or fragment, e.g. https://api.apimart.ai')
   .transform((s) => s.replace(/\/+$/, ''));
 
+const price = z.number().min(0).max(MONEY_BOUNDS.maxUsdPerSecond);
 const tierPrices = z
-  .object({ '720p': z.number().min(0).max(1000), '1024p': z.number().min(0).max(1000), '1080p': z.number().min(0).max(1000) })
+  .object({ '720p': price, '1024p': price, '1080p': price })
   .partial()
   .strict();
 
@@ -67,7 +69,7 @@ const fields = {
   /** Unfinished upstream jobs at once (Azure allows 2). */
   max_jobs: limit.optional(),
   /** Multiplier on the list price for tasks served here (1.2 = +20 %). */
-  markup: z.number().positive().max(100).nullable().optional(),
+  markup: z.number().positive().max(MONEY_BOUNDS.maxMarkup).nullable().optional(),
   /** A task on this channel fails when it is not done this long after creation. */
   deadline_minutes: z.number().int().min(1).max(7 * 24 * 60).nullable().optional(),
   enabled: z.boolean().optional(),
