@@ -15,7 +15,7 @@ import { Semaphore } from '../util/semaphore.js';
 import type { CallbackLinks } from './callbacks.js';
 import { download, DownloadError } from './download.js';
 import type { DownloadLimits, DownloadTarget } from './download.js';
-import { CODES, describeUpstreamError, isQuota, jobFailure, rejectionFailure, scrub, trimReason } from './errors.js';
+import { CODES, describeUpstreamError, isQuota, jobFailure, rejectionFailure, scrub, scrubStatus, trimReason } from './errors.js';
 import type { MediaLinks } from './reference.js';
 import type { ChannelRuntime, Channels } from './registry.js';
 import { nextCheck } from './schedule.js';
@@ -308,7 +308,7 @@ export class ChannelProvider implements Provider {
     r.stats.submits++;
     try {
       const accepted = await r.adapter.submit(job, r.http);
-      return { ok: true, upstreamId: accepted.upstreamId, ...(accepted.status ? { status: accepted.status } : {}) };
+      return { ok: true, upstreamId: accepted.upstreamId, ...(accepted.status ? { status: scrubStatus(accepted.status, r.secrets) } : {}) };
     } catch (err) {
       r.stats.submitFailures++;
       const e = err instanceof UpstreamError ? err : new UpstreamError('unknown-outcome', `the submit failed unexpectedly (${(err as Error).message})`);
@@ -403,7 +403,8 @@ export class ChannelProvider implements Provider {
     r.stats.checks++;
     st.checks = (st.checks ?? 0) + 1;
     try {
-      status = await r.adapter.status(task.upstreamId, r.http);
+      // Scrubbed before anything logs or keeps it (an upstream may echo the key in its words).
+      status = scrubStatus(await r.adapter.status(task.upstreamId, r.http), r.secrets);
     } catch (err) {
       r.stats.checkFailures++;
       const e = err instanceof UpstreamError ? err : new UpstreamError('malformed', (err as Error).message);
@@ -437,6 +438,7 @@ export class ChannelProvider implements Provider {
     if (status.unrecognised) {
       const k = `${r.def.id}:${status.raw}`;
       if (!this.warned.has(k)) {
+        if (this.warned.size >= 1000) this.warned.clear(); // upstream words are unbounded; the log is not spammed either way
         this.warned.add(k);
         this.log.warn({ channel: r.def.id, status: status.raw }, 'upstream sent a status word this adapter does not know; treating it as waiting');
       }
