@@ -31,6 +31,7 @@ import { openaiRoutes } from './dialects/openai/routes.js';
 import { registerAccess } from './http/auth.js';
 import { openaiErrorBody, registerErrorHandling } from './http/errors.js';
 import { modelRoutes } from './http/models.js';
+import { prepareMediaTools } from './media/tools.js';
 import './http/types.js';
 import { SandboxProvider } from './providers/sandbox/provider.js';
 import type { Provider } from './providers/types.js';
@@ -98,6 +99,8 @@ export const REDACT_PATHS = [
 /** Build the whole gateway from a validated configuration. */
 export async function createApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const now = opts.now ?? Date.now;
+  // Before anything is opened: a gateway whose media tools cannot run refuses to start, saying why.
+  const toolNotes = await prepareMediaTools(config.dataDir);
   const db = openDatabase(config.dataDir, { synchronous: config.sqlite.synchronous });
   const secrets = Secrets.load(config.dataDir, config.secretKey);
   const blobs = createBlobStore(config);
@@ -196,6 +199,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       parts: 80,
     },
   });
+  for (const note of toolNotes) server.log.warn(note);
   await blobs.init(server.log);
   const upstreams = createUpstreams({ config, db, store, blobs, secrets, catalog, prices, now, log: server.log, telemetry, wake: () => worker.notify() });
   lazy.upstreams = upstreams;

@@ -65,6 +65,14 @@ export function scrubStatus(status: UpstreamStatus, secrets: readonly string[]):
   return out;
 }
 
+/**
+ * Absolute file paths (of this server: scratch files, tools) taken out of text that may reach a
+ * caller. URLs keep their paths (a path right after a host or a scheme is not matched).
+ */
+export function withoutPaths(text: string): string {
+  return text.replace(/(^|[\s('"=,;[])\/(?:[\w.@+-]+\/)*[\w.@+-]+/g, '$1[path]');
+}
+
 /** One line, at most MAX_REASON characters. */
 export function trimReason(text: string): string {
   const line = text.replace(/\s+/g, ' ').trim();

@@ -4,6 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import sharp from 'sharp';
 import type { TaskFailure } from '../core/errors.js';
 import type { Task } from '../core/task.js';
+import { MediaToolUnavailable } from '../media/ffmpeg.js';
 import { probeVideo } from '../media/probe.js';
 import type { MediaInfo } from '../media/probe.js';
 import type { CheckOutcome, FetchOutcome, Provider, ResultSource, ResultSources, StepContext, SubmitOutcome, UpstreamMedia, UpstreamStatus, UpstreamSubmit } from '../providers/types.js';
@@ -15,7 +16,7 @@ import { Semaphore } from '../util/semaphore.js';
 import type { CallbackLinks } from './callbacks.js';
 import { download, DownloadError } from './download.js';
 import type { DownloadLimits, DownloadTarget } from './download.js';
-import { CODES, describeUpstreamError, isQuota, jobFailure, rejectionFailure, scrub, scrubStatus, trimReason } from './errors.js';
+import { CODES, describeUpstreamError, isQuota, jobFailure, rejectionFailure, scrub, scrubStatus, trimReason, withoutPaths } from './errors.js';
 import type { MediaLinks } from './reference.js';
 import type { ChannelRuntime, Channels } from './registry.js';
 import { nextCheck } from './schedule.js';
@@ -552,6 +553,8 @@ export class ChannelProvider implements Provider {
         if (probed.width <= 0 || probed.height <= 0 || probed.durationSeconds <= 0) throw new InvalidVideo('it has no picture or no duration');
       } catch (err) {
         if (ctx.signal.aborted) throw err;
+        // Our own tool could not start: the gateway's problem, not the upstream's video (the step is retried).
+        if (err instanceof MediaToolUnavailable) throw err;
         r.stats.downloadFailures++;
         if (!(err instanceof InvalidVideo) && err instanceof DownloadError) metrics?.upstreamRequest(r.def.id, r.def.type, 'download', err.kind, performance.now() - started);
         return this.fetchFailed(task, r, st, err, sources.expiresAtMs, now);
@@ -602,7 +605,7 @@ export class ChannelProvider implements Provider {
 
   private fetchFailed(task: Task, r: ChannelRuntime, st: ChannelState, err: unknown, expiresAtMs: number | undefined, now: number): { ok: false; failure: TaskFailure } {
     const attempts = (st.fetchAttempts ?? 0) + 1;
-    const message = trimReason(scrub(err instanceof Error ? err.message : String(err), r.secrets));
+    const message = trimReason(withoutPaths(scrub(err instanceof Error ? err.message : String(err), r.secrets)));
     this.channels.noteError(r, `download: ${message}`);
     this.log.warn({ task: task.id, channel: r.def.id, attempts, reason: message }, 'result download failed');
     if (err instanceof DownloadError) {
