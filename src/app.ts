@@ -128,6 +128,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
             heldMicros: tasks.byStage.reduce((sum, s) => sum + s.heldMicros, 0),
             webhooksPending: hooks.pending,
             webhookOldestPendingAt: hooks.oldestCreatedAt,
+            unresolvedSubmits: [...(lazy.upstreams?.channels.unresolvedSubmits() ?? [])].map(([channel, count]) => ({ channel, count })),
           };
         },
         breakers: (at) => lazy.upstreams!.channels.list().map((r) => ({ channel: r.def.id, provider: r.def.type, state: r.breaker.state(at) })),

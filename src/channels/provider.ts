@@ -7,7 +7,7 @@ import type { Task } from '../core/task.js';
 import { MediaToolUnavailable } from '../media/ffmpeg.js';
 import { probeVideo } from '../media/probe.js';
 import type { MediaInfo } from '../media/probe.js';
-import type { CheckOutcome, FetchOutcome, Provider, ResultSource, ResultSources, StepContext, SubmitOutcome, UpstreamMedia, UpstreamStatus, UpstreamSubmit } from '../providers/types.js';
+import type { CheckOutcome, FetchOutcome, Provider, ResultSource, ResultSources, StepContext, SubmitOutcome, UpstreamAccepted, UpstreamMedia, UpstreamStatus, UpstreamSubmit } from '../providers/types.js';
 import { requestOf } from '../core/video-request.js';
 import type { MediaInput, VideoRequest } from '../core/video-request.js';
 import { RetryLater, UpstreamError } from '../providers/types.js';
@@ -27,8 +27,11 @@ import type { PollMemory, PollPolicy } from './schedule.js';
  * survive a crash is written here before it is acted on.
  */
 export interface ChannelState {
-  /** A submit that was sent (or about to be) and whose answer is not yet recorded. */
-  pending?: { channel: string; key: string; at: number; n: number };
+  /**
+   * A submit that was sent (or about to be) and whose answer is not yet recorded; `lookups`:
+   * how often the job was looked for upstream since (channels without idempotency).
+   */
+  pending?: { channel: string; key: string; at: number; n: number; lookups?: number };
   /** Channels that certainly did not get this job in the current round. */
   tried?: string[];
   /** Rounds in which no channel took the job. */
@@ -48,6 +51,9 @@ export interface ChannelState {
   /** When the job finished upstream: the upstream's own time, else when a check first saw it (metrics). */
   doneAt?: number;
 }
+
+/** How often the job of a submit whose answer was lost is looked for upstream before giving up. */
+export const LOOKUP_ATTEMPTS = 6;
 
 export interface ChannelProviderOptions {
   poll: PollPolicy;
@@ -259,7 +265,8 @@ export class ChannelProvider implements Provider {
     const now = ctx.now();
     const pending = st.pending!;
     const r = this.channels.get(pending.channel);
-    if (!r || !r.adapter.idempotentSubmit) return { ok: false, failure: this.unknownFailure() };
+    if (!r) return { ok: false, failure: this.unknownFailure() };
+    if (!r.adapter.idempotentSubmit) return r.adapter.find ? this.lookUp(task, ctx, st, r) : { ok: false, failure: this.unknownFailure() };
     const job = await this.jobFor(task, ctx);
     if ('failure' in job) return { ok: false, failure: job.failure };
     const slot = r.limiter.tryAcquire(now);
@@ -287,10 +294,65 @@ export class ChannelProvider implements Provider {
 
   private unknownOutcome(task: Task, r: ChannelRuntime, st: ChannelState, reason: string): SubmitOutcome {
     this.log.warn({ task: task.id, channel: r.def.id, reason, idempotent: r.adapter.idempotentSubmit }, 'submit outcome unknown');
-    if (!r.adapter.idempotentSubmit) return { ok: false, failure: this.unknownFailure(reason) };
+    if (!r.adapter.idempotentSubmit) {
+      if (!r.adapter.find) return { ok: false, failure: this.unknownFailure(reason) };
+      // No idempotency: look the job up by what was sent, after a moment (a new job may take a
+      // moment to be listed). The pending submit stays recorded, so a crash resumes the lookup.
+      throw new RetryLater(`submit outcome unknown (${reason}); looking the job up upstream`, this.backoff(0) + this.jitter(250), {
+        state: withState(task, st),
+      });
+    }
     const n = st.pending?.n ?? 1;
     throw new RetryLater(`submit outcome unknown (${reason}); resending with the same idempotency key`, this.backoff(n - 1) + this.jitter(250), {
       state: withState(task, st),
+    });
+  }
+
+  /**
+   * A submit whose answer was lost, on a channel without idempotency: look for the job it may have
+   * made (by what was sent: an external id, or prompt, parameters and time) and adopt it when
+   * found — the operator pays for it, so the caller gets it. Looked for LOOKUP_ATTEMPTS times
+   * with backoff (a new job may take a moment to be listed); then, or when the server cannot
+   * list jobs, the task fails with upstream_submit_unknown and counts as unresolved (see
+   * Channels.unresolvedSubmits).
+   */
+  private async lookUp(task: Task, ctx: StepContext, st: ChannelState, r: ChannelRuntime): Promise<SubmitOutcome> {
+    const now = ctx.now();
+    const pending = st.pending!;
+    const job = await this.jobFor(task, ctx);
+    if ('failure' in job) return { ok: false, failure: job.failure };
+    const slot = r.limiter.tryAcquire(now);
+    if (!slot.ok) throw new RetryLater('channel busy', Math.max(0, slot.retryAt - now) + this.jitter(), { state: withState(task, st), quiet: true });
+    const n = (pending.lookups ?? 0) + 1;
+    const upstreamModel = this.channels.upstreamModel(r, task.model) ?? task.model;
+    let found: UpstreamAccepted | null = null;
+    let why = 'not listed';
+    let final = false;
+    try {
+      found = await r.adapter.find!({ ...job, model: upstreamModel, idempotencyKey: pending.key }, r.http, pending.at, (id) => this.store.followsUpstream(r.def.id, id, task.id));
+    } catch (err) {
+      const e = err instanceof UpstreamError ? err : new UpstreamError('malformed', (err as Error).message);
+      why = this.reason(r, e);
+      // The server cannot list jobs (or refuses us): looking again will not help.
+      const status = e.detail.status ?? 0;
+      final = e.kind === 'http' && status >= 400 && status < 500 && status !== 408 && status !== 429;
+    } finally {
+      slot.release();
+    }
+    const metrics = this.channels.telemetry.metrics;
+    if (found) {
+      metrics?.submitLookup(r.def.id, r.def.type, 'adopted');
+      this.log.warn({ task: task.id, channel: r.def.id, upstreamId: found.upstreamId, lookups: n }, 'the job of a submit whose answer was lost was found upstream and adopted');
+      const status = found.status && scrubStatus(found.status, r.secrets);
+      return this.accepted(task, r, found.upstreamId, status, now, !!this.callbackUrl(task, r));
+    }
+    if (final || n >= LOOKUP_ATTEMPTS) {
+      metrics?.submitLookup(r.def.id, r.def.type, 'unresolved');
+      this.log.error({ task: task.id, channel: r.def.id, lookups: n, reason: why }, 'a submit whose answer was lost could not be found upstream: the job may exist there unfollowed');
+      return { ok: false, failure: this.unknownFailure(`looked for upstream ${n} time${n === 1 ? '' : 's'}: ${why}`) };
+    }
+    throw new RetryLater(`the job of a lost submit is not found upstream yet (${why}; lookup ${n})`, this.backoff(n) + this.jitter(500), {
+      state: withState(task, { ...st, pending: { ...pending, lookups: n } }),
     });
   }
 

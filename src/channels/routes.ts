@@ -52,6 +52,8 @@ function healthView(r: ChannelRuntime, channels: Channels, now: number) {
     active_jobs: channels.activeJobs(r),
     max_jobs: r.def.maxJobs,
     unfinished_tasks: channels.unfinishedByChannel().get(r.def.id) ?? {},
+    /** Tasks failed with upstream_submit_unknown: their job may exist upstream (and be paid for) with no task following it. */
+    unresolved_submits: channels.unresolvedSubmits().get(r.def.id) ?? 0,
     counters: {
       submits: r.stats.submits,
       submit_failures: r.stats.submitFailures,

@@ -213,4 +213,12 @@ export const MIGRATIONS: Migration[] = [
   `,
   },
   { id: '004_channels', sql: CHANNELS_MIGRATION },
+  {
+    // Finding a task by its upstream job (callbacks, lost-submit lookups) and counting lost submits.
+    id: '005_upstream_lookups',
+    sql: `
+  CREATE INDEX tasks_by_upstream ON tasks(provider, upstream_id) WHERE upstream_id IS NOT NULL;
+  CREATE INDEX tasks_submit_unknown ON tasks(provider) WHERE error_code = 'upstream_submit_unknown';
+  `,
+  },
 ];
