@@ -31,6 +31,7 @@ import { openaiRoutes } from './dialects/openai/routes.js';
 import { registerAccess } from './http/auth.js';
 import { openaiErrorBody, registerErrorHandling } from './http/errors.js';
 import { modelRoutes } from './http/models.js';
+import { configureSharp } from './media/sharp-setup.js';
 import { prepareMediaTools } from './media/tools.js';
 import './http/types.js';
 import { SandboxProvider } from './providers/sandbox/provider.js';
@@ -101,6 +102,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const now = opts.now ?? Date.now;
   // Before anything is opened: a gateway whose media tools cannot run refuses to start, saying why.
   const toolNotes = await prepareMediaTools(config.dataDir);
+  configureSharp();
   const db = openDatabase(config.dataDir, { synchronous: config.sqlite.synchronous });
   const secrets = Secrets.load(config.dataDir, config.secretKey);
   const blobs = createBlobStore(config);
