@@ -40,6 +40,11 @@ export class CallbackLinks {
     return `${this.publicUrl.replace(/\/+$/, '')}/v1/upstream-callbacks/${payload}~${this.sign(payload)}`;
   }
 
+  /** The callback URL of a token, as it was given to the provider (signatures may cover it). */
+  urlOf(token: string): string | undefined {
+    return this.publicUrl ? `${this.publicUrl.replace(/\/+$/, '')}/v1/upstream-callbacks/${token}` : undefined;
+  }
+
   /** The task and channel a token names, or undefined when it is forged or expired. */
   verify(token: string, nowMs: number): { taskId: string; channelId: string } | undefined {
     const m = TOKEN.exec(token);
@@ -100,7 +105,8 @@ export function callbackRoutes(links: CallbackLinks, channels: Channels, store: 
     app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_req, body, done) => done(null, body));
     app.post('/v1/upstream-callbacks/:token', { config: { public: true } }, async (req, reply) => {
       const unknown = () => notFound('No such callback (the link is invalid or has expired).');
-      const t = links.verify((req.params as { token: string }).token, now());
+      const token = (req.params as { token: string }).token;
+      const t = links.verify(token, now());
       if (!t) throw unknown();
       const task = store.get(t.taskId);
       const r = channels.get(t.channelId);
@@ -108,7 +114,7 @@ export function callbackRoutes(links: CallbackLinks, channels: Channels, store: 
       let verdict;
       try {
         verdict = await r.adapter.callback(
-          { headers: headerMap(req.headers), body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0) },
+          { headers: headerMap(req.headers), body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), url: links.urlOf(token) ?? req.url },
           { credentials: r.credentials, upstreamId: task.upstreamId, nowMs: Date.now(), http: r.http, tokens: r.tokens },
         );
       } catch (err) {

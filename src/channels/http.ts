@@ -90,10 +90,10 @@ export function parseErrorBody(text: string, contentType: string): Pick<Upstream
         ? detail.map((d) => str(asRecord(d)?.msg)).filter(Boolean).join('; ')
         : str(detail);
       return {
-        code: str(e?.code) ?? str(root.code) ?? str(root.error_code),
-        type: str(e?.type) ?? str(root.type) ?? str(root.error_type),
+        code: str(e?.code) ?? str(root.code) ?? str(root.error_code) ?? str(root.ErrCode),
+        type: str(e?.type) ?? str(root.type) ?? str(root.error_type) ?? str(root.reason),
         param: str(e?.param) ?? str(root.param),
-        upstreamMessage: str(e?.message) ?? str(root.error) ?? str(root.message) ?? str(root.msg) ?? detailMsg ?? undefined,
+        upstreamMessage: str(e?.message) ?? str(root.error) ?? str(root.message) ?? str(root.msg) ?? str(root.ErrMsg) ?? detailMsg ?? undefined,
       };
     } catch {
       // fall through: not JSON after all

@@ -3,6 +3,10 @@ import { ark } from './ark/index.js';
 import { kling } from './kling/index.js';
 import { openaiCompatible } from './openai-compatible/index.js';
 import type { AdapterDefinition } from './types.js';
+import { openrouter } from './openrouter/index.js';
+import { pixverse } from './pixverse/index.js';
+import { vidu } from './vidu/index.js';
+import { xai } from './xai/index.js';
 
 /**
  * The upstream adapters a channel can use, by `type`. Adding an adapter = one folder under
@@ -13,4 +17,8 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [apimart.type]: apimart as AdapterDefinition<never>,
   [kling.type]: kling as AdapterDefinition<never>,
   [ark.type]: ark as AdapterDefinition<never>,
+  [xai.type]: xai as AdapterDefinition<never>,
+  [vidu.type]: vidu as AdapterDefinition<never>,
+  [pixverse.type]: pixverse as AdapterDefinition<never>,
+  [openrouter.type]: openrouter as AdapterDefinition<never>,
 };

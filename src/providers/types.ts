@@ -318,6 +318,8 @@ export interface UpstreamCallback {
   headers: Record<string, string>;
   /** The body exactly as received (signatures are computed over these bytes). */
   body: Buffer;
+  /** The callback URL as the provider was given it (for signatures that cover the URL, e.g. Vidu's). */
+  url?: string;
 }
 
 export interface CallbackContext {

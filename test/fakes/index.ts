@@ -4,6 +4,10 @@
  * - `apimart-fake.ts`       — apimart `/v1/videos/generations` + `/v1/tasks/{id}`;
  * - `kling-fake.ts`         — Kling's flat and path-versioned APIs, JWT auth, callbacks;
  * - `ark-fake.ts`           — Seedance on Ark / ModelArk, callbacks, cancel;
+ * - `xai-fake.ts`           — xAI Grok Imagine video (pending/done/failed/expired, usage cost);
+ * - `vidu-fake.ts`          — Vidu's four endpoints, Token auth, signed callbacks, cancel;
+ * - `pixverse-fake.ts`      — PixVerse uploads and generate, Ai-trace-id replays (idempotency);
+ * - `openrouter-fake.ts`    — OpenRouter /api/v1/videos, polling_url, keyed content, signed callbacks;
  * - `script.ts`             — per-job scripts; `clock.ts` — compressible upstream time;
  * - `faults.ts`             — fault injection; `payload.ts` — media fixtures; `cdn.ts` — result-URL origin.
  */
@@ -28,3 +32,11 @@ export { promptDirectives, ScriptedJob, TERMINAL_PHASES } from './script.js';
 export type { DownloadRecord, JobFailure, JobScript, Outcome, Phase, ProgressCurve, ScriptContext, ScriptSelector } from './script.js';
 export { mulberry32, waitUntil, wallNow } from './util.js';
 export type { FieldType, WaitOptions } from './util.js';
+export { startXaiFake, XaiFake } from './xai-fake.js';
+export type { XaiFakeOptions, XaiJobParams } from './xai-fake.js';
+export { startViduFake, ViduFake } from './vidu-fake.js';
+export type { ViduFakeOptions, ViduJobParams } from './vidu-fake.js';
+export { startPixverseFake, PixverseFake } from './pixverse-fake.js';
+export type { PixverseFakeOptions, PixverseJobParams } from './pixverse-fake.js';
+export { startOpenrouterFake, OpenrouterFake, OPENROUTER_FAKE_MODELS } from './openrouter-fake.js';
+export type { OpenrouterFakeOptions, OpenrouterJobParams, OpenrouterModel } from './openrouter-fake.js';
