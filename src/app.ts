@@ -12,8 +12,7 @@ import { Ledger } from './billing/ledger.js';
 import { PriceBook } from './billing/prices.js';
 import { RateLimiter } from './billing/rate-limit.js';
 import type { Config } from './config.js';
-import { buildCatalog } from './core/catalog.js';
-import type { ModelSpec } from './core/catalog.js';
+import { catalogFromConfig } from './core/model-config.js';
 import type { Gateway } from './core/gateway.js';
 import { TaskService } from './core/service.js';
 import { adminRoutes } from './admin/routes.js';
@@ -109,7 +108,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const store = new TaskStore(db);
   const keys = new KeyStore(db);
   const service = new TaskService(db, store, blobs, { retentionMs: config.retentionHours * 3600_000, now });
-  const catalog = buildCatalog(config.models.map((m) => ({ defaultSize: m.sizes[0]!, defaultSeconds: m.seconds[0]!, pricePerSecond: {}, ...m }) as ModelSpec));
+  const catalog = catalogFromConfig(config.models);
 
   const prices = new PriceBook(db, catalog, config.billing.sandboxPricing);
   const ledger = new Ledger(db);

@@ -2,10 +2,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { MONEY_BOUNDS } from './billing/money.js';
 import { UPSTREAM_ENV, upstreamConfigSchema } from './channels/config.js';
 import { resolveCredentialSources } from './channels/credentials.js';
 import { channelConfigSchema } from './channels/schema.js';
+import { ModelConfigError } from './core/catalog.js';
+import { catalogFromConfig, modelEntrySchema } from './core/model-config.js';
 import { assertValidNetPolicy } from './net/ssrf.js';
 
 /**
@@ -18,16 +19,6 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().in
 const num = (min: number) => z.coerce.number().min(min);
 /** A list from YAML, or a comma-separated string from an environment variable. */
 const list = z.union([z.array(z.string()), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))]);
-
-const modelSchema = z.object({
-  id: z.string().min(1),
-  sizes: z.array(z.string().regex(/^\d{2,5}x\d{2,5}$/, 'sizes must look like 1280x720')).min(1),
-  seconds: z.array(z.number().int().positive()).min(1),
-  defaultSize: z.string().optional(),
-  defaultSeconds: z.number().int().positive().optional(),
-  pricePerSecond: z.record(z.enum(['720p', '1024p', '1080p']), z.number().min(0).max(MONEY_BOUNDS.maxUsdPerSecond)).optional(),
-  description: z.string().optional(),
-});
 
 export const configSchema = z.object({
   port: int(0, 65535).default(8080),
@@ -180,7 +171,8 @@ export const configSchema = z.object({
     s3: { region: 'us-east-1', forcePathStyle: false, partSizeMb: 16 },
     delivery: 'stream', redirectTtlSeconds: 300, accelPrefix: '/_vidgate_blobs/', sweepPerSecond: 2000,
   }),
-  models: z.array(modelSchema).default([]),
+  /** Models added to or changed in the built-in catalogue (core/model-config.ts, docs/models.md). */
+  models: z.array(modelEntrySchema).default([]),
   /** Upstream routing, polling and download settings (channels/config.ts). */
   upstream: upstreamConfigSchema,
   /** Upstream channels defined in the config file (docs/providers.md); synced into the database at start. */
@@ -188,7 +180,6 @@ export const configSchema = z.object({
 });
 
 export type Config = z.infer<typeof configSchema>;
-export type ModelOverride = z.infer<typeof modelSchema>;
 
 /** Environment variable → config path. */
 const ENV_MAP: Record<string, string> = {
@@ -315,7 +306,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
       const dotted = issue.path.join('.');
-      const source = fromEnv.get(dotted) ?? (dotted ? `${dotted} (config file)` : 'config');
+      const source = fromEnv.get(dotted) ?? (dotted ? `${modelLabel(merged, issue.path)}${dotted} (config file)` : 'config');
       return `  ${source}: ${issue.message}`;
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
@@ -324,6 +315,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   config.dataDir = path.resolve(config.dataDir);
   const problems = config.channels.flatMap((c, i) => resolveCredentialSources(c as Record<string, unknown>, env, `channels.${i}`));
   if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  try {
+    catalogFromConfig(config.models);
+  } catch (err) {
+    if (err instanceof ModelConfigError) throw new ConfigError(`Invalid configuration:\n  models (config file): ${err.message}`);
+    throw err;
+  }
   const s3 = config.storage.s3;
   const storageProblem = !s3.bucket
     ? config.storage.delivery === 'redirect' && 'VIDGATE_CONTENT_DELIVERY: redirect needs an S3 bucket (VIDGATE_S3_BUCKET); use stream or a proxy hand-off with local storage'
@@ -337,6 +334,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     throw new ConfigError(`Invalid configuration:\n  VIDGATE_ALLOW_HOSTS / VIDGATE_ALLOW_CIDRS: ${(err as Error).message}`);
   }
   return config;
+}
+
+/** "model 'x': " before a config issue under models.N, so the message names the model. */
+function modelLabel(raw: Record<string, unknown>, at: PropertyKey[]): string {
+  if (at[0] !== 'models' || typeof at[1] !== 'number') return '';
+  const entry = (raw.models as unknown[] | undefined)?.[at[1]] as { id?: unknown } | undefined;
+  return typeof entry?.id === 'string' ? `model '${entry.id}': ` : '';
 }
 
 function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {

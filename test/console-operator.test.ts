@@ -248,9 +248,9 @@ describe.skipIf(skipWithoutBrowser(FILE))('console: operator pages (browser)', (
 
     await page.getByRole('button', { name: 'Add channel' }).click();
     const form = page.getByRole('dialog', { name: 'Add a channel' });
-    await form.getByLabel('Id').fill('acme-up');
-    await form.getByLabel('Type').selectOption('openai-compatible');
-    await form.getByLabel('Name').fill('Acme upstream');
+    await form.getByLabel('Id', { exact: true }).fill('acme-up');
+    await form.getByLabel('Type', { exact: true }).selectOption('openai-compatible');
+    await form.getByLabel('Name', { exact: true }).fill('Acme upstream');
     await form.getByLabel('Base URL').fill(upstream.baseURL);
     await form.getByLabel('API key').fill(UPSTREAM_KEY);
     await form.getByLabel('sora-2', { exact: true }).check();

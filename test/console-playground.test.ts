@@ -73,6 +73,43 @@ describe.skipIf(skipWithoutBrowser(FILE))('console: playground and gallery (brow
     expect(await storedSession(page)).toEqual([true, false]);
   });
 
+  it('shows the controls each model\'s capabilities allow, models grouped by maker with their price', async () => {
+    const quote = page.getByTestId('quote');
+    const model = page.getByLabel('Model');
+    // Grouped by maker, each with its price per second.
+    expect(await model.locator('optgroup').evaluateAll((gs) => gs.map((g) => g.getAttribute('label')))).toEqual(expect.arrayContaining(['openai', 'google', 'kuaishou', 'bytedance']));
+    expect(await model.locator('optgroup[label=google] option').first().textContent()).toBe('Veo 3.1 — from $0.20/s');
+    // Sora: portrait or landscape, silent, first frame only.
+    await expect.poll(() => page.getByTestId('audio-note').textContent()).toContain('silent');
+    expect(await page.getByLabel('Last frame (optional)', { exact: false }).count()).toBe(0);
+    expect(await page.getByLabel('Seed (optional)').count()).toBe(0);
+
+    await model.selectOption('veo-3.1-generate-001');
+    const size = page.getByLabel('Size');
+    expect(await size.locator('optgroup').evaluateAll((gs) => gs.map((g) => g.getAttribute('label')))).toEqual(['720p', '1080p', '4k']);
+    await size.selectOption('1920x1080');
+    await page.getByLabel('Duration').selectOption('8');
+    await expectText(quote, 'Price: $3.20 — 8 s × $0.40/s');
+    await page.getByLabel('Generate an audio track').uncheck();
+    await expectText(quote, 'Price: $1.60 — 8 s × $0.20/s');
+    await page.getByRole('group', { name: 'Last frame (optional)' }).waitFor();
+    await page.getByLabel('Seed (optional)').waitFor();
+    await page.getByLabel('Negative prompt (optional)').waitFor();
+    await page.getByLabel('Reference images (optional, up to 3)').waitFor();
+
+    // Kling: square, modes, the mode prices the video.
+    await model.selectOption('kling-v2-6');
+    await size.selectOption('720x720');
+    await page.getByLabel('Mode', { exact: true }).selectOption('std');
+    await expectText(quote, 'Price: $0.21 — 5 s × $0.042/s');
+    expect(await size.locator('option[value="adaptive@720p"]').count()).toBe(1);
+    await screenshot(page, 'playground-capabilities');
+    expect(errors).toEqual([]);
+    // Back to a fresh form for the next test.
+    await page.reload();
+    await page.getByRole('heading', { name: 'Playground' }).waitFor();
+  });
+
   it('makes a video: price first, live progress, then it plays, scrubs and downloads', async () => {
     const quote = page.getByTestId('quote');
     await expectText(quote, 'Price: $0.40 — 4 s × $0.10/s');

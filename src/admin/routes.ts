@@ -5,7 +5,9 @@ import { MONEY_BOUNDS, usdToMicros } from '../billing/money.js';
 import { parseRange, usageReport } from '../billing/usage.js';
 import { invalid, notFound } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
-import type { Tier } from '../core/catalog.js';
+import type { PriceKey } from '../billing/prices.js';
+import { RESOLUTIONS } from '../core/video-request.js';
+import type { Resolution } from '../core/video-request.js';
 
 /** Parse a JSON body with a Zod schema; the first issue becomes a 400 naming its field. */
 export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -36,8 +38,26 @@ const createKey = z.object({
 });
 const updateKey = z.object({ name: z.string().trim().min(1).max(200).optional(), ...keyLimits });
 const credit = z.object({ amount_usd: usd(-B.maxCreditUsd, B.maxCreditUsd).refine(nonZero, 'must be at least 0.000001 either way'), note: z.string().max(500).optional() });
-const tier = z.enum(['720p', '1024p', '1080p']);
-const price = z.object({ model: z.string().min(1), tier, usd_per_second: usd(0, B.maxUsdPerSecond) });
+/** A price override: the model and the dimensions it prices (absent = any). `tier` is the older name of `resolution` ('1024p' = 'high'). */
+const price = z
+  .object({
+    model: z.string().min(1),
+    resolution: z.enum(RESOLUTIONS).optional(),
+    tier: z.enum(['720p', '1024p', '1080p']).optional(),
+    audio: z.boolean().optional(),
+    mode: z.string().min(1).max(50).optional(),
+    usd_per_second: usd(0, B.maxUsdPerSecond),
+  })
+  .strict()
+  .refine((p) => p.resolution === undefined || p.tier === undefined, { message: 'give resolution or tier, not both', path: ['tier'] });
+
+/** DELETE's path resolution: a resolution, a legacy tier, or 'any'. */
+function pathResolution(value: string): Resolution | null {
+  if (value === 'any') return null;
+  if (value === '1024p') return 'high';
+  if ((RESOLUTIONS as readonly string[]).includes(value)) return value as Resolution;
+  throw invalid('resolution', `resolution must be 'any' or one of ${RESOLUTIONS.map((r) => `'${r}'`).join(', ')}.`);
+}
 
 /** The operator API under /admin/v1, guarded by VIDGATE_ADMIN_TOKEN. */
 export function adminRoutes(gw: Gateway) {
@@ -109,16 +129,26 @@ export function adminRoutes(gw: Gateway) {
 
     app.put('/admin/v1/prices', { config }, async (req) => {
       const body = parseBody(price, req.body);
-      if (!gw.catalog.get(body.model)) throw notFound(`Unknown model '${body.model}'.`, 'model');
-      gw.prices.set(body.model, body.tier, body.usd_per_second, gw.service.now());
+      const model = gw.catalog.get(body.model);
+      if (!model) throw notFound(`Unknown model '${body.model}'.`, 'model');
+      const key: PriceKey = {
+        resolution: body.resolution ?? (body.tier === undefined ? null : body.tier === '1024p' ? 'high' : body.tier),
+        audio: body.audio ?? null,
+        mode: body.mode ?? null,
+      };
+      if (body.mode !== undefined && !model.modes?.includes(body.mode)) {
+        throw invalid('mode', `${model.id} has ${model.modes?.length ? `the modes ${model.modes.join(', ')}` : 'no modes'}.`);
+      }
+      gw.prices.set(model.id, key, body.usd_per_second, gw.service.now());
       return { object: 'list', data: gw.prices.list() };
     });
 
-    app.delete('/admin/v1/prices/:model/:tier', { config }, async (req) => {
-      const p = req.params as { model: string; tier: string };
-      const t = tier.safeParse(p.tier);
-      if (!t.success) throw invalid('tier', "tier must be '720p', '1024p' or '1080p'.");
-      gw.prices.reset(p.model, t.data as Tier);
+    app.delete('/admin/v1/prices/:model/:resolution', { config }, async (req) => {
+      const p = req.params as { model: string; resolution: string };
+      const q = req.query as Record<string, string | undefined>;
+      if (q.audio !== undefined && q.audio !== 'true' && q.audio !== 'false') throw invalid('audio', "audio must be 'true' or 'false' (absent = any).");
+      const model = gw.catalog.get(p.model)?.id ?? p.model;
+      gw.prices.reset(model, { resolution: pathResolution(p.resolution), audio: q.audio === undefined ? null : q.audio === 'true', mode: q.mode || null });
       return { object: 'list', data: gw.prices.list() };
     });
   };

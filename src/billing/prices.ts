@@ -1,21 +1,56 @@
-import type { Catalog, ModelSpec, Size, Tier } from '../core/catalog.js';
-import { tierOf } from '../core/catalog.js';
+import type { Catalog, ModelSpec, PriceQuery, PriceRow } from '../core/catalog.js';
+import { priceRowFor } from '../core/catalog.js';
+import type { Resolution } from '../core/video-request.js';
 import type { Db } from '../store/db.js';
 import { usdToMicros } from './money.js';
 
-export type ChannelPricing = (channelId: string, model: string, tier: Tier) => { usdPerSecond?: number; markup?: number } | undefined;
+/** How an upstream channel prices a model for a video of these dimensions. */
+export type ChannelPricing = (channelId: string, model: string, q: PriceQuery) => { usdPerSecond?: number; markup?: number } | undefined;
 
-export interface PriceRow {
+/** The dimensions a price applies to (null = any). */
+export interface PriceKey {
+  resolution: Resolution | null;
+  audio: boolean | null;
+  mode: string | null;
+}
+
+/** A price as the admin API lists it. */
+export interface PriceListRow extends PriceKey {
   model: string;
-  tier: Tier;
   usd_per_second: number;
   source: 'catalogue' | 'override';
 }
 
+/** How a quote's list price was found: the row that matched and where it came from. */
+export interface ListPrice {
+  usdPerSecond: number;
+  row: PriceRow;
+  source: 'catalogue' | 'override';
+}
+
+interface Stored {
+  resolution: string;
+  audio: string;
+  mode: string;
+  usd_per_second: number;
+}
+
+// '' in the table means "any" (SQLite primary keys and NULL do not mix).
+const keyCols = (k: PriceKey): [string, string, string] => [k.resolution ?? '', k.audio === null ? '' : k.audio ? 'on' : 'off', k.mode ?? ''];
+const rowOf = (s: Stored): PriceRow => ({
+  ...(s.resolution ? { resolution: s.resolution as Resolution } : {}),
+  ...(s.audio ? { audio: s.audio === 'on' } : {}),
+  ...(s.mode ? { mode: s.mode } : {}),
+  usdPerSecond: s.usd_per_second,
+});
+const sameKey = (a: PriceRow, b: PriceRow): boolean => a.resolution === b.resolution && a.audio === b.audio && a.mode === b.mode;
+
 /**
- * USD per second of video by model and resolution tier: the catalogue's defaults (published Sora 2
- * prices) unless the operator overrides them. A task is quoted once, at creation, and keeps that
- * price. The sandbox is free unless the operator prices it like the catalogue.
+ * USD per second of video by model and the model's price dimensions (resolution, audio, mode):
+ * the catalogue's list prices unless the operator overrides a row. An override replaces the
+ * catalogue row with the same dimensions or adds a row; the most specific matching row prices a
+ * video. A task is quoted once, at creation, and keeps that price. The sandbox is free unless
+ * the operator prices it like the catalogue.
  */
 export class PriceBook {
   private readonly s;
@@ -26,19 +61,39 @@ export class PriceBook {
     private readonly sandboxPricing: 'free' | 'catalogue',
   ) {
     this.s = {
-      get: db.prepare('SELECT usd_per_second FROM prices WHERE model = ? AND tier = ?'),
-      all: db.prepare('SELECT model, tier, usd_per_second FROM prices'),
-      set: db.prepare(`INSERT INTO prices (model, tier, usd_per_second, updated_at) VALUES (?, ?, ?, ?)
-        ON CONFLICT (model, tier) DO UPDATE SET usd_per_second = excluded.usd_per_second, updated_at = excluded.updated_at`),
-      remove: db.prepare('DELETE FROM prices WHERE model = ? AND tier = ?'),
+      byModel: db.prepare('SELECT resolution, audio, mode, usd_per_second FROM prices WHERE model = ?'),
+      all: db.prepare('SELECT model, resolution, audio, mode, usd_per_second FROM prices'),
+      set: db.prepare(`INSERT INTO prices (model, resolution, audio, mode, usd_per_second, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (model, resolution, audio, mode) DO UPDATE SET usd_per_second = excluded.usd_per_second, updated_at = excluded.updated_at`),
+      remove: db.prepare('DELETE FROM prices WHERE model = ? AND resolution = ? AND audio = ? AND mode = ?'),
     };
   }
 
-  /** The list price of a model at a size in USD/s, or undefined when that tier is not priced. */
-  usdPerSecond(model: ModelSpec, size: Size): number | undefined {
-    const tier = tierOf(size);
-    const override = this.s.get.get(model.id, tier) as { usd_per_second: number } | undefined;
-    return override?.usd_per_second ?? model.pricePerSecond[tier];
+  /** The model's price rows in effect: the operator's overrides, then the catalogue rows they do not replace. */
+  rowsOf(model: ModelSpec, stored?: Stored[]): PriceRow[] {
+    const overrides = (stored ?? (this.s.byModel.all(model.id) as Stored[])).map(rowOf);
+    return overrides.length ? [...overrides, ...model.pricing.filter((r) => !overrides.some((o) => sameKey(o, r)))] : model.pricing;
+  }
+
+  /** rowsOf for every model at once (one query): model id → rows in effect. */
+  allRows(): (model: ModelSpec) => PriceRow[] {
+    const byModel = new Map<string, Stored[]>();
+    for (const r of this.s.all.all() as (Stored & { model: string })[]) byModel.set(r.model, [...(byModel.get(r.model) ?? []), r]);
+    return (m) => this.rowsOf(m, byModel.get(m.id) ?? []);
+  }
+
+  /** The list price of a model for a video of these dimensions, with the row that matched. */
+  listPrice(model: ModelSpec, q: PriceQuery): ListPrice | undefined {
+    const rows = this.rowsOf(model);
+    const query = { ...q, mode: q.mode ?? model.defaults.mode };
+    const row = priceRowFor(rows, query);
+    if (!row) return undefined;
+    return { usdPerSecond: row.usdPerSecond, row, source: model.pricing.includes(row) ? 'catalogue' : 'override' };
+  }
+
+  /** The list price in USD/s, or undefined when nothing prices that combination. */
+  usdPerSecond(model: ModelSpec, q: PriceQuery): number | undefined {
+    return this.listPrice(model, q)?.usdPerSecond;
   }
 
   /** How an upstream channel prices a model (set by the channel registry). */
@@ -49,38 +104,45 @@ export class PriceBook {
   }
 
   /**
-   * Micro-USD per second a new task on `provider` is quoted (unpriced tiers are free). On a
-   * channel: the channel's own price for the model and tier if it sets one, else the list price
-   * times the channel's markup.
+   * Micro-USD per second a new task on `provider` is quoted (unpriced combinations are free). On
+   * a channel: the channel's own price for the model and resolution if it sets one, else the list
+   * price times the channel's markup.
    */
-  quoteMicros(model: ModelSpec, size: Size, provider: string): number {
-    if (provider === 'sandbox' && this.sandboxPricing === 'free') return 0;
-    const list = this.usdPerSecond(model, size);
-    const channel = provider === 'sandbox' ? undefined : this.channelPricing?.(provider, model.id, tierOf(size));
-    const usd = channel?.usdPerSecond ?? (list === undefined ? undefined : list * (channel?.markup ?? 1));
-    return usdToMicros(usd ?? 0);
+  quoteMicros(model: ModelSpec, q: PriceQuery, provider: string): number {
+    return this.quote(model, q, provider).micros;
   }
 
-  list(): PriceRow[] {
-    const overrides = new Map((this.s.all.all() as { model: string; tier: Tier; usd_per_second: number }[]).map((r) => [`${r.model}/${r.tier}`, r.usd_per_second]));
-    const rows: PriceRow[] = [];
+  /** The quote with how it was reached (for GET /v1/quote's breakdown). */
+  quote(model: ModelSpec, q: PriceQuery, provider: string): { micros: number; list?: ListPrice; channel?: { usdPerSecond?: number; markup?: number }; free?: 'sandbox' } {
+    if (provider === 'sandbox' && this.sandboxPricing === 'free') return { micros: 0, free: 'sandbox' };
+    const list = this.listPrice(model, q);
+    const channel = provider === 'sandbox' ? undefined : this.channelPricing?.(provider, model.id, { ...q, mode: q.mode ?? model.defaults.mode });
+    const usd = channel?.usdPerSecond ?? (list === undefined ? undefined : list.usdPerSecond * (channel?.markup ?? 1));
+    return { micros: usdToMicros(usd ?? 0), ...(list ? { list } : {}), ...(channel && (channel.usdPerSecond !== undefined || channel.markup !== undefined) ? { channel } : {}) };
+  }
+
+  /** Every model's price rows: the catalogue's, with the operator's overrides in place. */
+  list(): PriceListRow[] {
+    const stored = this.s.all.all() as (Stored & { model: string })[];
+    const rows: PriceListRow[] = [];
+    const keyOf = (r: PriceRow): PriceKey => ({ resolution: r.resolution ?? null, audio: r.audio ?? null, mode: r.mode ?? null });
     for (const m of this.catalog.list()) {
-      const tiers = new Set([...m.sizes.map((s) => tierOf({ width: Number(s.split('x')[0]), height: Number(s.split('x')[1]) }))]);
-      for (const tier of tiers) {
-        const o = overrides.get(`${m.id}/${tier}`);
-        const base = m.pricePerSecond[tier];
-        if (o !== undefined) rows.push({ model: m.id, tier, usd_per_second: o, source: 'override' });
-        else if (base !== undefined) rows.push({ model: m.id, tier, usd_per_second: base, source: 'catalogue' });
+      const overrides = stored.filter((s) => s.model === m.id).map(rowOf);
+      for (const r of m.pricing) {
+        const o = overrides.find((x) => sameKey(x, r));
+        rows.push({ model: m.id, ...keyOf(r), usd_per_second: (o ?? r).usdPerSecond, source: o ? 'override' : 'catalogue' });
       }
+      for (const o of overrides) if (!m.pricing.some((r) => sameKey(o, r))) rows.push({ model: m.id, ...keyOf(o), usd_per_second: o.usdPerSecond, source: 'override' });
     }
     return rows;
   }
 
-  set(model: string, tier: Tier, usdPerSecond: number, now: number): void {
-    this.s.set.run(model, tier, usdPerSecond, now);
+  set(model: string, key: PriceKey, usdPerSecond: number, now: number): void {
+    this.s.set.run(model, ...keyCols(key), usdPerSecond, now);
   }
 
-  reset(model: string, tier: Tier): void {
-    this.s.remove.run(model, tier);
+  /** Remove an override (true if there was one). */
+  reset(model: string, key: PriceKey): boolean {
+    return this.s.remove.run(model, ...keyCols(key)).changes > 0;
   }
 }

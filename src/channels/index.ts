@@ -44,7 +44,7 @@ export function createUpstreams(deps: {
   const { config, now } = deps;
   const channels = new Channels(new ChannelStore(deps.db), deps.secrets, deps.catalog, config.upstream, config.net, now, deps.log.child({ component: 'channels' }), deps.telemetry);
   channels.syncConfig(config.channels);
-  deps.prices.setChannelPricing((id, model, tier) => channels.pricing(id, model, tier));
+  deps.prices.setChannelPricing((id, model, q) => channels.pricing(id, model, q));
   const links = new MediaLinks(deps.secrets, config.publicUrl);
   const callbacks = new CallbackLinks(deps.secrets, config.publicUrl);
   const pokes = new Pokes(deps.store, deps.wake, now, deps.log.child({ component: 'upstream' }));

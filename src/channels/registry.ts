@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Agent } from 'undici';
 import type { Dispatcher } from 'undici';
 import { ConfigError } from '../config.js';
-import type { Catalog, Tier } from '../core/catalog.js';
+import type { Catalog, PriceQuery } from '../core/catalog.js';
 import { ApiError, conflict, invalid, notFound } from '../core/errors.js';
 import type { Task } from '../core/task.js';
 import { guardedAgent } from '../net/ssrf.js';
@@ -21,7 +21,7 @@ import type { Telemetry } from '../ops/telemetry.js';
 import { ChannelLimiter } from './limiter.js';
 import { orderCandidates } from './router.js';
 import { normaliseModels, toDef } from './schema.js';
-import type { ChannelConfigInput, ChannelCreateInput, ChannelDef, ChannelPatchInput } from './schema.js';
+import type { ChannelConfigInput, ChannelCreateInput, ChannelDef, ChannelModel, ChannelPatchInput } from './schema.js';
 import type { ChannelRow, ChannelStore } from './store.js';
 import { Timings } from './timings.js';
 import { ChannelTokens } from './tokens.js';
@@ -213,7 +213,7 @@ export class Channels {
   }
 
   private build(row: ChannelRow, previous: ChannelRuntime | undefined): ChannelRuntime {
-    const def = row.def;
+    const def = { ...row.def, models: row.def.models.map((m) => this.canonical(m)) };
     const adapterDef = ADAPTERS[def.type];
     if (!adapterDef) throw new Error(`unknown channel type ${def.type}`);
     const adapter = adapterDef.create(adapterDef.options.parse(def.options) as never);
@@ -289,7 +289,14 @@ export class Channels {
     }
   }
 
+  /** A model entry under the catalogue's own id (an alias such as apimart's `veo3.1-fast` names the model; the upstream name stays as written). */
+  private canonical(m: ChannelModel): ChannelModel {
+    const id = this.catalog.get(m.model)?.id;
+    return id === undefined || id === m.model ? m : { ...m, model: id };
+  }
+
   private checkModels(def: ChannelDef, where: string): void {
+    def.models = def.models.map((m) => this.canonical(m));
     def.models.forEach((m, i) => {
       if (!this.catalog.get(m.model)) {
         const message = `models.${i}: '${m.model}' is not a model of this gateway's catalogue (add it under models: in the config file first). Known: ${this.catalog
@@ -342,12 +349,13 @@ export class Channels {
     return r.def.maxJobs === null || this.activeJobs(r) < r.def.maxJobs;
   }
 
-  /** USD/s override and markup of a channel for a model at a tier (for the price book). */
-  pricing(channelId: string, model: string, tier: Tier): { usdPerSecond?: number; markup?: number } | undefined {
+  /** USD/s override and markup of a channel for a model at a resolution (for the price book). */
+  pricing(channelId: string, model: string, q: PriceQuery): { usdPerSecond?: number; markup?: number } | undefined {
     const r = this.byId.get(channelId);
     if (!r) return undefined;
-    const entry = r.def.models.find((m) => m.model === model);
-    const usd = entry?.usdPerSecond?.[tier];
+    const prices = r.def.models.find((m) => m.model === model)?.usdPerSecond;
+    const res = q.resolution;
+    const usd = prices?.[res] ?? (res === 'high' ? prices?.['1024p'] : res === 'standard' ? prices?.['720p'] : res === '720p' ? prices?.standard : undefined);
     return { ...(usd === undefined ? {} : { usdPerSecond: usd }), ...(r.def.markup === null ? {} : { markup: r.def.markup }) };
   }
 

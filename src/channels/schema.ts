@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { MONEY_BOUNDS } from '../billing/money.js';
-import type { Tier } from '../core/catalog.js';
+import { RESOLUTIONS } from '../core/video-request.js';
+import type { Resolution } from '../core/video-request.js';
 import { ADAPTERS } from '../providers/index.js';
 import { checkCredentialFields, credentialConfigFields, credentialFields, credentialPatchFields } from './credentials.js';
 
@@ -27,9 +28,9 @@ const httpUrl = z
   }, 'must be an http(s) URL without credentials, query or fragment, e.g. https://api.apimart.ai')
   .transform((s) => s.replace(/\/+$/, ''));
 
-const price = z.number().min(0).max(MONEY_BOUNDS.maxUsdPerSecond);
-const tierPrices = z
-  .object({ '720p': price, '1024p': price, '1080p': price })
+/** USD per second by resolution ('1024p' is the older name of Sora's 'high'). */
+const resolutionPrices = z
+  .object(Object.fromEntries([...RESOLUTIONS, '1024p'].map((r) => [r, z.number().min(0).max(MONEY_BOUNDS.maxUsdPerSecond)])) as Record<Resolution | '1024p', z.ZodNumber>)
   .partial()
   .strict();
 
@@ -41,8 +42,8 @@ const modelEntry = z.union([
       model: z.string().trim().min(1).max(200),
       /** Name sent upstream (default: the public id). */
       upstream_model: z.string().trim().min(1).max(200).optional(),
-      /** This channel's price for this model, USD per second by tier (overrides list price and markup). */
-      usd_per_second: tierPrices.optional(),
+      /** This channel's price for this model, USD per second by resolution (overrides list price and markup). */
+      usd_per_second: resolutionPrices.optional(),
     })
     .strict(),
 ]);
@@ -141,7 +142,7 @@ export type ChannelConfigInput = z.infer<typeof channelConfigSchema>;
 export interface ChannelModel {
   model: string;
   upstreamModel: string;
-  usdPerSecond?: Partial<Record<Tier, number>>;
+  usdPerSecond?: Partial<Record<Resolution | '1024p', number>>;
 }
 
 /** A channel as the gateway keeps it (credentials apart). */

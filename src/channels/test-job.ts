@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { parseBody } from '../admin/routes.js';
-import { parseSize } from '../core/catalog.js';
+import { defaultSizeOf, durationsOf, formatSize, parseSize, sizesOf } from '../core/catalog.js';
 import { ApiError, invalid, notFound } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
 import { videoId } from '../core/ids.js';
@@ -44,11 +44,13 @@ export function testJobRoutes(gw: Gateway, channels: Channels) {
       if (!model || !served.includes(model.id)) {
         throw invalid('model', `Channel '${id}' serves ${served.join(', ') || 'no models'}; choose one of them.`);
       }
-      const sizeText = body.size ?? model.defaultSize;
-      const size = model.sizes.includes(sizeText) ? parseSize(sizeText) : null;
-      if (!size) throw invalid('size', `${model.id} makes ${model.sizes.join(', ')}.`);
-      const seconds = body.seconds ?? Math.min(...model.seconds);
-      if (!model.seconds.includes(seconds)) throw invalid('seconds', `${model.id} makes videos of ${model.seconds.join(', ')} seconds.`);
+      const sizes = sizesOf(model);
+      const sizeText = body.size ?? formatSize(defaultSizeOf(model));
+      const size = sizes.includes(sizeText) ? parseSize(sizeText) : null;
+      if (!size) throw invalid('size', `${model.id} makes ${sizes.join(', ')}.`);
+      const durations = durationsOf(model);
+      const seconds = body.seconds ?? Math.min(...durations);
+      if (!durations.includes(seconds)) throw invalid('seconds', `${model.id} makes videos of ${durations.join(', ')} seconds.`);
 
       const { task } = await gw.service.create({
         keyId: operatorKey(gw.keys).id,

@@ -83,6 +83,23 @@ function progressReporter(stream: NodeJS.WriteStream) {
   };
 }
 
+interface GenerateOptions {
+  model: string;
+  size?: string;
+  seconds?: string;
+  aspectRatio?: string;
+  resolution?: string;
+  /** true with --audio, false with --no-audio, undefined without either. */
+  audio?: boolean;
+  mode?: string;
+  negativePrompt?: string;
+  seed?: string;
+  image?: string;
+  lastFrame?: string;
+  out?: string;
+  url?: string;
+}
+
 export function registerGenerateCommand(program: Command): void {
   program
     .command('generate')
@@ -91,10 +108,18 @@ export function registerGenerateCommand(program: Command): void {
     .option('--model <model>', 'model id', 'sora-2')
     .option('--size <WxH>', 'video size, e.g. 720x1280 or 1280x720')
     .option('--seconds <n>', 'duration in seconds, e.g. 4, 8 or 12')
+    .option('--aspect-ratio <ratio>', 'aspect ratio instead of --size, e.g. 16:9, 1:1 or adaptive (GET /v1/models lists each model\'s)')
+    .option('--resolution <tier>', 'resolution with --aspect-ratio, e.g. 720p, 1080p or 4k')
+    .option('--audio', 'generate an audio track (models that can)')
+    .option('--no-audio', 'no audio track (models where it is optional)')
+    .option('--mode <mode>', 'model mode, e.g. std or pro (Kling)')
+    .option('--negative-prompt <text>', 'what the video should not show (models that take one)')
+    .option('--seed <n>', 'seed, to repeat a result (models that take one)')
     .option('--image <file>', 'reference image (jpeg, png or webp) used as the first frame')
+    .option('--last-frame <file>', 'image (jpeg, png or webp) the video ends on (models that take one)')
     .option('--out <file>', 'where to save the MP4 (default: <video id>.mp4)')
     .option('--url <url>', 'gateway base URL (default: VIDGATE_URL or http://localhost:8080)')
-    .action(async (prompt: string, opts: { model: string; size?: string; seconds?: string; image?: string; out?: string; url?: string }) => {
+    .action(async (prompt: string, opts: GenerateOptions) => {
       const { base, apiKey } = remote(opts.url);
 
       const form = new FormData();
@@ -102,10 +127,18 @@ export function registerGenerateCommand(program: Command): void {
       form.set('model', opts.model);
       if (opts.size) form.set('size', opts.size);
       if (opts.seconds) form.set('seconds', opts.seconds);
-      if (opts.image) {
-        const type = MIME[path.extname(opts.image).toLowerCase()] ?? 'application/octet-stream';
-        form.set('input_reference', new Blob([await readFile(opts.image)], { type }), path.basename(opts.image));
-      }
+      if (opts.aspectRatio) form.set('aspect_ratio', opts.aspectRatio);
+      if (opts.resolution) form.set('resolution', opts.resolution);
+      if (opts.audio !== undefined) form.set('generate_audio', String(opts.audio));
+      if (opts.mode) form.set('mode', opts.mode);
+      if (opts.negativePrompt) form.set('negative_prompt', opts.negativePrompt);
+      if (opts.seed) form.set('seed', opts.seed);
+      const image = async (param: string, file: string) => {
+        const type = MIME[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
+        form.set(param, new Blob([await readFile(file)], { type }), path.basename(file));
+      };
+      if (opts.image) await image('input_reference', opts.image);
+      if (opts.lastFrame) await image('last_frame', opts.lastFrame);
       let video = (await (await call(`${base}/v1/videos`, apiKey, { method: 'POST', body: form })).json()) as VideoJson;
       process.stderr.write(`${video.id}\n`);
       const bar = progressReporter(process.stderr);

@@ -1,15 +1,17 @@
 import { StorageError } from '../assets/blobs.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { microsToUsd } from '../billing/money.js';
-import { parseSize } from '../core/catalog.js';
+import { formatSize, parseSize } from '../core/catalog.js';
 import { ApiError, conflict, invalid } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
 import { parseTaskId, videoId } from '../core/ids.js';
 import { quoteTask } from '../core/quote.js';
+import { requestOf } from '../core/video-request.js';
 import type { Quote } from '../core/quote.js';
 import type { Task, TaskStatus, Variant } from '../core/task.js';
 import { costUsd } from '../dialects/apimart/task.js';
-import { parseModel, parseSeconds, parseSizeParam } from '../dialects/openai/validate.js';
+import { parseModel } from '../dialects/openai/validate.js';
+import { parseQuoteParams } from './quote-params.js';
 import { UrlSigner, publicBase } from '../http/signed-urls.js';
 import { visibleTask } from '../http/tasks.js';
 import type { ApiKey } from '../store/keys.js';
@@ -45,20 +47,37 @@ export function parseCursor(value: string | undefined, param = 'after'): string 
   return id;
 }
 
-/** The quote as the API shows it, with what the key can spend. */
-export function quoteView(gw: Gateway, key: ApiKey, q: Quote, model: string, size: string) {
+/** The quote as the API shows it, with how the price was reached and what the key can spend. */
+export function quoteView(gw: Gateway, key: ApiKey, q: Quote, model: string, size: string | null) {
   const b = gw.ledger.balance(key.id);
   const available = b.balanceMicros + b.creditLimitMicros;
   return {
     object: 'quote',
     model,
     size,
+    resolution: q.resolution,
+    generate_audio: q.audio,
+    mode: q.mode,
     seconds: String(q.seconds),
     price_usd: microsToUsd(q.totalMicros),
     price_per_second_usd: microsToUsd(q.priceMicros),
     currency: 'USD',
     free: q.totalMicros === 0,
     reason: q.reason,
+    breakdown: {
+      seconds: q.seconds,
+      price_per_second_usd: microsToUsd(q.priceMicros),
+      /** The list price row that matched: the dimensions it names (null = any) and where it comes from. */
+      list_price: q.list
+        ? {
+            usd_per_second: q.list.usdPerSecond,
+            matched: { resolution: q.list.row.resolution ?? null, generate_audio: q.list.row.audio ?? null, mode: q.list.row.mode ?? null },
+            source: q.list.source,
+          }
+        : null,
+      channel: q.channel ? { usd_per_second: q.channel.usdPerSecond ?? null, markup: q.channel.markup ?? null } : null,
+      total_usd: microsToUsd(q.totalMicros),
+    },
     available_usd: key.test ? null : microsToUsd(available),
     affordable: key.test || q.totalMicros === 0 || q.totalMicros <= available,
   };
@@ -85,14 +104,13 @@ export function consoleApiRoutes(gw: Gateway) {
         const source = visibleTask(gw, req, q.remix_of);
         const model = gw.catalog.get(source.model) ?? parseModel(DEFAULT_MODEL, gw.catalog, DEFAULT_MODEL);
         const size = parseSize(`${source.width}x${source.height}`)!;
-        const quote = quoteTask(gw, req.apiKey, model, size, source.seconds, source);
+        const made = requestOf(source);
+        const quote = quoteTask(gw, req.apiKey, model, { resolution: made.resolution, audio: made.audio, mode: made.mode, seconds: source.seconds }, source);
         return { ...quoteView(gw, req.apiKey, quote, model.id, `${size.width}x${size.height}`), remix_of: videoId(source.id) };
       }
-      const model = parseModel(q.model, gw.catalog, DEFAULT_MODEL);
-      const seconds = parseSeconds(q.seconds, model);
-      const size = parseSizeParam(q.size, model, gw.catalog);
-      const quote = quoteTask(gw, req.apiKey, model, size, seconds);
-      return quoteView(gw, req.apiKey, quote, model.id, `${size.width}x${size.height}`);
+      const p = parseQuoteParams(q, gw.catalog, DEFAULT_MODEL);
+      const quote = quoteTask(gw, req.apiKey, p.model, { resolution: p.resolution, audio: p.audio, mode: p.mode, seconds: p.seconds }, undefined);
+      return { ...quoteView(gw, req.apiKey, quote, p.model.id, p.size ? formatSize(p.size) : null), aspect_ratio: p.aspectRatio };
     });
 
     app.get('/v1/videos/:id/links', { config }, async (req) => {

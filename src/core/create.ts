@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { ModelSpec, Size } from './catalog.js';
+import { defaultAudio, formatSize, pairOfSize } from './catalog.js';
+import { resolutionOfSize } from './model-config.js';
+import type { Resolution } from './video-request.js';
 import { invalid } from './errors.js';
 import type { Gateway } from './gateway.js';
 import { quoteTask } from './quote.js';
@@ -16,6 +19,13 @@ export interface CanonicalCreate {
   prompt: string;
   seconds: number;
   size: Size;
+  /**
+   * The price dimensions (core/quote.ts). Absent: the resolution the catalogue gives `size`
+   * (else the one its shorter side names), the model's default audio and mode.
+   */
+  resolution?: Resolution;
+  audio?: boolean;
+  mode?: string;
   params: TaskParams;
   /** Already-loaded reference bytes, or an input still to load. */
   reference: Buffer | ReferenceInput | null;
@@ -68,6 +78,7 @@ export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate,
         prompt: req.prompt,
         seconds: req.seconds,
         size: [req.size.width, req.size.height],
+        dims: [req.resolution ?? null, req.audio ?? null, req.mode ?? null],
         params: req.params,
         remixOf: req.remixOf?.id ?? null,
         reference: referenceFingerprint(req.reference),
@@ -92,7 +103,8 @@ export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate,
     if (req.sizeFromReference) size = req.sizeFromReference(await referenceDimensions(bytes, param, gw.reference));
     reference = await fitReference(bytes, size, param, gw.reference);
   }
-  const quote = quoteTask(gw, key, req.model, size, req.seconds, req.remixOf);
+  const resolution = req.resolution ?? pairOfSize(req.model, formatSize(size))?.resolution ?? resolutionOfSize(size.width, size.height);
+  const quote = quoteTask(gw, key, req.model, { resolution, audio: req.audio ?? defaultAudio(req.model), mode: req.mode, seconds: req.seconds }, req.remixOf);
   return gw.service.create({
     keyId,
     origin: req.origin,

@@ -214,8 +214,28 @@ export const MIGRATIONS: Migration[] = [
   },
   { id: '004_channels', sql: CHANNELS_MIGRATION },
   {
+    // Price overrides key on the catalogue's price dimensions: resolution, audio and mode
+    // ('' = any). The old tiers map onto resolutions (1024p is Sora's 'high').
+    id: '005_prices_by_dimension',
+    sql: `
+  CREATE TABLE prices_new (
+    model          TEXT NOT NULL,
+    resolution     TEXT NOT NULL DEFAULT '',
+    audio          TEXT NOT NULL DEFAULT '',
+    mode           TEXT NOT NULL DEFAULT '',
+    usd_per_second REAL NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    PRIMARY KEY (model, resolution, audio, mode)
+  );
+  INSERT INTO prices_new (model, resolution, usd_per_second, updated_at)
+    SELECT model, CASE tier WHEN '1024p' THEN 'high' ELSE tier END, usd_per_second, updated_at FROM prices;
+  DROP TABLE prices;
+  ALTER TABLE prices_new RENAME TO prices;
+  `,
+  },
+  {
     // Finding a task by its upstream job (callbacks, lost-submit lookups) and counting lost submits.
-    id: '005_upstream_lookups',
+    id: '006_upstream_lookups',
     sql: `
   CREATE INDEX tasks_by_upstream ON tasks(provider, upstream_id) WHERE upstream_id IS NOT NULL;
   CREATE INDEX tasks_submit_unknown ON tasks(provider) WHERE error_code = 'upstream_submit_unknown';

@@ -103,14 +103,31 @@ export const errorMessage = (err: unknown): string =>
 
 // ---- shapes the console reads ----
 
+/** A model as GET /v1/models lists it (capabilities in OpenRouter's vocabulary, plus ours). */
 export interface Model {
   id: string;
+  name: string;
+  owned_by: string;
   description: string | null;
-  sizes: string[];
-  seconds: string[];
-  default_size: string;
-  default_seconds: string;
-  price_per_second_usd: Record<string, number>;
+  aliases: string[];
+  lifecycle: { status: 'active' | 'retired'; retired_on: string | null; replacement: string | null };
+  supported_aspect_ratios: string[];
+  supported_resolutions: string[];
+  supported_sizes: string[];
+  /** resolution → aspect ratio → "WxH". */
+  sizes_by_resolution: Record<string, Record<string, string>>;
+  supported_durations: number[];
+  supported_frame_images: string[];
+  generate_audio: boolean;
+  audio: { mode: 'none' | 'optional' | 'always'; default?: boolean };
+  seed: boolean;
+  seed_range: { min: number; max: number } | null;
+  negative_prompt: boolean;
+  references: { images: number; videos: number; audios: number; exclusive_with_frames: boolean };
+  modes: string[];
+  allowed_passthrough_parameters: string[];
+  defaults: { aspect_ratio: string; resolution: string; size: string; duration: number; generate_audio: boolean; mode: string | null };
+  pricing: { currency: string; unit: string; rows: { resolution: string | null; generate_audio: boolean | null; mode: string | null; usd_per_second: number }[] };
 }
 
 export interface Balance {
@@ -124,7 +141,10 @@ export interface Balance {
 
 export interface Quote {
   model: string;
-  size: string;
+  size: string | null;
+  resolution: string;
+  generate_audio: boolean;
+  mode: string | null;
   seconds: string;
   price_usd: number;
   price_per_second_usd: number;

@@ -3,8 +3,17 @@
  * 002 and spec/apimart-apigo.md §2). Every error is a 400 that names the field and, where there
  * is a fixed set, lists the allowed values.
  */
-import type { Catalog, ModelSpec, Size, Tier } from '../../core/catalog.js';
-import { parseSize, tierOf } from '../../core/catalog.js';
+import type { Catalog, ModelSpec, Size } from '../../core/catalog.js';
+import { defaultSizeOf, durationsOf, parseSize, sizesOf as sizeTexts } from '../../core/catalog.js';
+
+/** Resolution tier by the frame's shorter side (Sora's standard = 720p, high = 1024p). */
+type Tier = '720p' | '1024p' | '1080p';
+function tierOf(size: Size): Tier {
+  const short = Math.min(size.width, size.height);
+  if (short >= 1080) return '1080p';
+  if (short >= 1024) return '1024p';
+  return '720p';
+}
 import type { ApiError } from '../../core/errors.js';
 import { invalid } from '../../core/errors.js';
 
@@ -64,7 +73,7 @@ export function orientationOf(size: Size): Orientation {
   return 'square';
 }
 
-const sizesOf = (model: ModelSpec): Size[] => model.sizes.map((s) => parseSize(s)!).filter(Boolean);
+const sizesOf = (model: ModelSpec): Size[] => sizeTexts(model).map((s) => parseSize(s)!).filter(Boolean);
 
 /** The model's size for an orientation at a tier, if it makes one. */
 export function pickSize(model: ModelSpec, orientation: Orientation, tier: Tier): Size | undefined {
@@ -110,8 +119,8 @@ function parseModel(value: unknown, catalog: Catalog): ModelSpec {
 }
 
 function parseDuration(value: unknown, model: ModelSpec): number {
-  const allowed = model.seconds;
-  if (value === undefined || value === null) return model.defaultSeconds;
+  const allowed = durationsOf(model);
+  if (value === undefined || value === null) return model.defaults.seconds;
   const suffix = `Allowed values for ${model.id}: ${list(allowed)} (seconds, as an integer).`;
   if (typeof value !== 'number') {
     const hint = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? ` Send ${value.trim()} without quotes.` : '';
@@ -149,8 +158,7 @@ function parseResolution(value: unknown, model: ModelSpec, catalog: Catalog): Ti
   const allowedNames = tiers.map((t) => `'${TIER_NAME[t]}' (${sizesAt(model, t)})`);
   const allowed = `Allowed values for ${model.id}: ${list(allowedNames)}.`;
   if (value === undefined || value === null || value === '') {
-    const fallback = parseSize(model.defaultSize);
-    return fallback ? tierOf(fallback) : tiers[0]!;
+    return tierOf(defaultSizeOf(model));
   }
   if (typeof value !== 'string') throw invalid('resolution', `resolution must be a string, but got ${describe(value)}. ${allowed}`, 'invalid_type');
   const tier = RESOLUTIONS[value.trim().toLowerCase()];

@@ -1,5 +1,5 @@
 import type { Catalog, ModelSpec, Size } from '../../core/catalog.js';
-import { parseSize } from '../../core/catalog.js';
+import { defaultSizeOf, durationsOf, parseSize, sizesOf } from '../../core/catalog.js';
 import type { ApiError} from '../../core/errors.js';
 import { invalid } from '../../core/errors.js';
 import type { ReferenceInput } from '../../core/reference.js';
@@ -61,8 +61,8 @@ export function parseModel(value: unknown, catalog: Catalog, fallback: string): 
 
 /** `seconds` is a string on the wire; a JSON number gets the 400 OpenAI gives. */
 export function parseSeconds(value: unknown, model: ModelSpec): number {
-  const allowed = model.seconds.map(String);
-  if (value === undefined || value === null || value === '') return model.defaultSeconds;
+  const allowed = durationsOf(model).map(String);
+  if (value === undefined || value === null || value === '') return model.defaults.seconds;
   if (typeof value !== 'string') throw wrongType('seconds', `one of ${quoteList(allowed)}`, value);
   if (!allowed.includes(value)) {
     throw invalid(
@@ -75,14 +75,15 @@ export function parseSeconds(value: unknown, model: ModelSpec): number {
 }
 
 export function parseSizeParam(value: unknown, model: ModelSpec, catalog: Catalog): Size {
-  if (value === undefined || value === null || value === '') return parseSize(model.defaultSize)!;
+  if (value === undefined || value === null || value === '') return defaultSizeOf(model);
   if (typeof value !== 'string') throw wrongType('size', 'a string such as 720x1280', value);
-  if (!model.sizes.includes(value)) {
-    const elsewhere = catalog.list().filter((m) => m.sizes.includes(value)).map((m) => m.id);
+  const sizes = sizesOf(model);
+  if (!sizes.includes(value)) {
+    const elsewhere = catalog.list().filter((m) => sizesOf(m).includes(value)).map((m) => m.id);
     const hint = elsewhere.length ? ` ${value} is available on ${elsewhere.slice(0, 3).join(', ')}.` : '';
     throw invalid(
       'size',
-      `Invalid value for 'size': '${value}'. Supported values for ${model.id} are ${quoteList(model.sizes)}.${hint}`,
+      `Invalid value for 'size': '${value}'. Supported values for ${model.id} are ${quoteList(sizes)}.${hint}`,
       'invalid_value',
     );
   }
