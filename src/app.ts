@@ -1,5 +1,5 @@
 import Fastify from 'fastify';
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
 import type { Server } from 'node:http';
 import multipart from '@fastify/multipart';
 import { randomBytes } from 'node:crypto';
@@ -28,7 +28,12 @@ import { testJobRoutes } from './channels/test-job.js';
 import type { Upstreams } from './channels/index.js';
 import { openaiRoutes } from './dialects/openai/routes.js';
 import { registerAccess } from './http/auth.js';
-import { openaiErrorBody, registerErrorHandling } from './http/errors.js';
+import { clientErrorHandler, frameworkError, openaiErrorBody, registerErrorHandling } from './http/errors.js';
+import { registerBodyLimits } from './http/body.js';
+import { openapiRoutes, RouteTable } from './http/openapi.js';
+import { packageVersion } from './http/version.js';
+import { route } from './http/route.js';
+import { z } from 'zod';
 import { modelRoutes } from './http/models.js';
 import { configureSharp } from './media/sharp-setup.js';
 import { prepareMediaTools } from './media/tools.js';
@@ -62,6 +67,8 @@ export interface App {
   db: Db;
   readiness: Readiness;
   telemetry: Telemetry;
+  /** Every route Fastify registered (the OpenAPI document and the route fuzzer read it). */
+  routes: RouteTable;
   /** The separate metrics listener (VIDGATE_METRICS_PORT), when there is one. */
   metricsServer?: Server;
   /** Start the worker and background sweeps (listen separately). */
@@ -179,8 +186,22 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     genReqId: () => `req_${requestIdPrefix}${(++requestCount).toString(16).padStart(12, '0')}`,
     bodyLimit: 1024 * 1024,
     trustProxy: true,
+    // Slow clients: the whole request (headers and body) within requestTimeoutMs, else a 408.
+    requestTimeout: config.http.requestTimeoutMs,
+    http: { headersTimeout: config.http.headersTimeoutMs, connectionsCheckingInterval: Math.min(1000, config.http.requestTimeoutMs) },
+    // Errors before routing (an over-long path parameter, a malformed URL) and on the socket
+    // (headers too large, a request too slow) answer in the documented error envelope.
+    frameworkErrors: (err, req, reply) => {
+      const code = (err as { code?: string }).code;
+      const status = code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : 400;
+      void (reply as FastifyReply).code(status).type('application/json').header('x-request-id', req.id).send(openaiErrorBody(frameworkError(status, code)));
+    },
+    clientErrorHandler: clientErrorHandler,
     logController: new RequestLog(),
   });
+  const routeTable = new RouteTable();
+  routeTable.attach(server);
+  registerBodyLimits(server);
   const telemetry: Telemetry = { metrics, tracing: await loadTracing(process.env, server.log) };
   metrics?.instrument(server);
   telemetry.tracing?.instrument(server);
@@ -215,15 +236,33 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     now,
     streamAuth: events.streamAuth,
   });
-  server.get('/healthz', { config: { public: true } }, async () => {
-    // Liveness: always 200. Storage trouble shows here (and in the error log) without a restart helping.
-    const storage = blobs.health();
-    return {
-      status: storage.ok ? 'ok' : 'degraded',
-      worker: { busy: worker.busy },
-      storage: { kind: blobs.kind, ok: storage.ok, ...(storage.ok ? {} : { failing_since: new Date(storage.since!).toISOString(), error: storage.error }) },
-    };
-  });
+  route(
+    server,
+    {
+      method: 'GET',
+      url: '/healthz',
+      tag: 'Operations',
+      summary: 'Liveness',
+      description: 'Always 200 while the process runs; storage trouble shows as degraded (a restart would not help).',
+      auth: 'public',
+      responses: {
+        200: z.object({
+          status: z.enum(['ok', 'degraded']),
+          worker: z.object({ busy: z.number() }),
+          storage: z.object({ kind: z.string(), ok: z.boolean(), failing_since: z.string().optional(), error: z.string().optional() }),
+        }),
+      },
+    },
+    async () => {
+      // Liveness: always 200. Storage trouble shows here (and in the error log) without a restart helping.
+      const storage = blobs.health();
+      return {
+        status: storage.ok ? 'ok' : 'degraded',
+        worker: { busy: worker.busy },
+        storage: { kind: blobs.kind, ok: storage.ok, ...(storage.ok ? {} : { failing_since: new Date(storage.since!).toISOString(), error: storage.error }) },
+      };
+    },
+  );
   const readiness = new Readiness()
     .add('store', () => (db.prepare('SELECT 1').get() ? null : 'no answer'))
     .add('migrations', () => {
@@ -249,6 +288,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   await server.register(adminTaskRoutes(gateway, events));
   await server.register(adminWebhookRoutes(gateway, events));
   await server.register(consoleStatic(config));
+  await server.register(openapiRoutes(routeTable, { version: packageVersion(), serverUrl: config.publicUrl }));
 
   const providerOf = (task: Task): Provider => (!task.provider || task.provider === sandbox.id ? sandbox : upstreams.provider);
   const worker = new Worker(
@@ -296,6 +336,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     db,
     readiness,
     telemetry,
+    routes: routeTable,
     metricsServer,
     start() {
       if (config.worker.enabled) worker.start();

@@ -53,6 +53,13 @@ export const configSchema = z.object({
     /** How long running task steps, deliveries and requests may take to finish before they are cut (their leases handed back). */
     graceMs: int(0, 600_000).default(10_000),
   }).default({ delayMs: 0, graceMs: 10_000 }),
+  /** Limits on what clients may send (docs/configuration.md#request-limits). */
+  http: z.object({
+    /** Time to receive a whole request, headers and body; a slower one is cut off with a 408. */
+    requestTimeoutMs: int(1000, 3_600_000).default(60_000),
+    /** Time to receive the request headers. */
+    headersTimeoutMs: int(1000, 600_000).default(20_000),
+  }).default({ requestTimeoutMs: 60_000, headersTimeoutMs: 20_000 }),
   /** Master key for secrets at rest (else <dataDir>/master.key is created). */
   secretKey: z.string().optional(),
   /** 'openai' emits `queued`; 'apigo' emits `pending` for waiting tasks (for clients built against apigo). */
@@ -195,6 +202,8 @@ const ENV_MAP: Record<string, string> = {
   VIDGATE_METRICS_HOST: 'metrics.host',
   VIDGATE_SHUTDOWN_DELAY_MS: 'shutdown.delayMs',
   VIDGATE_SHUTDOWN_GRACE_MS: 'shutdown.graceMs',
+  VIDGATE_REQUEST_TIMEOUT_MS: 'http.requestTimeoutMs',
+  VIDGATE_HEADERS_TIMEOUT_MS: 'http.headersTimeoutMs',
   VIDGATE_STATUS_STYLE: 'statusStyle',
   VIDGATE_POLL_AFTER_MS: 'pollAfterMs',
   VIDGATE_RETENTION_HOURS: 'retentionHours',

@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkContract } from './helpers/contract.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { startGateway } from './helpers/gateway.js';
+
+// Every exchange of this file is checked against /openapi.json.
+checkContract();
 
 const ADMIN = 'admin-token-for-tests-0123456789';
 

@@ -5,10 +5,14 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeVideo } from '../src/media/probe.js';
+import { checkContract } from './helpers/contract.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { startGateway, waitForVideo } from './helpers/gateway.js';
 import type { ImageServer } from './helpers/images.js';
 import { startImageServer, testResolver } from './helpers/images.js';
+
+// Every exchange of this file is checked against /openapi.json.
+checkContract();
 
 const run = promisify(execFile);
 const HAS_CURL = spawnSync('curl', ['--version']).status === 0;

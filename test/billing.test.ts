@@ -7,6 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestGateway } from './helpers/gateway.js';
 import { startGateway, waitForVideo } from './helpers/gateway.js';
 import { cli, spawnServer } from './helpers/process.js';
+import { checkContract } from './helpers/contract.js';
+
+// Every exchange of this file is checked against /openapi.json.
+checkContract();
 
 const ADMIN = 'billing-admin-token-0123456789';
 let gw: TestGateway;

@@ -6,6 +6,10 @@ import { consoleStatic } from '../src/console/static.js';
 import { startGateway, waitForVideo } from './helpers/gateway.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { Receiver, until } from './helpers/receiver.js';
+import { checkContract } from './helpers/contract.js';
+
+// Every exchange of this file is checked against /openapi.json.
+checkContract();
 
 const ADMIN = 'console-admin-token-0123456789';
 

@@ -7,6 +7,10 @@ import type { OpenAIVideosFake } from './fakes/index.js';
 import { promptDirectives, startOpenAIVideosFake } from './fakes/index.js';
 import { Receiver, until } from './helpers/receiver.js';
 import { FAST_UPSTREAM } from './helpers/upstreams.js';
+import { checkContract } from './helpers/contract.js';
+
+// Every exchange of this file is checked against /openapi.json.
+checkContract();
 
 const ADMIN = 'console-admin-token-0123456789';
 const FILE = 'test/console-operator.test.ts';

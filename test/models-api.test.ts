@@ -6,6 +6,10 @@ import { aspectRatiosOf, durationsOf, resolutionsOf } from '../src/core/catalog.
 import { startGateway } from './helpers/gateway.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { spawnServer } from './helpers/process.js';
+import { checkContract } from './helpers/contract.js';
+
+// Every exchange of this file is checked against /openapi.json.
+checkContract();
 
 const ADMIN = 'models-admin-token-0123456789';
 

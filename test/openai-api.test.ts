@@ -1,8 +1,12 @@
 import OpenAI, { toFile } from 'openai';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkContract } from './helpers/contract.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { startGateway, waitForVideo } from './helpers/gateway.js';
+
+// Every exchange of this file is checked against /openapi.json.
+checkContract();
 
 const VIDEO_FIELDS = [
   'id', 'object', 'created_at', 'completed_at', 'expires_at', 'status', 'progress', 'model', 'prompt',

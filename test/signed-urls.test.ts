@@ -5,6 +5,10 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { UrlSigner, publicBase } from '../src/http/signed-urls.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { startGateway } from './helpers/gateway.js';
+import { checkContract } from './helpers/contract.js';
+
+// Every exchange of this file is checked against /openapi.json.
+checkContract();
 
 const HOUR = 3600_000;
 let gw: TestGateway;

@@ -7,6 +7,10 @@ import { startGateway, waitForVideo } from './helpers/gateway.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { until } from './helpers/receiver.js';
 import { SseClient } from './helpers/sse.js';
+import { checkContract } from './helpers/contract.js';
+
+// Every exchange of this file is checked against /openapi.json.
+checkContract();
 
 /** Renders slow enough (a 4 s video takes ~1.2 s plus ffmpeg) for a reconnect in the middle. */
 const SANDBOX = { queueMs: 150, msPerVideoSecond: 300, longQueueMs: 60_000, concurrency: 2 };

@@ -7,6 +7,10 @@ import { startGateway, waitForVideo } from './helpers/gateway.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { Receiver, until } from './helpers/receiver.js';
 import type { Received } from './helpers/receiver.js';
+import { checkContract } from './helpers/contract.js';
+
+// Every exchange of this file is checked against /openapi.json.
+checkContract();
 
 /** Fast retries and timeouts so failure/recovery paths run in well under a second each. */
 const FAST_WEBHOOKS = { retryBaseMs: 40, retryMultiplier: 2, retryMaxDelayMs: 400, timeoutMs: 400, maxAgeHours: 72, concurrency: 16, perTargetConcurrency: 4 };

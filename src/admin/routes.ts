@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { entryView } from '../billing/accounts.js';
+import { entrySchema, entryView, keyViewSchema } from '../billing/accounts.js';
 import { MONEY_BOUNDS, usdToMicros } from '../billing/money.js';
-import { parseRange, usageReport } from '../billing/usage.js';
+import { parseRange, usageQuery, usageReport, usageSchema } from '../billing/usage.js';
+import { optText, queryInt, route } from '../http/route.js';
+import { listOf } from '../http/schemas.js';
 import { invalid, notFound } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
 import type { PriceKey } from '../billing/prices.js';
@@ -59,10 +61,25 @@ function pathResolution(value: string): Resolution | null {
   throw invalid('resolution', `resolution must be 'any' or one of ${RESOLUTIONS.map((r) => `'${r}'`).join(', ')}.`);
 }
 
+const idParams = z.object({ id: z.string().min(1).max(200).meta({ description: 'The key id or its prefix.' }) });
+const priceList = z.object({
+  object: z.literal('list'),
+  data: z.array(
+    z.object({
+      model: z.string(),
+      resolution: z.enum(RESOLUTIONS).nullable().meta({ description: 'null: any resolution.' }),
+      audio: z.boolean().nullable().meta({ description: 'null: with or without audio.' }),
+      mode: z.string().nullable().meta({ description: 'null: any mode.' }),
+      usd_per_second: z.number(),
+      source: z.enum(['catalogue', 'override']),
+    }),
+  ),
+});
+
 /** The operator API under /admin/v1, guarded by VIDGATE_ADMIN_TOKEN. */
 export function adminRoutes(gw: Gateway) {
   return async function plugin(app: FastifyInstance): Promise<void> {
-    const config = { admin: true };
+    const tag = 'Admin: keys and money';
     const defaults = gw.config.limits;
     const view = (idOrPrefix: string) => gw.accounts.view(gw.accounts.key(idOrPrefix), defaults);
     const limitsOf = (b: z.infer<typeof updateKey>) => ({
@@ -71,85 +88,174 @@ export function adminRoutes(gw: Gateway) {
       maxInflight: b.max_inflight,
       creditLimitMicros: b.credit_limit_usd === undefined ? undefined : usdToMicros(b.credit_limit_usd),
     });
+    const admin = { auth: 'admin' as const, tag };
 
     // ---- keys ----
-    app.get('/admin/v1/keys', { config }, async () => ({ object: 'list', data: gw.keys.list().map((k) => gw.accounts.view(k, defaults)) }));
+    route(app, { ...admin, method: 'GET', url: '/admin/v1/keys', summary: 'List API keys', responses: { 200: listOf(keyViewSchema) } }, async () => ({
+      object: 'list',
+      data: gw.keys.list().map((k) => gw.accounts.view(k, defaults)),
+    }));
 
-    app.post('/admin/v1/keys', { config }, async (req) => {
-      const body = parseBody(createKey, req.body);
-      const { key, secret } = gw.keys.create(body.name, { test: body.test });
-      gw.accounts.setLimits(key.id, limitsOf(body));
-      if (body.credit_usd) gw.accounts.credit(key.id, body.credit_usd, 'initial credit', gw.service.now(), 'credit_usd');
-      return { ...view(key.id), key: secret };
-    });
+    route(
+      app,
+      {
+        ...admin,
+        method: 'POST',
+        url: '/admin/v1/keys',
+        summary: 'Create an API key',
+        description: 'The secret is in the answer once (`key`); only its hash is stored.',
+        body: createKey,
+        bodyExamples: { customer: { summary: 'A customer key with credit', value: { name: 'acme', credit_usd: 50, rpm_limit: 600 } } },
+        responses: { 200: keyViewSchema.extend({ key: z.string().meta({ description: 'The secret, shown once.' }) }) },
+      },
+      async (_req, _reply, { body }) => {
+        const { key, secret } = gw.keys.create(body.name, { test: body.test });
+        gw.accounts.setLimits(key.id, limitsOf(body));
+        if (body.credit_usd) gw.accounts.credit(key.id, body.credit_usd, 'initial credit', gw.service.now(), 'credit_usd');
+        return { ...view(key.id), key: secret };
+      },
+    );
 
-    app.get('/admin/v1/keys/:id', { config }, async (req) => view((req.params as { id: string }).id));
+    route(app, { ...admin, method: 'GET', url: '/admin/v1/keys/:id', summary: 'Retrieve an API key', params: idParams, responses: { 200: keyViewSchema } }, async (_req, _reply, { params }) =>
+      view(params.id),
+    );
 
-    app.patch('/admin/v1/keys/:id', { config }, async (req) => {
-      const id = gw.accounts.key((req.params as { id: string }).id).id;
-      gw.accounts.setLimits(id, limitsOf(parseBody(updateKey, req.body)));
-      return view(id);
-    });
+    route(
+      app,
+      { ...admin, method: 'PATCH', url: '/admin/v1/keys/:id', summary: "Rename a key or change its limits", params: idParams, body: updateKey, responses: { 200: keyViewSchema } },
+      async (_req, _reply, { params, body }) => {
+        const id = gw.accounts.key(params.id).id;
+        gw.accounts.setLimits(id, limitsOf(body));
+        return view(id);
+      },
+    );
 
-    app.delete('/admin/v1/keys/:id', { config }, async (req) => {
-      const key = gw.accounts.key((req.params as { id: string }).id);
+    route(app, { ...admin, method: 'DELETE', url: '/admin/v1/keys/:id', summary: 'Revoke an API key', params: idParams, responses: { 200: keyViewSchema } }, async (_req, _reply, { params }) => {
+      const key = gw.accounts.key(params.id);
       gw.keys.revoke(key.id);
       return view(key.id);
     });
 
     // ---- money ----
-    app.post('/admin/v1/keys/:id/credit', { config }, async (req) => {
-      const body = parseBody(credit, req.body);
-      const entry = gw.accounts.credit((req.params as { id: string }).id, body.amount_usd, body.note ?? null, gw.service.now());
-      return { ...view(entry.keyId), entry: entryView(entry) };
-    });
+    route(
+      app,
+      {
+        ...admin,
+        method: 'POST',
+        url: '/admin/v1/keys/:id/credit',
+        summary: 'Add (or remove) credit',
+        params: idParams,
+        body: credit,
+        bodyExamples: { topUp: { summary: 'A top-up', value: { amount_usd: 25, note: 'invoice 2026-11' } } },
+        responses: { 200: keyViewSchema.extend({ entry: entrySchema }) },
+      },
+      async (_req, _reply, { params, body }) => {
+        const entry = gw.accounts.credit(params.id, body.amount_usd, body.note ?? null, gw.service.now());
+        return { ...view(entry.keyId), entry: entryView(entry) };
+      },
+    );
 
-    app.get('/admin/v1/keys/:id/ledger', { config }, async (req) => {
-      const key = gw.accounts.key((req.params as { id: string }).id);
-      const q = req.query as { limit?: string; before?: string };
-      const n = q.limit === undefined ? 100 : Number(q.limit);
-      if (!Number.isInteger(n) || n < 1 || n > 1000) throw invalid('limit', 'limit must be an integer from 1 to 1000.');
-      const entries = gw.ledger.entries(key.id, n, q.before ? Number(q.before) : undefined);
-      return {
-        object: 'list',
-        data: entries.map(entryView),
-        balance_usd: view(key.id).balance_usd,
-        recomputed_balance_usd: gw.ledger.recompute(key.id) / 1e6,
-      };
-    });
+    route(
+      app,
+      {
+        ...admin,
+        method: 'GET',
+        url: '/admin/v1/keys/:id/ledger',
+        summary: "A key's ledger entries, newest first",
+        params: idParams,
+        query: z.object({
+          limit: queryInt('limit', 1, 1000, 100),
+          before: z.string().regex(/^\d{1,15}$/, { error: "before must be a ledger entry id (an integer)." }).optional().meta({ description: 'An entry id: the page starts before it.' }),
+        }),
+        responses: {
+          200: z.object({ object: z.literal('list'), data: z.array(entrySchema), balance_usd: z.number(), recomputed_balance_usd: z.number().meta({ description: 'The balance summed from the entries (always equal).' }) }),
+        },
+      },
+      async (_req, _reply, { params, query }) => {
+        const key = gw.accounts.key(params.id);
+        const entries = gw.ledger.entries(key.id, query.limit, query.before ? Number(query.before) : undefined);
+        return {
+          object: 'list',
+          data: entries.map(entryView),
+          balance_usd: view(key.id).balance_usd,
+          recomputed_balance_usd: gw.ledger.recompute(key.id) / 1e6,
+        };
+      },
+    );
 
-    app.get('/admin/v1/usage', { config }, async (req) => {
-      const q = req.query as Record<string, string>;
-      const range = parseRange(q, gw.service.now());
-      return usageReport(gw.db, range, q.key_id ? gw.accounts.key(q.key_id).id : undefined);
-    });
+    route(
+      app,
+      {
+        ...admin,
+        method: 'GET',
+        url: '/admin/v1/usage',
+        summary: 'Usage of all keys (or one) by day, model and key',
+        query: usageQuery.extend({ key_id: optText('Only this key (id or prefix).', 200) }),
+        responses: { 200: usageSchema },
+      },
+      async (_req, _reply, { query }) => {
+        const range = parseRange(query, gw.service.now());
+        return usageReport(gw.db, range, query.key_id ? gw.accounts.key(query.key_id).id : undefined);
+      },
+    );
 
     // ---- prices ----
-    app.get('/admin/v1/prices', { config }, async () => ({ object: 'list', data: gw.prices.list(), sandbox_pricing: gw.config.billing.sandboxPricing }));
+    const prices = priceList.extend({ sandbox_pricing: z.string().optional() });
+    route(app, { ...admin, method: 'GET', url: '/admin/v1/prices', summary: 'List prices', responses: { 200: prices } }, async () => ({
+      object: 'list',
+      data: gw.prices.list(),
+      sandbox_pricing: gw.config.billing.sandboxPricing,
+    }));
 
-    app.put('/admin/v1/prices', { config }, async (req) => {
-      const body = parseBody(price, req.body);
-      const model = gw.catalog.get(body.model);
-      if (!model) throw notFound(`Unknown model '${body.model}'.`, 'model');
-      const key: PriceKey = {
-        resolution: body.resolution ?? (body.tier === undefined ? null : body.tier === '1024p' ? 'high' : body.tier),
-        audio: body.audio ?? null,
-        mode: body.mode ?? null,
-      };
-      if (body.mode !== undefined && !model.modes?.includes(body.mode)) {
-        throw invalid('mode', `${model.id} has ${model.modes?.length ? `the modes ${model.modes.join(', ')}` : 'no modes'}.`);
-      }
-      gw.prices.set(model.id, key, body.usd_per_second, gw.service.now());
-      return { object: 'list', data: gw.prices.list() };
-    });
+    route(
+      app,
+      {
+        ...admin,
+        method: 'PUT',
+        url: '/admin/v1/prices',
+        summary: "Override a model's price (per resolution, audio and mode, or any)",
+        body: price,
+        bodyExamples: { high: { summary: 'sora-2-pro at high resolution', value: { model: 'sora-2-pro', resolution: 'high', usd_per_second: 0.45 } } },
+        responses: { 200: priceList },
+      },
+      async (_req, _reply, { body }) => {
+        const model = gw.catalog.get(body.model);
+        if (!model) throw notFound(`Unknown model '${body.model}'.`, 'model');
+        const key: PriceKey = {
+          resolution: body.resolution ?? (body.tier === undefined ? null : body.tier === '1024p' ? 'high' : body.tier),
+          audio: body.audio ?? null,
+          mode: body.mode ?? null,
+        };
+        if (body.mode !== undefined && !model.modes?.includes(body.mode)) {
+          throw invalid('mode', `${model.id} has ${model.modes?.length ? `the modes ${model.modes.join(', ')}` : 'no modes'}.`);
+        }
+        gw.prices.set(model.id, key, body.usd_per_second, gw.service.now());
+        return { object: 'list', data: gw.prices.list() };
+      },
+    );
 
-    app.delete('/admin/v1/prices/:model/:resolution', { config }, async (req) => {
-      const p = req.params as { model: string; resolution: string };
-      const q = req.query as Record<string, string | undefined>;
-      if (q.audio !== undefined && q.audio !== 'true' && q.audio !== 'false') throw invalid('audio', "audio must be 'true' or 'false' (absent = any).");
-      const model = gw.catalog.get(p.model)?.id ?? p.model;
-      gw.prices.reset(model, { resolution: pathResolution(p.resolution), audio: q.audio === undefined ? null : q.audio === 'true', mode: q.mode || null });
-      return { object: 'list', data: gw.prices.list() };
-    });
+    route(
+      app,
+      {
+        ...admin,
+        method: 'DELETE',
+        url: '/admin/v1/prices/:model/:resolution',
+        summary: 'Remove a price override (back to the list price)',
+        params: z.object({
+          model: z.string().min(1).max(200),
+          resolution: z.string().max(20).meta({ description: `'any', or one of ${RESOLUTIONS.join(', ')} ('1024p' is the older name of 'high').` }),
+        }),
+        query: z.object({
+          audio: z.enum(['true', 'false']).optional().meta({ description: 'The override with or without audio (absent = any).' }),
+          mode: optText('The override of this mode (absent = any).', 50),
+        }),
+        responses: { 200: priceList },
+      },
+      async (_req, _reply, { params, query }) => {
+        const model = gw.catalog.get(params.model)?.id ?? params.model;
+        gw.prices.reset(model, { resolution: pathResolution(params.resolution), audio: query.audio === undefined ? null : query.audio === 'true', mode: query.mode ?? null });
+        return { object: 'list', data: gw.prices.list() };
+      },
+    );
   };
 }

@@ -1,9 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { notFound } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
-import { parsePageLimit } from '../console/routes.js';
+import { z } from 'zod';
+import { optText, pathId, queryInt, route } from '../http/route.js';
+import { pageOf } from '../http/schemas.js';
 import type { Events } from '../events/index.js';
-import { deliveryView, endpointView, parseDeliveryFilter } from '../events/routes.js';
+import { deliveryQuery, deliverySchema, deliveryView, endpointSchema, endpointView, parseDeliveryFilter } from '../events/routes.js';
 
 /**
  * Webhooks across all keys, for operators (admin token): endpoints, deliveries with their
@@ -12,7 +14,6 @@ import { deliveryView, endpointView, parseDeliveryFilter } from '../events/route
  */
 export function adminWebhookRoutes(gw: Gateway, events: Events) {
   return async function plugin(app: FastifyInstance): Promise<void> {
-    const config = { admin: true };
     const { webhooks, loop } = events;
     const store = webhooks.store;
     const names = () => new Map(gw.keys.list().map((k) => [k.id, k.name]));
@@ -22,43 +23,72 @@ export function adminWebhookRoutes(gw: Gateway, events: Events) {
       if (!d) throw notFound(`No webhook delivery found with id '${id}'.`, 'delivery_id');
       return d;
     };
+    const admin = { auth: 'admin' as const, tag: 'Admin: webhooks' };
+    const owner = { key_id: z.string(), key_name: z.string().nullable() };
+    const delivery = deliverySchema.extend(owner);
+    const idParams = z.object({ id: pathId('The delivery id.') });
+    const keyId = optText('Only this key (id or prefix).', 200);
 
-    app.get('/admin/v1/webhook_endpoints', { config }, async (req) => {
-      const q = req.query as Record<string, string | undefined>;
-      const limit = parsePageLimit(q.limit, 50);
-      const rows = store.allEndpoints(keyFilter(q.key_id), q.after || undefined, limit);
-      const keyNames = names();
-      const now = webhooks.now();
-      const data = rows.slice(0, limit).map((e) => ({ ...endpointView(e, now), key_id: e.keyId, key_name: keyNames.get(e.keyId) ?? null }));
-      return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
-    });
+    route(
+      app,
+      {
+        ...admin,
+        method: 'GET',
+        url: '/admin/v1/webhook_endpoints',
+        summary: 'Webhook endpoints of all keys',
+        query: z.object({ limit: queryInt('limit', 1, 100, 50), key_id: keyId, after: optText('An endpoint id: the page starts after it.', 200) }),
+        responses: { 200: pageOf(endpointSchema.extend(owner)) },
+      },
+      async (_req, _reply, { query }) => {
+        const { limit } = query;
+        const rows = store.allEndpoints(keyFilter(query.key_id), query.after, limit);
+        const keyNames = names();
+        const now = webhooks.now();
+        const data = rows.slice(0, limit).map((e) => ({ ...endpointView(e, now), key_id: e.keyId, key_name: keyNames.get(e.keyId) ?? null }));
+        return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
+      },
+    );
 
-    app.get('/admin/v1/webhook_deliveries', { config }, async (req) => {
-      const q = req.query as Record<string, string | undefined>;
-      const limit = parsePageLimit(q.limit, 50);
-      const rows = store.deliveries({
-        ...parseDeliveryFilter(q, (id) => {
-          if (!store.endpoint(id)) throw notFound(`No webhook endpoint found with id '${id}'.`, 'endpoint_id');
-          return id;
-        }),
-        keyId: keyFilter(q.key_id),
-        limit,
-      });
-      const keyNames = names();
-      const data = rows.slice(0, limit).map((d) => ({ ...deliveryView(d, store.attempts(d.id)), key_id: d.keyId, key_name: keyNames.get(d.keyId) ?? null }));
-      return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
-    });
+    route(
+      app,
+      {
+        ...admin,
+        method: 'GET',
+        url: '/admin/v1/webhook_deliveries',
+        summary: 'Webhook deliveries of all keys',
+        query: deliveryQuery.extend({ limit: queryInt('limit', 1, 100, 50), key_id: keyId }),
+        responses: { 200: pageOf(delivery) },
+      },
+      async (_req, _reply, { query }) => {
+        const { limit } = query;
+        const rows = store.deliveries({
+          ...parseDeliveryFilter(query, (id) => {
+            if (!store.endpoint(id)) throw notFound(`No webhook endpoint found with id '${id}'.`, 'endpoint_id');
+            return id;
+          }),
+          keyId: keyFilter(query.key_id),
+          limit,
+        });
+        const keyNames = names();
+        const data = rows.slice(0, limit).map((d) => ({ ...deliveryView(d, store.attempts(d.id)), key_id: d.keyId, key_name: keyNames.get(d.keyId) ?? null }));
+        return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
+      },
+    );
 
-    app.get('/admin/v1/webhook_deliveries/:id', { config }, async (req) => {
-      const d = deliveryOf((req.params as { id: string }).id);
+    route(app, { ...admin, method: 'GET', url: '/admin/v1/webhook_deliveries/:id', summary: 'Retrieve a delivery', params: idParams, responses: { 200: delivery } }, async (_req, _reply, { params }) => {
+      const d = deliveryOf(params.id);
       return { ...deliveryView(d, store.attempts(d.id)), key_id: d.keyId, key_name: gw.keys.get(d.keyId)?.name ?? null };
     });
 
-    app.post('/admin/v1/webhook_deliveries/:id/resend', { config }, async (req) => {
-      const d = deliveryOf((req.params as { id: string }).id);
-      const after = webhooks.resend(d.keyId, d.id);
-      loop.notify();
-      return { ...deliveryView(after, store.attempts(after.id)), key_id: after.keyId, key_name: gw.keys.get(after.keyId)?.name ?? null };
-    });
+    route(
+      app,
+      { ...admin, method: 'POST', url: '/admin/v1/webhook_deliveries/:id/resend', summary: 'Send a delivery again', params: idParams, responses: { 200: delivery } },
+      async (_req, _reply, { params }) => {
+        const d = deliveryOf(params.id);
+        const after = webhooks.resend(d.keyId, d.id);
+        loop.notify();
+        return { ...deliveryView(after, store.attempts(after.id)), key_id: after.keyId, key_name: gw.keys.get(after.keyId)?.name ?? null };
+      },
+    );
   };
 }

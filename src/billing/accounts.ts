@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { invalid, notFound } from '../core/errors.js';
 import type { Db } from '../store/db.js';
 import { writeTx } from '../store/db.js';
@@ -97,3 +98,37 @@ export const entryView = (e: LedgerEntry) => ({
   note: e.note,
   created_at: Math.floor(e.createdAt / 1000),
 });
+
+/** Accounts.view, as Zod. */
+export const keyViewSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal('api_key'),
+    name: z.string(),
+    prefix: z.string(),
+    test: z.boolean(),
+    created_at: z.number().int(),
+    revoked_at: z.number().int().nullable(),
+    balance_usd: z.number(),
+    held_usd: z.number(),
+    credit_limit_usd: z.number(),
+    rpm_limit: z.number().int(),
+    rpm_limit_is_default: z.boolean(),
+    max_inflight: z.number().int(),
+    max_inflight_is_default: z.boolean(),
+  })
+  .meta({ id: 'ApiKey' });
+
+/** entryView, as Zod. */
+export const entrySchema = z
+  .object({
+    id: z.number().int(),
+    object: z.literal('ledger_entry'),
+    kind: z.string().meta({ description: 'credit, hold, settle, release, adjustment …' }),
+    amount_usd: z.number(),
+    balance_after_usd: z.number(),
+    task_id: z.string().nullable(),
+    note: z.string().nullable(),
+    created_at: z.number().int(),
+  })
+  .meta({ id: 'LedgerEntry' });

@@ -1,13 +1,26 @@
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import type { Gateway } from '../core/gateway.js';
+import { route } from '../http/route.js';
 import { microsToUsd } from './money.js';
-import { parseRange, usageReport } from './usage.js';
+import { parseRange, usageQuery, usageReport, usageSchema } from './usage.js';
+
+const balanceSchema = z.object({
+  code: z.literal(200),
+  data: z.object({
+    balance: z.number(),
+    held: z.number().meta({ description: 'Held for unfinished videos.' }),
+    credit_limit: z.number(),
+    available: z.number().meta({ description: 'What the key can still spend: balance plus credit limit.' }),
+    currency: z.literal('USD'),
+    test_key: z.boolean(),
+  }),
+});
 
 /** A key's own balance and usage, in the shapes apimart and new-api (OpenAI legacy billing) clients read. */
 export function billingRoutes(gw: Gateway) {
   return async function plugin(app: FastifyInstance): Promise<void> {
-    const config = { dialect: 'openai' as const };
-
+    const tag = 'Billing';
     const balance = (keyId: string) => {
       const b = gw.ledger.balance(keyId);
       return {
@@ -18,39 +31,75 @@ export function billingRoutes(gw: Gateway) {
         currency: 'USD',
       };
     };
-    for (const path of ['/v1/balance', '/v1/user/balance']) {
-      app.get(path, { config: { dialect: 'apimart' as const } }, async (req) => ({
-        code: 200,
-        data: { ...balance(req.apiKey.id), test_key: req.apiKey.test },
-      }));
+    for (const url of ['/v1/balance', '/v1/user/balance']) {
+      route(
+        app,
+        { method: 'GET', url, tag, summary: "The key's balance (apimart shape)", auth: 'key', dialect: 'apimart', responses: { 200: balanceSchema } },
+        async (req) => ({ code: 200, data: { ...balance(req.apiKey.id), test_key: req.apiKey.test } }),
+      );
     }
 
-    app.get('/v1/usage', { config }, async (req) => {
-      const range = parseRange(req.query as Record<string, string>, gw.service.now());
-      return { ...usageReport(gw.db, range, req.apiKey.id), key_id: req.apiKey.id };
-    });
+    route(
+      app,
+      { method: 'GET', url: '/v1/usage', tag, summary: "The key's usage by day and model", auth: 'key', query: usageQuery, responses: { 200: usageSchema.extend({ key_id: z.string() }) } },
+      async (req, _reply, { query }) => {
+        const range = parseRange(query, gw.service.now());
+        return { ...usageReport(gw.db, range, req.apiKey.id), key_id: req.apiKey.id };
+      },
+    );
 
     // OpenAI's legacy billing endpoints, as new-api and one-api serve them for dashboards and SDKs.
     const spentAll = (keyId: string) => usageReport(gw.db, { start: '1970-01-01', end: '9999-12-31' }, keyId).totals.cost_usd;
     for (const prefix of ['', '/v1']) {
-      app.get(`${prefix}/dashboard/billing/subscription`, { config }, async (req) => {
-        const b = balance(req.apiKey.id);
-        const hard = b.available + spentAll(req.apiKey.id);
-        return {
-          object: 'billing_subscription',
-          has_payment_method: true,
-          soft_limit_usd: hard,
-          hard_limit_usd: hard,
-          system_hard_limit_usd: hard,
-          access_until: 0,
-        };
-      });
-      app.get(`${prefix}/dashboard/billing/usage`, { config }, async (req) => {
-        const range = parseRange(req.query as Record<string, string>, gw.service.now());
-        const report = usageReport(gw.db, range, req.apiKey.id);
-        // total_usage is in US cents, as in OpenAI's legacy endpoint.
-        return { object: 'list', total_usage: Math.round(report.totals.cost_usd * 100 * 1e4) / 1e4 };
-      });
+      route(
+        app,
+        {
+          method: 'GET',
+          url: `${prefix}/dashboard/billing/subscription`,
+          tag,
+          summary: 'Spending limit (OpenAI legacy billing shape)',
+          auth: 'key',
+          responses: {
+            200: z.object({
+              object: z.literal('billing_subscription'),
+              has_payment_method: z.boolean(),
+              soft_limit_usd: z.number(),
+              hard_limit_usd: z.number(),
+              system_hard_limit_usd: z.number(),
+              access_until: z.number(),
+            }),
+          },
+        },
+        async (req) => {
+          const b = balance(req.apiKey.id);
+          const hard = b.available + spentAll(req.apiKey.id);
+          return {
+            object: 'billing_subscription',
+            has_payment_method: true,
+            soft_limit_usd: hard,
+            hard_limit_usd: hard,
+            system_hard_limit_usd: hard,
+            access_until: 0,
+          };
+        },
+      );
+      route(
+        app,
+        {
+          method: 'GET',
+          url: `${prefix}/dashboard/billing/usage`,
+          tag,
+          summary: 'Spending in a date range (OpenAI legacy billing shape)',
+          auth: 'key',
+          query: usageQuery,
+          responses: { 200: z.object({ object: z.literal('list'), total_usage: z.number().meta({ description: 'US cents.' }) }) },
+        },
+        async (req, _reply, { query }) => {
+          const report = usageReport(gw.db, parseRange(query, gw.service.now()), req.apiKey.id);
+          // total_usage is in US cents, as in OpenAI's legacy endpoint.
+          return { object: 'list', total_usage: Math.round(report.totals.cost_usd * 100 * 1e4) / 1e4 };
+        },
+      );
     }
   };
 }

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { invalid } from '../core/errors.js';
 import type { Db } from '../store/db.js';
 import { microsToUsd } from './money.js';
@@ -20,17 +21,44 @@ interface Row {
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+/** A real calendar day (2026-02-30 is not one). */
+const isDay = (v: string): boolean => {
+  if (!DAY.test(v)) return false;
+  const ms = Date.parse(`${v}T00:00:00Z`);
+  return !Number.isNaN(ms) && isoDay(ms) === v;
+};
 
-/** start_date / end_date query parameters (default: the last 30 days up to today, UTC). */
+/** ?start_date= / ?end_date= as Zod: a UTC day, YYYY-MM-DD. */
+export const usageQuery = z.object({
+  start_date: z.string().max(10).refine(isDay, { error: (iss) => `start_date must be a date like 2026-11-21, not '${String(iss.input).slice(0, 40)}'.` }).optional().meta({ description: 'First UTC day, YYYY-MM-DD (default: 29 days before end_date).' }),
+  end_date: z.string().max(10).refine(isDay, { error: (iss) => `end_date must be a date like 2026-11-21, not '${String(iss.input).slice(0, 40)}'.` }).optional().meta({ description: 'Last UTC day, YYYY-MM-DD (default: today).' }),
+});
+
+/** start_date / end_date (default: the last 30 days up to today, UTC). */
 export function parseRange(q: { start_date?: string; end_date?: string }, now: number): UsageRange {
   const end = q.end_date ?? isoDay(now);
+  if (!isDay(end)) throw invalid('end_date', 'end_date must be a date like 2026-11-21.');
   const start = q.start_date ?? isoDay(Date.parse(`${end}T00:00:00Z`) - 29 * 86_400_000);
-  for (const [param, v] of [['start_date', start], ['end_date', end]] as const) {
-    if (!DAY.test(v) || Number.isNaN(Date.parse(`${v}T00:00:00Z`))) throw invalid(param, `${param} must be a date like 2026-11-21.`);
-  }
+  if (!isDay(start)) throw invalid('start_date', 'start_date must be a date like 2026-11-21.');
   if (start > end) throw invalid('start_date', 'start_date must not be after end_date.');
   return { start, end };
 }
+
+const bucket = z.object({ videos: z.number().int(), failed: z.number().int(), seconds: z.number(), cost_usd: z.number() });
+
+/** The usage report, as Zod. */
+export const usageSchema = z
+  .object({
+    object: z.literal('usage'),
+    start_date: z.string(),
+    end_date: z.string(),
+    totals: bucket,
+    by_model: z.array(bucket.extend({ model: z.string() })),
+    by_day: z.array(bucket.extend({ date: z.string() })),
+    by_day_and_model: z.array(bucket.extend({ date: z.string(), model: z.string() })),
+    by_key: z.array(bucket.extend({ key_id: z.string() })).optional().meta({ description: 'Across keys only (admin, without key_id).' }),
+  })
+  .meta({ id: 'Usage' });
 
 type Bucket = { videos: number; failed: number; seconds: number; cost_usd: number };
 const empty = (): Bucket => ({ videos: 0, failed: 0, seconds: 0, cost_usd: 0 });

@@ -1,5 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { pathId, route } from '../http/route.js';
 import { ApiError, conflict, notFound } from '../core/errors.js';
 import { parseTaskId } from '../core/ids.js';
 import { headerMap } from './http.js';
@@ -103,33 +105,46 @@ export function callbackRoutes(links: CallbackLinks, channels: Channels, store: 
     // Signatures are over the exact bytes: take every body raw.
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_req, body, done) => done(null, body));
-    app.post('/v1/upstream-callbacks/:token', { config: { public: true } }, async (req, reply) => {
-      const unknown = () => notFound('No such callback (the link is invalid or has expired).');
-      const token = (req.params as { token: string }).token;
-      const t = links.verify(token, now());
-      if (!t) throw unknown();
-      const task = store.get(t.taskId);
-      const r = channels.get(t.channelId);
-      if (!task || task.provider !== t.channelId || !r?.adapter.callback) throw unknown();
-      let verdict;
-      try {
-        verdict = await r.adapter.callback(
-          { headers: headerMap(req.headers), body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), url: links.urlOf(token) ?? req.url },
-          { credentials: r.credentials, upstreamId: task.upstreamId, nowMs: Date.now(), http: r.http, tokens: r.tokens },
-        );
-      } catch (err) {
-        if (!(err instanceof CallbackRejected)) throw err;
-        req.log.warn({ task: task.id, channel: r.def.id, reason: err.message }, 'upstream callback refused');
-        throw new ApiError({ status: 401, type: 'authentication_error', code: 'invalid_signature', message: `The callback was refused: ${err.message}` });
-      }
-      if (verdict.job === 'other') {
-        req.log.warn({ task: task.id, channel: r.def.id }, 'upstream callback about another job refused');
-        throw conflict('This callback is about another job.', 'callback_job_mismatch');
-      }
-      const pointless = verdict.state === 'waiting' || verdict.state === 'running';
-      if (task.stage === 'wait' && !pointless) pokes.poke(task.id);
-      if (verdict.reply) return reply.code(verdict.reply.status).send(verdict.reply.body);
-      return { ok: true };
-    });
+    route(
+      app,
+      {
+        method: 'POST',
+        url: '/v1/upstream-callbacks/:token',
+        tag: 'Upstream plumbing',
+        summary: 'A callback from an upstream about a job',
+        description: 'The per-task URL given to providers that call back; the token is the credential and the body is checked by the adapter (any media type, taken raw).',
+        auth: 'public',
+        params: z.object({ token: pathId('The signed callback token.') }),
+        responses: { 200: { description: 'Accepted (or the reply the provider expects).', schema: z.object({ ok: z.literal(true) }) } },
+      },
+      async (req, reply, { params }) => {
+        const unknown = () => notFound('No such callback (the link is invalid or has expired).');
+        const token = params.token;
+        const t = links.verify(token, now());
+        if (!t) throw unknown();
+        const task = store.get(t.taskId);
+        const r = channels.get(t.channelId);
+        if (!task || task.provider !== t.channelId || !r?.adapter.callback) throw unknown();
+        let verdict;
+        try {
+          verdict = await r.adapter.callback(
+            { headers: headerMap(req.headers), body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), url: links.urlOf(token) ?? req.url },
+            { credentials: r.credentials, upstreamId: task.upstreamId, nowMs: Date.now(), http: r.http, tokens: r.tokens },
+          );
+        } catch (err) {
+          if (!(err instanceof CallbackRejected)) throw err;
+          req.log.warn({ task: task.id, channel: r.def.id, reason: err.message }, 'upstream callback refused');
+          throw new ApiError({ status: 401, type: 'authentication_error', code: 'invalid_signature', message: `The callback was refused: ${err.message}` });
+        }
+        if (verdict.job === 'other') {
+          req.log.warn({ task: task.id, channel: r.def.id }, 'upstream callback about another job refused');
+          throw conflict('This callback is about another job.', 'callback_job_mismatch');
+        }
+        const pointless = verdict.state === 'waiting' || verdict.state === 'running';
+        if (task.stage === 'wait' && !pointless) pokes.poke(task.id);
+        if (verdict.reply) return reply.code(verdict.reply.status).send(verdict.reply.body);
+        return { ok: true };
+      },
+    );
   };
 }

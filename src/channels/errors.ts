@@ -99,7 +99,9 @@ export function isModeration(e: { code?: string; type?: string; message?: string
 }
 
 export function isQuota(err: UpstreamError): boolean {
-  return err.detail.kind === 'quota' || err.detail.status === 402 || QUOTA.test(err.detail.code ?? '') || QUOTA.test(err.detail.type ?? '');
+  // The adapter's reading of its provider's code wins over words (DashScope's `Throttling.RateQuota` is a rate limit).
+  if (err.detail.kind) return err.detail.kind === 'quota';
+  return err.detail.status === 402 || QUOTA.test(err.detail.code ?? '') || QUOTA.test(err.detail.type ?? '');
 }
 
 /**

@@ -1,5 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { pathId, route } from '../http/route.js';
 import type { BlobStore } from '../assets/blobs.js';
 import { notFound } from '../core/errors.js';
 import { parseTaskId } from '../core/ids.js';
@@ -68,14 +70,27 @@ export class MediaLinks {
 
 export function referenceRoutes(links: MediaLinks, blobs: BlobStore, now: () => number) {
   return async function plugin(app: FastifyInstance): Promise<void> {
-    app.get('/v1/references/:token/:name', { config: { public: true } }, async (req, reply) => {
-      const { token, name } = req.params as { token: string; name: string };
-      const blob = links.verify(token, name, now());
-      if (!blob) throw notFound('No such media (the link is invalid or has expired).');
-      const data = await blobs.read(blob);
-      if (!data) throw notFound('No such media (the link is invalid or has expired).');
-      const type = TYPES[name.split('.').pop()!.toLowerCase()] ?? 'application/octet-stream';
-      return reply.type(type).header('cache-control', 'private, max-age=3600').send(data);
-    });
+    route(
+      app,
+      {
+        method: 'GET',
+        url: '/v1/references/:token/:name',
+        tag: 'Upstream plumbing',
+        summary: 'A reference image or frame, for an upstream to fetch',
+        description: 'Links the gateway hands to upstreams; the token is the credential.',
+        auth: 'public',
+        params: z.object({ token: pathId('The signed token.'), name: pathId('The file name.') }),
+        responses: { 200: { description: 'The image.', media: ['image/png', 'image/jpeg', 'image/webp'] } },
+      },
+      async (_req, reply, { params }) => {
+        const { token, name } = params;
+        const blob = links.verify(token, name, now());
+        if (!blob) throw notFound('No such media (the link is invalid or has expired).');
+        const data = await blobs.read(blob);
+        if (!data) throw notFound('No such media (the link is invalid or has expired).');
+        const type = TYPES[name.split('.').pop()!.toLowerCase()] ?? 'application/octet-stream';
+        return reply.type(type).header('cache-control', 'private, max-age=3600').send(data);
+      },
+    );
   };
 }

@@ -20,7 +20,7 @@ import { ChannelHttp, channelDispatchers } from './http.js';
 import type { Telemetry } from '../ops/telemetry.js';
 import { ChannelLimiter } from './limiter.js';
 import { orderCandidates } from './router.js';
-import { normaliseModels, toDef } from './schema.js';
+import { defaultBaseUrl, normaliseModels, toDef } from './schema.js';
 import type { ChannelConfigInput, ChannelCreateInput, ChannelDef, ChannelModel, ChannelPatchInput } from './schema.js';
 import type { ChannelRow, ChannelStore } from './store.js';
 import { Timings } from './timings.js';
@@ -443,7 +443,8 @@ export class Channels {
     const def: ChannelDef = {
       ...d,
       name: patch.name ?? d.name,
-      baseUrl: patch.base_url ?? d.baseUrl,
+      // A base URL derived from the options (a region) follows them when they change.
+      baseUrl: patch.base_url ?? (patch.options && d.baseUrl === defaultBaseUrl(d.type, d.options) ? (defaultBaseUrl(d.type, patch.options) ?? d.baseUrl) : d.baseUrl),
       models: patch.models ? normaliseModels(patch.models) : d.models,
       priority: patch.priority ?? d.priority,
       weight: patch.weight ?? d.weight,

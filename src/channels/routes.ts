@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { parseBody } from '../admin/routes.js';
+import { z } from 'zod';
+import { pathId, route } from '../http/route.js';
+import { listOf } from '../http/schemas.js';
 import { notFound } from '../core/errors.js';
 import type { ChannelRuntime, Channels } from './registry.js';
 import { credentialNamesSet } from './credentials.js';
@@ -73,39 +75,123 @@ function healthView(r: ChannelRuntime, channels: Channels, now: number) {
   };
 }
 
+const obj = z.record(z.string(), z.unknown());
+
+export const channelSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal('channel'),
+    name: z.string(),
+    type: z.string(),
+    base_url: z.string(),
+    api_key_set: z.boolean(),
+    header_names: z.array(z.string()),
+    credentials_set: z.array(z.string()),
+    models: z.array(z.object({ model: z.string(), upstream_model: z.string(), usd_per_second: obj.nullable() })),
+    priority: z.number().int(),
+    weight: z.number(),
+    concurrency: z.number().int().nullable(),
+    rpm: z.number().int().nullable(),
+    max_jobs: z.number().int().nullable(),
+    markup: z.number().nullable(),
+    deadline_minutes: z.number().nullable(),
+    enabled: z.boolean(),
+    options: obj,
+    source: z.enum(['config', 'api']),
+    read_only: z.boolean(),
+    deleted: z.boolean(),
+    created_at: z.number().int().nullable(),
+    updated_at: z.number().int().nullable(),
+    state: z.enum(['removed', 'disabled', 'active', 'out_of_rotation']),
+    unfinished_tasks: z.record(z.string(), z.number()),
+  })
+  .meta({ id: 'Channel' });
+
+const healthSchema = z.object({
+  id: z.string(),
+  object: z.literal('channel.health'),
+  enabled: z.boolean(),
+  breaker: obj,
+  limits: obj,
+  active_jobs: z.number().int(),
+  max_jobs: z.number().int().nullable(),
+  unfinished_tasks: z.record(z.string(), z.number()),
+  counters: z.record(z.string(), z.number()),
+  last_error: z.unknown(),
+  observed_durations: z.array(z.object({ model: z.string(), seconds: z.number(), samples: z.number(), mean_seconds: z.number(), deviation_seconds: z.number() })),
+});
+
 /** /admin/v1/channels…: list, create, read, update, remove, test, health. */
 export function channelRoutes(channels: Channels, now: () => number) {
   return async function plugin(app: FastifyInstance): Promise<void> {
-    const config = { admin: true };
+    const admin = { auth: 'admin' as const, tag: 'Admin: channels' };
+    const idParams = z.object({ id: pathId('The channel id.') });
     const find = (id: string): ChannelRuntime => {
       const r = channels.get(id);
       if (!r || r.deleted) throw notFound(`No channel with id '${id}'.`, 'id');
       return r;
     };
-    const idOf = (req: { params: unknown }) => (req.params as { id: string }).id;
 
-    app.get('/admin/v1/channels', { config }, async () => {
-      const unfinished = channels.unfinishedByChannel();
-      return { object: 'list', data: channels.list().map((r) => channelView(r, channels, now(), unfinished.get(r.def.id) ?? {})), sandbox_fallback: channels.cfg.sandboxFallback };
-    });
+    route(
+      app,
+      { ...admin, method: 'GET', url: '/admin/v1/channels', summary: 'List upstream channels', responses: { 200: listOf(channelSchema).extend({ sandbox_fallback: z.string() }) } },
+      async () => {
+        const unfinished = channels.unfinishedByChannel();
+        return { object: 'list', data: channels.list().map((r) => channelView(r, channels, now(), unfinished.get(r.def.id) ?? {})), sandbox_fallback: channels.cfg.sandboxFallback };
+      },
+    );
 
-    app.post('/admin/v1/channels', { config }, async (req, reply) => {
-      const r = channels.create(parseBody(channelCreateSchema, req.body));
-      reply.code(201);
-      return channelView(r, channels, now());
-    });
+    route(
+      app,
+      {
+        ...admin,
+        method: 'POST',
+        url: '/admin/v1/channels',
+        summary: 'Add an upstream channel',
+        description: 'Credentials are sealed at rest and never returned.',
+        body: channelCreateSchema,
+        bodyExamples: { apimart: { summary: 'An apimart account', value: { id: 'apimart-main', type: 'apimart', base_url: 'https://api.apimart.ai', api_key: 'sk-…', models: ['sora-2-preview'] } } },
+        responses: { 201: { description: 'The channel.', schema: channelSchema } },
+      },
+      async (_req, reply, { body }) => {
+        const r = channels.create(body);
+        reply.code(201);
+        return channelView(r, channels, now());
+      },
+    );
 
-    app.get('/admin/v1/channels/:id', { config }, async (req) => channelView(find(idOf(req)), channels, now()));
+    route(app, { ...admin, method: 'GET', url: '/admin/v1/channels/:id', summary: 'Retrieve a channel', params: idParams, responses: { 200: channelSchema } }, async (_req, _reply, { params }) =>
+      channelView(find(params.id), channels, now()),
+    );
 
-    app.patch('/admin/v1/channels/:id', { config }, async (req) => channelView(channels.update(idOf(req), parseBody(channelPatchSchema, req.body)), channels, now()));
+    route(
+      app,
+      { ...admin, method: 'PATCH', url: '/admin/v1/channels/:id', summary: 'Update a channel', params: idParams, body: channelPatchSchema, responses: { 200: channelSchema } },
+      async (_req, _reply, { params, body }) => channelView(channels.update(params.id, body), channels, now()),
+    );
 
-    app.delete('/admin/v1/channels/:id', { config }, async (req) => channelView(channels.remove(idOf(req)), channels, now()));
+    route(app, { ...admin, method: 'DELETE', url: '/admin/v1/channels/:id', summary: 'Remove a channel', params: idParams, responses: { 200: channelSchema } }, async (_req, _reply, { params }) =>
+      channelView(channels.remove(params.id), channels, now()),
+    );
 
-    app.post('/admin/v1/channels/:id/test', { config }, async (req) => {
-      const r = find(idOf(req));
-      return { id: r.def.id, object: 'channel.test', ...(await channels.probe(r)), breaker: r.breaker.view(now()).state };
-    });
+    route(
+      app,
+      {
+        ...admin,
+        method: 'POST',
+        url: '/admin/v1/channels/:id/test',
+        summary: "Probe a channel (reachable, key accepted)",
+        params: idParams,
+        responses: { 200: z.object({ id: z.string(), object: z.literal('channel.test'), ok: z.boolean(), latency_ms: z.number(), message: z.string(), breaker: z.string() }) },
+      },
+      async (_req, _reply, { params }) => {
+        const r = find(params.id);
+        return { id: r.def.id, object: 'channel.test', ...(await channels.probe(r)), breaker: r.breaker.view(now()).state };
+      },
+    );
 
-    app.get('/admin/v1/channels/:id/health', { config }, async (req) => healthView(find(idOf(req)), channels, now()));
+    route(app, { ...admin, method: 'GET', url: '/admin/v1/channels/:id/health', summary: "A channel's breaker, limits, counters and observed durations", params: idParams, responses: { 200: healthSchema } }, async (_req, _reply, { params }) =>
+      healthView(find(params.id), channels, now()),
+    );
   };
 }

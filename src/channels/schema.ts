@@ -53,7 +53,8 @@ const headerName = z.string().regex(/^[A-Za-z0-9-]{1,100}$/, 'header names are l
 
 const fields = {
   name: z.string().trim().min(1).max(200).optional(),
-  base_url: httpUrl,
+  /** Required unless the adapter derives it from its options (a region). */
+  base_url: httpUrl.optional(),
   /** The upstream API key (sealed at rest, never returned). */
   api_key: z.string().trim().min(1).max(8192).optional(),
   /** Extra request headers, e.g. OpenAI-Organization (sealed like the key, never returned). */
@@ -88,6 +89,18 @@ function checkOptions(v: { type?: string; options?: Record<string, unknown> }, c
   }
 }
 
+/** The base URL an adapter derives from a channel's options (its region), if it does. */
+export function defaultBaseUrl(type: string, options: Record<string, unknown> | undefined): string | undefined {
+  const def = ADAPTERS[type];
+  const parsed = def?.options.safeParse(options ?? {});
+  return def?.baseUrl && parsed?.success ? def.baseUrl(parsed.data as never) : undefined;
+}
+
+function checkBaseUrl(v: { type?: string; base_url?: string; options?: Record<string, unknown> }, ctx: z.RefinementCtx): void {
+  if (v.base_url || !v.type || !ADAPTERS[v.type]) return;
+  if (!defaultBaseUrl(v.type, v.options)) ctx.addIssue({ code: 'custom', path: ['base_url'], message: ADAPTERS[v.type]!.baseUrl ? 'give base_url or a region in options' : 'base_url is required' });
+}
+
 /** A registered adapter type (checked when parsed, so that every registered adapter counts). */
 const typeField = z.string().refine((t) => Object.hasOwn(ADAPTERS, t), {
   error: () => `must be one of ${Object.keys(ADAPTERS).join(', ')}`,
@@ -102,6 +115,7 @@ export const channelCreateSchema = z
   .object({ id: idField, type: typeField, ...fields, ...credentialFields })
   .strict()
   .superRefine(checkOptions)
+  .superRefine(checkBaseUrl)
   .superRefine((v, ctx) => checkCredentialFields(v, ctx, { complete: true }));
 
 /** PATCH: every field optional; api_key null removes the key. The id and the type never change. */
@@ -130,6 +144,7 @@ export const channelConfigSchema = z
   .object({ id: idField, type: typeField, ...fields, api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(), ...credentialConfigFields })
   .strict()
   .superRefine(checkOptions)
+  .superRefine(checkBaseUrl)
   .superRefine((v, ctx) => {
     if (v.api_key && v.api_key_env) ctx.addIssue({ code: 'custom', path: ['api_key_env'], message: 'give api_key or api_key_env, not both' });
     checkCredentialFields(v, ctx, { config: true });
@@ -178,7 +193,8 @@ export function toDef(input: ChannelCreateInput, source: ChannelDef['source']): 
     id: input.id,
     name: input.name ?? input.id,
     type: input.type,
-    baseUrl: input.base_url,
+    // Present, or derivable (checkBaseUrl).
+    baseUrl: input.base_url ?? defaultBaseUrl(input.type, input.options)!,
     models: normaliseModels(input.models),
     priority: input.priority ?? 0,
     weight: input.weight ?? 1,

@@ -239,7 +239,8 @@ export function registerChannelCommands(program: Command): void {
     .option('--disabled', 'create it disabled')
     .action(async (id: string, opts: ChannelOpts) => {
       const b = await body(opts);
-      if (!b.base_url) throw new CliError('--base-url is required');
+      // Adapters with a region option (minimax, dashscope) derive the base URL from it.
+      if (!b.base_url && !(b.options as Record<string, unknown> | undefined)?.region) throw new CliError('--base-url (or --option region=…) is required');
       if (!b.models) throw new CliError('at least one --model is required');
       print(await call<ChannelJson>('POST', '/channels', { id, type: opts.type, ...b }), opts.json);
     });

@@ -12,6 +12,9 @@ import type { Task, TaskStatus, Variant } from '../core/task.js';
 import { costUsd } from '../dialects/apimart/task.js';
 import { parseModel } from '../dialects/openai/validate.js';
 import { parseQuoteParams } from './quote-params.js';
+import { z } from 'zod';
+import { optEnum, optText, pathId, queryInt, route } from '../http/route.js';
+import { pageOf, taskError } from '../http/schemas.js';
 import { UrlSigner, publicBase } from '../http/signed-urls.js';
 import { visibleTask } from '../http/tasks.js';
 import type { ApiKey } from '../store/keys.js';
@@ -19,25 +22,9 @@ import { TaskSearch } from '../store/task-search.js';
 import { SpriteLayouts } from './sprite.js';
 
 const DEFAULT_MODEL = 'sora-2';
-export const STATUSES: TaskStatus[] = ['queued', 'in_progress', 'completed', 'failed', 'cancelled'];
+const STATUSES_TUPLE = ['queued', 'in_progress', 'completed', 'failed', 'cancelled'] as const satisfies readonly TaskStatus[];
+export const STATUSES: TaskStatus[] = [...STATUSES_TUPLE];
 const sec = (ms: number | null): number | null => (ms === null ? null : Math.floor(ms / 1000));
-
-/** ?limit= within 1..max (default `fallback`), or a 400 naming it. */
-export function parsePageLimit(value: string | undefined, fallback: number, max = 100): number {
-  if (value === undefined || value === '') return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw invalid('limit', `Invalid value for 'limit': '${value}'. Expected an integer between 1 and ${max}.`);
-  return n;
-}
-
-/** ?status= one of the task statuses, or a 400. */
-export function parseStatus(value: string | undefined): TaskStatus | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (!STATUSES.includes(value as TaskStatus)) {
-    throw invalid('status', `Invalid value for 'status': '${value}'. Supported values are ${STATUSES.map((s) => `'${s}'`).join(', ')}.`);
-  }
-  return value as TaskStatus;
-}
 
 /** A page cursor (?after=) naming a task, or a 400. */
 export function parseCursor(value: string | undefined, param = 'after'): string | undefined {
@@ -46,6 +33,87 @@ export function parseCursor(value: string | undefined, param = 'after'): string 
   if (!id) throw invalid(param, `Invalid value for '${param}': '${value}' is not a video id.`);
   return id;
 }
+
+export const quoteSchema = z
+  .object({
+    object: z.literal('quote'),
+    model: z.string(),
+    size: z.string().nullable().meta({ description: 'null when the first frame decides it (aspect_ratio adaptive).' }),
+    resolution: z.string(),
+    generate_audio: z.boolean(),
+    mode: z.string().nullable(),
+    seconds: z.string(),
+    price_usd: z.number(),
+    price_per_second_usd: z.number(),
+    currency: z.literal('USD'),
+    free: z.boolean(),
+    reason: z.string().nullable(),
+    breakdown: z.object({
+      seconds: z.number(),
+      price_per_second_usd: z.number(),
+      list_price: z
+        .object({
+          usd_per_second: z.number(),
+          matched: z.object({ resolution: z.string().nullable(), generate_audio: z.boolean().nullable(), mode: z.string().nullable() }),
+          source: z.string(),
+        })
+        .nullable(),
+      channel: z.object({ usd_per_second: z.number().nullable(), markup: z.number().nullable() }).nullable(),
+      total_usd: z.number(),
+    }),
+    available_usd: z.number().nullable().meta({ description: 'What the key can spend (null for test keys).' }),
+    affordable: z.boolean(),
+    remix_of: z.string().optional(),
+    aspect_ratio: z.string().optional(),
+  })
+  .meta({ id: 'Quote' });
+
+const fileLink = z.object({ url: z.string(), bytes: z.number().int(), content_type: z.string() });
+
+/** linksOf, as Zod. */
+export const linksSchema = z
+  .object({
+    object: z.literal('video.links'),
+    id: z.string(),
+    expires_at: z.number().int(),
+    duration_seconds: z.number(),
+    width: z.number().int(),
+    height: z.number().int(),
+    video: fileLink,
+    thumbnail: fileLink,
+    spritesheet: fileLink.extend({
+      width: z.number().int(),
+      height: z.number().int(),
+      columns: z.number().int(),
+      rows: z.number().int(),
+      frames: z.number().int(),
+      cell_width: z.number().int(),
+      cell_height: z.number().int(),
+    }),
+  })
+  .meta({ id: 'VideoLinks' });
+
+export const galleryItemSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal('gallery.item'),
+    status: z.enum(STATUSES_TUPLE),
+    progress: z.number().int(),
+    model: z.string(),
+    prompt: z.string().nullable(),
+    seconds: z.string(),
+    size: z.string(),
+    actual_seconds: z.number().nullable(),
+    cost_usd: z.number(),
+    price_per_second_usd: z.number(),
+    error: taskError.nullable(),
+    remixed_from_video_id: z.string().nullable(),
+    created_at: z.number().int(),
+    completed_at: z.number().int().nullable(),
+    expires_at: z.number().int().nullable(),
+    thumbnail_url: z.string().nullable(),
+  })
+  .meta({ id: 'GalleryItem' });
 
 /** The quote as the API shows it, with how the price was reached and what the key can spend. */
 export function quoteView(gw: Gateway, key: ApiKey, q: Quote, model: string, size: string | null) {
@@ -93,52 +161,91 @@ export function quoteView(gw: Gateway, key: ApiKey, q: Quote, model: string, siz
  */
 export function consoleApiRoutes(gw: Gateway) {
   return async function plugin(app: FastifyInstance): Promise<void> {
-    const config = { dialect: 'openai' as const };
     const signer = new UrlSigner(gw.secrets.derive('signed-urls'), gw.config.signedUrls.ttlHours * 3600_000);
     const search = new TaskSearch(gw.db);
     const layouts = new SpriteLayouts();
+    const key = { auth: 'key' as const, tag: 'Console' };
+    const idParams = z.object({ id: pathId('The video id.') });
 
-    app.get('/v1/quote', { config }, async (req) => {
-      const q = req.query as Record<string, string | undefined>;
-      if (q.remix_of) {
-        const source = visibleTask(gw, req, q.remix_of);
-        const model = gw.catalog.get(source.model) ?? parseModel(DEFAULT_MODEL, gw.catalog, DEFAULT_MODEL);
-        const size = parseSize(`${source.width}x${source.height}`)!;
-        const made = requestOf(source);
-        const quote = quoteTask(gw, req.apiKey, model, { resolution: made.resolution, audio: made.audio, mode: made.mode, seconds: source.seconds }, source);
-        return { ...quoteView(gw, req.apiKey, quote, model.id, `${size.width}x${size.height}`), remix_of: videoId(source.id) };
-      }
-      const p = parseQuoteParams(q, gw.catalog, DEFAULT_MODEL);
-      const quote = quoteTask(gw, req.apiKey, p.model, { resolution: p.resolution, audio: p.audio, mode: p.mode, seconds: p.seconds }, undefined);
-      return { ...quoteView(gw, req.apiKey, quote, p.model.id, p.size ? formatSize(p.size) : null), aspect_ratio: p.aspectRatio };
-    });
+    route(
+      app,
+      {
+        ...key,
+        method: 'GET',
+        url: '/v1/quote',
+        summary: 'The price of a video before it is created',
+        description: "The creation path's own quote: the same checks as POST /v1/videos (model; size, or aspect_ratio and resolution; seconds or duration; audio; mode), or a remix of a video.",
+        query: z.object({
+          model: optText('The model (default sora-2).', 200),
+          seconds: optText('Seconds, as for POST /v1/videos.', 10),
+          duration: optText('Seconds, as an integer (or seconds).', 10),
+          size: optText('"WxH", as for POST /v1/videos.', 20),
+          aspect_ratio: optText('With resolution, instead of size.', 20),
+          resolution: optText('With aspect_ratio, instead of size.', 20),
+          generate_audio: optText("'true' or 'false'.", 5),
+          audio: optText('Alias of generate_audio.', 5),
+          sound: optText('Alias of generate_audio.', 5),
+          mode: optText("The model's mode.", 50),
+          remix_of: optText('A video id: quote a remix of it instead.', 200),
+        }),
+        responses: { 200: quoteSchema },
+      },
+      async (req, _reply, { query: q }) => {
+        if (q.remix_of) {
+          const source = visibleTask(gw, req, q.remix_of);
+          const model = gw.catalog.get(source.model) ?? parseModel(DEFAULT_MODEL, gw.catalog, DEFAULT_MODEL);
+          const size = parseSize(`${source.width}x${source.height}`)!;
+          const made = requestOf(source);
+          const quote = quoteTask(gw, req.apiKey, model, { resolution: made.resolution, audio: made.audio, mode: made.mode, seconds: source.seconds }, source);
+          return { ...quoteView(gw, req.apiKey, quote, model.id, `${size.width}x${size.height}`), remix_of: videoId(source.id) };
+        }
+        const p = parseQuoteParams(q, gw.catalog, DEFAULT_MODEL);
+        const quote = quoteTask(gw, req.apiKey, p.model, { resolution: p.resolution, audio: p.audio, mode: p.mode, seconds: p.seconds }, undefined);
+        return { ...quoteView(gw, req.apiKey, quote, p.model.id, p.size ? formatSize(p.size) : null), aspect_ratio: p.aspectRatio };
+      },
+    );
 
-    app.get('/v1/videos/:id/links', { config }, async (req) => {
-      const task = visibleTask(gw, req, (req.params as { id: string }).id);
-      return linksOf(gw, req, task, signer, layouts);
-    });
+    route(
+      app,
+      { ...key, method: 'GET', url: '/v1/videos/:id/links', summary: "Signed links to a finished video's files", description: 'Usable by <video> and <img> without headers; with the spritesheet grid.', params: idParams, responses: { 200: linksSchema } },
+      async (req, _reply, { params }) => linksOf(gw, req, visibleTask(gw, req, params.id), signer, layouts),
+    );
 
     const thumbnailUrl = (req: FastifyRequest, t: Task, now: number): string | null => {
       if (t.status !== 'completed' || (t.expiresAt !== null && t.expiresAt <= now) || !gw.service.store.getAsset(t.id, 'thumbnail')) return null;
       return signer.link(publicBase(req, gw.config.publicUrl), t, 'thumbnail', now).url;
     };
 
-    app.get('/v1/gallery/:id', { config }, async (req) => {
-      const task = visibleTask(gw, req, (req.params as { id: string }).id);
+    route(app, { ...key, method: 'GET', url: '/v1/gallery/:id', summary: 'One video as the gallery shows it', params: idParams, responses: { 200: galleryItemSchema } }, async (req, _reply, { params }) => {
+      const task = visibleTask(gw, req, params.id);
       return { ...galleryItem(task), thumbnail_url: thumbnailUrl(req, task, gw.service.now()) };
     });
 
-    app.get('/v1/gallery', { config }, async (req) => {
-      const q = req.query as Record<string, string | undefined>;
-      const limit = parsePageLimit(q.limit, 24);
-      const status = parseStatus(q.status);
-      let model: string | undefined;
-      if (q.model) model = parseModel(q.model, gw.catalog, DEFAULT_MODEL).id;
-      const rows = search.find({ keyId: req.apiKey.id, status, model, before: parseCursor(q.after), limit });
-      const now = gw.service.now();
-      const data = rows.slice(0, limit).map((t) => ({ ...galleryItem(t), thumbnail_url: thumbnailUrl(req, t, now) }));
-      return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
-    });
+    route(
+      app,
+      {
+        ...key,
+        method: 'GET',
+        url: '/v1/gallery',
+        summary: "The key's videos with status and model filters, cost and thumbnails",
+        query: z.object({
+          limit: queryInt('limit', 1, 100, 24),
+          status: optEnum(STATUSES_TUPLE, 'Task status'),
+          model: optText('Only this model.', 200),
+          after: optText('A video id: the page starts after it.', 200),
+        }),
+        responses: { 200: pageOf(galleryItemSchema) },
+      },
+      async (req, _reply, { query: q }) => {
+        const { limit } = q;
+        let model: string | undefined;
+        if (q.model) model = parseModel(q.model, gw.catalog, DEFAULT_MODEL).id;
+        const rows = search.find({ keyId: req.apiKey.id, status: q.status, model, before: parseCursor(q.after), limit });
+        const now = gw.service.now();
+        const data = rows.slice(0, limit).map((t) => ({ ...galleryItem(t), thumbnail_url: thumbnailUrl(req, t, now) }));
+        return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
+      },
+    );
   };
 }
 

@@ -3,6 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
+import { route } from '../http/route.js';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Config } from '../config.js';
 
@@ -61,7 +62,8 @@ export function consoleStatic(config: Config, dist = CONSOLE_DIST) {
       reply.header('x-content-type-options', 'nosniff');
     });
 
-    app.get('/console', async (req, reply) => {
+    const page_ = { tag: 'Console', auth: 'public' as const, responses: { 200: { description: 'The console page.', media: ['text/html'] } } };
+    route(app, { ...page_, method: 'GET', url: '/console', summary: 'Redirects to the console', responses: { 301: { description: 'To /console/.' } } }, async (req, reply) => {
       const query = req.url.indexOf('?');
       return reply.redirect(`${base}${query === -1 ? '' : req.url.slice(query)}`, 301);
     });
@@ -98,7 +100,7 @@ export function consoleStatic(config: Config, dist = CONSOLE_DIST) {
       }
       return reply.send(cached.html);
     };
-    app.get('/console/', async (_req, reply) => page(reply));
-    app.get('/console/*', async (_req, reply) => page(reply));
+    route(app, { ...page_, method: 'GET', url: '/console/', summary: 'The console (a web app for keys: create, watch, download, webhooks)' }, async (_req, reply) => page(reply));
+    route(app, { ...page_, method: 'GET', url: '/console/*', summary: 'The console (client-side routes)' }, async (_req, reply) => page(reply));
   };
 }

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { ulid } from 'ulid';
 import { z } from 'zod';
-import { parseBody } from '../admin/routes.js';
 import { ApiError, invalid, notFound } from '../core/errors.js';
+import { optEnum, optText, pathId, queryInt, route } from '../http/route.js';
+import { listOf, pageOf } from '../http/schemas.js';
 import type { Gateway } from '../core/gateway.js';
 import { parseTaskId } from '../core/ids.js';
 import { postWebhook } from './send.js';
@@ -54,20 +55,71 @@ function graceOf(body: z.infer<typeof rotate>): number {
   return body.keep_old_secret_active_for_24_hours ? SDK_ROTATION_GRACE_MS : 0;
 }
 
-function parseLimit(value: string | undefined, fallback: number): number {
-  if (value === undefined || value === '') return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 100) throw invalid('limit', `Invalid value for 'limit': '${value}'. Expected an integer between 1 and 100.`);
-  return n;
-}
+/** endpointView, as Zod. */
+export const endpointSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal('webhook_endpoint'),
+    name: z.string(),
+    url: z.string(),
+    event_types: z.array(z.string()),
+    enabled: z.boolean(),
+    signing_secret_hint: z.string(),
+    previous_secret_expires_at: z.number().int().nullable(),
+    created_at: z.number().int(),
+    updated_at: z.number().int(),
+  })
+  .meta({ id: 'WebhookEndpoint' });
 
-/** The endpoint as the openai SDK's WebhookEndpoint, plus `enabled` and the rotation state. */
+const attemptSchema = z.object({
+  attempt: z.number().int(),
+  url: z.string(),
+  started_at: z.number().int(),
+  duration_ms: z.number().nullable(),
+  status_code: z.number().int().nullable(),
+  error: z.string().nullable(),
+  response_body: z.string().nullable(),
+});
+
+/** deliveryView, as Zod. */
+export const deliverySchema = z
+  .object({
+    id: z.string(),
+    object: z.literal('webhook_delivery'),
+    endpoint_id: z.string().nullable(),
+    kind: z.enum(['callback', 'endpoint']),
+    url: z.string(),
+    event_id: z.string(),
+    event_type: z.string(),
+    video_id: z.string().nullable(),
+    status: z.enum(['pending', 'delivered', 'failed', 'cancelled']),
+    attempt_count: z.number().int(),
+    next_attempt_at: z.number().int().nullable(),
+    give_up_at: z.number().int(),
+    last_status_code: z.number().int().nullable(),
+    last_error: z.string().nullable(),
+    created_at: z.number().int(),
+    delivered_at: z.number().int().nullable(),
+    payload: z.unknown().meta({ description: 'The event as delivered.' }),
+    attempts: z.array(attemptSchema),
+  })
+  .meta({ id: 'WebhookDelivery' });
+
+/** Query of the deliveries lists. */
+export const deliveryQuery = z.object({
+  endpoint_id: optText("An endpoint id, or 'callback' for callback_url deliveries.", 200),
+  video_id: optText('Only deliveries about this video.', 200),
+  status: optEnum(STATUSES, 'Delivery status'),
+  event_type: optText('Only this event type.', 100),
+  after: optText('A delivery id: the page starts after it.', 200),
+});
+
 /**
  * The filters of a deliveries list (?endpoint_id, video_id, status, event_type, after), checked
  * with 400s naming the parameter. `endpointTarget` resolves an endpoint id (or throws a 404);
  * `callback` selects callback_url deliveries.
  */
-export function parseDeliveryFilter(q: Record<string, string | undefined>, endpointTarget: (id: string) => string) {
+export function parseDeliveryFilter(q: { endpoint_id?: string; video_id?: string; status?: string; event_type?: string; after?: string }, endpointTarget: (id: string) => string) {
   let target: string | undefined;
   if (q.endpoint_id) target = q.endpoint_id === 'callback' ? CALLBACK_TARGET : endpointTarget(q.endpoint_id);
   let taskId: string | undefined;
@@ -144,133 +196,231 @@ export function deliveryView(d: Delivery, attempts: Attempt[]) {
 export function webhookRoutes(gw: Gateway, deps: WebhookRouteDeps) {
   const { webhooks, loop } = deps;
   return async function plugin(app: FastifyInstance): Promise<void> {
-    const config = { dialect: 'openai' as const };
     const net = gw.config.net;
     const now = () => webhooks.now();
-    const idParam = (req: { params: unknown }) => (req.params as { id: string }).id;
+    const tag = 'Webhooks';
+    const key = { auth: 'key' as const, tag };
+    const idParams = z.object({ id: pathId('The id.') });
+    const withSecret = endpointSchema.extend({ signing_secret: z.string().meta({ description: 'whsec_…: shown when created or rotated (and on GET …/secret).' }) });
+    const page = <T extends z.ZodType>(item: T) => pageOf(item);
 
-    app.get('/v1/webhook_event_types', { config }, async () => ({ object: 'list', data: [...WEBHOOK_EVENT_TYPES] }));
+    route(app, { ...key, method: 'GET', url: '/v1/webhook_event_types', summary: 'The event types an endpoint can subscribe to', responses: { 200: listOf(z.string()) } }, async () => ({
+      object: 'list',
+      data: [...WEBHOOK_EVENT_TYPES],
+    }));
 
     // ---- endpoints ----
-    app.post('/v1/webhook_endpoints', { config }, async (req) => {
-      const body = parseBody(createEndpoint, req.body);
-      if (body.url === undefined) throw invalid('url', "Missing required parameter: 'url'.", 'missing_required_parameter');
-      const url = parseWebhookUrl(body.url, 'url', net);
-      const eventTypes = body.event_types === undefined ? DEFAULT_EVENT_TYPES : parseEventTypes(body.event_types);
-      const { endpoint, secret } = webhooks.createEndpoint(req.apiKey.id, {
-        name: body.name || new URL(url).host,
-        url,
-        eventTypes,
-        enabled: body.enabled ?? true,
-      });
-      return { ...endpointView(endpoint, now()), signing_secret: secret };
-    });
+    route(
+      app,
+      {
+        ...key,
+        method: 'POST',
+        url: '/v1/webhook_endpoints',
+        summary: 'Create a webhook endpoint',
+        body: createEndpoint,
+        bodyExamples: { basic: { summary: 'Completed and failed videos', value: { url: 'https://example.com/hooks/vidgate', event_types: ['video.completed', 'video.failed'] } } },
+        responses: { 200: withSecret },
+      },
+      async (req, _reply, { body }) => {
+        if (body.url === undefined) throw invalid('url', "Missing required parameter: 'url'.", 'missing_required_parameter');
+        const url = parseWebhookUrl(body.url, 'url', net);
+        const eventTypes = body.event_types === undefined ? DEFAULT_EVENT_TYPES : parseEventTypes(body.event_types);
+        const { endpoint, secret } = webhooks.createEndpoint(req.apiKey.id, {
+          name: body.name || new URL(url).host,
+          url,
+          eventTypes,
+          enabled: body.enabled ?? true,
+        });
+        return { ...endpointView(endpoint, now()), signing_secret: secret };
+      },
+    );
 
-    app.get('/v1/webhook_endpoints', { config }, async (req) => {
-      const q = req.query as Record<string, string | undefined>;
-      const limit = parseLimit(q.limit, 20);
-      const rows = webhooks.store.endpoints(req.apiKey.id, q.after || undefined, limit);
-      const data = rows.slice(0, limit).map((e) => endpointView(e, now()));
-      return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
-    });
+    route(
+      app,
+      {
+        ...key,
+        method: 'GET',
+        url: '/v1/webhook_endpoints',
+        summary: 'List webhook endpoints',
+        query: z.object({ limit: queryInt('limit', 1, 100, 20), after: optText('An endpoint id: the page starts after it.', 200) }),
+        responses: { 200: page(endpointSchema) },
+      },
+      async (req, _reply, { query }) => {
+        const { limit } = query;
+        const rows = webhooks.store.endpoints(req.apiKey.id, query.after, limit);
+        const data = rows.slice(0, limit).map((e) => endpointView(e, now()));
+        return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
+      },
+    );
 
-    app.get('/v1/webhook_endpoints/:id', { config }, async (req) => endpointView(webhooks.endpoint(req.apiKey.id, idParam(req)), now()));
+    route(app, { ...key, method: 'GET', url: '/v1/webhook_endpoints/:id', summary: 'Retrieve a webhook endpoint', params: idParams, responses: { 200: endpointSchema } }, async (req, _reply, { params }) =>
+      endpointView(webhooks.endpoint(req.apiKey.id, params.id), now()),
+    );
 
-    const update = async (req: { apiKey: { id: string }; params: unknown; body: unknown }) => {
-      const body = parseBody(updateEndpoint, req.body);
-      const e = webhooks.updateEndpoint(req.apiKey.id, idParam(req), {
-        name: body.name || undefined,
-        url: body.url === undefined ? undefined : parseWebhookUrl(body.url, 'url', net),
-        eventTypes: body.event_types === undefined ? undefined : parseEventTypes(body.event_types),
-        enabled: body.enabled,
-      });
-      if (e.enabled) loop.notify();
-      return endpointView(e, now());
-    };
     // The SDK updates with POST; PATCH for everyone else.
-    app.post('/v1/webhook_endpoints/:id', { config }, update);
-    app.patch('/v1/webhook_endpoints/:id', { config }, update);
+    for (const method of ['POST', 'PATCH'] as const) {
+      route(
+        app,
+        { ...key, method, url: '/v1/webhook_endpoints/:id', summary: 'Update a webhook endpoint', params: idParams, body: updateEndpoint, responses: { 200: endpointSchema } },
+        async (req, _reply, { params, body }) => {
+          const e = webhooks.updateEndpoint(req.apiKey.id, params.id, {
+            name: body.name || undefined,
+            url: body.url === undefined ? undefined : parseWebhookUrl(body.url, 'url', net),
+            eventTypes: body.event_types === undefined ? undefined : parseEventTypes(body.event_types),
+            enabled: body.enabled,
+          });
+          if (e.enabled) loop.notify();
+          return endpointView(e, now());
+        },
+      );
+    }
 
-    app.delete('/v1/webhook_endpoints/:id', { config }, async (req) => {
-      const id = idParam(req);
-      webhooks.deleteEndpoint(req.apiKey.id, id);
-      return { id, object: 'webhook_endpoint.deleted', deleted: true };
-    });
+    route(
+      app,
+      {
+        ...key,
+        method: 'DELETE',
+        url: '/v1/webhook_endpoints/:id',
+        summary: 'Delete a webhook endpoint',
+        params: idParams,
+        responses: { 200: z.object({ id: z.string(), object: z.literal('webhook_endpoint.deleted'), deleted: z.literal(true) }) },
+      },
+      async (req, _reply, { params }) => {
+        webhooks.deleteEndpoint(req.apiKey.id, params.id);
+        return { id: params.id, object: 'webhook_endpoint.deleted', deleted: true };
+      },
+    );
 
-    app.post('/v1/webhook_endpoints/:id/rotate_secret', { config }, async (req) => {
-      const body = parseBody(rotate, req.body);
-      const { endpoint, secret } = webhooks.rotateEndpoint(req.apiKey.id, idParam(req), graceOf(body));
-      return { ...endpointView(endpoint, now()), signing_secret: secret };
-    });
+    route(
+      app,
+      { ...key, method: 'POST', url: '/v1/webhook_endpoints/:id/rotate_secret', summary: "Rotate an endpoint's signing secret", params: idParams, body: rotate, responses: { 200: withSecret } },
+      async (req, _reply, { params, body }) => {
+        const { endpoint, secret } = webhooks.rotateEndpoint(req.apiKey.id, params.id, graceOf(body));
+        return { ...endpointView(endpoint, now()), signing_secret: secret };
+      },
+    );
 
     /** The owner may read the secrets back (the key can rotate them anyway); the console shows them on demand. */
-    app.get('/v1/webhook_endpoints/:id/secret', { config }, async (req) => {
-      const e = webhooks.endpoint(req.apiKey.id, idParam(req));
-      const { secret, previous } = webhooks.reveal(e);
-      return {
-        object: 'webhook_endpoint.secret',
-        webhook_endpoint_id: e.id,
-        signing_secret: secret,
-        previous_signing_secret: previous,
-        previous_secret_expires_at: previous ? sec(e.previousExpiresAt) : null,
-      };
-    });
+    route(
+      app,
+      {
+        ...key,
+        method: 'GET',
+        url: '/v1/webhook_endpoints/:id/secret',
+        summary: "Read an endpoint's signing secrets",
+        params: idParams,
+        responses: {
+          200: z.object({
+            object: z.literal('webhook_endpoint.secret'),
+            webhook_endpoint_id: z.string(),
+            signing_secret: z.string(),
+            previous_signing_secret: z.string().nullable(),
+            previous_secret_expires_at: z.number().int().nullable(),
+          }),
+        },
+      },
+      async (req, _reply, { params }) => {
+        const e = webhooks.endpoint(req.apiKey.id, params.id);
+        const { secret, previous } = webhooks.reveal(e);
+        return {
+          object: 'webhook_endpoint.secret',
+          webhook_endpoint_id: e.id,
+          signing_secret: secret,
+          previous_signing_secret: previous,
+          previous_secret_expires_at: previous ? sec(e.previousExpiresAt) : null,
+        };
+      },
+    );
 
     /** Send a sample event now, signed like a real delivery; answers with the receiver's status code. */
-    app.post('/v1/webhook_endpoints/:id/test', { config }, async (req) => {
-      const e = webhooks.endpoint(req.apiKey.id, idParam(req));
-      const body = parseBody(testBody, req.body);
-      const type = body.event_type ?? e.eventTypes[0] ?? 'video.completed';
-      if (!isWebhookEventType(type)) throw invalid('event_type', `Unsupported event type '${type}'. Supported: ${WEBHOOK_EVENT_TYPES.join(', ')}.`);
-      const t = now();
-      const payload = JSON.stringify({
-        id: `evt_${ulid(t)}`,
-        object: 'event',
-        created_at: Math.floor(t / 1000),
-        type,
-        data: { id: publicTaskId({ id: '0'.repeat(26), origin: 'openai' }), ...(type === 'video.in_progress' ? { progress: 50 } : {}) },
-      });
-      const msgId = `msg_${ulid(t)}`;
-      const result = await postWebhook(e.url, payload, webhookHeaders(webhooks.activeSecrets(e, t), msgId, Math.floor(t / 1000), payload), {
-        agent: loop.dispatcher,
-        policy: net,
-        timeoutMs: gw.config.webhooks.timeoutMs,
-      });
-      if (result.statusCode === null) {
-        throw new ApiError({
-          status: 400,
-          type: 'invalid_request_error',
-          code: 'webhook_test_failed',
-          param: 'url',
-          message: `The test event could not be delivered to ${e.url}: ${result.error}.`,
+    route(
+      app,
+      {
+        ...key,
+        method: 'POST',
+        url: '/v1/webhook_endpoints/:id/test',
+        summary: 'Send a sample event to an endpoint now',
+        params: idParams,
+        body: testBody,
+        responses: {
+          200: z.object({
+            object: z.literal('webhook_endpoint.test'),
+            webhook_endpoint_id: z.string(),
+            event_type: z.string(),
+            status_code: z.number().int(),
+            success: z.boolean(),
+            response_body: z.string().nullable(),
+          }),
+        },
+      },
+      async (req, _reply, { params, body }) => {
+        const e = webhooks.endpoint(req.apiKey.id, params.id);
+        const type = body.event_type ?? e.eventTypes[0] ?? 'video.completed';
+        if (!isWebhookEventType(type)) throw invalid('event_type', `Unsupported event type '${type}'. Supported: ${WEBHOOK_EVENT_TYPES.join(', ')}.`);
+        const t = now();
+        const payload = JSON.stringify({
+          id: `evt_${ulid(t)}`,
+          object: 'event',
+          created_at: Math.floor(t / 1000),
+          type,
+          data: { id: publicTaskId({ id: '0'.repeat(26), origin: 'openai' }), ...(type === 'video.in_progress' ? { progress: 50 } : {}) },
         });
-      }
-      return { object: 'webhook_endpoint.test', webhook_endpoint_id: e.id, event_type: type, status_code: result.statusCode, success: true, response_body: result.responseBody };
-    });
+        const msgId = `msg_${ulid(t)}`;
+        const result = await postWebhook(e.url, payload, webhookHeaders(webhooks.activeSecrets(e, t), msgId, Math.floor(t / 1000), payload), {
+          agent: loop.dispatcher,
+          policy: net,
+          timeoutMs: gw.config.webhooks.timeoutMs,
+        });
+        if (result.statusCode === null) {
+          throw new ApiError({
+            status: 400,
+            type: 'invalid_request_error',
+            code: 'webhook_test_failed',
+            param: 'url',
+            message: `The test event could not be delivered to ${e.url}: ${result.error}.`,
+          });
+        }
+        return { object: 'webhook_endpoint.test', webhook_endpoint_id: e.id, event_type: type, status_code: result.statusCode, success: true, response_body: result.responseBody };
+      },
+    );
 
     // ---- deliveries ----
-    app.get('/v1/webhook_deliveries', { config }, async (req) => {
-      const q = req.query as Record<string, string | undefined>;
-      const limit = parseLimit(q.limit, 20);
-      const rows = webhooks.store.deliveries({
-        ...parseDeliveryFilter(q, (id) => webhooks.endpoint(req.apiKey.id, id).id),
-        keyId: req.apiKey.id,
-        limit,
-      });
-      const data = rows.slice(0, limit).map((d) => deliveryView(d, webhooks.store.attempts(d.id)));
-      return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
-    });
+    route(
+      app,
+      {
+        ...key,
+        method: 'GET',
+        url: '/v1/webhook_deliveries',
+        summary: 'List webhook deliveries (with their attempts)',
+        query: deliveryQuery.extend({ limit: queryInt('limit', 1, 100, 20) }),
+        responses: { 200: page(deliverySchema) },
+      },
+      async (req, _reply, { query }) => {
+        const { limit } = query;
+        const rows = webhooks.store.deliveries({
+          ...parseDeliveryFilter(query, (id) => webhooks.endpoint(req.apiKey.id, id).id),
+          keyId: req.apiKey.id,
+          limit,
+        });
+        const data = rows.slice(0, limit).map((d) => deliveryView(d, webhooks.store.attempts(d.id)));
+        return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
+      },
+    );
 
-    app.get('/v1/webhook_deliveries/:id', { config }, async (req) => {
-      const d = webhooks.delivery(req.apiKey.id, idParam(req));
+    route(app, { ...key, method: 'GET', url: '/v1/webhook_deliveries/:id', summary: 'Retrieve a delivery', params: idParams, responses: { 200: deliverySchema } }, async (req, _reply, { params }) => {
+      const d = webhooks.delivery(req.apiKey.id, params.id);
       return deliveryView(d, webhooks.store.attempts(d.id));
     });
 
-    app.post('/v1/webhook_deliveries/:id/resend', { config }, async (req) => {
-      const d = webhooks.resend(req.apiKey.id, idParam(req));
-      loop.notify();
-      return deliveryView(d, webhooks.store.attempts(d.id));
-    });
+    route(
+      app,
+      { ...key, method: 'POST', url: '/v1/webhook_deliveries/:id/resend', summary: 'Send a delivery again', params: idParams, responses: { 200: deliverySchema } },
+      async (req, _reply, { params }) => {
+        const d = webhooks.resend(req.apiKey.id, params.id);
+        loop.notify();
+        return deliveryView(d, webhooks.store.attempts(d.id));
+      },
+    );
 
     // ---- the key's callback secret (signs callback_url deliveries) ----
     const callbackView = (s: CallbackSecret, withSecret: string | null) => {
@@ -285,26 +435,47 @@ export function webhookRoutes(gw: Gateway, deps: WebhookRouteDeps) {
         updated_at: sec(s.updatedAt)!,
       };
     };
-    app.get('/v1/callback_secret', { config }, async (req) => callbackView(webhooks.callbackSecret(req.apiKey.id), null));
-    app.post('/v1/callback_secret/rotate', { config }, async (req) => {
-      const body = parseBody(rotate, req.body);
+    const callbackSchema = z.object({
+      object: z.literal('callback_secret'),
+      signing_secret: z.string(),
+      signing_secret_hint: z.string(),
+      previous_signing_secret: z.string().nullable(),
+      previous_secret_expires_at: z.number().int().nullable(),
+      created_at: z.number().int(),
+      updated_at: z.number().int(),
+    });
+    route(app, { ...key, method: 'GET', url: '/v1/callback_secret', summary: "The key's callback secret (signs callback_url deliveries)", responses: { 200: callbackSchema } }, async (req) =>
+      callbackView(webhooks.callbackSecret(req.apiKey.id), null),
+    );
+    route(app, { ...key, method: 'POST', url: '/v1/callback_secret/rotate', summary: "Rotate the key's callback secret", body: rotate, responses: { 200: callbackSchema } }, async (req, _reply, { body }) => {
       const { state, secret } = webhooks.rotateCallbackSecret(req.apiKey.id, graceOf(body));
       return callbackView(state, secret);
     });
 
     // ---- stream tokens for EventSource (?access_token=) ----
-    app.post('/v1/stream_tokens', { config }, async (req) => {
-      const body = parseBody(streamToken, req.body);
-      let taskId: string | null = null;
-      if (body.video_id !== undefined) {
-        const id = parseTaskId(body.video_id);
-        if (!id || !gw.service.store.getVisible(id, req.apiKey.id)) throw notFound(`No video found with id '${body.video_id}'.`, 'video_id');
-        taskId = id;
-      }
-      const ttl = Math.min(body.ttl_seconds ?? gw.config.sse.tokenTtlSeconds, gw.config.sse.tokenTtlSeconds);
-      const expiresAt = Math.floor(now() / 1000) + ttl;
-      const token = deps.streamTokens.issue({ keyId: req.apiKey.id, taskId, expiresAt });
-      return { object: 'stream_token', token, video_id: body.video_id ?? null, expires_at: expiresAt };
-    });
+    route(
+      app,
+      {
+        ...key,
+        tag: 'Events',
+        method: 'POST',
+        url: '/v1/stream_tokens',
+        summary: 'A short-lived token for EventSource (?access_token=)',
+        body: streamToken,
+        responses: { 200: z.object({ object: z.literal('stream_token'), token: z.string(), video_id: z.string().nullable(), expires_at: z.number().int() }) },
+      },
+      async (req, _reply, { body }) => {
+        let taskId: string | null = null;
+        if (body.video_id !== undefined) {
+          const id = parseTaskId(body.video_id);
+          if (!id || !gw.service.store.getVisible(id, req.apiKey.id)) throw notFound(`No video found with id '${body.video_id}'.`, 'video_id');
+          taskId = id;
+        }
+        const ttl = Math.min(body.ttl_seconds ?? gw.config.sse.tokenTtlSeconds, gw.config.sse.tokenTtlSeconds);
+        const expiresAt = Math.floor(now() / 1000) + ttl;
+        const token = deps.streamTokens.issue({ keyId: req.apiKey.id, taskId, expiresAt });
+        return { object: 'stream_token', token, video_id: body.video_id ?? null, expires_at: expiresAt };
+      },
+    );
   };
 }

@@ -5,6 +5,8 @@ import { ApiError, invalid } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
 import type { Origin, TaskStatus } from '../core/task.js';
 import { TERMINAL } from '../core/task.js';
+import { z } from 'zod';
+import { pathId, route } from '../http/route.js';
 import { visibleTask } from '../http/tasks.js';
 import type { EventRow } from '../store/tasks.js';
 import type { EventHub } from './hub.js';
@@ -36,9 +38,13 @@ function statusFor(status: TaskStatus, style: 'openai' | 'apigo'): string {
 }
 
 /** Last-Event-ID (header, or ?last_event_id= for clients that cannot set headers): a task_events seq. */
-function lastEventId(req: FastifyRequest): number | null {
+const sseQuery = z.object({
+  last_event_id: z.string().max(20).optional().meta({ description: 'Resume after this event id (for clients that cannot send Last-Event-ID).' }),
+  access_token: z.string().max(4096).optional().meta({ description: 'A stream token (POST /v1/stream_tokens), for EventSource.' }),
+});
+
+function lastEventId(req: FastifyRequest, query: string | undefined): number | null {
   const header = req.headers['last-event-id'];
-  const query = (req.query as Record<string, unknown>).last_event_id;
   const value = typeof header === 'string' && header !== '' ? header : typeof query === 'string' && query !== '' ? query : undefined;
   if (value === undefined) return null;
   const n = Number(value);
@@ -65,7 +71,6 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
     const originStmt: Statement = gw.db.prepare('SELECT origin FROM tasks WHERE id = ?');
     /** Open streams: the key each was opened with, and how to end it with a last word. */
     const open = new Map<ServerResponse, { keyId: string; end(last: string): void }>();
-    const config = { dialect: 'openai' as const, streamToken: true };
 
     // Revocation reaches open streams: while any is open, the keys they were opened with are
     // looked up every keyCheckMs (one query, whichever process revoked or deleted the key), and
@@ -206,23 +211,47 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
       return reply;
     };
 
-    app.get('/v1/videos/:id/events', { config }, async (req, reply) => {
-      const task = visibleTask(gw, req, (req.params as { id: string }).id);
-      const grant = opts.grantOf(req);
-      if (grant?.taskId && grant.taskId !== task.id) throw scopeError(grant);
-      const after = lastEventId(req);
-      if (after !== null && TERMINAL.has(task.status) && store.eventsForTask(task.id, after, 1).length === 0) {
-        return reply.code(204).send();
-      }
-      return stream(req, reply, { keyId: req.apiKey.id, taskId: task.id, origin: task.origin, after: after ?? 0 });
-    });
+    const events = { tag: 'Events', auth: 'key_or_stream_token' as const, query: sseQuery, headers: { 'Last-Event-ID': 'Resume after this event id.' } };
+    route(
+      app,
+      {
+        ...events,
+        method: 'GET',
+        url: '/v1/videos/:id/events',
+        summary: "A video's events as Server-Sent Events",
+        description: 'From the start (or after Last-Event-ID), live until the video ends, then the stream closes; reconnecting after the end gets 204.',
+        params: z.object({ id: pathId('The video id.') }),
+        responses: { 200: { description: 'The event stream.', media: ['text/event-stream'] }, 204: { description: 'The video has ended and every event was sent.' } },
+      },
+      async (req, reply, { params, query }) => {
+        const task = visibleTask(gw, req, params.id);
+        const grant = opts.grantOf(req);
+        if (grant?.taskId && grant.taskId !== task.id) throw scopeError(grant);
+        const after = lastEventId(req, query.last_event_id);
+        if (after !== null && TERMINAL.has(task.status) && store.eventsForTask(task.id, after, 1).length === 0) {
+          return reply.code(204).send();
+        }
+        return stream(req, reply, { keyId: req.apiKey.id, taskId: task.id, origin: task.origin, after: after ?? 0 });
+      },
+    );
 
-    app.get('/v1/events', { config }, async (req, reply) => {
-      const grant = opts.grantOf(req);
-      if (grant?.taskId) throw scopeError(grant);
-      const after = lastEventId(req) ?? opts.hub.latestSeq();
-      return stream(req, reply, { keyId: req.apiKey.id, after });
-    });
+    route(
+      app,
+      {
+        ...events,
+        method: 'GET',
+        url: '/v1/events',
+        summary: "Every event of the key's videos as Server-Sent Events",
+        description: 'From now (or after Last-Event-ID), forever.',
+        responses: { 200: { description: 'The event stream.', media: ['text/event-stream'] } },
+      },
+      async (req, reply, { query }) => {
+        const grant = opts.grantOf(req);
+        if (grant?.taskId) throw scopeError(grant);
+        const after = lastEventId(req, query.last_event_id) ?? opts.hub.latestSeq();
+        return stream(req, reply, { keyId: req.apiKey.id, after });
+      },
+    );
   };
 }
 

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../core/errors.js';
 import type { Dialect } from './types.js';
@@ -72,4 +73,32 @@ export function registerErrorHandling(app: FastifyInstance, renderers: Record<Di
       message: `Unknown request URL: ${req.method} ${req.url.split('?')[0]}. Please check the URL for typos, or see the docs.`,
     }));
   });
+}
+
+/** Errors Fastify raises before a route is found (frameworkErrors). */
+export function frameworkError(status: number, code: string | undefined): ApiError {
+  return status === 414
+    ? new ApiError({ status, type: 'invalid_request_error', code: 'uri_too_long', message: 'The request URL is too long: a path segment exceeds the limit. Check the URL.' })
+    : new ApiError({ status, type: 'invalid_request_error', code: code === 'FST_ERR_BAD_URL' ? 'invalid_url' : 'invalid_request', message: 'The request URL is malformed. Check its percent-encoding.' });
+}
+
+const CLIENT_ERRORS: Record<string, { status: number; code: string; message: string }> = {
+  HPE_HEADER_OVERFLOW: { status: 431, code: 'headers_too_large', message: 'The request headers (or the URL) are too large.' },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, code: 'request_timeout', message: 'The request was not received in time: send the whole request, body included, without pauses.' },
+  ERR_HTTP_HEADERS_TIMEOUT: { status: 408, code: 'request_timeout', message: 'The request headers were not received in time.' },
+};
+
+/**
+ * Errors on the socket before there is a request to route (headers too large, a request too
+ * slow, unparseable HTTP): answered in the OpenAI error envelope, then the connection is closed.
+ */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const known = CLIENT_ERRORS[err.code ?? ''] ?? { status: 400, code: 'invalid_http', message: 'The request is not valid HTTP/1.1.' };
+  const body = JSON.stringify(openaiErrorBody(new ApiError({ status: known.status, type: 'invalid_request_error', code: known.code, message: known.message })));
+  const reason = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }[known.status];
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${known.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
 }

@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { route } from '../http/route.js';
 
 /** One readiness check: null when fine, else the reason (a short sentence). */
 export type Check = () => Promise<string | null> | string | null;
@@ -52,12 +54,28 @@ export class Readiness {
 
   routes() {
     return async (app: FastifyInstance): Promise<void> => {
-      app.get('/readyz', { config: { public: true } }, async (_req, reply) => {
-        const r = await this.evaluate();
-        reply.header('cache-control', 'no-store');
-        if (!r.ready) return reply.code(503).send({ status: 'unavailable', reason: r.reason, checks: r.checks });
-        return { status: 'ready', checks: r.checks };
-      });
+      const checks = z.record(z.string(), z.string()).meta({ description: "Each check: 'ok' or the reason it fails." });
+      route(
+        app,
+        {
+          method: 'GET',
+          url: '/readyz',
+          tag: 'Operations',
+          summary: 'Readiness',
+          description: 'Whether this node can serve: store, blob storage, migrations, worker loop; 503 with the reason when not (and while draining).',
+          auth: 'public',
+          responses: {
+            200: z.object({ status: z.literal('ready'), checks }),
+            503: { description: 'Not ready.', schema: z.object({ status: z.literal('unavailable'), reason: z.string().nullable(), checks }) },
+          },
+        },
+        async (_req, reply) => {
+          const r = await this.evaluate();
+          reply.header('cache-control', 'no-store');
+          if (!r.ready) return reply.code(503).send({ status: 'unavailable', reason: r.reason, checks: r.checks });
+          return { status: 'ready', checks: r.checks };
+        },
+      );
     };
   }
 }

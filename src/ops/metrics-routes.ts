@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import { route } from '../http/route.js';
 import { ApiError, unauthorized } from '../core/errors.js';
 import { bearerToken, sameToken } from '../http/auth.js';
 import type { Metrics } from './metrics.js';
@@ -20,21 +21,33 @@ export interface MetricsAccess {
  */
 export function metricsRoutes(metrics: Metrics | undefined, access: MetricsAccess) {
   return async (app: FastifyInstance): Promise<void> => {
-    app.get('/metrics', { config: { public: true } }, async (req, reply) => {
-      if (!metrics || !access.token) {
-        throw new ApiError({
-          status: 403,
-          type: 'permission_error',
-          code: 'metrics_disabled',
-          message: access.port
-            ? `Metrics are served on the metrics port (${access.port}), not here: set VIDGATE_METRICS_TOKEN to serve them on this port too.`
-            : 'Metrics are disabled: the operator has not set VIDGATE_METRICS_TOKEN (or VIDGATE_METRICS_PORT).',
-        });
-      }
-      if (!sameToken(bearerToken(req), access.token)) throw unauthorized('GET /metrics needs the metrics token (Authorization: Bearer VIDGATE_METRICS_TOKEN).');
-      reply.header('content-type', metrics.contentType).header('cache-control', 'no-store');
-      return metrics.exposition();
-    });
+    route(
+      app,
+      {
+        method: 'GET',
+        url: '/metrics',
+        tag: 'Operations',
+        summary: 'Prometheus metrics',
+        description: 'Needs the metrics token (not an API key, not the admin token); docs/operations.md lists every metric.',
+        auth: 'metrics',
+        responses: { 200: { description: 'Prometheus text format.', media: ['text/plain'] } },
+      },
+      async (req, reply) => {
+        if (!metrics || !access.token) {
+          throw new ApiError({
+            status: 403,
+            type: 'permission_error',
+            code: 'metrics_disabled',
+            message: access.port
+              ? `Metrics are served on the metrics port (${access.port}), not here: set VIDGATE_METRICS_TOKEN to serve them on this port too.`
+              : 'Metrics are disabled: the operator has not set VIDGATE_METRICS_TOKEN (or VIDGATE_METRICS_PORT).',
+          });
+        }
+        if (!sameToken(bearerToken(req), access.token)) throw unauthorized('GET /metrics needs the metrics token (Authorization: Bearer VIDGATE_METRICS_TOKEN).');
+        reply.header('content-type', metrics.contentType).header('cache-control', 'no-store');
+        return metrics.exposition();
+      },
+    );
   };
 }
 

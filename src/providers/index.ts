@@ -1,6 +1,8 @@
 import { apimart } from './apimart/index.js';
 import { ark } from './ark/index.js';
+import { dashscope } from './dashscope/index.js';
 import { kling } from './kling/index.js';
+import { minimax } from './minimax/index.js';
 import { openaiCompatible } from './openai-compatible/index.js';
 import type { AdapterDefinition } from './types.js';
 import { openrouter } from './openrouter/index.js';
@@ -21,4 +23,6 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [vidu.type]: vidu as AdapterDefinition<never>,
   [pixverse.type]: pixverse as AdapterDefinition<never>,
   [openrouter.type]: openrouter as AdapterDefinition<never>,
+  [minimax.type]: minimax as AdapterDefinition<never>,
+  [dashscope.type]: dashscope as AdapterDefinition<never>,
 };

@@ -418,5 +418,7 @@ export interface AdapterDefinition<O = unknown> {
   credentials?: readonly CredentialField[];
   /** Which combinations of credentials work: an error sentence, or null. Checked on create, update and config load. */
   checkCredentials?(c: ChannelCredentials): string | null;
+  /** The base URL of a channel that names none, from its options (a region); undefined: `base_url` is required. */
+  baseUrl?(options: O): string | undefined;
   create(options: O): UpstreamAdapter;
 }

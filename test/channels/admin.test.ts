@@ -7,6 +7,10 @@ import { startOpenAIVideosFake } from '../fakes/index.js';
 import type { TestGateway } from '../helpers/gateway.js';
 import { cli } from '../helpers/process.js';
 import { channel, createVideo, startWithChannels, waitAllTerminal } from '../helpers/upstreams.js';
+import { checkContract } from '../helpers/contract.js';
+
+// Every exchange of this file is checked against /openapi.json.
+checkContract();
 
 const ADMIN = 'admin-token-channels-test';
 const SECRET = 'sk-upstream-SECRET-4f9a8b7c6d5e';

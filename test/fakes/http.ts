@@ -106,7 +106,8 @@ export interface FakeServerConfig {
   name: string;
   faults: FaultInjector;
   rng: () => number;
-  route(method: string, path: string): { route: RouteName; jobId?: string };
+  /** `query`: for protocols that name the job in the query string (MiniMax V1's `?task_id=`). */
+  route(method: string, path: string, query: URLSearchParams): { route: RouteName; jobId?: string };
   handle(req: RecordedRequest): Reply | Promise<Reply>;
   faultReply(action: ErrorFault | NotFoundFault, req: RecordedRequest): Reply;
   /** Headers added to every response (e.g. `x-request-id`). */
@@ -391,7 +392,7 @@ export class FakeServer {
     }
     const target = req.url ?? '/';
     const parsed = new URL(target, 'http://fake.invalid');
-    const { route, jobId } = this.cfg.route(req.method ?? 'GET', parsed.pathname);
+    const { route, jobId } = this.cfg.route(req.method ?? 'GET', parsed.pathname, parsed.searchParams);
     const ct = req.headers['content-type'];
     const rec: RecordedRequest = {
       seq: ++this.seq,

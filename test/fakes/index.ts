@@ -8,6 +8,8 @@
  * - `vidu-fake.ts`          — Vidu's four endpoints, Token auth, signed callbacks, cancel;
  * - `pixverse-fake.ts`      — PixVerse uploads and generate, Ai-trace-id replays (idempotency);
  * - `openrouter-fake.ts`    — OpenRouter /api/v1/videos, polling_url, keyed content, signed callbacks;
+ * - `minimax-fake.ts`       — MiniMax V1 (Hailuo) and V2 (H3), challenge-echo callbacks;
+ * - `dashscope-fake.ts`     — Wan on DashScope (Model Studio), async tasks, cancel;
  * - `script.ts`             — per-job scripts; `clock.ts` — compressible upstream time;
  * - `faults.ts`             — fault injection; `payload.ts` — media fixtures; `cdn.ts` — result-URL origin.
  */
@@ -19,6 +21,10 @@ export { startKlingFake, KlingFake } from './kling-fake.js';
 export type { KlingFakeOptions, KlingJobParams } from './kling-fake.js';
 export { startArkFake, ArkFake } from './ark-fake.js';
 export type { ArkFakeOptions, ArkJobParams } from './ark-fake.js';
+export { startMinimaxFake, MinimaxFake } from './minimax-fake.js';
+export type { ChallengeRecord, MinimaxFakeOptions, MinimaxJobParams } from './minimax-fake.js';
+export { startDashscopeFake, DashscopeFake } from './dashscope-fake.js';
+export type { DashscopeFakeOptions, DashscopeJobParams } from './dashscope-fake.js';
 export type { CallbackMode, CallbackRecord, CommonFakeOptions, CompletionRecord, FakeStats, Submission } from './base.js';
 export { FakeCdn } from './cdn.js';
 export { FakeClock } from './clock.js';

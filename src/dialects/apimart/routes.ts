@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createTask, parseIdempotencyKey, retryCountOf } from '../../core/create.js';
 import type { CanonicalCreate } from '../../core/create.js';
 import { ApiError, conflict, invalid, notFound } from '../../core/errors.js';
@@ -9,13 +9,19 @@ import { parseCallbackUrl } from '../../events/targets.js';
 import { FILES_PREFIX, UrlSigner, publicBase, variantOfFileName } from '../../http/signed-urls.js';
 import { serveVariant, visibleTask, visibleTaskView } from '../../http/tasks.js';
 import type { TaskView } from '../../store/tasks.js';
-import { Estimates, apimartStatus, toApimartTask } from './task.js';
+import { z } from 'zod';
+import { pathId, optEnum, optText, queryInt, route } from '../../http/route.js';
+import { FILE_NAMES } from '../../core/task.js';
+import { apimartCreateBody } from './schema.js';
+import { Estimates, apimartStatus, apimartTaskSchema, toApimartTask } from './task.js';
+
+const FILE_NAME_LIST = Object.values(FILE_NAMES) as [string, ...string[]];
 import { parseGeneration, sizeForImage } from './validate.js';
 
 /** `X-APIMart-Response-Version` value that selects the object form of the submit response. */
 export const RESPONSE_VERSION = '2026-07-27';
-const LANGUAGES = new Set(['zh', 'en', 'ko', 'ja']);
-const VARIANTS: Variant[] = ['video', 'thumbnail', 'spritesheet'];
+const LANGUAGES = ['zh', 'en', 'ko', 'ja'] as const;
+const VARIANTS = ['video', 'thumbnail', 'spritesheet'] as const satisfies readonly Variant[];
 
 /**
  * The apimart-style task API (seed 002, spec/apimart-apigo.md): POST /v1/videos/generations,
@@ -25,7 +31,6 @@ const VARIANTS: Variant[] = ['video', 'thumbnail', 'spritesheet'];
  */
 export function apimartRoutes(gw: Gateway) {
   return async function plugin(app: FastifyInstance): Promise<void> {
-    const config = { dialect: 'apimart' as const };
     const signer = new UrlSigner(gw.secrets.derive('signed-urls'), gw.config.signedUrls.ttlHours * 3600_000);
     const estimates = new Estimates(gw.db);
 
@@ -39,146 +44,242 @@ export function apimartRoutes(gw: Gateway) {
       });
     };
 
-    app.post('/v1/videos/generations', { config }, async (req, reply) => {
-      if (req.isMultipart()) {
-        throw new ApiError({
-          status: 415,
-          type: 'invalid_request_error',
-          code: 'unsupported_media_type',
-          message: 'POST /v1/videos/generations takes a JSON body: send Content-Type: application/json. Reference images are passed as URLs in image_urls.',
-        });
-      }
-      const body = req.body;
-      if (body !== undefined && body !== null && (typeof body !== 'object' || Array.isArray(body))) {
-        throw invalid(null, 'The request body must be a JSON object.', 'invalid_json');
-      }
-      const parsed = parseGeneration((body ?? {}) as Record<string, unknown>, gw.catalog);
-      const callbackUrl = parseCallbackUrl((body as Record<string, unknown> | undefined)?.callback_url, gw.config.net);
-      const param = 'image_urls[0]';
-      const request: CanonicalCreate = {
-        origin: 'apimart',
-        model: parsed.model,
-        prompt: parsed.prompt,
-        seconds: parsed.seconds,
-        size: parsed.size,
-        params: {
-          aspectRatio: parsed.aspectRatio,
-          resolution: parsed.resolution,
-          ...(parsed.imageUrl ? { imageUrl: parsed.imageUrl } : {}),
-          ...(callbackUrl ? { callbackUrl } : {}),
+    const tag = 'Tasks (apimart dialect)';
+    const idParams = z.object({ id: pathId('The task id (task_… or video_…).') });
+    const language = z.enum(LANGUAGES).optional().meta({ description: 'Language of messages (accepted for compatibility; answers are in English).' });
+    const ok = <T extends z.ZodType>(data: T) => z.object({ code: z.literal(200), data });
+
+    route(
+      app,
+      {
+        method: 'POST',
+        url: '/v1/videos/generations',
+        tag,
+        summary: 'Submit a video generation task',
+        description: `Queues a task and returns its id at once. With the header X-APIMart-Response-Version: ${RESPONSE_VERSION} the answer is an object instead of a one-element array.`,
+        auth: 'key',
+        dialect: 'apimart',
+        body: apimartCreateBody,
+        explain: (raw) => void parseGeneration(raw.fields, gw.catalog),
+        bodyExamples: GENERATION_EXAMPLES,
+        headers: { 'Idempotency-Key': "Makes a retried submit return the first one's task.", 'X-APIMart-Response-Version': `${RESPONSE_VERSION} selects the object form of the answer.` },
+        responses: {
+          200: {
+            description: 'The task was queued. Poll GET /v1/tasks/{task_id}.',
+            schema: ok(
+              z.union([
+                z.array(z.object({ status: z.literal('submitted'), task_id: z.string() })),
+                z.object({ id: z.string(), object: z.literal('generation.task'), status: z.enum(['pending', 'processing', 'completed', 'failed', 'cancelled']) }),
+              ]),
+            ),
+            example: { code: 200, data: [{ status: 'submitted', task_id: 'task_01K9Z3V3D4RZ6M0Y9B7C2X5N8Q' }] },
+          },
         },
-        reference: parsed.imageUrl ? { kind: 'url', url: parsed.imageUrl, param } : null,
-        ...(parsed.imageUrl ? { sizeFromReference: (image) => sizeForImage(parsed, image, param) } : {}),
-      };
-      const result = await createTask(gw, req.apiKey, request, {
-        idempotencyKey: parseIdempotencyKey(req.headers['idempotency-key']),
-        retryCount: retryCountOf(req.headers['x-stainless-retry-count']),
-      });
-      if (result.replayed) reply.header('idempotency-replayed', 'true');
-      const id = taskPublicId(result.task.id);
-      if (req.headers['x-apimart-response-version'] === RESPONSE_VERSION) {
-        reply.header('x-apimart-response-version', RESPONSE_VERSION);
-        return { code: 200, data: { id, object: 'generation.task', status: apimartStatus(result.task.status) } };
-      }
-      return { code: 200, data: [{ status: 'submitted', task_id: id }] };
-    });
+      },
+      async (req, reply, { raw }) => {
+        const body = raw.fields;
+        const parsed = parseGeneration(body, gw.catalog);
+        const callbackUrl = parseCallbackUrl(body.callback_url, gw.config.net);
+        const param = 'image_urls[0]';
+        const request: CanonicalCreate = {
+          origin: 'apimart',
+          model: parsed.model,
+          prompt: parsed.prompt,
+          seconds: parsed.seconds,
+          size: parsed.size,
+          params: {
+            aspectRatio: parsed.aspectRatio,
+            resolution: parsed.resolution,
+            ...(parsed.imageUrl ? { imageUrl: parsed.imageUrl } : {}),
+            ...(callbackUrl ? { callbackUrl } : {}),
+          },
+          reference: parsed.imageUrl ? { kind: 'url', url: parsed.imageUrl, param } : null,
+          ...(parsed.imageUrl ? { sizeFromReference: (image) => sizeForImage(parsed, image, param) } : {}),
+        };
+        const result = await createTask(gw, req.apiKey, request, {
+          idempotencyKey: parseIdempotencyKey(req.headers['idempotency-key']),
+          retryCount: retryCountOf(req.headers['x-stainless-retry-count']),
+        });
+        if (result.replayed) reply.header('idempotency-replayed', 'true');
+        const id = taskPublicId(result.task.id);
+        if (req.headers['x-apimart-response-version'] === RESPONSE_VERSION) {
+          reply.header('x-apimart-response-version', RESPONSE_VERSION);
+          return { code: 200, data: { id, object: 'generation.task', status: apimartStatus(result.task.status) } };
+        }
+        return { code: 200, data: [{ status: 'submitted', task_id: id }] };
+      },
+    );
 
-    app.get('/v1/tasks', { config }, async (req) => {
-      const q = req.query as Record<string, string | undefined>;
-      checkLanguage(q.language);
-      const limit = parseLimit(q.limit);
-      const order = q.order ?? 'desc';
-      if (order !== 'asc' && order !== 'desc') throw invalid('order', `order '${order}' is not supported. Allowed values: asc or desc.`);
-      let after: string | undefined;
-      if (q.after) {
-        after = parseTaskId(q.after) ?? undefined;
-        if (!after) throw invalid('after', `after '${q.after}' is not a task id (task_… or video_…).`);
-      }
-      const rows = limit === 0 ? [] : gw.service.store.list(req.apiKey.id, { after, limit, order });
-      const data = rows.slice(0, limit).map((t) => render(req, t));
-      return {
-        code: 200,
-        data,
-        first_id: (data[0]?.id as string | undefined) ?? null,
-        last_id: (data[data.length - 1]?.id as string | undefined) ?? null,
-        has_more: rows.length > limit,
-      };
-    });
+    route(
+      app,
+      {
+        method: 'GET',
+        url: '/v1/tasks',
+        tag,
+        summary: 'List tasks',
+        auth: 'key',
+        dialect: 'apimart',
+        query: z.object({
+          language,
+          limit: queryInt('limit', 0, 100, 20),
+          order: optEnum(['asc', 'desc'], 'Sort by creation time (default desc)'),
+          after: optText('A task id: the page starts after it.'),
+        }),
+        responses: {
+          200: z.object({ code: z.literal(200), data: z.array(apimartTaskSchema), first_id: z.string().nullable(), last_id: z.string().nullable(), has_more: z.boolean() }),
+        },
+      },
+      async (req, _reply, { query }) => {
+        const { limit } = query;
+        const order = query.order ?? 'desc';
+        let after: string | undefined;
+        if (query.after) {
+          after = parseTaskId(query.after) ?? undefined;
+          if (!after) throw invalid('after', `after '${query.after}' is not a task id (task_… or video_…).`);
+        }
+        const rows = limit === 0 ? [] : gw.service.store.list(req.apiKey.id, { after, limit, order });
+        const data = rows.slice(0, limit).map((t) => render(req, t));
+        return {
+          code: 200,
+          data,
+          first_id: (data[0]?.id as string | undefined) ?? null,
+          last_id: (data[data.length - 1]?.id as string | undefined) ?? null,
+          has_more: rows.length > limit,
+        };
+      },
+    );
 
-    app.get('/v1/tasks/:id', { config }, async (req) => {
-      checkLanguage((req.query as { language?: string }).language);
-      const task = visibleTaskView(gw, req, (req.params as { id: string }).id);
-      return { code: 200, data: render(req, task) };
-    });
+    route(
+      app,
+      { method: 'GET', url: '/v1/tasks/:id', tag, summary: 'Retrieve a task', auth: 'key', dialect: 'apimart', params: idParams, query: z.object({ language }), responses: { 200: ok(apimartTaskSchema) } },
+      async (req, _reply, { params }) => ({ code: 200, data: render(req, visibleTaskView(gw, req, params.id)) }),
+    );
 
     // Cancels an unfinished task (its hold is released) and deletes the files of a finished one.
-    app.delete('/v1/tasks/:id', { config }, async (req) => {
-      const task = visibleTask(gw, req, (req.params as { id: string }).id);
-      const after = await gw.service.delete(task);
-      return { code: 200, data: { deleted: true, id: taskPublicId(task.id), object: 'task.deleted', status: apimartStatus(after.status) } };
-    });
+    route(
+      app,
+      {
+        method: 'DELETE',
+        url: '/v1/tasks/:id',
+        tag,
+        summary: 'Delete a task',
+        description: 'Cancels an unfinished task (its hold is released) and deletes the files of a finished one.',
+        auth: 'key',
+        dialect: 'apimart',
+        params: idParams,
+        responses: { 200: ok(z.object({ deleted: z.literal(true), id: z.string(), object: z.literal('task.deleted'), status: apimartTaskSchema.shape.status })) },
+      },
+      async (req, _reply, { params }) => {
+        const task = visibleTask(gw, req, params.id);
+        const after = await gw.service.delete(task);
+        return { code: 200, data: { deleted: true, id: taskPublicId(task.id), object: 'task.deleted', status: apimartStatus(after.status) } };
+      },
+    );
 
-    // Cancels an unfinished task and keeps it readable with status `cancelled`.
-    app.post('/v1/tasks/:id/cancel', { config }, async (req) => {
-      const task = visibleTask(gw, req, (req.params as { id: string }).id);
-      const result = gw.service.cancel(task);
-      if (!result.cancelled) {
-        throw conflict(
-          `Task ${taskPublicId(task.id)} cannot be cancelled: its status is already ${apimartStatus(result.task.status)}.`,
-          'task_not_cancellable',
-          'task_id',
-        );
-      }
-      return { code: 200, data: render(req, result.task) };
-    });
+    route(
+      app,
+      {
+        method: 'POST',
+        url: '/v1/tasks/:id/cancel',
+        tag,
+        summary: 'Cancel a task',
+        description: 'Cancels an unfinished task and keeps it readable with status cancelled; a finished one is a 409.',
+        auth: 'key',
+        dialect: 'apimart',
+        params: idParams,
+        responses: { 200: ok(apimartTaskSchema) },
+      },
+      async (req, _reply, { params }) => {
+        const task = visibleTask(gw, req, params.id);
+        const result = gw.service.cancel(task);
+        if (!result.cancelled) {
+          throw conflict(
+            `Task ${taskPublicId(task.id)} cannot be cancelled: its status is already ${apimartStatus(result.task.status)}.`,
+            'task_not_cancellable',
+            'task_id',
+          );
+        }
+        return { code: 200, data: render(req, result.task) };
+      },
+    );
 
-    app.get('/v1/tasks/:id/content', { config }, async (req, reply) => {
-      const task = visibleTask(gw, req, (req.params as { id: string }).id);
-      const variant = (req.query as { variant?: string }).variant ?? 'video';
-      if (!VARIANTS.includes(variant as Variant)) {
-        throw invalid('variant', `variant '${variant}' is not supported. Allowed values: video, thumbnail or spritesheet.`);
-      }
-      return serveVariant(gw, req, reply, task, variant as Variant);
-    });
+    const fileAnswers = {
+      200: { description: 'The file.', media: ['video/mp4', 'image/webp', 'image/jpeg'] },
+      206: { description: 'The requested byte range.', media: ['video/mp4'] },
+      302: { description: 'A presigned storage URL (storage.delivery = redirect).' },
+      304: { description: 'Not modified (If-None-Match).' },
+    };
+    route(
+      app,
+      {
+        method: 'GET',
+        url: '/v1/tasks/:id/content',
+        tag,
+        summary: "Download a task's video, thumbnail or spritesheet",
+        auth: 'key',
+        dialect: 'apimart',
+        params: idParams,
+        query: z.object({ variant: z.enum(VARIANTS).optional().meta({ description: 'Which file (default video).' }) }),
+        headers: { Range: 'A single byte range, e.g. bytes=0-1023.' },
+        responses: fileAnswers,
+      },
+      async (req, reply, { params, query }) => serveVariant(gw, req, reply, visibleTask(gw, req, params.id), query.variant ?? 'video'),
+    );
 
     // Signed links: no API key, the signature is the credential.
-    app.get(`${FILES_PREFIX}/:id/:name`, { config: { dialect: 'apimart', public: true } }, async (req, reply: FastifyReply) => {
-      const { id: publicId, name } = req.params as { id: string; name: string };
-      const q = req.query as Record<string, unknown>;
-      const id = parseTaskId(publicId);
-      const variant = variantOfFileName(name);
-      if (!id || !variant) throw notFound(`No file at ${FILES_PREFIX}/${publicId}/${name}.`);
-      const verdict = signer.check(id, variant, q.expires, q.signature, gw.service.now());
-      if (verdict !== 'ok') {
-        const message = {
-          missing: 'This link needs its expires and signature parameters: use the URL exactly as GET /v1/tasks/{task_id} returned it.',
-          invalid: 'This link is not valid: its signature does not match. Use the URL exactly as GET /v1/tasks/{task_id} returned it.',
-          expired: 'This link has expired. Call GET /v1/tasks/{task_id} again for a fresh link (while the file is still kept).',
-        }[verdict];
-        throw new ApiError({
-          status: 403,
-          type: 'permission_error',
-          code: verdict === 'expired' ? 'url_expired' : 'invalid_signature',
-          message,
-          headers: { 'cache-control': 'no-store' },
-        });
-      }
-      const task = gw.service.store.get(id);
-      if (!task || task.deletedAt !== null) throw notFound(`Task ${taskPublicId(id)} was deleted; its files are gone.`, 'task_id');
-      return serveVariant(gw, req, reply, task, variant);
-    });
+    route(
+      app,
+      {
+        method: 'GET',
+        url: `${FILES_PREFIX}/:id/:name`,
+        tag,
+        summary: 'Download a file by its signed link',
+        description: 'The links in result.videos[].url: no API key, the signature is the credential. Use them exactly as handed out.',
+        auth: 'public',
+        dialect: 'apimart',
+        params: z.object({ id: pathId('The task id.'), name: z.enum(FILE_NAME_LIST).meta({ description: 'Which file.' }) }),
+        query: z.object({
+          expires: z.string().max(20).optional().meta({ description: 'Unix seconds when the link expires.' }),
+          signature: z.string().max(100).optional().meta({ description: 'The link signature.' }),
+        }),
+        responses: fileAnswers,
+      },
+      async (req, reply, { params, query }) => {
+        const { id: publicId, name } = params;
+        const id = parseTaskId(publicId);
+        const variant = variantOfFileName(name);
+        if (!id || !variant) throw notFound(`No file at ${FILES_PREFIX}/${publicId}/${name}.`);
+        const verdict = signer.check(id, variant, query.expires, query.signature, gw.service.now());
+        if (verdict !== 'ok') {
+          const message = {
+            missing: 'This link needs its expires and signature parameters: use the URL exactly as GET /v1/tasks/{task_id} returned it.',
+            invalid: 'This link is not valid: its signature does not match. Use the URL exactly as GET /v1/tasks/{task_id} returned it.',
+            expired: 'This link has expired. Call GET /v1/tasks/{task_id} again for a fresh link (while the file is still kept).',
+          }[verdict];
+          throw new ApiError({
+            status: 403,
+            type: 'permission_error',
+            code: verdict === 'expired' ? 'url_expired' : 'invalid_signature',
+            message,
+            headers: { 'cache-control': 'no-store' },
+          });
+        }
+        const task = gw.service.store.get(id);
+        if (!task || task.deletedAt !== null) throw notFound(`Task ${taskPublicId(id)} was deleted; its files are gone.`, 'task_id');
+        return serveVariant(gw, req, reply, task, variant);
+      },
+    );
   };
 }
 
-function checkLanguage(value: string | undefined): void {
-  if (value !== undefined && !LANGUAGES.has(value)) {
-    throw invalid('language', `language '${value}' is not supported. Allowed values: zh, en, ko or ja.`);
-  }
-}
-
-function parseLimit(value: string | undefined): number {
-  if (value === undefined || value === '') return 20;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 100) throw invalid('limit', `limit '${value}' is not valid: use an integer from 0 to 100.`);
-  return n;
-}
+/** Examples of a submit body (the first is seed 002's). */
+const GENERATION_EXAMPLES = {
+  seed: {
+    summary: 'Image to video (seed 002)',
+    value: { model: 'sora-2-preview', prompt: 'A majestic waterfall cascading down rocky cliffs, creating a beautiful rainbow in the mist', duration: 8, aspect_ratio: 'landscape', image_urls: ['https://example.com/reference-image.jpg'] },
+  },
+  image: {
+    summary: 'Image to video, high resolution',
+    value: { model: 'sora-2-pro-preview', prompt: 'The camera slowly pulls back', duration: 8, aspect_ratio: '16:9', resolution: 'high', image_urls: ['https://example.com/first-frame.jpg'] },
+  },
+};

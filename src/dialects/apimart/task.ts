@@ -1,3 +1,4 @@
+import { z } from 'zod';
 /**
  * The apimart task object (`GET /v1/tasks/{id}` → `{"code":200,"data":{…}}`, spec §3.1–3.3),
  * rendered from the canonical Task. Keys are emitted in alphabetical order, as in the captured
@@ -79,6 +80,25 @@ export function toApimartTask(task: TaskView, ctx: RenderContext): Record<string
   data.status = status;
   return data;
 }
+
+/** A task in apimart's shape, as Zod (fields absent rather than null, as apimart answers). */
+export const apimartTaskSchema = z
+  .object({
+    actual_time: z.number().int().optional().meta({ description: 'Seconds from creation to the end, once finished.' }),
+    completed: z.number().int().optional().meta({ description: 'Unix seconds of the end, once finished.' }),
+    cost: z.number().meta({ description: 'USD: the charge once completed, 0 once failed or cancelled, the hold while running.' }),
+    created: z.number().int(),
+    error: z.object({ code: z.string(), message: z.string(), type: z.string() }).optional(),
+    estimated_time: z.number().int().meta({ description: 'Expected seconds from creation to completion.' }),
+    id: z.string().meta({ examples: ['task_01K9Z3V3D4RZ6M0Y9B7C2X5N8Q'] }),
+    progress: z.number().int().min(0).max(100),
+    result: z
+      .object({ videos: z.array(z.object({ expires_at: z.number().int(), url: z.array(z.string()) })) })
+      .optional()
+      .meta({ description: 'Signed download links (no API key needed), once completed.' }),
+    status: z.enum(['pending', 'processing', 'completed', 'failed', 'cancelled']),
+  })
+  .meta({ id: 'ApimartTask' });
 
 /** Used when no task of the model has completed yet (apimart's own estimates are 300–600 s). */
 export const DEFAULT_ESTIMATE_SECONDS = 300;

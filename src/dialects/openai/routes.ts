@@ -9,19 +9,20 @@ import type { CreateResult } from '../../core/service.js';
 import type { Variant } from '../../core/task.js';
 import { parseCallbackUrl } from '../../events/targets.js';
 import type { TaskView } from '../../store/tasks.js';
-import { readBody } from '../../http/body.js';
+import { z } from 'zod';
+import { optEnum, optText, pathId, queryInt, route } from '../../http/route.js';
 import { serveVariant, visibleTask, visibleTaskView } from '../../http/tasks.js';
 import { parseModel, parsePrompt, parseReference, parseSeconds, parseSizeParam } from './validate.js';
+import { openaiCreateBody, openaiRemixBody } from './schema.js';
 import { toVideo, videoListSchema, videoSchema } from './video.js';
 
-const VARIANTS: Variant[] = ['video', 'thumbnail', 'spritesheet'];
+const VARIANTS = ['video', 'thumbnail', 'spritesheet'] as const satisfies readonly Variant[];
 const DEFAULT_MODEL = 'sora-2';
 
 /** The OpenAI-style Videos API: /v1/videos … (see spec/openai-videos.md). */
 export function openaiRoutes(gw: Gateway) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     const style = gw.config.statusStyle;
-    const config = { dialect: 'openai' as const };
     const video = (t: TaskView) => toVideo(t, style);
     const pollAfter = String(gw.config.pollAfterMs);
     const createHeaders = (req: FastifyRequest) => ({
@@ -35,104 +36,205 @@ export function openaiRoutes(gw: Gateway) {
     // Room for a base64 image well over the image limit, so that it gets the precise 400 from the image check.
     const jsonLimit = Math.max(32 * 1024 * 1024, Math.ceil(gw.config.images.maxBytes * 1.4) + 1024 * 1024);
 
-    app.post('/v1/videos', { config, bodyLimit: jsonLimit, schema: { response: { 200: videoSchema } } }, async (req, reply) => {
-      const body = await readBody(req, { fileFields: ['input_reference'], maxFileBytes: gw.config.images.maxBytes });
-      const f = body.fields;
-      const prompt = parsePrompt(f.prompt);
-      const model = parseModel(f.model, gw.catalog, DEFAULT_MODEL);
-      const seconds = parseSeconds(f.seconds, model);
-      const size = parseSizeParam(f.size, model, gw.catalog);
-      const callbackUrl = parseCallbackUrl(f.callback_url, gw.config.net);
-      const request: CanonicalCreate = {
-        origin: 'openai',
-        model,
-        prompt,
-        seconds,
-        size,
-        params: callbackUrl ? { callbackUrl } : {},
-        reference: parseReference(body),
-      };
-      return answerCreate(reply, await createTask(gw, req.apiKey, request, createHeaders(req)));
-    });
+    const tag = 'Videos (OpenAI dialect)';
+    const idParams = z.object({ id: pathId('The video id (video_… or task_…).') });
+    const created = { description: 'The video, queued. Poll GET /v1/videos/{id}, or subscribe to its events.', schema: videoSchema, headers: { 'idempotency-replayed': "'true' when an Idempotency-Key replayed an earlier create." } };
+    const createHeaderDocs = {
+      'Idempotency-Key': 'Makes a retried create return the first one\'s video instead of making (and charging) a second.',
+    };
 
-    app.get('/v1/videos', { config, schema: { response: { 200: videoListSchema } } }, async (req) => {
-      const q = req.query as Record<string, string | undefined>;
-      const limit = parseLimit(q.limit);
-      const order = q.order ?? 'desc';
-      if (order !== 'asc' && order !== 'desc') throw invalid('order', `Invalid value for 'order': '${order}'. Supported values are 'asc' and 'desc'.`);
-      let after: string | undefined;
-      if (q.after) {
-        after = parseTaskId(q.after) ?? undefined;
-        if (!after) throw invalid('after', `Invalid value for 'after': '${q.after}' is not a video id.`);
-      }
-      const rows = limit === 0 ? [] : gw.service.store.list(req.apiKey.id, { after, limit, order });
-      const page = rows.slice(0, limit);
-      const data = page.map(video);
-      return {
-        object: 'list',
-        data,
-        first_id: data[0]?.id ?? null,
-        last_id: data[data.length - 1]?.id ?? null,
-        has_more: rows.length > limit,
-      };
-    });
+    route(
+      app,
+      {
+        method: 'POST',
+        url: '/v1/videos',
+        tag,
+        summary: 'Create a video',
+        description: 'Queues a video job and returns at once; the video is produced in the background. JSON or multipart/form-data (for an input_reference file).',
+        auth: 'key',
+        dialect: 'openai',
+        body: openaiCreateBody(gw.catalog),
+        explain: ({ fields }) => {
+          parsePrompt(fields.prompt);
+          const model = parseModel(fields.model, gw.catalog, DEFAULT_MODEL);
+          parseSeconds(fields.seconds, model);
+          parseSizeParam(fields.size, model, gw.catalog);
+        },
+        bodyTypes: ['json', 'multipart'],
+        files: { names: ['input_reference'], maxFileBytes: gw.config.images.maxBytes },
+        bodyExamples: CREATE_EXAMPLES,
+        headers: createHeaderDocs,
+        bodyLimit: jsonLimit,
+        responses: { 200: created },
+      },
+      async (req, reply, { raw }) => {
+        const f = raw.fields;
+        const prompt = parsePrompt(f.prompt);
+        const model = parseModel(f.model, gw.catalog, DEFAULT_MODEL);
+        const seconds = parseSeconds(f.seconds, model);
+        const size = parseSizeParam(f.size, model, gw.catalog);
+        const callbackUrl = parseCallbackUrl(f.callback_url, gw.config.net);
+        const request: CanonicalCreate = {
+          origin: 'openai',
+          model,
+          prompt,
+          seconds,
+          size,
+          params: callbackUrl ? { callbackUrl } : {},
+          reference: parseReference(raw),
+        };
+        return answerCreate(reply, await createTask(gw, req.apiKey, request, createHeaders(req)));
+      },
+    );
 
-    app.get('/v1/videos/:id', { config, schema: { response: { 200: videoSchema } } }, async (req, reply) => {
-      const task = visibleTaskView(gw, req, (req.params as { id: string }).id);
-      reply.header('openai-poll-after-ms', pollAfter);
-      return video(task);
-    });
+    route(
+      app,
+      {
+        method: 'GET',
+        url: '/v1/videos',
+        tag,
+        summary: 'List videos',
+        description: "The key's videos, newest first by default, a page at a time (after= the last id of the previous page).",
+        auth: 'key',
+        dialect: 'openai',
+        query: z.object({
+          limit: queryInt('limit', 0, 100, 20),
+          order: optEnum(['asc', 'desc'], 'Sort by creation time (default desc)'),
+          after: optText('A video id: the page starts after it.'),
+        }),
+        responses: { 200: videoListSchema },
+      },
+      async (req, _reply, { query }) => {
+        const { limit } = query;
+        const order = query.order ?? 'desc';
+        let after: string | undefined;
+        if (query.after) {
+          after = parseTaskId(query.after) ?? undefined;
+          if (!after) throw invalid('after', `Invalid value for 'after': '${query.after}' is not a video id.`);
+        }
+        const rows = limit === 0 ? [] : gw.service.store.list(req.apiKey.id, { after, limit, order });
+        const page = rows.slice(0, limit);
+        const data = page.map(video);
+        return {
+          object: 'list',
+          data,
+          first_id: data[0]?.id ?? null,
+          last_id: data[data.length - 1]?.id ?? null,
+          has_more: rows.length > limit,
+        };
+      },
+    );
 
-    app.delete('/v1/videos/:id', { config }, async (req) => {
-      const task = visibleTask(gw, req, (req.params as { id: string }).id);
-      await gw.service.delete(task);
-      return { id: videoId(task.id), object: 'video.deleted', deleted: true };
-    });
+    route(
+      app,
+      {
+        method: 'GET',
+        url: '/v1/videos/:id',
+        tag,
+        summary: 'Retrieve a video',
+        auth: 'key',
+        dialect: 'openai',
+        params: idParams,
+        responses: { 200: { description: 'The video.', schema: videoSchema, headers: { 'openai-poll-after-ms': 'How long to wait before polling again.' } } },
+      },
+      async (req, reply, { params }) => {
+        const task = visibleTaskView(gw, req, params.id);
+        reply.header('openai-poll-after-ms', pollAfter);
+        return video(task);
+      },
+    );
 
-    app.get('/v1/videos/:id/content', { config }, async (req, reply) => {
-      const task = visibleTask(gw, req, (req.params as { id: string }).id);
-      const variant = (req.query as { variant?: string }).variant ?? 'video';
-      if (!VARIANTS.includes(variant as Variant)) {
-        throw invalid('variant', `Invalid value for 'variant': '${variant}'. Supported values are 'video', 'thumbnail' and 'spritesheet'.`);
-      }
-      return serveVariant(gw, req, reply, task, variant as Variant);
-    });
+    route(
+      app,
+      {
+        method: 'DELETE',
+        url: '/v1/videos/:id',
+        tag,
+        summary: 'Delete a video',
+        description: 'Cancels it if it is still running (the hold is released) and removes its files.',
+        auth: 'key',
+        dialect: 'openai',
+        params: idParams,
+        responses: { 200: z.object({ id: z.string(), object: z.literal('video.deleted'), deleted: z.literal(true) }) },
+      },
+      async (req, _reply, { params }) => {
+        const task = visibleTask(gw, req, params.id);
+        await gw.service.delete(task);
+        return { id: videoId(task.id), object: 'video.deleted', deleted: true };
+      },
+    );
 
-    app.post('/v1/videos/:id/remix', { config, schema: { response: { 200: videoSchema } } }, async (req, reply) => {
-      const source = visibleTask(gw, req, (req.params as { id: string }).id);
-      const body = await readBody(req, { fileFields: [], maxFileBytes: 0 });
-      const prompt = parsePrompt(body.fields.prompt);
-      const callbackUrl = parseCallbackUrl(body.fields.callback_url, gw.config.net);
-      if (source.status !== 'completed') {
-        throw conflict(
-          `Video ${videoId(source.id)} cannot be remixed: its status is ${toVideo(source, style).status}. Only completed videos can be remixed.`,
-          'video_not_completed',
-        );
-      }
-      if (!gw.service.store.getAsset(source.id, 'video')) {
-        throw new ApiError({ status: 410, type: 'invalid_request_error', code: 'content_expired', message: `The content of video ${videoId(source.id)} has expired, so it cannot be remixed.` });
-      }
-      const model = gw.catalog.get(source.model) ?? parseModel(DEFAULT_MODEL, gw.catalog, DEFAULT_MODEL);
-      const request: CanonicalCreate = {
-        origin: 'openai',
-        model,
-        prompt,
-        seconds: source.seconds,
-        size: parseSize(`${source.width}x${source.height}`)!,
-        params: callbackUrl ? { callbackUrl } : {},
-        reference: null,
-        remixOf: source,
-      };
-      return answerCreate(reply, await createTask(gw, req.apiKey, request, createHeaders(req)));
-    });
+    route(
+      app,
+      {
+        method: 'GET',
+        url: '/v1/videos/:id/content',
+        tag,
+        summary: 'Download the video, its thumbnail or its spritesheet',
+        description: 'Streams the file with ETag, conditional GET and byte ranges (or redirects to storage, as the operator configured).',
+        auth: 'key',
+        dialect: 'openai',
+        params: idParams,
+        query: z.object({ variant: z.enum(VARIANTS).optional().meta({ description: 'Which file (default video).' }) }),
+        headers: { Range: 'A single byte range, e.g. bytes=0-1023.' },
+        responses: {
+          200: { description: 'The file.', media: ['video/mp4', 'image/webp', 'image/jpeg'] },
+          206: { description: 'The requested byte range.', media: ['video/mp4'] },
+          302: { description: 'A presigned storage URL (storage.delivery = redirect).' },
+          304: { description: 'Not modified (If-None-Match).' },
+        },
+      },
+      async (req, reply, { params, query }) => serveVariant(gw, req, reply, visibleTask(gw, req, params.id), query.variant ?? 'video'),
+    );
+
+    route(
+      app,
+      {
+        method: 'POST',
+        url: '/v1/videos/:id/remix',
+        tag,
+        summary: 'Remix a completed video',
+        description: 'A new video from a completed one and a prompt saying what to change; same model, size and length.',
+        auth: 'key',
+        dialect: 'openai',
+        params: idParams,
+        body: openaiRemixBody,
+        bodyTypes: ['json', 'multipart'],
+        headers: createHeaderDocs,
+        responses: { 200: created },
+      },
+      async (req, reply, { params, raw }) => {
+        const source = visibleTask(gw, req, params.id);
+        const prompt = parsePrompt(raw.fields.prompt);
+        const callbackUrl = parseCallbackUrl(raw.fields.callback_url, gw.config.net);
+        if (source.status !== 'completed') {
+          throw conflict(
+            `Video ${videoId(source.id)} cannot be remixed: its status is ${toVideo(source, style).status}. Only completed videos can be remixed.`,
+            'video_not_completed',
+          );
+        }
+        if (!gw.service.store.getAsset(source.id, 'video')) {
+          throw new ApiError({ status: 410, type: 'invalid_request_error', code: 'content_expired', message: `The content of video ${videoId(source.id)} has expired, so it cannot be remixed.` });
+        }
+        const model = gw.catalog.get(source.model) ?? parseModel(DEFAULT_MODEL, gw.catalog, DEFAULT_MODEL);
+        const request: CanonicalCreate = {
+          origin: 'openai',
+          model,
+          prompt,
+          seconds: source.seconds,
+          size: parseSize(`${source.width}x${source.height}`)!,
+          params: callbackUrl ? { callbackUrl } : {},
+          reference: null,
+          remixOf: source,
+        };
+        return answerCreate(reply, await createTask(gw, req.apiKey, request, createHeaders(req)));
+      },
+    );
   };
 }
 
-function parseLimit(value: string | undefined): number {
-  if (value === undefined || value === '') return 20;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 100) {
-    throw invalid('limit', `Invalid value for 'limit': '${value}'. Expected an integer between 0 and 100.`);
-  }
-  return n;
-}
+/** Examples of a create body (the first is seed 000's). */
+const CREATE_EXAMPLES = {
+  seed: { summary: 'Text to video (multipart form, as in the apigo docs)', value: { model: 'sora-2', prompt: '一只可爱的小猫在花园里玩耍', size: '720x1280', seconds: '4' } },
+  reference: { summary: 'With a reference image by URL', value: { model: 'sora-2', prompt: 'The scene comes alive, slow dolly in', seconds: '8', size: '1280x720', input_reference: { image_url: 'https://example.com/first-frame.png' } } },
+};

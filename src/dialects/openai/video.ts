@@ -1,4 +1,6 @@
+import { z } from 'zod';
 import { videoId } from '../../core/ids.js';
+import { pageOf, taskError, unix, unixOrNull } from '../../http/schemas.js';
 import type { TaskView } from '../../store/tasks.js';
 
 export type StatusStyle = 'openai' | 'apigo';
@@ -36,35 +38,23 @@ export function toVideo(task: TaskView, style: StatusStyle) {
   };
 }
 
-/** Response schema (also makes serialisation fast). */
-export const videoSchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    object: { type: 'string' },
-    created_at: { type: 'integer' },
-    completed_at: { type: ['integer', 'null'] },
-    expires_at: { type: ['integer', 'null'] },
-    status: { type: 'string' },
-    progress: { type: 'integer' },
-    model: { type: 'string' },
-    prompt: { type: ['string', 'null'] },
-    seconds: { type: 'string' },
-    size: { type: 'string' },
-    remixed_from_video_id: { type: ['string', 'null'] },
-    error: {
-      anyOf: [{ type: 'null' }, { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } }],
-    },
-  },
-} as const;
+/** The Video object, as Zod (the OpenAPI document and the contract tests read it). */
+export const videoSchema = z
+  .object({
+    id: z.string().meta({ examples: ['video_01K9Z3V3D4RZ6M0Y9B7C2X5N8Q'] }),
+    object: z.literal('video'),
+    created_at: unix,
+    completed_at: unixOrNull,
+    expires_at: unixOrNull.meta({ description: 'When the files are removed (retention); null until completed.' }),
+    status: z.enum(['queued', 'pending', 'in_progress', 'completed', 'failed']).meta({ description: "'pending' instead of 'queued' when the operator chose the apigo status style; a cancelled video reads as failed with error code 'cancelled'." }),
+    progress: z.number().int().min(0).max(100),
+    model: z.string(),
+    prompt: z.string().nullable(),
+    seconds: z.string(),
+    size: z.string(),
+    remixed_from_video_id: z.string().nullable(),
+    error: taskError.nullable(),
+  })
+  .meta({ id: 'Video' });
 
-export const videoListSchema = {
-  type: 'object',
-  properties: {
-    object: { type: 'string' },
-    data: { type: 'array', items: videoSchema },
-    first_id: { type: ['string', 'null'] },
-    last_id: { type: ['string', 'null'] },
-    has_more: { type: 'boolean' },
-  },
-} as const;
+export const videoListSchema = pageOf(videoSchema);
