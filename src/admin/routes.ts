@@ -21,25 +21,29 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
 }
 
 const B = MONEY_BOUNDS;
-/** A finite number of US dollars from min to max; the message names the bounds. */
-const usd = (min: number, max: number) =>
-  z.number({ error: `must be a number of US dollars from ${min} to ${max}` }).min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
-const nonZero = (v: number) => usdToMicros(v) !== 0;
-const limitMsg = `must be an integer from 1 to ${B.maxKeyLimit}, or null for the default`;
-const limit = z.number({ error: limitMsg }).int(limitMsg).min(1, limitMsg).max(B.maxKeyLimit, limitMsg).nullable();
+/** A finite number of US dollars from min to max; the messages name the field and the bounds. */
+const usd = (field: string, min: number, max: number, nonZero = false) => {
+  const msg = `${field} must be a number of US dollars from ${min} to ${max}${nonZero ? ', at least 0.000001 either way' : ''}.`;
+  const n = z.number({ error: msg }).min(min, msg).max(max, msg);
+  return nonZero ? n.refine((v) => usdToMicros(v) !== 0, msg) : n;
+};
+const limit = (field: string) => {
+  const msg = `${field} must be an integer from 1 to ${B.maxKeyLimit}, or null for the default.`;
+  return z.number({ error: msg }).int(msg).min(1, msg).max(B.maxKeyLimit, msg).nullable();
+};
 const keyLimits = {
-  rpm_limit: limit.optional(),
-  max_inflight: limit.optional(),
-  credit_limit_usd: usd(0, B.maxCreditLimitUsd).optional(),
+  rpm_limit: limit('rpm_limit').optional(),
+  max_inflight: limit('max_inflight').optional(),
+  credit_limit_usd: usd('credit_limit_usd', 0, B.maxCreditLimitUsd).optional(),
 };
 const createKey = z.object({
   name: z.string().trim().min(1).max(200),
   test: z.boolean().optional(),
-  credit_usd: usd(0, B.maxCreditUsd).refine(nonZero, 'must be at least 0.000001').optional(),
+  credit_usd: usd('credit_usd', 0, B.maxCreditUsd, true).optional(),
   ...keyLimits,
 });
 const updateKey = z.object({ name: z.string().trim().min(1).max(200).optional(), ...keyLimits });
-const credit = z.object({ amount_usd: usd(-B.maxCreditUsd, B.maxCreditUsd).refine(nonZero, 'must be at least 0.000001 either way'), note: z.string().max(500).optional() });
+const credit = z.object({ amount_usd: usd('amount_usd', -B.maxCreditUsd, B.maxCreditUsd, true), note: z.string().max(500).optional() });
 /** A price override: the model and the dimensions it prices (absent = any). `tier` is the older name of `resolution` ('1024p' = 'high'). */
 const price = z
   .object({
@@ -48,7 +52,7 @@ const price = z
     tier: z.enum(['720p', '1024p', '1080p']).optional(),
     audio: z.boolean().optional(),
     mode: z.string().min(1).max(50).optional(),
-    usd_per_second: usd(0, B.maxUsdPerSecond),
+    usd_per_second: usd('usd_per_second', 0, B.maxUsdPerSecond),
   })
   .strict()
   .refine((p) => p.resolution === undefined || p.tier === undefined, { message: 'give resolution or tier, not both', path: ['tier'] });
