@@ -116,6 +116,7 @@ const healthSchema = z.object({
   active_jobs: z.number().int(),
   max_jobs: z.number().int().nullable(),
   unfinished_tasks: z.record(z.string(), z.number()),
+  unresolved_submits: z.number().int().meta({ description: 'Tasks failed with upstream_submit_unknown: their job may exist upstream, paid for, with no task following it.' }),
   counters: z.record(z.string(), z.number()),
   last_error: z.unknown(),
   observed_durations: z.array(z.object({ model: z.string(), seconds: z.number(), samples: z.number(), mean_seconds: z.number(), deviation_seconds: z.number() })),
