@@ -111,6 +111,16 @@ export function parseErrorBody(text: string, contentType: string): Pick<Upstream
   return trimmed ? { upstreamMessage: trimmed.slice(0, 300) } : {};
 }
 
+/** An adapter's own reading of an error body (JSON only; a reader that throws is ignored). */
+function adapterReading(read: NonNullable<UpstreamRequest['readError']>, text: string, status: number): Partial<UpstreamErrorDetail> {
+  try {
+    const out = read(JSON.parse(text) as unknown, status) ?? {};
+    return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined));
+  } catch {
+    return {};
+  }
+}
+
 /** multipart/form-data, RFC 7578. Names and file names are quoted with " and line breaks escaped. */
 export function encodeMultipart(parts: FormPart[]): { body: Buffer; contentType: string } {
   const boundary = `----vidgate${randomBytes(12).toString('hex')}`;
@@ -294,7 +304,7 @@ export class ChannelHttp implements UpstreamHttp {
       req.signal?.removeEventListener('abort', abandon);
     }
     if (status < 200 || status > 299) {
-      const parsed = parseErrorBody(text, resHeaders['content-type'] ?? '');
+      const parsed = { ...parseErrorBody(text, resHeaders['content-type'] ?? ''), ...(req.readError ? adapterReading(req.readError, text, status) : {}) };
       throw new UpstreamError('http', `the upstream answered HTTP ${status}`, { status, retryAfterMs: retryAfterMs(resHeaders), ...parsed });
     }
     if (text.trim() === '') return { status, headers: resHeaders, body: undefined };

@@ -1,6 +1,7 @@
 import { apimart } from './apimart/index.js';
 import { ark } from './ark/index.js';
 import { dashscope } from './dashscope/index.js';
+import { comfyui } from './comfyui/index.js';
 import { kling } from './kling/index.js';
 import { minimax } from './minimax/index.js';
 import { openaiCompatible } from './openai-compatible/index.js';
@@ -25,4 +26,5 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [openrouter.type]: openrouter as AdapterDefinition<never>,
   [minimax.type]: minimax as AdapterDefinition<never>,
   [dashscope.type]: dashscope as AdapterDefinition<never>,
+  [comfyui.type]: comfyui as AdapterDefinition<never>,
 };

@@ -168,6 +168,12 @@ export interface UpstreamRequest {
   /** Abandons the request (a listener's long poll when its channel goes away). */
   signal?: AbortSignal;
   /**
+   * The adapter's reading of a non-2xx JSON answer, for envelopes that carry more than a code and
+   * a message (ComfyUI's per-node `node_errors`): what it returns overrides the generic parse.
+   * The body is only seen here, never kept.
+   */
+  readError?(body: unknown, status: number): Partial<Pick<UpstreamErrorDetail, 'code' | 'type' | 'param' | 'kind' | 'upstreamMessage'>> | undefined;
+  /**
    * - `submit`: the request that creates the job: a longer timeout, a fresh connection, and a
    *   transport failure after sending is "outcome unknown";
    * - `upload`: an input sent before the submit (an image upload): long timeout, and any failure

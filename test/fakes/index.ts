@@ -10,6 +10,7 @@
  * - `openrouter-fake.ts`    — OpenRouter /api/v1/videos, polling_url, keyed content, signed callbacks;
  * - `minimax-fake.ts`       — MiniMax V1 (Hailuo) and V2 (H3), challenge-echo callbacks;
  * - `dashscope-fake.ts`     — Wan on DashScope (Model Studio), async tasks, cancel;
+ * - `comfyui-fake.ts`       — ComfyUI's HTTP API and websocket, executing the graph with ffmpeg;
  * - `script.ts`             — per-job scripts; `clock.ts` — compressible upstream time;
  * - `faults.ts`             — fault injection; `payload.ts` — media fixtures; `cdn.ts` — result-URL origin.
  */
@@ -25,6 +26,8 @@ export { startMinimaxFake, MinimaxFake } from './minimax-fake.js';
 export type { ChallengeRecord, MinimaxFakeOptions, MinimaxJobParams } from './minimax-fake.js';
 export { startDashscopeFake, DashscopeFake } from './dashscope-fake.js';
 export type { DashscopeFakeOptions, DashscopeJobParams } from './dashscope-fake.js';
+export { startComfyUIFake, ComfyUIFake } from './comfyui-fake.js';
+export type { ComfyFakeOptions, Execution as ComfyExecution } from './comfyui-fake.js';
 export type { CallbackMode, CallbackRecord, CommonFakeOptions, CompletionRecord, FakeStats, Submission } from './base.js';
 export { FakeCdn } from './cdn.js';
 export { FakeClock } from './clock.js';
