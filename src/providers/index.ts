@@ -1,13 +1,17 @@
 import { apimart } from './apimart/index.js';
 import { ark } from './ark/index.js';
-import { dashscope } from './dashscope/index.js';
 import { comfyui } from './comfyui/index.js';
+import { dashscope } from './dashscope/index.js';
+import { fal } from './fal/index.js';
 import { kling } from './kling/index.js';
+import { luma } from './luma/index.js';
 import { minimax } from './minimax/index.js';
 import { openaiCompatible } from './openai-compatible/index.js';
 import type { AdapterDefinition } from './types.js';
 import { openrouter } from './openrouter/index.js';
 import { pixverse } from './pixverse/index.js';
+import { replicate } from './replicate/index.js';
+import { runway } from './runway/index.js';
 import { vidu } from './vidu/index.js';
 import { xai } from './xai/index.js';
 
@@ -24,6 +28,10 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [vidu.type]: vidu as AdapterDefinition<never>,
   [pixverse.type]: pixverse as AdapterDefinition<never>,
   [openrouter.type]: openrouter as AdapterDefinition<never>,
+  [runway.type]: runway as AdapterDefinition<never>,
+  [replicate.type]: replicate as AdapterDefinition<never>,
+  [fal.type]: fal as AdapterDefinition<never>,
+  [luma.type]: luma as AdapterDefinition<never>,
   [minimax.type]: minimax as AdapterDefinition<never>,
   [dashscope.type]: dashscope as AdapterDefinition<never>,
   [comfyui.type]: comfyui as AdapterDefinition<never>,
