@@ -175,6 +175,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     accounts: new Accounts(db, keys, ledger),
     secrets,
     providerFor: (model, key, remixOf) => lazy.upstreams!.channels.providerFor(model, key, remixOf),
+    refusal: (request, provider) => lazy.upstreams!.channels.refusal(request, provider),
   };
 
   const requestIdPrefix = randomBytes(10).toString('hex');
@@ -216,7 +217,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   await server.register(multipart, {
     limits: {
       fileSize: config.images.maxBytes,
-      files: 4,
+      files: 16,
       fields: 64,
       fieldSize: Math.ceil(config.images.maxBytes * 1.4) + 1024,
       parts: 80,

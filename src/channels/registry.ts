@@ -1,3 +1,4 @@
+import type { VideoRequest } from '../core/video-request.js';
 import type { FastifyBaseLogger } from 'fastify';
 import { Agent } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -322,6 +323,22 @@ export class Channels {
   /** Channels (not removed) that list this public model, enabled or not. */
   serving(model: string): ChannelRuntime[] {
     return this.list().filter((r) => r.def.models.some((m) => m.model === model));
+  }
+
+  /**
+   * Why no enabled channel of the model can take this request (each one's adapter refuses it, e.g.
+   * an upstream that cannot be told a last frame): the first refusal, or null when one can (or
+   * the request goes to the sandbox). Checked at create time, so the caller gets a 400 before any hold.
+   */
+  refusal(request: VideoRequest, provider: string): { param: string; message: string } | null {
+    if (provider === 'sandbox') return null;
+    let first: { param: string; message: string } | null = null;
+    for (const r of this.serving(request.model).filter((c) => c.def.enabled)) {
+      const refusal = r.adapter.refuse?.(request, this.upstreamModel(r, request.model) ?? request.model);
+      if (!refusal) return null;
+      first ??= refusal;
+    }
+    return first;
   }
 
   upstreamModel(r: ChannelRuntime, model: string): string | undefined {

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import type { ModelSpec, Size } from './catalog.js';
 import { defaultAudio, formatSize, pairOfSize } from './catalog.js';
 import { resolutionOfSize } from './model-config.js';
-import type { Resolution } from './video-request.js';
+import type { AspectRatio, MediaInput, Resolution, VideoRequest } from './video-request.js';
+import { requestOf } from './video-request.js';
+import { IMAGE_MIME, inspectImage } from '../media/reference-image.js';
 import { invalid } from './errors.js';
 import type { Gateway } from './gateway.js';
 import { quoteTask } from './quote.js';
@@ -37,7 +39,20 @@ export interface CanonicalCreate {
    * the image's own aspect ratio overrides `aspect_ratio`).
    */
   sizeFromReference?: (image: Size) => Size;
+  /** As asked (or the model's default); `adaptive` when the first frame decides. Absent: read from the size. */
+  aspectRatio?: AspectRatio;
+  negativePrompt?: string;
+  seed?: number;
+  /** Model-specific options, already checked against the model. */
+  options?: Record<string, unknown>;
+  /** The last frame (fitted to the size like the first). */
+  lastFrame?: ReferenceInput | null;
+  /** Reference images, kept as given. */
+  references?: ReferenceInput[];
 }
+
+/** What a dialect's create parser produces: everything but the origin, the task params and a remix source. */
+export type CreateFields = Omit<CanonicalCreate, 'origin' | 'params' | 'remixOf'>;
 
 export interface CreateHeaders {
   idempotencyKey?: string;
@@ -82,6 +97,12 @@ export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate,
         params: req.params,
         remixOf: req.remixOf?.id ?? null,
         reference: referenceFingerprint(req.reference),
+        ...(req.aspectRatio ? { aspectRatio: req.aspectRatio } : {}),
+        ...(req.negativePrompt !== undefined ? { negativePrompt: req.negativePrompt } : {}),
+        ...(req.seed !== undefined ? { seed: req.seed } : {}),
+        ...(req.options && Object.keys(req.options).length ? { options: req.options } : {}),
+        ...(req.lastFrame ? { lastFrame: referenceFingerprint(req.lastFrame) } : {}),
+        ...(req.references?.length ? { references: req.references.map(referenceFingerprint) } : {}),
       }),
     )
     .digest('hex');
@@ -96,15 +117,63 @@ export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate,
 
   let size = req.size;
   let reference: Buffer | undefined;
+  let frameDecided = false;
   if (req.reference) {
     const input = req.reference;
     const bytes = Buffer.isBuffer(input) ? input : await loadReferenceBytes(input, gw.reference);
     const param = req.referenceParam ?? (Buffer.isBuffer(input) ? 'input_reference' : input.param);
-    if (req.sizeFromReference) size = req.sizeFromReference(await referenceDimensions(bytes, param, gw.reference));
+    if (req.sizeFromReference) {
+      size = req.sizeFromReference(await referenceDimensions(bytes, param, gw.reference));
+      frameDecided = true;
+    }
     reference = await fitReference(bytes, size, param, gw.reference);
   }
-  const resolution = req.resolution ?? pairOfSize(req.model, formatSize(size))?.resolution ?? resolutionOfSize(size.width, size.height);
-  const quote = quoteTask(gw, key, req.model, { resolution, audio: req.audio ?? defaultAudio(req.model), mode: req.mode, seconds: req.seconds }, req.remixOf);
+  const media: { name: string; data: Buffer; contentType: string }[] = [];
+  let lastFrame: MediaInput | undefined;
+  if (req.lastFrame) {
+    const png = await fitReference(await loadReferenceBytes(req.lastFrame, gw.reference), size, req.lastFrame.param, gw.reference);
+    media.push({ name: 'last_frame.png', data: png, contentType: 'image/png' });
+    lastFrame = { role: 'last_frame', kind: 'image', blob: 'last_frame.png', contentType: 'image/png', bytes: png.length, width: size.width, height: size.height };
+  }
+  const references: MediaInput[] = [];
+  for (const [i, input] of (req.references ?? []).entries()) {
+    const bytes = await loadReferenceBytes(input, gw.reference);
+    const image = await inspectImage(bytes, gw.reference.limits, input.param);
+    const name = `reference-${i + 1}.${image.format === 'jpeg' ? 'jpg' : image.format}`;
+    const contentType = IMAGE_MIME[image.format];
+    media.push({ name, data: bytes, contentType });
+    references.push({ role: 'reference', kind: 'image', blob: name, contentType, bytes: bytes.length, width: image.width, height: image.height });
+  }
+  const pair = pairOfSize(req.model, formatSize(size));
+  const resolution = req.resolution ?? pair?.resolution ?? resolutionOfSize(size.width, size.height);
+  const audio = req.audio ?? defaultAudio(req.model);
+  // Only a mode that was asked for: the adapter may pick one from the rest (Kling: by resolution).
+  const mode = req.mode;
+  // The frame decided the shape: the ratio is the one it got, unless the caller asked for `adaptive`.
+  const aspectRatio: AspectRatio =
+    req.aspectRatio === 'adaptive' ? 'adaptive' : frameDecided || !req.aspectRatio ? (pair?.aspectRatio ?? req.aspectRatio ?? 'adaptive') : req.aspectRatio;
+  const source = req.remixOf ? requestOf(req.remixOf) : undefined;
+  const request: VideoRequest = {
+    model: req.model.id,
+    prompt: req.prompt,
+    seconds: req.seconds,
+    aspectRatio,
+    resolution,
+    width: size.width,
+    height: size.height,
+    audio,
+    ...(mode !== undefined ? { mode } : {}),
+    ...(req.negativePrompt !== undefined ? { negativePrompt: req.negativePrompt } : {}),
+    ...(req.seed !== undefined ? { seed: req.seed } : {}),
+    ...(reference ? { firstFrame: { role: 'first_frame', kind: 'image', blob: 'reference.png', contentType: 'image/png', bytes: reference.length, width: size.width, height: size.height } } : {}),
+    ...(lastFrame ? { lastFrame } : {}),
+    references,
+    options: req.options ?? source?.options ?? {},
+  };
+  const quote = quoteTask(gw, key, req.model, { resolution, audio, mode, seconds: req.seconds }, req.remixOf);
+  // What no upstream of the model can be told is a 400 now, not a failed task later.
+  const refusal = req.remixOf ? null : gw.refusal?.(request, quote.provider);
+  if (refusal) throw invalid(refusal.param, `${req.model.id} cannot do this here: ${refusal.message}.`, 'unsupported_by_upstream');
   return gw.service.create({
     keyId,
     origin: req.origin,
@@ -119,6 +188,8 @@ export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate,
     priceMicros: quote.priceMicros,
     remixedFrom: req.remixOf?.id ?? null,
     reference,
+    request,
+    media,
     bodyHash,
     idempotencyKey: headers.idempotencyKey,
   });

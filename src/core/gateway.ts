@@ -10,6 +10,7 @@ import type { Catalog } from './catalog.js';
 import type { ReferenceDeps } from './reference.js';
 import type { TaskService } from './service.js';
 import type { Task } from './task.js';
+import type { VideoRequest } from './video-request.js';
 
 /** What the HTTP layers need from the core; built once in app.ts. */
 export interface Gateway {
@@ -29,4 +30,6 @@ export interface Gateway {
    * channel id); a remix goes where its source was made. Throws an ApiError when none can.
    */
   providerFor(model: string, key: ApiKey, remixOf?: Task): string;
+  /** Why the provider picked for a new task cannot take this request (every channel of the model refuses it), or null. */
+  refusal?(request: VideoRequest, provider: string): { param: string; message: string } | null;
 }

@@ -8,6 +8,7 @@ import type { TaskFailure } from './errors.js';
 import { newTaskId } from './ids.js';
 import type { Asset, Origin, Task, TaskKind, TaskParams, TaskStatus } from './task.js';
 import { TERMINAL } from './task.js';
+import type { MediaInput, VideoRequest } from './video-request.js';
 
 export interface CreateInput {
   keyId: string;
@@ -25,6 +26,13 @@ export interface CreateInput {
   remixedFrom?: string | null;
   /** Reference image already fitted to width x height (PNG). */
   reference?: Buffer;
+  /**
+   * The canonical request. Its media name files of `media` (e.g. `last_frame.png`), relative to
+   * the task's folder; they are stored with the task and the keys prefixed with its id. A first
+   * frame is `reference` (stored as `reference.png`).
+   */
+  request?: VideoRequest;
+  media?: { name: string; data: Buffer; contentType: string }[];
   /** Hash of the request body, used to recognise retries. */
   bodyHash?: string;
   idempotencyKey?: string;
@@ -119,6 +127,17 @@ export class TaskService {
     const now = this.now();
     const id = newTaskId(now);
     if (input.reference) await this.blobs.writeReference(id, input.reference);
+    for (const m of input.media ?? []) await this.blobs.put(`${id}/${m.name}`, m.data, m.contentType);
+    const inTask = (m: MediaInput): MediaInput => ({ ...m, blob: `${id}/${m.blob}` });
+    const request: VideoRequest | null = input.request
+      ? {
+          ...input.request,
+          ...(input.request.firstFrame ? { firstFrame: inTask(input.request.firstFrame) } : {}),
+          ...(input.request.lastFrame ? { lastFrame: inTask(input.request.lastFrame) } : {}),
+          references: input.request.references.map(inTask),
+        }
+      : null;
+    const stored = !!input.reference || (input.media?.length ?? 0) > 0;
     const task: Task = {
       id,
       keyId: input.keyId,
@@ -135,6 +154,7 @@ export class TaskService {
       remixedFrom: input.remixedFrom ?? null,
       hasReference: !!input.reference,
       params: input.params,
+      request,
       bodyHash: input.bodyHash ?? null,
       provider: input.provider,
       upstreamId: null,
@@ -171,11 +191,11 @@ export class TaskService {
         return { task, replayed: false };
       });
     } catch (err) {
-      if (input.reference) await this.dropFiles(id);
+      if (stored) await this.dropFiles(id);
       throw err;
     }
     if (result.replayed) {
-      if (input.reference) await this.dropFiles(id);
+      if (stored) await this.dropFiles(id);
     } else {
       this.wakeWorker();
       for (const hook of this.createdHooks) hook(result.task);

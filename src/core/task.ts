@@ -1,4 +1,5 @@
 import type { TaskFailure } from './errors.js';
+import type { VideoRequest } from './video-request.js';
 
 /**
  * The one canonical Task. Dialects render it in their own vocabulary; providers drive it.
@@ -40,6 +41,8 @@ export interface Task {
   remixedFrom: string | null;
   hasReference: boolean;
   params: TaskParams;
+  /** The canonical request as created (media as blob keys); null for tasks created before it was stored. */
+  request?: VideoRequest | null;
   /** Hash of the create request body (recognises client retries). */
   bodyHash: string | null;
   provider: string | null;

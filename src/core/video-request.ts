@@ -62,27 +62,108 @@ export interface VideoRequest<M = MediaInput> {
   options: Record<string, unknown>;
 }
 
+/** What a task makes, as status reads show it. */
+export interface RequestShape {
+  aspectRatio: AspectRatio;
+  resolution: Resolution;
+  audio: boolean;
+}
+
+const isRatio = (v: unknown): v is AspectRatio => (ASPECT_RATIOS as readonly unknown[]).includes(v);
+const isResolution = (v: unknown): v is Resolution => (RESOLUTIONS as readonly unknown[]).includes(v);
+
+/** The shape of a frame size alone (tasks from before the request was stored). */
+function shapeOfSize(width: number, height: number): Omit<RequestShape, 'audio'> {
+  const short = Math.min(width, height);
+  return {
+    aspectRatio: width === height ? '1:1' : width > height ? '16:9' : '9:16',
+    resolution: short >= 1080 ? '1080p' : short >= 1024 ? 'high' : '720p',
+  };
+}
+
+/** The task columns a stored request is completed from. */
+export interface RequestColumns {
+  id: string;
+  model: string;
+  prompt: string;
+  seconds: number;
+  width: number;
+  height: number;
+  hasReference: boolean;
+}
+
+const firstFrameOf = (t: Pick<RequestColumns, 'id' | 'width' | 'height'>): MediaInput => ({
+  role: 'first_frame', kind: 'image', blob: `${t.id}/reference.png`, contentType: 'image/png', width: t.width, height: t.height,
+});
+
 /**
- * The canonical request of a task. Tasks created before the request was stored are described
- * from their Sora-era columns.
+ * The request column's JSON: only what the task's own columns do not say (prompt, model, length
+ * and size have columns; empty lists and the usual first frame are left out). Kept small: it is
+ * written on every create.
+ */
+export function storedRequest(req: VideoRequest, task: Pick<RequestColumns, 'id' | 'width' | 'height'>): string {
+  const { prompt: _p, model: _m, seconds: _s, width: _w, height: _h, references, options, firstFrame, ...rest } = req;
+  const out: Record<string, unknown> = rest;
+  if (references.length) out.references = references;
+  if (Object.keys(options).length) out.options = options;
+  if (firstFrame) {
+    const usual = firstFrameOf(task);
+    if (firstFrame.blob !== usual.blob || firstFrame.width !== usual.width || firstFrame.height !== usual.height || firstFrame.contentType !== usual.contentType) out.firstFrame = firstFrame;
+    else out.firstFrame = 1;
+  }
+  return JSON.stringify(out);
+}
+
+export function parseStoredRequest(json: string | null, t: RequestColumns): VideoRequest | null {
+  if (json === null || json === undefined) return null;
+  const s = JSON.parse(json) as Partial<VideoRequest> & { firstFrame?: MediaInput | 1 };
+  const { firstFrame, ...rest } = s;
+  return {
+    ...(rest as Omit<VideoRequest, 'firstFrame'>),
+    model: t.model,
+    prompt: t.prompt,
+    seconds: t.seconds,
+    width: t.width,
+    height: t.height,
+    references: s.references ?? [],
+    options: s.options ?? {},
+    ...(firstFrame === 1 ? { firstFrame: firstFrameOf(t) } : firstFrame ? { firstFrame } : {}),
+  };
+}
+
+/** The shape of a status row: from its stored request, else from its size. */
+export function shapeOf(json: string | null, width: number, height: number): RequestShape {
+  if (json) {
+    const r = JSON.parse(json) as Partial<VideoRequest>;
+    if (isRatio(r.aspectRatio) && isResolution(r.resolution)) return { aspectRatio: r.aspectRatio, resolution: r.resolution, audio: r.audio === true };
+  }
+  return { ...shapeOfSize(width, height), audio: false };
+}
+
+/** What a task makes, from whatever form it is in (status view or full task). */
+export function shapeOfTask(t: { width: number; height: number; shape?: RequestShape; request?: VideoRequest | null }): RequestShape {
+  if (t.shape) return t.shape;
+  if (t.request) return { aspectRatio: t.request.aspectRatio, resolution: t.request.resolution, audio: t.request.audio };
+  return { ...shapeOfSize(t.width, t.height), audio: false };
+}
+
+/**
+ * The canonical request of a task: the one stored with it, or, for tasks created before the
+ * request was stored, one described from their Sora-era columns.
  */
 export function requestOf(task: Task): VideoRequest {
-  const ratio = task.width === task.height ? '1:1' : task.width > task.height ? '16:9' : '9:16';
-  const short = Math.min(task.width, task.height);
+  if (task.request) return { ...task.request, model: task.model, prompt: task.prompt };
+  const derived = shapeOfSize(task.width, task.height);
   return {
     model: task.model,
     prompt: task.prompt,
     seconds: task.seconds,
-    aspectRatio: (ASPECT_RATIOS as readonly string[]).includes(task.params.aspectRatio ?? '') ? (task.params.aspectRatio as AspectRatio) : ratio,
-    resolution: (RESOLUTIONS as readonly string[]).includes(task.params.resolution ?? '')
-      ? (task.params.resolution as Resolution)
-      : short >= 1080 ? '1080p' : short >= 1024 ? 'high' : '720p',
+    aspectRatio: isRatio(task.params.aspectRatio) ? task.params.aspectRatio : derived.aspectRatio,
+    resolution: isResolution(task.params.resolution) ? task.params.resolution : derived.resolution,
     width: task.width,
     height: task.height,
     audio: false,
-    ...(task.hasReference
-      ? { firstFrame: { role: 'first_frame', kind: 'image', blob: `${task.id}/reference.png`, contentType: 'image/png', width: task.width, height: task.height } }
-      : {}),
+    ...(task.hasReference ? { firstFrame: firstFrameOf(task) } : {}),
     references: [],
     options: {},
   };

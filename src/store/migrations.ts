@@ -234,8 +234,15 @@ export const MIGRATIONS: Migration[] = [
   `,
   },
   {
+    // The canonical request (core/video-request.ts) of each new task, as JSON without the prompt
+    // and model (their own columns). NULL for tasks created before: requestOf() describes those
+    // from their Sora-era columns.
+    id: '006_task_request',
+    sql: `ALTER TABLE tasks ADD COLUMN request TEXT;`,
+  },
+  {
     // Finding a task by its upstream job (callbacks, lost-submit lookups) and counting lost submits.
-    id: '006_upstream_lookups',
+    id: '007_upstream_lookups',
     sql: `
   CREATE INDEX tasks_by_upstream ON tasks(provider, upstream_id) WHERE upstream_id IS NOT NULL;
   CREATE INDEX tasks_submit_unknown ON tasks(provider) WHERE error_code = 'upstream_submit_unknown';

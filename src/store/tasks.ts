@@ -2,6 +2,9 @@ import type { Statement } from 'better-sqlite3';
 import { ExternalWrites } from './db.js';
 import type { Db } from './db.js';
 import type { Asset, Task, TaskStatus, Variant } from '../core/task.js';
+import type { VideoRequest } from '../core/video-request.js';
+import { parseStoredRequest, shapeOf, storedRequest } from '../core/video-request.js';
+import type { RequestShape } from '../core/video-request.js';
 
 /** Column ↔ property mapping for the tasks table. */
 const COLUMNS: Record<keyof Task, string> = {
@@ -20,6 +23,7 @@ const COLUMNS: Record<keyof Task, string> = {
   remixedFrom: 'remixed_from',
   hasReference: 'has_reference',
   params: 'params',
+  request: 'request',
   bodyHash: 'body_hash',
   provider: 'provider',
   upstreamId: 'upstream_id',
@@ -58,6 +62,9 @@ function toRow(patch: Partial<Task>): Row {
       case 'providerState':
         row[COLUMNS[key]] = JSON.stringify(value);
         break;
+      case 'request':
+        row.request = value === null ? null : storedRequest(value as VideoRequest, patch as Task);
+        break;
       case 'hasReference':
         row.has_reference = value ? 1 : 0;
         break;
@@ -69,11 +76,16 @@ function toRow(patch: Partial<Task>): Row {
 }
 
 export function rowToTask(r: Row): Task {
+  const { shape: _shape, ...view } = rowToView(r);
   return {
-    ...rowToView(r),
+    ...view,
     kind: r.kind as Task['kind'],
     hasReference: r.has_reference === 1,
     params: JSON.parse(r.params as string) as Task['params'],
+    request: parseStoredRequest(r.request as string | null, {
+      id: r.id as string, model: r.model as string, prompt: r.prompt as string, seconds: r.seconds as number,
+      width: r.width as number, height: r.height as number, hasReference: r.has_reference === 1,
+    }),
     bodyHash: r.body_hash as string | null,
     provider: r.provider as string | null,
     upstreamId: r.upstream_id as string | null,
@@ -89,16 +101,16 @@ export function rowToTask(r: Row): Task {
   };
 }
 
-/** The fields a status read shows. */
+/** The fields a status read shows (`shape`: what was made, from the stored request). */
 export type TaskView = Pick<
   Task,
   | 'id' | 'keyId' | 'origin' | 'model' | 'prompt' | 'seconds' | 'width' | 'height' | 'status' | 'progress' | 'error'
   | 'remixedFrom' | 'priceMicros' | 'quoteMicros' | 'costMicros' | 'createdAt' | 'startedAt' | 'completedAt' | 'expiresAt'
->;
+> & { shape?: RequestShape };
 
 const VIEW_COLUMNS = [
   'id', 'key_id', 'origin', 'model', 'prompt', 'seconds', 'width', 'height', 'status', 'progress', 'error_code', 'error_message',
-  'remixed_from', 'price_micros', 'quote_micros', 'cost_micros', 'created_at', 'started_at', 'completed_at', 'expires_at',
+  'remixed_from', 'price_micros', 'quote_micros', 'cost_micros', 'created_at', 'started_at', 'completed_at', 'expires_at', 'request',
 ];
 
 function rowToView(r: Row): TaskView {
@@ -122,6 +134,7 @@ function rowToView(r: Row): TaskView {
     startedAt: r.started_at as number | null,
     completedAt: r.completed_at as number | null,
     expiresAt: r.expires_at as number | null,
+    shape: shapeOf(r.request as string | null, r.width as number, r.height as number),
   };
 }
 

@@ -82,8 +82,9 @@ describe('dashscope adapter', () => {
     const req = (s: typeof a) => fake.requests.find((r) => r.seq === s.seq)!;
     expect(req(a).path).toBe('/api/v1/services/aigc/video-generation/video-synthesis');
     expect(req(a).headers['x-dashscope-async']).toBe('enable');
-    expect(a.body).toEqual({ model: 'wan2.6-t2v', input: { prompt: 'a paper boat on a canal' }, parameters: { size: '1920*1080', duration: 10, watermark: false, audio: false } });
-    expect(b.body).toMatchObject({ model: 'wan2.6-i2v', parameters: { resolution: '720P', duration: 5, audio: false } });
+    // No audio flag asked: the model's default (the catalogue's Wan 2.6: sound on), as quoted.
+    expect(a.body).toEqual({ model: 'wan2.6-t2v', input: { prompt: 'a paper boat on a canal' }, parameters: { size: '1920*1080', duration: 10, watermark: false, audio: true } });
+    expect(b.body).toMatchObject({ model: 'wan2.6-i2v', parameters: { resolution: '720P', duration: 5, audio: true } });
     expect((b.body.input as { img_url: string }).img_url).toMatch(/^data:image\/png;base64,/);
     // No resolution asked: the catalogue's default for Wan 2.7 (1080p).
     expect(c.body).toEqual({ model: 'wan2.7-t2v', input: { prompt: 'neon rain' }, parameters: { resolution: '1080P', ratio: '9:16', duration: 2, watermark: false } });

@@ -70,7 +70,8 @@ describe('runway adapter', () => {
     expect(fake.params.get(t2v.jobId)!.endpoint).toBe('text_to_video');
     expect(i2v.body).toMatchObject({ model: 'gen4_turbo', duration: 10, ratio: '720:1280' });
     expect(i2v.body.promptImage as string).toMatch(/^data:image\/png;base64,/);
-    expect(t2v.body).toEqual({ model: 'veo3.1', promptText: 'a comet at dawn', ratio: '1920:1080', duration: 8, audio: false });
+    // No generate_audio asked: the model's default (the catalogue's Veo 3.1: sound on), as quoted.
+    expect(t2v.body).toEqual({ model: 'veo3.1', promptText: 'a comet at dawn', ratio: '1920:1080', duration: 8, audio: true });
     const sent = fake.requests.find((r) => r.seq === i2v.seq)!;
     expect(sent.fieldTypes.duration).toBe('integer');
     expect(sent.headers.authorization).toBe(`Bearer ${RUNWAY_KEY}`);

@@ -16,7 +16,8 @@ import { apimartCreateBody } from './schema.js';
 import { Estimates, apimartStatus, apimartTaskSchema, toApimartTask } from './task.js';
 
 const FILE_NAME_LIST = Object.values(FILE_NAMES) as [string, ...string[]];
-import { parseGeneration, sizeForImage } from './validate.js';
+import { parseGeneration } from './validate.js';
+import { modelSchemaDocument } from '../model-schema.js';
 
 /** `X-APIMart-Response-Version` value that selects the object form of the submit response. */
 export const RESPONSE_VERSION = '2026-07-27';
@@ -78,23 +79,17 @@ export function apimartRoutes(gw: Gateway) {
       },
       async (req, reply, { raw }) => {
         const body = raw.fields;
-        const parsed = parseGeneration(body, gw.catalog);
+        const { aspectName, resolutionName, imageUrl, ...fields } = parseGeneration(body, gw.catalog);
         const callbackUrl = parseCallbackUrl(body.callback_url, gw.config.net);
-        const param = 'image_urls[0]';
         const request: CanonicalCreate = {
+          ...fields,
           origin: 'apimart',
-          model: parsed.model,
-          prompt: parsed.prompt,
-          seconds: parsed.seconds,
-          size: parsed.size,
           params: {
-            aspectRatio: parsed.aspectRatio,
-            resolution: parsed.resolution,
-            ...(parsed.imageUrl ? { imageUrl: parsed.imageUrl } : {}),
+            aspectRatio: aspectName,
+            resolution: resolutionName,
+            ...(imageUrl ? { imageUrl } : {}),
             ...(callbackUrl ? { callbackUrl } : {}),
           },
-          reference: parsed.imageUrl ? { kind: 'url', url: parsed.imageUrl, param } : null,
-          ...(parsed.imageUrl ? { sizeFromReference: (image) => sizeForImage(parsed, image, param) } : {}),
         };
         const result = await createTask(gw, req.apiKey, request, {
           idempotencyKey: parseIdempotencyKey(req.headers['idempotency-key']),
@@ -107,6 +102,47 @@ export function apimartRoutes(gw: Gateway) {
           return { code: 200, data: { id, object: 'generation.task', status: apimartStatus(result.task.status) } };
         }
         return { code: 200, data: [{ status: 'submitted', task_id: id }] };
+      },
+    );
+
+    // The JSON Schema of a model's create body in both dialects (apimart's model-schema shape).
+    const schemas = new Map<string, ReturnType<typeof modelSchemaDocument>>();
+    route(
+      app,
+      {
+        method: 'GET',
+        url: '/v1/model-schema',
+        tag,
+        summary: "A model's create body as JSON Schema",
+        description: "The JSON Schema (draft 2020-12) of one model's create body: apimart's at the top (operation, endpoint, input_schema, schema_version, idempotency, response_contract), both dialects under `dialects`. Narrowed to what the model takes (its durations, aspect ratios, resolutions, audio, frames, references, options).",
+        auth: 'key',
+        dialect: 'apimart',
+        query: z.object({
+          model: z.string().min(1).max(200).meta({ description: 'A model id or alias (GET /v1/models).' }),
+          operation: z.enum(['video_generation']).optional().meta({ description: 'Only video_generation.' }),
+        }),
+        responses: {
+          200: z
+            .object({
+              model: z.string(),
+              aliases: z.array(z.string()),
+              operation: z.literal('video_generation'),
+              schema_version: z.string(),
+              endpoint: z.string(),
+              input_schema: z.record(z.string(), z.unknown()),
+              idempotency: z.record(z.string(), z.unknown()),
+              response_contract: z.record(z.string(), z.unknown()),
+              dialects: z.record(z.string(), z.unknown()),
+            })
+            .meta({ id: 'ModelSchema' }),
+        },
+      },
+      async (_req, _reply, { query }) => {
+        const model = gw.catalog.get(query.model);
+        if (!model) throw notFound(`model '${query.model}' is not supported. Supported models: ${gw.catalog.list().map((m) => m.id).join(', ')}.`, 'model');
+        let doc = schemas.get(model.id);
+        if (!doc) schemas.set(model.id, (doc = modelSchemaDocument(model)));
+        return doc;
       },
     );
 

@@ -12,7 +12,8 @@ import type { TaskView } from '../../store/tasks.js';
 import { z } from 'zod';
 import { optEnum, optText, pathId, queryInt, route } from '../../http/route.js';
 import { serveVariant, visibleTask, visibleTaskView } from '../../http/tasks.js';
-import { parseModel, parsePrompt, parseReference, parseSeconds, parseSizeParam } from './validate.js';
+import { requestOf } from '../../core/video-request.js';
+import { parseCreateFields, parseModel, parsePrompt } from './validate.js';
 import { openaiCreateBody, openaiRemixBody } from './schema.js';
 import { toVideo, videoListSchema, videoSchema } from './video.js';
 
@@ -23,7 +24,11 @@ const DEFAULT_MODEL = 'sora-2';
 export function openaiRoutes(gw: Gateway) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     const style = gw.config.statusStyle;
-    const video = (t: TaskView) => toVideo(t, style);
+    // Models beyond OpenAI's own also say what was made (aspect_ratio, resolution, generate_audio).
+    const video = (t: TaskView) => {
+      const model = gw.catalog.get(t.model);
+      return toVideo(t, style, model && model.ownedBy !== 'openai' ? model : undefined);
+    };
     const pollAfter = String(gw.config.pollAfterMs);
     const createHeaders = (req: FastifyRequest) => ({
       idempotencyKey: parseIdempotencyKey(req.headers['idempotency-key']),
@@ -54,35 +59,18 @@ export function openaiRoutes(gw: Gateway) {
         auth: 'key',
         dialect: 'openai',
         body: openaiCreateBody(gw.catalog),
-        explain: ({ fields }) => {
-          parsePrompt(fields.prompt);
-          const model = parseModel(fields.model, gw.catalog, DEFAULT_MODEL);
-          parseSeconds(fields.seconds, model);
-          parseSizeParam(fields.size, model, gw.catalog);
-        },
+        explain: (raw) => void parseCreateFields(raw, gw.catalog, DEFAULT_MODEL),
         bodyTypes: ['json', 'multipart'],
-        files: { names: ['input_reference'], maxFileBytes: gw.config.images.maxBytes },
+        files: { names: ['input_reference', 'last_frame'], lists: ['reference_images[]', 'reference_images'], maxFileBytes: gw.config.images.maxBytes },
         bodyExamples: CREATE_EXAMPLES,
         headers: createHeaderDocs,
         bodyLimit: jsonLimit,
         responses: { 200: created },
       },
       async (req, reply, { raw }) => {
-        const f = raw.fields;
-        const prompt = parsePrompt(f.prompt);
-        const model = parseModel(f.model, gw.catalog, DEFAULT_MODEL);
-        const seconds = parseSeconds(f.seconds, model);
-        const size = parseSizeParam(f.size, model, gw.catalog);
-        const callbackUrl = parseCallbackUrl(f.callback_url, gw.config.net);
-        const request: CanonicalCreate = {
-          origin: 'openai',
-          model,
-          prompt,
-          seconds,
-          size,
-          params: callbackUrl ? { callbackUrl } : {},
-          reference: parseReference(raw),
-        };
+        const fields = parseCreateFields(raw, gw.catalog, DEFAULT_MODEL);
+        const callbackUrl = parseCallbackUrl(raw.fields.callback_url, gw.config.net);
+        const request: CanonicalCreate = { ...fields, origin: 'openai', params: callbackUrl ? { callbackUrl } : {} };
         return answerCreate(reply, await createTask(gw, req.apiKey, request, createHeaders(req)));
       },
     );
@@ -217,12 +205,17 @@ export function openaiRoutes(gw: Gateway) {
           throw new ApiError({ status: 410, type: 'invalid_request_error', code: 'content_expired', message: `The content of video ${videoId(source.id)} has expired, so it cannot be remixed.` });
         }
         const model = gw.catalog.get(source.model) ?? parseModel(DEFAULT_MODEL, gw.catalog, DEFAULT_MODEL);
+        const made = requestOf(source);
         const request: CanonicalCreate = {
           origin: 'openai',
           model,
           prompt,
           seconds: source.seconds,
           size: parseSize(`${source.width}x${source.height}`)!,
+          aspectRatio: made.aspectRatio,
+          resolution: made.resolution,
+          audio: made.audio,
+          ...(made.mode !== undefined ? { mode: made.mode } : {}),
           params: callbackUrl ? { callbackUrl } : {},
           reference: null,
           remixOf: source,

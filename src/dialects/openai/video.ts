@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { videoId } from '../../core/ids.js';
 import { pageOf, taskError, unix, unixOrNull } from '../../http/schemas.js';
 import type { TaskView } from '../../store/tasks.js';
+import { shapeOfTask } from '../../core/video-request.js';
+import type { ModelSpec } from '../../core/catalog.js';
+import { pairOfSize } from '../../core/catalog.js';
 
 export type StatusStyle = 'openai' | 'apigo';
 
@@ -19,8 +22,15 @@ export function openaiStatus(task: Pick<TaskView, 'status'>, style: StatusStyle)
   }
 }
 
-/** The Video object: every field of the contract, null where absent. */
-export function toVideo(task: TaskView, style: StatusStyle) {
+/**
+ * The Video object: every field of the contract, null where absent. With the `model` (given for
+ * models beyond OpenAI's own; Sora videos keep exactly OpenAI's object) it adds what was made:
+ * `aspect_ratio`, `resolution`, `generate_audio`.
+ */
+export function toVideo(task: TaskView, style: StatusStyle, model?: ModelSpec) {
+  const made = model ? shapeOfTask(task) : undefined;
+  // `adaptive` was asked; the ratio made is the one of the size.
+  const ratio = made?.aspectRatio === 'adaptive' ? (pairOfSize(model!, `${task.width}x${task.height}`)?.aspectRatio ?? 'adaptive') : made?.aspectRatio;
   return {
     id: videoId(task.id),
     object: 'video',
@@ -35,6 +45,7 @@ export function toVideo(task: TaskView, style: StatusStyle) {
     size: `${task.width}x${task.height}`,
     remixed_from_video_id: task.remixedFrom ? videoId(task.remixedFrom) : null,
     error: task.error ? { code: task.error.code, message: task.error.message } : null,
+    ...(made ? { aspect_ratio: ratio, resolution: made.resolution, generate_audio: made.audio } : {}),
   };
 }
 
@@ -54,6 +65,9 @@ export const videoSchema = z
     size: z.string(),
     remixed_from_video_id: z.string().nullable(),
     error: taskError.nullable(),
+    aspect_ratio: z.string().optional().meta({ description: 'What was made (models beyond OpenAI\'s own): the aspect ratio.' }),
+    resolution: z.string().optional().meta({ description: 'What was made (models beyond OpenAI\'s own): the resolution tier.' }),
+    generate_audio: z.boolean().optional().meta({ description: 'What was made (models beyond OpenAI\'s own): whether it has an audio track.' }),
   })
   .meta({ id: 'Video' });
 

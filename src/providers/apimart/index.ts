@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AdapterDefinition, AuthContext, ResultSources, UpstreamAccepted, UpstreamAdapter, UpstreamHttp, UpstreamStatus, UpstreamSubmit } from '../types.js';
+import type { AdapterDefinition, AuthContext, ResultSources, UpstreamAccepted, UpstreamAdapter, UpstreamHttp, UpstreamMedia, UpstreamStatus, UpstreamSubmit } from '../types.js';
 import { UpstreamError } from '../types.js';
 import { asRecord, isRecord, num, str } from '../parse.js';
 import type { Json } from '../parse.js';
@@ -14,7 +14,11 @@ import { parseTask } from './status.js';
  *   from the orientation (or the apimart client's own value), `resolution` (`high` for the
  *   1024p sizes of the Sora pro models, `1080p` for 1080p, else the model default; or the
  *   client's own value), `image_urls` with the fitted reference (a URL served by the gateway when
- *   VIDGATE_PUBLIC_URL is set, else a data: URL). Every submit carries an Idempotency-Key that is
+ *   VIDGATE_PUBLIC_URL is set, else a data: URL) and the last frame as its second entry (apimart's
+ *   first + last frame), reference images as `image_urls` when there are no frames; with
+ *   `frame_fields` the frames go as `first_frame_image` / `last_frame_image` instead (the Veo
+ *   "official" models); `negative_prompt`, `seed`, `generate_audio`, `mode` and the model's own
+ *   options (flat, as apimart takes them). Every submit carries an Idempotency-Key that is
  *   stable for the task on this channel, so a submit whose outcome is unknown is simply resent.
  * - both submit shapes are read: `data:[{task_id}]` (legacy) and `data:{id}` (object/versioned);
  *   an HTTP 200 with `code` ≠ 200 in the envelope is an error.
@@ -29,6 +33,8 @@ export const apimartOptions = z
     language: z.enum(['en', 'zh', 'ko', 'ja']).default('en'),
     /** Model-specific fields added to every submit (e.g. `{"mode":"pro"}` for Kling). */
     extra_body: z.record(z.string(), z.unknown()).optional(),
+    /** Send the frames as first_frame_image / last_frame_image (Veo "official" models) rather than in image_urls. */
+    frame_fields: z.boolean().default(false),
   })
   .strict();
 
@@ -81,8 +87,23 @@ class ApimartAdapter implements UpstreamAdapter {
       aspect_ratio: r.aspectRatio === 'adaptive' ? aspectOf(r.width, r.height) : r.aspectRatio,
     };
     // 720p is every model's default: left out, so models that only know standard/high accept it.
-    if (r.resolution !== '720p' && r.resolution !== 'standard') body.resolution = r.resolution;
-    if (r.firstFrame) body.image_urls = [r.firstFrame.publicUrl ?? `data:${r.firstFrame.contentType};base64,${r.firstFrame.data.toString('base64')}`];
+    if (r.resolution !== '720p' && r.resolution !== 'standard') body.resolution = r.resolution === '4k' ? '4K' : r.resolution;
+    const link = (m: UpstreamMedia) => m.publicUrl ?? `data:${m.contentType};base64,${m.data.toString('base64')}`;
+    if (this.o.frame_fields) {
+      if (r.firstFrame) body.first_frame_image = link(r.firstFrame);
+      if (r.lastFrame) body.last_frame_image = link(r.lastFrame);
+    } else if (r.firstFrame || r.lastFrame) {
+      body.image_urls = [r.firstFrame, r.lastFrame].filter((m): m is UpstreamMedia => m !== undefined).map(link);
+    }
+    if (r.references.length) {
+      if (r.firstFrame || r.lastFrame) body.reference_images = r.references.map(link);
+      else body.image_urls = r.references.map(link);
+    }
+    if (r.negativePrompt !== undefined) body.negative_prompt = r.negativePrompt;
+    if (r.seed !== undefined) body.seed = r.seed;
+    if (r.audio) body.generate_audio = true;
+    if (r.mode !== undefined) body.mode = r.mode;
+    Object.assign(body, r.options);
     const headers: Record<string, string> = { 'idempotency-key': job.idempotencyKey };
     if (this.o.response_version) headers['x-apimart-response-version'] = APIMART_RESPONSE_VERSION;
     const res = await http.send({ method: 'POST', path: this.path(http, '/v1/videos/generations'), json: body, headers, purpose: 'submit' });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { AdapterDefinition, AuthContext, FormPart, ResultSources, UpstreamAccepted, UpstreamAdapter, UpstreamHttp, UpstreamStatus, UpstreamSubmit } from '../types.js';
+import type { VideoRequest } from '../../core/video-request.js';
+import type { AdapterDefinition, AuthContext, FormPart, ResultSources, UpstreamAccepted, UpstreamAdapter, UpstreamHttp, UpstreamMedia, UpstreamStatus, UpstreamSubmit } from '../types.js';
 import { UpstreamError } from '../types.js';
 import { asRecord, str, unixMs } from '../parse.js';
 import { parseVideo } from './status.js';
@@ -14,6 +15,12 @@ import { parseVideo } from './status.js';
  *   accepts nothing else) or JSON; `seconds` is always a string, `size` is `WxH`, the reference
  *   image is the `input_reference` file part (JSON: `{image_url}` with a data or https URL).
  *   Remix: `POST /videos/{id}/remix {prompt}`.
+ * - the request's fields beyond OpenAI's own (`aspect_ratio`, `resolution`, `duration`,
+ *   `generate_audio`, `negative_prompt`, `seed`, `mode`, `last_frame`, `reference_images`,
+ *   `metadata`) are sent only when the channel lists them in `extra_fields` (its upstream takes
+ *   them: another vidgate, new-api, …). A request that needs one the channel does not list (a
+ *   negative prompt, seed, mode, last frame, references or options) is refused by the channel
+ *   (another channel may serve it; with none, the create is a 400).
  * - status: `GET /videos/{id}`; words normalised by status.ts.
  * - result: `GET /videos/{id}/content` (+ `?variant=thumbnail|spritesheet`), or the flat `url`
  *   older apigo puts on the video object (fetched without credentials when it is on another host).
@@ -41,8 +48,14 @@ export const openaiCompatibleOptions = z
      * outcome is unknown is then resent with the same key instead of failing the task.
      */
     idempotency: z.boolean().default(false),
+    /** Fields beyond OpenAI's own that the upstream takes (vidgate's dialect, new-api's): sent when the request has them. */
+    extra_fields: z
+      .array(z.enum(['aspect_ratio', 'resolution', 'duration', 'generate_audio', 'negative_prompt', 'seed', 'mode', 'last_frame', 'reference_images', 'metadata']))
+      .default([]),
   })
   .strict();
+
+export type ExtraField = OpenAICompatibleOptions['extra_fields'][number];
 
 export type OpenAICompatibleOptions = z.infer<typeof openaiCompatibleOptions>;
 
@@ -53,6 +66,44 @@ class OpenAICompatibleAdapter implements UpstreamAdapter {
 
   constructor(private readonly o: OpenAICompatibleOptions) {
     this.idempotentSubmit = o.idempotency;
+  }
+
+  private takes(field: ExtraField): boolean {
+    return this.o.extra_fields.includes(field);
+  }
+
+  /** What the request asks for that this upstream cannot be told (the channel does not list the field). */
+  refuse(req: VideoRequest): { param: string; message: string } | null {
+    // Only what a client asks for explicitly: the size (and so the shape) always goes, and the
+    // audio flag and aspect ratio follow the upstream's own default when it cannot be told.
+    const needs: [ExtraField, boolean][] = [
+      ['negative_prompt', req.negativePrompt !== undefined],
+      ['seed', req.seed !== undefined],
+      ['mode', req.mode !== undefined],
+      ['last_frame', req.lastFrame !== undefined],
+      ['reference_images', req.references.length > 0],
+      ['metadata', Object.keys(req.options).length > 0],
+    ];
+    for (const [field, needed] of needs) {
+      if (needed && !this.takes(field)) {
+        return { param: field, message: `this channel's OpenAI-compatible upstream is not configured to take '${field}' (channel option extra_fields)` };
+      }
+    }
+    return null;
+  }
+
+  /** The extra fields this channel sends, as JSON values. */
+  private extras(r: VideoRequest<UpstreamMedia>): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    if (this.takes('aspect_ratio')) out.aspect_ratio = r.aspectRatio;
+    if (this.takes('resolution')) out.resolution = r.resolution;
+    if (this.takes('duration')) out.duration = r.seconds;
+    if (this.takes('generate_audio')) out.generate_audio = r.audio;
+    if (this.takes('negative_prompt') && r.negativePrompt !== undefined) out.negative_prompt = r.negativePrompt;
+    if (this.takes('seed') && r.seed !== undefined) out.seed = r.seed;
+    if (this.takes('mode') && r.mode !== undefined) out.mode = r.mode;
+    if (this.takes('metadata') && Object.keys(r.options).length) out.metadata = r.options;
+    return out;
   }
 
   auth({ credentials: c }: AuthContext): Record<string, string> {
@@ -76,8 +127,10 @@ class OpenAICompatibleAdapter implements UpstreamAdapter {
     if (job.remixOf) {
       res = await http.send({ method: 'POST', path: `/videos/${encodeURIComponent(job.remixOf)}/remix`, query: this.query(), json: { prompt: r.prompt }, headers, purpose: 'submit' });
     } else if (this.o.body === 'json') {
-      const body: Record<string, unknown> = { model: job.model, prompt: r.prompt, seconds: String(r.seconds), size: `${r.width}x${r.height}` };
-      if (frame) body.input_reference = { image_url: frame.publicUrl ?? `data:${frame.contentType};base64,${frame.data.toString('base64')}` };
+      const body: Record<string, unknown> = { model: job.model, prompt: r.prompt, seconds: String(r.seconds), size: `${r.width}x${r.height}`, ...this.extras(r) };
+      if (frame) body.input_reference = { image_url: imageUrl(frame) };
+      if (r.lastFrame && this.takes('last_frame')) body.last_frame = { image_url: imageUrl(r.lastFrame) };
+      if (r.references.length && this.takes('reference_images')) body.reference_images = r.references.map((m) => ({ image_url: imageUrl(m) }));
       res = await http.send({ method: 'POST', path: '/videos', query: this.query(), json: body, headers, purpose: 'submit' });
     } else {
       const form: FormPart[] = [
@@ -86,7 +139,12 @@ class OpenAICompatibleAdapter implements UpstreamAdapter {
         { name: 'seconds', value: String(r.seconds) },
         { name: 'size', value: `${r.width}x${r.height}` },
       ];
+      for (const [name, value] of Object.entries(this.extras(r))) form.push({ name, value: typeof value === 'object' ? JSON.stringify(value) : String(value) });
       if (frame) form.push({ name: 'input_reference', filename: 'reference.png', contentType: frame.contentType, data: frame.data });
+      if (r.lastFrame && this.takes('last_frame')) form.push({ name: 'last_frame', filename: 'last_frame.png', contentType: r.lastFrame.contentType, data: r.lastFrame.data });
+      if (this.takes('reference_images')) {
+        r.references.forEach((m, i) => form.push({ name: 'reference_images[]', filename: `reference-${i + 1}.${m.contentType.split('/')[1] ?? 'png'}`, contentType: m.contentType, data: m.data }));
+      }
       res = await http.send({ method: 'POST', path: '/videos', query: this.query(), form, headers, purpose: 'submit' });
     }
     const id = str(asRecord(res.body)?.id);
@@ -160,6 +218,9 @@ class OpenAICompatibleAdapter implements UpstreamAdapter {
     }
   }
 }
+
+/** An image for a JSON body: our signed link when there is one, else the bytes as a data: URL. */
+const imageUrl = (m: UpstreamMedia): string => m.publicUrl ?? `data:${m.contentType};base64,${m.data.toString('base64')}`;
 
 /** Whether a listed video is the one this submit made (see OpenAICompatibleAdapter.find). */
 function sameJob(v: Record<string, unknown>, job: UpstreamSubmit): boolean {
