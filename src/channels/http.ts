@@ -89,11 +89,13 @@ export function parseErrorBody(text: string, contentType: string): Pick<Upstream
       const detailMsg = Array.isArray(detail)
         ? detail.map((d) => str(asRecord(d)?.msg)).filter(Boolean).join('; ')
         : str(detail);
+      // OAuth token endpoints answer {error, error_description}; Google's envelope names its status word in error.status.
+      const oauth = typeof root.error === 'string' && str(root.error_description) ? `${root.error}: ${str(root.error_description)}` : undefined;
       return {
         code: str(e?.code) ?? str(root.code) ?? str(root.error_code) ?? str(root.ErrCode),
-        type: str(e?.type) ?? str(root.type) ?? str(root.error_type) ?? str(root.reason),
+        type: str(e?.type) ?? (typeof e?.status === 'string' ? e.status : undefined) ?? str(root.type) ?? str(root.error_type) ?? str(root.reason),
         param: str(e?.param) ?? str(root.param),
-        upstreamMessage: str(e?.message) ?? str(root.error) ?? str(root.message) ?? str(root.msg) ?? str(root.ErrMsg) ?? detailMsg ?? undefined,
+        upstreamMessage: str(e?.message) ?? oauth ?? str(root.error) ?? str(root.message) ?? str(root.msg) ?? str(root.ErrMsg) ?? detailMsg ?? undefined,
       };
     } catch {
       // fall through: not JSON after all

@@ -3,6 +3,7 @@ import { ark } from './ark/index.js';
 import { comfyui } from './comfyui/index.js';
 import { dashscope } from './dashscope/index.js';
 import { fal } from './fal/index.js';
+import { gemini } from './gemini/index.js';
 import { kling } from './kling/index.js';
 import { luma } from './luma/index.js';
 import { minimax } from './minimax/index.js';
@@ -12,6 +13,7 @@ import { openrouter } from './openrouter/index.js';
 import { pixverse } from './pixverse/index.js';
 import { replicate } from './replicate/index.js';
 import { runway } from './runway/index.js';
+import { vertex } from './vertex/index.js';
 import { vidu } from './vidu/index.js';
 import { xai } from './xai/index.js';
 
@@ -35,4 +37,6 @@ export const ADAPTERS: Readonly<Record<string, AdapterDefinition<never>>> = {
   [minimax.type]: minimax as AdapterDefinition<never>,
   [dashscope.type]: dashscope as AdapterDefinition<never>,
   [comfyui.type]: comfyui as AdapterDefinition<never>,
+  [vertex.type]: vertex as AdapterDefinition<never>,
+  [gemini.type]: gemini as AdapterDefinition<never>,
 };

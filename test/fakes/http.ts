@@ -17,7 +17,7 @@ import type { ByteSource } from './payload.js';
 import type { FieldType } from './util.js';
 import { isRecord, jsonType, sha256Hex, sleep, wallNow } from './util.js';
 
-export type RouteName = 'submit' | 'upload' | 'status' | 'list' | 'content' | 'delete' | 'remix' | 'cdn' | 'unknown';
+export type RouteName = 'submit' | 'upload' | 'status' | 'list' | 'content' | 'delete' | 'remix' | 'cdn' | 'token' | 'unknown';
 
 export interface UploadedFile {
   field: string;

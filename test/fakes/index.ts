@@ -15,6 +15,8 @@
  * - `minimax-fake.ts`       — MiniMax V1 (Hailuo) and V2 (H3), challenge-echo callbacks;
  * - `dashscope-fake.ts`     — Wan on DashScope (Model Studio), async tasks, cancel;
  * - `comfyui-fake.ts`       — ComfyUI's HTTP API and websocket, executing the graph with ffmpeg;
+ * - `vertex-fake.ts`        — Veo on Vertex AI: OAuth token endpoint, predictions, Cloud Storage;
+ * - `gemini-fake.ts`        — the Gemini API: Veo operations, keyed file downloads, Omni interactions;
  * - `script.ts`             — per-job scripts; `clock.ts` — compressible upstream time;
  * - `faults.ts`             — fault injection; `payload.ts` — media fixtures; `cdn.ts` — result-URL origin.
  */
@@ -32,6 +34,10 @@ export { startDashscopeFake, DashscopeFake } from './dashscope-fake.js';
 export type { DashscopeFakeOptions, DashscopeJobParams } from './dashscope-fake.js';
 export { startComfyUIFake, ComfyUIFake } from './comfyui-fake.js';
 export type { ComfyFakeOptions, Execution as ComfyExecution } from './comfyui-fake.js';
+export { startVertexFake, VertexFake } from './vertex-fake.js';
+export type { VertexFakeOptions, VertexJobParams } from './vertex-fake.js';
+export { startGeminiFake, GeminiFake } from './gemini-fake.js';
+export type { GeminiFakeOptions, GeminiJobParams } from './gemini-fake.js';
 export type { CallbackMode, CallbackRecord, CommonFakeOptions, CompletionRecord, FakeStats, Submission } from './base.js';
 export { FakeCdn } from './cdn.js';
 export { FakeClock } from './clock.js';
