@@ -6,6 +6,7 @@ import { httpBench, observabilityBench } from './http.js';
 import { machine } from './lib.js';
 import { pushBench } from './push-latency.js';
 import { renderBench } from './render.js';
+import { soakBench } from './soak.js';
 
 /**
  * `npm run bench [name…]`: runs the benchmarks (all by default) and prints Markdown for
@@ -19,6 +20,7 @@ const benches: Record<string, () => Promise<string>> = {
   content: () => contentBench({ rounds: quick ? 1 : 5, seconds: quick ? 3 : 8 }),
   comfyui: () => comfyuiBench({ jobs: quick ? 20 : 200, stepMs: 50, inFlight: 4 }),
   push: () => pushBench({ tasks: quick ? 100 : 1000, rate: 50, mode: 'direct' }),
+  soak: () => soakBench({ minutes: quick ? 2 : Math.min(30, Math.max(2, Number(process.env.SOAK_MINUTES) || 6)) }),
   // polling.ts is also a command of its own (npm run bench:polling -- --help); here its table.
   polling: async () => {
     const args = quick ? ['--tasks', '100', '--scale', '20', '--min-run-s', '30', '--max-run-s', '120'] : [];

@@ -35,6 +35,8 @@ import { packageVersion } from './http/version.js';
 import { route } from './http/route.js';
 import { z } from 'zod';
 import { modelRoutes } from './http/models.js';
+import { configureSharp } from './media/sharp-setup.js';
+import { prepareMediaTools } from './media/tools.js';
 import './http/types.js';
 import { SandboxProvider } from './providers/sandbox/provider.js';
 import type { Provider } from './providers/types.js';
@@ -104,6 +106,9 @@ export const REDACT_PATHS = [
 /** Build the whole gateway from a validated configuration. */
 export async function createApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const now = opts.now ?? Date.now;
+  // Before anything is opened: a gateway whose media tools cannot run refuses to start, saying why.
+  const toolNotes = await prepareMediaTools(config.dataDir);
+  configureSharp();
   const db = openDatabase(config.dataDir, { synchronous: config.sqlite.synchronous });
   const secrets = Secrets.load(config.dataDir, config.secretKey);
   const blobs = createBlobStore(config);
@@ -131,6 +136,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
             heldMicros: tasks.byStage.reduce((sum, s) => sum + s.heldMicros, 0),
             webhooksPending: hooks.pending,
             webhookOldestPendingAt: hooks.oldestCreatedAt,
+            unresolvedSubmits: [...(lazy.upstreams?.channels.unresolvedSubmits() ?? [])].map(([channel, count]) => ({ channel, count })),
           };
         },
         breakers: (at) => lazy.upstreams!.channels.list().map((r) => ({ channel: r.def.id, provider: r.def.type, state: r.breaker.state(at) })),
@@ -217,6 +223,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       parts: 80,
     },
   });
+  for (const note of toolNotes) server.log.warn(note);
   await blobs.init(server.log);
   const upstreams = createUpstreams({ config, db, store, blobs, secrets, catalog, prices, now, log: server.log, telemetry, wake: () => worker.notify() });
   lazy.upstreams = upstreams;

@@ -120,6 +120,17 @@ describe('signed result links', () => {
     await expectDenied(withParams({ signature: 'x'.repeat(43) }), 'invalid_signature');
     await expectDenied(withParams({ expires: String(expires + 3600) }), 'invalid_signature'); // extending the lifetime
     await expectDenied(withParams({ expires: `${expires}.0` }), 'invalid_signature');
+    // Exactly one spelling: the last base64url character carries two unused low bits, and a number
+    // can be written with leading zeros; the other spellings decode to the same values but are refused.
+    const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = B64.indexOf(sig[42]!);
+    for (const low of [1, 2, 3]) {
+      const alt = sig.slice(0, 42) + B64[last ^ low];
+      expect(Buffer.from(alt, 'base64url').equals(Buffer.from(sig, 'base64url'))).toBe(true);
+      await expectDenied(withParams({ signature: alt }), 'invalid_signature');
+    }
+    for (const e of [`0${expires}`, `00${expires}`, `+${expires}`, ` ${expires}`, `${expires}e0`]) await expectDenied(withParams({ expires: e }), 'invalid_signature');
+    expect((await fetch(withParams({}))).status).toBe(200);
     const missing = await expectDenied(withParams({ signature: null }), 'invalid_signature');
     expect(missing.error.message).toContain('expires and signature');
     await expectDenied(withParams({ expires: null, signature: null }), 'invalid_signature');

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { entrySchema, entryView, keyViewSchema } from '../billing/accounts.js';
-import { usdToMicros } from '../billing/money.js';
+import { MONEY_BOUNDS, usdToMicros } from '../billing/money.js';
 import { parseRange, usageQuery, usageReport, usageSchema } from '../billing/usage.js';
 import { optText, queryInt, route } from '../http/route.js';
 import { listOf } from '../http/schemas.js';
@@ -20,20 +20,30 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   throw invalid(param, param ? `Invalid '${param}': ${issue.message}` : issue.message);
 }
 
-const limit = z.number().int().positive().nullable();
+const B = MONEY_BOUNDS;
+/** A finite number of US dollars from min to max; the messages name the field and the bounds. */
+const usd = (field: string, min: number, max: number, nonZero = false) => {
+  const msg = `${field} must be a number of US dollars from ${min} to ${max}${nonZero ? ', at least 0.000001 either way' : ''}.`;
+  const n = z.number({ error: msg }).min(min, msg).max(max, msg);
+  return nonZero ? n.refine((v) => usdToMicros(v) !== 0, msg) : n;
+};
+const limit = (field: string) => {
+  const msg = `${field} must be an integer from 1 to ${B.maxKeyLimit}, or null for the default.`;
+  return z.number({ error: msg }).int(msg).min(1, msg).max(B.maxKeyLimit, msg).nullable();
+};
 const keyLimits = {
-  rpm_limit: limit.optional(),
-  max_inflight: limit.optional(),
-  credit_limit_usd: z.number().min(0).optional(),
+  rpm_limit: limit('rpm_limit').optional(),
+  max_inflight: limit('max_inflight').optional(),
+  credit_limit_usd: usd('credit_limit_usd', 0, B.maxCreditLimitUsd).optional(),
 };
 const createKey = z.object({
   name: z.string().trim().min(1).max(200),
   test: z.boolean().optional(),
-  credit_usd: z.number().positive().optional(),
+  credit_usd: usd('credit_usd', 0, B.maxCreditUsd, true).optional(),
   ...keyLimits,
 });
 const updateKey = z.object({ name: z.string().trim().min(1).max(200).optional(), ...keyLimits });
-const credit = z.object({ amount_usd: z.number(), note: z.string().max(500).optional() });
+const credit = z.object({ amount_usd: usd('amount_usd', -B.maxCreditUsd, B.maxCreditUsd, true), note: z.string().max(500).optional() });
 /** A price override: the model and the dimensions it prices (absent = any). `tier` is the older name of `resolution` ('1024p' = 'high'). */
 const price = z
   .object({
@@ -42,7 +52,7 @@ const price = z
     tier: z.enum(['720p', '1024p', '1080p']).optional(),
     audio: z.boolean().optional(),
     mode: z.string().min(1).max(50).optional(),
-    usd_per_second: z.number().min(0).max(1000),
+    usd_per_second: usd('usd_per_second', 0, B.maxUsdPerSecond),
   })
   .strict()
   .refine((p) => p.resolution === undefined || p.tier === undefined, { message: 'give resolution or tier, not both', path: ['tier'] });
@@ -105,7 +115,7 @@ export function adminRoutes(gw: Gateway) {
       async (_req, _reply, { body }) => {
         const { key, secret } = gw.keys.create(body.name, { test: body.test });
         gw.accounts.setLimits(key.id, limitsOf(body));
-        if (body.credit_usd) gw.accounts.credit(key.id, body.credit_usd, 'initial credit', gw.service.now());
+        if (body.credit_usd) gw.accounts.credit(key.id, body.credit_usd, 'initial credit', gw.service.now(), 'credit_usd');
         return { ...view(key.id), key: secret };
       },
     );

@@ -4,7 +4,7 @@ import type { Db } from '../store/db.js';
 import { writeTx } from '../store/db.js';
 import type { ApiKey, KeyLimits, KeyStore } from '../store/keys.js';
 import type { Ledger, LedgerEntry } from './ledger.js';
-import { formatUsd, microsToUsd, usdToMicros } from './money.js';
+import { MONEY_BOUNDS, formatUsd, microsToUsd, usdToMicros } from './money.js';
 
 /**
  * Operator actions on a key's money and limits, shared by the admin API and the CLI so both
@@ -23,29 +23,45 @@ export class Accounts {
     return key;
   }
 
-  /** Add (top-up) or remove (adjustment) credit. The balance may not go below the credit line. */
-  credit(idOrPrefix: string, amountUsd: number, note: string | null, now: number): LedgerEntry {
-    if (!Number.isFinite(amountUsd) || amountUsd === 0) throw invalid('amount_usd', 'amount_usd must be a non-zero number of US dollars.');
+  /**
+   * Add (top-up) or remove (adjustment) credit. The balance may not go below the credit line, nor
+   * past the bounds in MONEY_BOUNDS.
+   */
+  credit(idOrPrefix: string, amountUsd: number, note: string | null, now: number, param = 'amount_usd'): LedgerEntry {
+    const max = MONEY_BOUNDS.maxCreditUsd;
+    if (typeof amountUsd !== 'number' || !Number.isFinite(amountUsd) || Math.abs(amountUsd) > max) {
+      throw invalid(param, `${param} must be a number of US dollars from -${max} to ${max}.`);
+    }
     const micros = usdToMicros(amountUsd);
+    if (micros === 0) throw invalid(param, `${param} must be at least $0.000001 (one micro-dollar) either way.`);
     const key = this.key(idOrPrefix);
     return writeTx(this.db, () => {
       const { balanceMicros, creditLimitMicros } = this.ledger.balance(key.id);
       if (micros < 0 && balanceMicros + micros < -creditLimitMicros) {
         throw invalid(
-          'amount_usd',
+          param,
           `Removing ${formatUsd(-micros)} would take the balance (${formatUsd(balanceMicros)}) below the allowed ${formatUsd(-creditLimitMicros)}.`,
         );
+      }
+      const maxBalance = usdToMicros(MONEY_BOUNDS.maxBalanceUsd);
+      if (micros > 0 && balanceMicros + micros > maxBalance) {
+        throw invalid(param, `Adding ${formatUsd(micros)} would take the balance (${formatUsd(balanceMicros)}) above the largest allowed, ${formatUsd(maxBalance)}.`);
       }
       return this.ledger.post(key.id, micros > 0 ? 'topup' : 'adjust', micros, now, null, note);
     });
   }
 
   setLimits(idOrPrefix: string, limits: KeyLimits): ApiKey {
+    const maxLimit = MONEY_BOUNDS.maxKeyLimit;
     for (const [name, v] of [['rpm_limit', limits.rpmLimit], ['max_inflight', limits.maxInflight]] as const) {
-      if (v !== undefined && v !== null && (!Number.isInteger(v) || v < 1)) throw invalid(name, `${name} must be a positive integer, or null for the default.`);
+      if (v !== undefined && v !== null && (!Number.isInteger(v) || v < 1 || v > maxLimit)) {
+        throw invalid(name, `${name} must be an integer from 1 to ${maxLimit}, or null for the default.`);
+      }
     }
-    if (limits.creditLimitMicros !== undefined && (!Number.isInteger(limits.creditLimitMicros) || limits.creditLimitMicros < 0)) {
-      throw invalid('credit_limit_usd', 'credit_limit_usd must be zero or a positive number of US dollars.');
+    const maxCreditLimit = MONEY_BOUNDS.maxCreditLimitUsd;
+    const cl = limits.creditLimitMicros;
+    if (cl !== undefined && (!Number.isInteger(cl) || cl < 0 || cl > usdToMicros(maxCreditLimit))) {
+      throw invalid('credit_limit_usd', `credit_limit_usd must be a number of US dollars from 0 to ${maxCreditLimit}.`);
     }
     return this.keys.update(this.key(idOrPrefix).id, limits)!;
   }

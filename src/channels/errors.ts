@@ -46,6 +46,33 @@ export function scrub(text: string, secrets: readonly string[] = []): string {
     );
 }
 
+/**
+ * An upstream status with its free text scrubbed (the status word, the error's code, type and
+ * message), before it is logged, kept in the task's provider state or shown anywhere: an upstream
+ * may echo the channel's key in any of them. Result URLs are kept as they are: they are where the
+ * file is (signed query strings included) and are never shown outside the gateway.
+ */
+export function scrubStatus(status: UpstreamStatus, secrets: readonly string[]): UpstreamStatus {
+  const out: UpstreamStatus = { ...status, raw: trimReason(scrub(status.raw, secrets)).slice(0, 100) };
+  if (status.error) {
+    const e: NonNullable<UpstreamStatus['error']> = { ...status.error };
+    for (const f of ['code', 'type', 'message'] as const) {
+      const v = e[f];
+      if (typeof v === 'string') e[f] = trimReason(scrub(v, secrets));
+    }
+    out.error = e;
+  }
+  return out;
+}
+
+/**
+ * Absolute file paths (of this server: scratch files, tools) taken out of text that may reach a
+ * caller. URLs keep their paths (a path right after a host or a scheme is not matched).
+ */
+export function withoutPaths(text: string): string {
+  return text.replace(/(^|[\s('"=,;[])\/(?:[\w.@+-]+\/)*[\w.@+-]+/g, '$1[path]');
+}
+
 /** One line, at most MAX_REASON characters. */
 export function trimReason(text: string): string {
   const line = text.replace(/\s+/g, ' ').trim();

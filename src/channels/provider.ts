@@ -4,9 +4,10 @@ import type { FastifyBaseLogger } from 'fastify';
 import sharp from 'sharp';
 import type { TaskFailure } from '../core/errors.js';
 import type { Task } from '../core/task.js';
+import { MediaToolUnavailable } from '../media/ffmpeg.js';
 import { probeVideo } from '../media/probe.js';
 import type { MediaInfo } from '../media/probe.js';
-import type { CheckOutcome, FetchOutcome, Provider, ResultSource, ResultSources, StepContext, SubmitOutcome, UpstreamMedia, UpstreamStatus, UpstreamSubmit } from '../providers/types.js';
+import type { CheckOutcome, FetchOutcome, Provider, ResultSource, ResultSources, StepContext, SubmitOutcome, UpstreamAccepted, UpstreamMedia, UpstreamStatus, UpstreamSubmit } from '../providers/types.js';
 import { requestOf } from '../core/video-request.js';
 import type { MediaInput, VideoRequest } from '../core/video-request.js';
 import { RetryLater, UpstreamError } from '../providers/types.js';
@@ -15,7 +16,7 @@ import { Semaphore } from '../util/semaphore.js';
 import type { CallbackLinks } from './callbacks.js';
 import { download, DownloadError } from './download.js';
 import type { DownloadLimits, DownloadTarget } from './download.js';
-import { CODES, describeUpstreamError, isQuota, jobFailure, rejectionFailure, scrub, trimReason } from './errors.js';
+import { CODES, describeUpstreamError, isQuota, jobFailure, rejectionFailure, scrub, scrubStatus, trimReason, withoutPaths } from './errors.js';
 import type { MediaLinks } from './reference.js';
 import type { ChannelRuntime, Channels } from './registry.js';
 import { nextCheck } from './schedule.js';
@@ -26,8 +27,11 @@ import type { PollMemory, PollPolicy } from './schedule.js';
  * survive a crash is written here before it is acted on.
  */
 export interface ChannelState {
-  /** A submit that was sent (or about to be) and whose answer is not yet recorded. */
-  pending?: { channel: string; key: string; at: number; n: number };
+  /**
+   * A submit that was sent (or about to be) and whose answer is not yet recorded; `lookups`:
+   * how often the job was looked for upstream since (channels without idempotency).
+   */
+  pending?: { channel: string; key: string; at: number; n: number; lookups?: number };
   /** Channels that certainly did not get this job in the current round. */
   tried?: string[];
   /** Rounds in which no channel took the job. */
@@ -47,6 +51,9 @@ export interface ChannelState {
   /** When the job finished upstream: the upstream's own time, else when a check first saw it (metrics). */
   doneAt?: number;
 }
+
+/** How often the job of a submit whose answer was lost is looked for upstream before giving up. */
+export const LOOKUP_ATTEMPTS = 6;
 
 export interface ChannelProviderOptions {
   poll: PollPolicy;
@@ -258,7 +265,8 @@ export class ChannelProvider implements Provider {
     const now = ctx.now();
     const pending = st.pending!;
     const r = this.channels.get(pending.channel);
-    if (!r || !r.adapter.idempotentSubmit) return { ok: false, failure: this.unknownFailure() };
+    if (!r) return { ok: false, failure: this.unknownFailure() };
+    if (!r.adapter.idempotentSubmit) return r.adapter.find ? this.lookUp(task, ctx, st, r) : { ok: false, failure: this.unknownFailure() };
     const job = await this.jobFor(task, ctx);
     if ('failure' in job) return { ok: false, failure: job.failure };
     const slot = r.limiter.tryAcquire(now);
@@ -286,10 +294,65 @@ export class ChannelProvider implements Provider {
 
   private unknownOutcome(task: Task, r: ChannelRuntime, st: ChannelState, reason: string): SubmitOutcome {
     this.log.warn({ task: task.id, channel: r.def.id, reason, idempotent: r.adapter.idempotentSubmit }, 'submit outcome unknown');
-    if (!r.adapter.idempotentSubmit) return { ok: false, failure: this.unknownFailure(reason) };
+    if (!r.adapter.idempotentSubmit) {
+      if (!r.adapter.find) return { ok: false, failure: this.unknownFailure(reason) };
+      // No idempotency: look the job up by what was sent, after a moment (a new job may take a
+      // moment to be listed). The pending submit stays recorded, so a crash resumes the lookup.
+      throw new RetryLater(`submit outcome unknown (${reason}); looking the job up upstream`, this.backoff(0) + this.jitter(250), {
+        state: withState(task, st),
+      });
+    }
     const n = st.pending?.n ?? 1;
     throw new RetryLater(`submit outcome unknown (${reason}); resending with the same idempotency key`, this.backoff(n - 1) + this.jitter(250), {
       state: withState(task, st),
+    });
+  }
+
+  /**
+   * A submit whose answer was lost, on a channel without idempotency: look for the job it may have
+   * made (by what was sent: an external id, or prompt, parameters and time) and adopt it when
+   * found — the operator pays for it, so the caller gets it. Looked for LOOKUP_ATTEMPTS times
+   * with backoff (a new job may take a moment to be listed); then, or when the server cannot
+   * list jobs, the task fails with upstream_submit_unknown and counts as unresolved (see
+   * Channels.unresolvedSubmits).
+   */
+  private async lookUp(task: Task, ctx: StepContext, st: ChannelState, r: ChannelRuntime): Promise<SubmitOutcome> {
+    const now = ctx.now();
+    const pending = st.pending!;
+    const job = await this.jobFor(task, ctx);
+    if ('failure' in job) return { ok: false, failure: job.failure };
+    const slot = r.limiter.tryAcquire(now);
+    if (!slot.ok) throw new RetryLater('channel busy', Math.max(0, slot.retryAt - now) + this.jitter(), { state: withState(task, st), quiet: true });
+    const n = (pending.lookups ?? 0) + 1;
+    const upstreamModel = this.channels.upstreamModel(r, task.model) ?? task.model;
+    let found: UpstreamAccepted | null = null;
+    let why = 'not listed';
+    let final = false;
+    try {
+      found = await r.adapter.find!({ ...job, model: upstreamModel, idempotencyKey: pending.key }, r.http, pending.at, (id) => this.store.followsUpstream(r.def.id, id, task.id));
+    } catch (err) {
+      const e = err instanceof UpstreamError ? err : new UpstreamError('malformed', (err as Error).message);
+      why = this.reason(r, e);
+      // The server cannot list jobs (or refuses us): looking again will not help.
+      const status = e.detail.status ?? 0;
+      final = e.kind === 'http' && status >= 400 && status < 500 && status !== 408 && status !== 429;
+    } finally {
+      slot.release();
+    }
+    const metrics = this.channels.telemetry.metrics;
+    if (found) {
+      metrics?.submitLookup(r.def.id, r.def.type, 'adopted');
+      this.log.warn({ task: task.id, channel: r.def.id, upstreamId: found.upstreamId, lookups: n }, 'the job of a submit whose answer was lost was found upstream and adopted');
+      const status = found.status && scrubStatus(found.status, r.secrets);
+      return this.accepted(task, r, found.upstreamId, status, now, !!this.callbackUrl(task, r));
+    }
+    if (final || n >= LOOKUP_ATTEMPTS) {
+      metrics?.submitLookup(r.def.id, r.def.type, 'unresolved');
+      this.log.error({ task: task.id, channel: r.def.id, lookups: n, reason: why }, 'a submit whose answer was lost could not be found upstream: the job may exist there unfollowed');
+      return { ok: false, failure: this.unknownFailure(`looked for upstream ${n} time${n === 1 ? '' : 's'}: ${why}`) };
+    }
+    throw new RetryLater(`the job of a lost submit is not found upstream yet (${why}; lookup ${n})`, this.backoff(n) + this.jitter(500), {
+      state: withState(task, { ...st, pending: { ...pending, lookups: n } }),
     });
   }
 
@@ -308,7 +371,7 @@ export class ChannelProvider implements Provider {
     r.stats.submits++;
     try {
       const accepted = await r.adapter.submit(job, r.http);
-      return { ok: true, upstreamId: accepted.upstreamId, ...(accepted.status ? { status: accepted.status } : {}) };
+      return { ok: true, upstreamId: accepted.upstreamId, ...(accepted.status ? { status: scrubStatus(accepted.status, r.secrets) } : {}) };
     } catch (err) {
       r.stats.submitFailures++;
       const e = err instanceof UpstreamError ? err : new UpstreamError('unknown-outcome', `the submit failed unexpectedly (${(err as Error).message})`);
@@ -403,7 +466,8 @@ export class ChannelProvider implements Provider {
     r.stats.checks++;
     st.checks = (st.checks ?? 0) + 1;
     try {
-      status = await r.adapter.status(task.upstreamId, r.http);
+      // Scrubbed before anything logs or keeps it (an upstream may echo the key in its words).
+      status = scrubStatus(await r.adapter.status(task.upstreamId, r.http), r.secrets);
     } catch (err) {
       r.stats.checkFailures++;
       const e = err instanceof UpstreamError ? err : new UpstreamError('malformed', (err as Error).message);
@@ -437,6 +501,7 @@ export class ChannelProvider implements Provider {
     if (status.unrecognised) {
       const k = `${r.def.id}:${status.raw}`;
       if (!this.warned.has(k)) {
+        if (this.warned.size >= 1000) this.warned.clear(); // upstream words are unbounded; the log is not spammed either way
         this.warned.add(k);
         this.log.warn({ channel: r.def.id, status: status.raw }, 'upstream sent a status word this adapter does not know; treating it as waiting');
       }
@@ -550,6 +615,8 @@ export class ChannelProvider implements Provider {
         if (probed.width <= 0 || probed.height <= 0 || probed.durationSeconds <= 0) throw new InvalidVideo('it has no picture or no duration');
       } catch (err) {
         if (ctx.signal.aborted) throw err;
+        // Our own tool could not start: the gateway's problem, not the upstream's video (the step is retried).
+        if (err instanceof MediaToolUnavailable) throw err;
         r.stats.downloadFailures++;
         if (!(err instanceof InvalidVideo) && err instanceof DownloadError) metrics?.upstreamRequest(r.def.id, r.def.type, 'download', err.kind, performance.now() - started);
         return this.fetchFailed(task, r, st, err, sources.expiresAtMs, now);
@@ -600,7 +667,7 @@ export class ChannelProvider implements Provider {
 
   private fetchFailed(task: Task, r: ChannelRuntime, st: ChannelState, err: unknown, expiresAtMs: number | undefined, now: number): { ok: false; failure: TaskFailure } {
     const attempts = (st.fetchAttempts ?? 0) + 1;
-    const message = trimReason(scrub(err instanceof Error ? err.message : String(err), r.secrets));
+    const message = trimReason(withoutPaths(scrub(err instanceof Error ? err.message : String(err), r.secrets)));
     this.channels.noteError(r, `download: ${message}`);
     this.log.warn({ task: task.id, channel: r.def.id, attempts, reason: message }, 'result download failed');
     if (err instanceof DownloadError) {

@@ -535,6 +535,11 @@ export class Channels {
     r.stats.lastError = { at: this.now(), message };
   }
 
+  /** Per channel: submits whose answer was lost and whose job was not found (cluster-wide, from the database). */
+  unresolvedSubmits(): Map<string, number> {
+    return this.store.unresolvedSubmits();
+  }
+
   unfinishedByChannel(): Map<string, Record<string, number>> {
     const out = new Map<string, Record<string, number>>();
     for (const u of this.store.unfinished()) {

@@ -54,6 +54,8 @@ function healthView(r: ChannelRuntime, channels: Channels, now: number) {
     active_jobs: channels.activeJobs(r),
     max_jobs: r.def.maxJobs,
     unfinished_tasks: channels.unfinishedByChannel().get(r.def.id) ?? {},
+    /** Tasks failed with upstream_submit_unknown: their job may exist upstream (and be paid for) with no task following it. */
+    unresolved_submits: channels.unresolvedSubmits().get(r.def.id) ?? 0,
     counters: {
       submits: r.stats.submits,
       submit_failures: r.stats.submitFailures,
@@ -114,6 +116,7 @@ const healthSchema = z.object({
   active_jobs: z.number().int(),
   max_jobs: z.number().int().nullable(),
   unfinished_tasks: z.record(z.string(), z.number()),
+  unresolved_submits: z.number().int().meta({ description: 'Tasks failed with upstream_submit_unknown: their job may exist upstream, paid for, with no task following it.' }),
   counters: z.record(z.string(), z.number()),
   last_error: z.unknown(),
   observed_durations: z.array(z.object({ model: z.string(), seconds: z.number(), samples: z.number(), mean_seconds: z.number(), deviation_seconds: z.number() })),

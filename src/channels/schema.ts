@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MONEY_BOUNDS } from '../billing/money.js';
 import { RESOLUTIONS } from '../core/video-request.js';
 import type { Resolution } from '../core/video-request.js';
 import { ADAPTERS } from '../providers/index.js';
@@ -29,7 +30,7 @@ const httpUrl = z
 
 /** USD per second by resolution ('1024p' is the older name of Sora's 'high'). */
 const resolutionPrices = z
-  .object(Object.fromEntries([...RESOLUTIONS, '1024p'].map((r) => [r, z.number().min(0).max(1000)])) as Record<Resolution | '1024p', z.ZodNumber>)
+  .object(Object.fromEntries([...RESOLUTIONS, '1024p'].map((r) => [r, z.number().min(0).max(MONEY_BOUNDS.maxUsdPerSecond)])) as Record<Resolution | '1024p', z.ZodNumber>)
   .partial()
   .strict();
 
@@ -70,7 +71,7 @@ const fields = {
   /** Unfinished upstream jobs at once (Azure allows 2). */
   max_jobs: limit.optional(),
   /** Multiplier on the list price for tasks served here (1.2 = +20 %). */
-  markup: z.number().positive().max(100).nullable().optional(),
+  markup: z.number().positive().max(MONEY_BOUNDS.maxMarkup).nullable().optional(),
   /** A task on this channel fails when it is not done this long after creation. */
   deadline_minutes: z.number().int().min(1).max(7 * 24 * 60).nullable().optional(),
   enabled: z.boolean().optional(),

@@ -103,6 +103,7 @@ export class ChannelStore {
       version: db.prepare('SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS t FROM channels'),
       waiting: db.prepare(`SELECT COUNT(*) AS n FROM tasks WHERE provider = ? AND stage = 'wait'`),
       unfinished: db.prepare(`SELECT provider, stage, COUNT(*) AS n FROM tasks WHERE stage <> 'done' AND provider IS NOT NULL GROUP BY provider, stage`),
+      unresolved: db.prepare(`SELECT provider, COUNT(*) AS n FROM tasks WHERE error_code = 'upstream_submit_unknown' AND provider IS NOT NULL GROUP BY provider`),
       timingsAll: db.prepare('SELECT * FROM channel_timings'),
       timingPut: db.prepare(`INSERT INTO channel_timings (channel_id, model, seconds, samples, mean_ms, dev_ms, updated_at)
         VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -143,6 +144,11 @@ export class ChannelStore {
   /** Unfinished tasks by provider and stage. */
   unfinished(): Array<{ provider: string; stage: string; n: number }> {
     return this.s.unfinished.all() as Array<{ provider: string; stage: string; n: number }>;
+  }
+
+  /** Per channel: tasks that failed with upstream_submit_unknown (a job may exist upstream, unfollowed). */
+  unresolvedSubmits(): Map<string, number> {
+    return new Map((this.s.unresolved.all() as Array<{ provider: string; n: number }>).map((r) => [r.provider, r.n]));
   }
 
   timings(): Array<{ channelId: string; model: string; seconds: number } & Timing> {

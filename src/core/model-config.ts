@@ -6,6 +6,7 @@
  * `defaultSeconds` for the defaults, `audio` as 'none' | 'optional' | 'always'.
  */
 import { z } from 'zod';
+import { MONEY_BOUNDS } from '../billing/money.js';
 import type { Durations, FixedRatio, ModelOverride, ModelSpec, PriceRow } from './catalog.js';
 import { BUILTIN_MODELS, Catalog, FIXED_RATIOS, ModelConfigError, buildCatalog, pairOfSize, parseSize } from './catalog.js';
 import type { Resolution } from './video-request.js';
@@ -15,7 +16,7 @@ const wxh = z.string().regex(/^\d{2,5}x\d{2,5}$/, 'must be a pixel size such as 
 const resolution = z.enum(RESOLUTIONS);
 const fixedRatio = z.enum(FIXED_RATIOS as [FixedRatio, ...FixedRatio[]]);
 const seconds = z.number().positive();
-const usd = z.number().min(0).max(1000);
+const usd = z.number().min(0).max(MONEY_BOUNDS.maxUsdPerSecond);
 
 const durations = z.union([
   z.array(seconds).min(1),

@@ -429,6 +429,9 @@ export class TaskService {
             return { ok: true as const, value: unit(item.fn) };
           } catch (error) {
             this.pending.length = mark;
+            // SQLite rolled the whole transaction back (it may on SQLITE_FULL, IOERR, BUSY, NOMEM):
+            // the units before this one are gone too, so the whole batch fails with this error.
+            if (!this.db.inTransaction) throw error;
             return { ok: false as const, error };
           }
         }),

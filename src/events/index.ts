@@ -67,7 +67,7 @@ export class Events {
 
   routes(gw: Gateway) {
     const webhooks = webhookRoutes(gw, { webhooks: this.webhooks, loop: this.loop, streamTokens: this.streamTokens });
-    const sse = sseRoutes(gw, { hub: this.hub, heartbeatMs: this.deps.config.sse.heartbeatMs, grantOf: (req) => this.grants.get(req) });
+    const sse = sseRoutes(gw, { hub: this.hub, heartbeatMs: this.deps.config.sse.heartbeatMs, keyCheckMs: this.deps.config.sse.pollMs, grantOf: (req) => this.grants.get(req) });
     return async (app: FastifyInstance): Promise<void> => {
       await app.register(webhooks);
       await app.register(sse);

@@ -25,6 +25,8 @@ const TERMINAL_TYPES = new Set(['video.completed', 'video.failed', 'video.cancel
 export interface SseOptions {
   hub: EventHub;
   heartbeatMs: number;
+  /** How often open streams check that their key is still valid (revoked or deleted keys end their streams). */
+  keyCheckMs: number;
   /** The stream-token grant a request was authenticated with, if any. */
   grantOf(req: FastifyRequest): StreamGrant | undefined;
 }
@@ -67,12 +69,46 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
     const style = gw.config.statusStyle;
     const store = gw.service.store;
     const originStmt: Statement = gw.db.prepare('SELECT origin FROM tasks WHERE id = ?');
-    const open = new Set<ServerResponse>();
+    /** Open streams: the key each was opened with, and how to end it with a last word. */
+    const open = new Map<ServerResponse, { keyId: string; end(last: string): void }>();
+
+    // Revocation reaches open streams: while any is open, the keys they were opened with are
+    // looked up every keyCheckMs (one query, whichever process revoked or deleted the key), and
+    // the streams of a key that is no longer valid end. EventSource reconnects and gets a 401.
+    let keyCheck: NodeJS.Timeout | null = null;
+    const checkKeys = () => {
+      if (open.size === 0) return;
+      let active: Set<string>;
+      try {
+        active = gw.keys.activeAmong(new Set([...open.values()].map((s) => s.keyId)));
+      } catch {
+        return; // the database is closing or busy: the next check catches up
+      }
+      for (const stream of [...open.values()]) {
+        if (!active.has(stream.keyId)) stream.end(': this API key was revoked; the stream is closed\n\n');
+      }
+    };
+    const track = (res: ServerResponse, stream: { keyId: string; end(last: string): void }) => {
+      open.set(res, stream);
+      if (!keyCheck) {
+        keyCheck = setInterval(checkKeys, opts.keyCheckMs);
+        keyCheck.unref();
+      }
+    };
+    const untrack = (res: ServerResponse) => {
+      open.delete(res);
+      if (open.size === 0 && keyCheck) {
+        clearInterval(keyCheck);
+        keyCheck = null;
+      }
+    };
 
     // Shutting down: tell each client to reconnect soon (it resumes with Last-Event-ID elsewhere).
     app.addHook('preClose', async () => {
-      for (const res of open) res.end(`retry: ${SHUTDOWN_RETRY_MS}\n: this server is shutting down; reconnect\n\n`);
+      for (const stream of [...open.values()]) stream.end(`retry: ${SHUTDOWN_RETRY_MS}\n: this server is shutting down; reconnect\n\n`);
       open.clear();
+      if (keyCheck) clearInterval(keyCheck);
+      keyCheck = null;
     });
 
     const stream = (
@@ -92,7 +128,7 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
         connection: 'keep-alive',
       });
       res.socket?.setNoDelay(true);
-      open.add(res);
+      track(res, { keyId: o.keyId, end: (last) => finish(last) });
 
       const origins = new Map<string, Origin>();
       if (o.taskId && o.origin) origins.set(o.taskId, o.origin);
@@ -147,16 +183,16 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
         if (Date.now() - lastWrite >= opts.heartbeatMs / 2) write(': ping\n\n');
       }, opts.heartbeatMs);
       heartbeat.unref();
-      function finish(): void {
+      function finish(last?: string): void {
         if (ended) return;
         ended = true;
         clearInterval(heartbeat);
         unsubscribe();
-        open.delete(res);
-        res.end();
+        untrack(res);
+        res.end(last);
       }
-      res.on('close', finish);
-      res.on('error', finish);
+      res.on('close', () => finish());
+      res.on('error', () => finish());
 
       write(`retry: ${RETRY_MS}\n: connected\n\n`);
       try {

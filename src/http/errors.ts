@@ -10,9 +10,26 @@ export const openaiErrorBody: ErrorRenderer = (err) => ({
   error: { message: err.message, type: err.type, param: err.param, code: err.code },
 });
 
+/**
+ * SQLite result codes (better-sqlite3's SqliteError.code) that mean the database's storage is in
+ * trouble, not the request: a full disk, an I/O error, a read-only file, a lock held too long.
+ */
+const DATABASE_TROUBLE = /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|BUSY|LOCKED|NOMEM|PROTOCOL)/;
+
+/** The database cannot take writes now: a 503 with a retry hint (nothing was created or changed). */
+export const databaseUnavailable = (): ApiError =>
+  new ApiError({
+    status: 503,
+    type: 'server_error',
+    code: 'storage_unavailable',
+    message: "The gateway's database is temporarily unavailable (its storage is full or failing); nothing was changed. Try again in a minute.",
+    headers: { 'retry-after': '30' },
+  });
+
 /** Map framework and parser errors to ApiErrors with the right status; anything else is a 500. */
 export function toApiError(err: FastifyError | ApiError | Error): ApiError {
   if (err instanceof ApiError) return err;
+  if (err.name === 'SqliteError' && DATABASE_TROUBLE.test(String((err as { code?: unknown }).code))) return databaseUnavailable();
   const fe = err as FastifyError;
   switch (fe.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':

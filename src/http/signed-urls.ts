@@ -61,12 +61,17 @@ export class UrlSigner {
     return { url, expiresAt: expires };
   }
 
-  /** Whether a presented link is genuine and still valid at `now` (signature checked first, in constant time). */
+  /**
+   * Whether a presented link is genuine and still valid at `now`. A link has exactly one accepted
+   * spelling: `expires` in decimal without leading zeros, and the signature exactly as `link()`
+   * writes it (compared as text, in constant time, so that the unused low bits of its last
+   * base64url character cannot be changed).
+   */
   check(taskId: string, variant: Variant, expires: unknown, signature: unknown, now: number): LinkCheck {
     if (typeof expires !== 'string' || typeof signature !== 'string' || expires === '' || signature === '') return 'missing';
-    if (!/^\d{1,12}$/.test(expires) || !/^[A-Za-z0-9_-]{43}$/.test(signature)) return 'invalid';
-    const expected = this.mac(taskId, variant, Number(expires));
-    const given = Buffer.from(signature, 'base64url');
+    if (!/^[1-9]\d{0,11}$/.test(expires) || !/^[A-Za-z0-9_-]{43}$/.test(signature)) return 'invalid';
+    const expected = Buffer.from(this.mac(taskId, variant, Number(expires)).toString('base64url'), 'ascii');
+    const given = Buffer.from(signature, 'ascii');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'invalid';
     return now > Number(expires) * 1000 ? 'expired' : 'ok';
   }

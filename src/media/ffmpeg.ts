@@ -8,19 +8,30 @@ import { basename } from 'node:path';
 
 const require = createRequire(import.meta.url);
 
+export type MediaToolName = 'ffmpeg' | 'ffprobe';
+
+/** The binaries chosen at start-up (media/tools.ts), when they differ from the defaults. */
+const chosen: Partial<Record<MediaToolName, string>> = {};
 let cachedFfmpeg: string | undefined;
 let cachedFfprobe: string | undefined;
 
-/** Path of the ffmpeg binary: $FFMPEG_PATH, else the one from @ffmpeg-installer/ffmpeg. */
+/** Run this binary for `tool` from now on (set by prepareMediaTools at start-up). */
+export function useMediaTool(tool: MediaToolName, file: string): void {
+  chosen[tool] = file;
+}
+
+/** Path of the ffmpeg binary: the one chosen at start-up, else $FFMPEG_PATH, else the one from @ffmpeg-installer/ffmpeg. */
 export function ffmpegPath(): string {
+  if (chosen.ffmpeg) return chosen.ffmpeg;
   const fromEnv = process.env.FFMPEG_PATH;
   if (fromEnv) return fromEnv;
   cachedFfmpeg ??= (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
   return cachedFfmpeg;
 }
 
-/** Path of the ffprobe binary: $FFPROBE_PATH, else the one from @ffprobe-installer/ffprobe. */
+/** Path of the ffprobe binary: the one chosen at start-up, else $FFPROBE_PATH, else the one from @ffprobe-installer/ffprobe. */
 export function ffprobePath(): string {
+  if (chosen.ffprobe) return chosen.ffprobe;
   const fromEnv = process.env.FFPROBE_PATH;
   if (fromEnv) return fromEnv;
   cachedFfprobe ??= (require('@ffprobe-installer/ffprobe') as { path: string }).path;
@@ -50,6 +61,17 @@ export class MediaToolError extends Error {
     this.name = 'MediaToolError';
     this.exitCode = exitCode;
     this.stderrTail = stderrTail;
+  }
+}
+
+/**
+ * The tool could not be started at all (not executable, missing, out of processes): the
+ * gateway's problem, never the input's. Callers must not blame the file or the upstream.
+ */
+export class MediaToolUnavailable extends MediaToolError {
+  constructor(tool: string, readonly errno: string) {
+    super(`${tool} could not be started (${errno})`, null, '');
+    this.name = 'MediaToolUnavailable';
   }
 }
 
@@ -121,7 +143,7 @@ export function runTool(bin: string, args: string[], opts: RunOptions = {}): Pro
 
     child.on('error', (err) => {
       cleanup();
-      reject(failure ?? new MediaToolError(`could not run ${bin}: ${err.message}`, null, ''));
+      reject(failure ?? new MediaToolUnavailable(tool, (err as NodeJS.ErrnoException).code ?? err.message));
     });
 
     child.on('close', (code, sig) => {

@@ -2,7 +2,7 @@
  * What a video file is: codec, size, duration, frame count, audio, and whether it streams (faststart).
  */
 import { open } from 'node:fs/promises';
-import { ffprobePath, runTool } from './ffmpeg.js';
+import { MediaToolError, MediaToolUnavailable, ffprobePath, runTool } from './ffmpeg.js';
 import type { RunOptions } from './ffmpeg.js';
 
 export interface MediaInfo {
@@ -87,7 +87,11 @@ export async function hasMoovBeforeMdat(path: string): Promise<boolean> {
   }
 }
 
-/** Probe a video file with ffprobe. Throws a clear Error when the file is not a readable video. */
+/**
+ * Probe a video file with ffprobe. Throws a clear Error when the file is not a readable video (its
+ * message never names the file's path: it may reach a caller), and MediaToolUnavailable when
+ * ffprobe itself cannot start (the gateway's problem, not the file's).
+ */
 export async function probeVideo(path: string, opts: RunOptions = {}): Promise<MediaInfo> {
   const args = ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', path];
   let parsed: ProbeOutput;
@@ -96,19 +100,22 @@ export async function probeVideo(path: string, opts: RunOptions = {}): Promise<M
     parsed = JSON.parse(stdout.toString('utf8')) as ProbeOutput;
   } catch (err) {
     if (err instanceof Error && err.name === 'AbortError') throw err;
-    const detail = err instanceof Error ? err.message : String(err);
-    throw new Error(`not a readable media file: ${path} (${detail})`);
+    if (err instanceof MediaToolUnavailable) throw err;
+    // What ffprobe said about the file, without its path or its own internals.
+    const said = err instanceof MediaToolError && err.stderrTail ? err.stderrTail : err instanceof Error ? err.message : String(err);
+    const detail = said.split(path).join('the file').replace(/\[[^\]]* @ 0x[0-9a-f]+\]\s*/g, '').replace(/\s+/g, ' ').trim();
+    throw new Error(`not a readable media file (${detail || 'unreadable'})`);
   }
 
   const streams = parsed.streams ?? [];
   const video = streams.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1);
   const formatName = parsed.format?.format_name ?? '';
   if (!video || IMAGE_FORMAT.test(formatName)) {
-    throw new Error(`not a video: ${path} has no video stream (format ${formatName || 'unknown'})`);
+    throw new Error(`not a video: the file has no video stream (format ${formatName || 'unknown'})`);
   }
   const durationSeconds = positive(video.duration) ?? positive(parsed.format?.duration);
-  if (durationSeconds === null) throw new Error(`not a video: ${path} has no duration`);
-  if (!video.width || !video.height) throw new Error(`not a video: ${path} has no frame size`);
+  if (durationSeconds === null) throw new Error('not a video: the file has no duration');
+  if (!video.width || !video.height) throw new Error('not a video: the file has no frame size');
 
   const quarterTurns = Math.round(rotationOf(video) / 90);
   const sideways = Math.abs(quarterTurns) % 2 === 1;

@@ -38,6 +38,8 @@ export interface Backlog {
   heldMicros: number;
   webhooksPending: number;
   webhookOldestPendingAt: number | null;
+  /** Per channel: tasks failed with upstream_submit_unknown (their job may exist upstream, unfollowed). */
+  unresolvedSubmits: Array<{ channel: string; count: number }>;
 }
 
 const OTHER = 'other';
@@ -90,6 +92,7 @@ export class Metrics {
   private readonly webhookLag: Histogram;
   private readonly render: Histogram;
   private readonly moneyTotal: Counter<'kind' | 'model'>;
+  private readonly lookups: Counter<'channel' | 'provider' | 'outcome'>;
 
   constructor(private readonly src: MetricsSources) {
     const registers = [this.registry];
@@ -173,6 +176,12 @@ export class Metrics {
       labelNames: ['kind', 'model'],
       registers,
     });
+    this.lookups = new Counter({
+      name: 'vidgate_upstream_submit_lookups_total',
+      help: 'Submits whose answer was lost, on channels without idempotency, looked up upstream by what was sent: adopted (found, followed and delivered) or unresolved (not found; the task failed with upstream_submit_unknown).',
+      labelNames: ['channel', 'provider', 'outcome'],
+      registers,
+    });
 
     new Gauge({
       name: 'vidgate_sse_clients',
@@ -246,6 +255,17 @@ export class Metrics {
       registers,
       async collect() {
         this.set((await backlog()).webhooksPending);
+      },
+    });
+    const channels = this.channels;
+    new Gauge({
+      name: 'vidgate_upstream_submits_unresolved',
+      help: 'Tasks that failed with upstream_submit_unknown, by channel: a submit whose answer was lost and whose job was not found upstream (it may exist there, paid for, with no task following it). Cluster-wide.',
+      labelNames: ['channel'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const u of (await backlog()).unresolvedSubmits) this.set({ channel: channels.of(u.channel) }, u.count);
       },
     });
     new Gauge({
@@ -326,6 +346,11 @@ export class Metrics {
   webhookAttempt(target: 'endpoint' | 'callback', outcome: 'delivered' | 'retry' | 'given_up', ms: number, lagMs?: number): void {
     this.webhookAttempts.observe({ target, outcome }, ms / 1000);
     if (lagMs !== undefined) this.webhookLag.observe(Math.max(0, lagMs) / 1000);
+  }
+
+  /** A lookup of a submit whose answer was lost ended: the job was adopted, or not found (unresolved). */
+  submitLookup(channel: string, provider: string, outcome: 'adopted' | 'unresolved'): void {
+    this.lookups.inc({ channel: this.channels.of(channel), provider: this.providers.of(provider), outcome });
   }
 
   sandboxRender(ms: number): void {

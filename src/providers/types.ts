@@ -390,9 +390,13 @@ export interface UpstreamAdapter {
   submit(job: UpstreamSubmit, http: UpstreamHttp): Promise<UpstreamAccepted>;
   /**
    * Look up a submit whose outcome is unknown (sent at `sentAtMs`, no answer): the job it made,
-   * or null when there is none. Only where the protocol can find a job by something we sent.
+   * or null when there is none (yet). Only where the protocol can find a job by something we sent
+   * (an external id, or the prompt and parameters with the creation time); a match must be
+   * unambiguous enough to bill for. `taken` says whether another task already follows an
+   * upstream id (such a job is never adopted twice). Throws UpstreamError when it cannot look
+   * (an HTTP 4xx: the server does not list jobs; anything else: try again later).
    */
-  find?(job: UpstreamSubmit, http: UpstreamHttp, sentAtMs: number): Promise<UpstreamAccepted | null>;
+  find?(job: UpstreamSubmit, http: UpstreamHttp, sentAtMs: number, taken?: (upstreamId: string) => boolean): Promise<UpstreamAccepted | null>;
   status(upstreamId: string, http: UpstreamHttp): Promise<UpstreamStatus>;
   /** Where the files of a succeeded job are (may ask the provider again, e.g. for inline bytes). */
   results(upstreamId: string, last: UpstreamStatus, http: UpstreamHttp): ResultSources | Promise<ResultSources>;

@@ -65,6 +65,7 @@ export class KeyStore {
       insert: db.prepare('INSERT INTO api_keys (id, name, secret_hash, prefix, test, created_at) VALUES (?, ?, ?, ?, ?, ?)'),
       bySecret: db.prepare('SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL'),
       byId: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
+      activeAmong: db.prepare('SELECT id FROM api_keys WHERE revoked_at IS NULL AND id IN (SELECT value FROM json_each(?))').pluck(),
       list: db.prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
       revoke: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
       bumpInflight: db.prepare('UPDATE api_keys SET inflight = inflight + ? WHERE id = ? RETURNING inflight'),
@@ -101,6 +102,11 @@ export class KeyStore {
   get(id: string): ApiKey | undefined {
     const r = this.s.byId.get(id) as Row | undefined;
     return r && toKey(r);
+  }
+
+  /** Which of these key ids are still usable (neither revoked nor gone), read from the database. */
+  activeAmong(ids: Iterable<string>): Set<string> {
+    return new Set(this.s.activeAmong.all(JSON.stringify([...ids])) as string[]);
   }
 
   list(): ApiKey[] {

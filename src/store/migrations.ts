@@ -240,4 +240,12 @@ export const MIGRATIONS: Migration[] = [
     id: '006_task_request',
     sql: `ALTER TABLE tasks ADD COLUMN request TEXT;`,
   },
+  {
+    // Finding a task by its upstream job (callbacks, lost-submit lookups) and counting lost submits.
+    id: '007_upstream_lookups',
+    sql: `
+  CREATE INDEX tasks_by_upstream ON tasks(provider, upstream_id) WHERE upstream_id IS NOT NULL;
+  CREATE INDEX tasks_submit_unknown ON tasks(provider) WHERE error_code = 'upstream_submit_unknown';
+  `,
+  },
 ];

@@ -196,6 +196,7 @@ export class TaskStore {
       makeDue: db.prepare(`UPDATE tasks SET next_run_at = @now WHERE id = @id AND stage = 'wait' AND (lease_until IS NULL OR lease_until < @now)`),
       leaseOf: db.prepare(`SELECT stage, lease_until FROM tasks WHERE id = ?`),
       byUpstream: db.prepare(`SELECT id FROM tasks WHERE provider = ? AND upstream_id = ? AND stage = 'wait' LIMIT 1`),
+      followsUpstream: db.prepare(`SELECT 1 FROM tasks WHERE provider = ? AND upstream_id = ? AND id <> ? LIMIT 1`),
       nextDue: db.prepare(`SELECT MIN(COALESCE(MAX(next_run_at, lease_until), next_run_at)) AS t FROM tasks WHERE stage <> 'done'`),
       byBody: db.prepare(`SELECT * FROM tasks WHERE key_id = ? AND body_hash = ? AND created_at >= ? ORDER BY id DESC LIMIT 1`),
       expired: db.prepare(`SELECT * FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?`),
@@ -321,6 +322,11 @@ export class TaskStore {
   /** The task waiting on this upstream job of this provider (channel). */
   waitingByUpstream(provider: string, upstreamId: string): string | undefined {
     return (this.s.byUpstream.get(provider, upstreamId) as { id: string } | undefined)?.id;
+  }
+
+  /** Whether a task other than `exceptTaskId` already has this upstream job of this provider (channel). */
+  followsUpstream(provider: string, upstreamId: string, exceptTaskId: string): boolean {
+    return this.s.followsUpstream.get(provider, upstreamId, exceptTaskId) !== undefined;
   }
 
   /** Earliest time any unfinished task becomes claimable, or null when there is none. */

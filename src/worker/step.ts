@@ -23,6 +23,12 @@ export interface StepDeps {
 
 /** Consecutive unexpected errors tolerated before a task is failed. */
 const MAX_ERRORS = 5;
+/**
+ * What a caller reads when the gateway itself failed (a bug, a tool that would not run): no
+ * server path, no internal cause (those are in the log), and what to do about it.
+ */
+export const INTERNAL_FAILURE_MESSAGE =
+  'The gateway failed to make this video because of a problem on its own side (not your request, not the upstream provider); you were not charged. Try again later; if it keeps happening, tell the operator this video id.';
 const ERRORS_KEY = '__errors';
 /** Storage trouble of the gateway: { since, n, until } (see storageTrouble). */
 const STORAGE_KEY = '__storage';
@@ -159,7 +165,7 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
       if (errors >= MAX_ERRORS) {
         service.fail(task, owner, {
           code: 'internal_error',
-          message: `The gateway could not process this video after ${errors} attempts (${task.stage} step).`,
+          message: INTERNAL_FAILURE_MESSAGE,
         });
         return;
       }

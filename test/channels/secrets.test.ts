@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -61,8 +62,29 @@ describe('upstream credentials', () => {
     });
     am.faults.next('status', 1, fault.error(500, { message: `internal error while checking key ${AM_KEY}` }));
 
+    // Upstreams that echo the key inside a status word: scrubbed before it is logged (an unknown
+    // word is a warning) or kept in the task's provider state.
+    const echoes = [
+      oa.faults.add({ route: 'status', action: fault.error(200, { body: { object: 'video', status: `queued ${OA_KEY}`, progress: 0 } }) }),
+      am.faults.add({ route: 'status', action: fault.error(200, { body: { code: 200, data: { status: `waiting:${AM_KEY}`, progress: 0 } } }) }),
+    ];
+    const echoIds = [
+      (await call('POST', '/v1/videos', { model: 'sora-2', prompt: 'status echo' })).id as string,
+      (await call('POST', '/v1/videos', { model: 'sora-2-pro', prompt: 'status echo too' })).id as string,
+    ];
+    const db = new Database(path.join(dataDir, 'vidgate.db'), { readonly: true, fileMustExist: true });
+    const states = () => echoIds.map((id) => (db.prepare('SELECT provider_state FROM tasks WHERE id = ?').get(id.slice('video_'.length)) as { provider_state: string | null }).provider_state ?? '');
+    const until = Date.now() + 30_000;
+    while (!states().every((st) => st.includes('[redacted]'))) {
+      if (Date.now() > until) throw new Error(`the echoed status never reached the provider state: ${states().join(' | ')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const st of states()) for (const secret of [OA_KEY, AM_KEY]) expect(st.includes(secret), `provider_state ${st}`).toBe(false);
+    db.close();
+    for (const e of echoes) e.remove();
+
     await call('POST', '/admin/v1/channels', { id: 'api-made', type: 'openai-compatible', base_url: oa.baseURL, api_key: API_KEY, models: ['sora-2-2025-10-06'] }, ADMIN);
-    const ids: string[] = [];
+    const ids: string[] = [...echoIds];
     for (const [model, prompt] of [
       ['sora-2', 'fine'],
       ['sora-2-pro', 'failing job [[fake: outcome=fail]]'],

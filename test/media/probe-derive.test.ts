@@ -191,7 +191,7 @@ describe('runTool and binaries', () => {
     await expect(failure).rejects.toBeInstanceOf(MediaToolError);
     await expect(failure).rejects.toThrow(/No such file or directory/);
 
-    await expect(runTool(join(dir, 'no-such-binary'), [])).rejects.toThrow(/could not run/);
+    await expect(runTool(join(dir, 'no-such-binary'), [])).rejects.toThrow(/no-such-binary could not be started \(ENOENT\)/);
   });
 
   it('kills the tool on timeout and on abort', async () => {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { VideoRequest } from '../../core/video-request.js';
 import type { AdapterDefinition, AuthContext, FormPart, ResultSources, UpstreamAccepted, UpstreamAdapter, UpstreamHttp, UpstreamMedia, UpstreamStatus, UpstreamSubmit } from '../types.js';
 import { UpstreamError } from '../types.js';
-import { asRecord, str } from '../parse.js';
+import { asRecord, str, unixMs } from '../parse.js';
 import { parseVideo } from './status.js';
 
 /**
@@ -24,7 +24,15 @@ import { parseVideo } from './status.js';
  * - status: `GET /videos/{id}`; words normalised by status.ts.
  * - result: `GET /videos/{id}/content` (+ `?variant=thumbnail|spritesheet`), or the flat `url`
  *   older apigo puts on the video object (fetched without credentials when it is on another host).
+ * - a submit whose answer was lost (no idempotency): `GET /videos` newest first, for the video
+ *   with our prompt, model, size and seconds (or remix source) created around the time we sent
+ *   it; see `find`.
  */
+
+/** A lost submit's job was created within this much of the time we sent it (clock skew included). */
+const FIND_WINDOW_MS = 5 * 60_000;
+/** Pages of `GET /videos?limit=100` read back at most. */
+const FIND_PAGES = 10;
 export const openaiCompatibleOptions = z
   .object({
     /** `bearer`: Authorization: Bearer KEY (default); `api-key`: the api-key header (Azure). */
@@ -144,6 +152,39 @@ class OpenAICompatibleAdapter implements UpstreamAdapter {
     return { upstreamId: id, status: parseVideo(res.body, res.headers) };
   }
 
+  /**
+   * A submit whose answer was lost. OpenAI-style servers take no idempotency key, but list their
+   * videos (`GET /videos`, newest first) with the prompt on each: the job is the video with the
+   * same prompt, model (or a dated snapshot of it), size and seconds — for a remix, the same
+   * source — created within FIND_WINDOW_MS of `sentAtMs`, not followed by another task; the
+   * closest in time when several match. A server whose videos do not carry the prompt (apigo)
+   * cannot be searched safely: null.
+   */
+  async find(job: UpstreamSubmit, http: UpstreamHttp, sentAtMs: number, taken?: (upstreamId: string) => boolean): Promise<UpstreamAccepted | null> {
+    let best: { video: Record<string, unknown>; distance: number } | undefined;
+    let after: string | undefined;
+    for (let page = 0; page < FIND_PAGES; page++) {
+      const res = await http.send({ method: 'GET', path: '/videos', query: this.query({ limit: '100', order: 'desc', ...(after ? { after } : {}) }), purpose: 'status' });
+      const body = asRecord(res.body);
+      if (!body || !Array.isArray(body.data)) throw new UpstreamError('malformed', 'the video list has no data');
+      let older = false;
+      for (const item of body.data) {
+        const v = asRecord(item);
+        const id = str(v?.id);
+        const created = unixMs(v?.created_at);
+        if (!v || !id || created === undefined) continue;
+        if (created < sentAtMs - FIND_WINDOW_MS) older = true;
+        if (Math.abs(created - sentAtMs) > FIND_WINDOW_MS || !sameJob(v, job) || taken?.(id)) continue;
+        const distance = Math.abs(created - sentAtMs);
+        if (!best || distance < best.distance) best = { video: v, distance };
+      }
+      const last = str(body.last_id) ?? str(asRecord(body.data[body.data.length - 1])?.id);
+      if (older || body.has_more !== true || !last || body.data.length === 0) break;
+      after = last;
+    }
+    return best ? { upstreamId: str(best.video.id)!, status: parseVideo(best.video) } : null;
+  }
+
   async status(upstreamId: string, http: UpstreamHttp): Promise<UpstreamStatus> {
     const res = await http.send({ method: 'GET', path: `/videos/${encodeURIComponent(upstreamId)}`, query: this.query(), purpose: 'status' });
     const body = asRecord(res.body);
@@ -180,6 +221,18 @@ class OpenAICompatibleAdapter implements UpstreamAdapter {
 
 /** An image for a JSON body: our signed link when there is one, else the bytes as a data: URL. */
 const imageUrl = (m: UpstreamMedia): string => m.publicUrl ?? `data:${m.contentType};base64,${m.data.toString('base64')}`;
+
+/** Whether a listed video is the one this submit made (see OpenAICompatibleAdapter.find). */
+function sameJob(v: Record<string, unknown>, job: UpstreamSubmit): boolean {
+  const r = job.request;
+  if (typeof v.prompt !== 'string' || v.prompt !== r.prompt) return false;
+  if (job.remixOf) return str(v.remixed_from_video_id) === job.remixOf;
+  const model = str(v.model);
+  if (model !== undefined && model !== job.model && !model.startsWith(`${job.model}-`)) return false;
+  if (v.seconds !== undefined && v.seconds !== null && String(v.seconds) !== String(r.seconds)) return false;
+  if (typeof v.size === 'string' && v.size !== `${r.width}x${r.height}`) return false;
+  return true;
+}
 
 export const openaiCompatible: AdapterDefinition<OpenAICompatibleOptions> = {
   type: 'openai-compatible',
