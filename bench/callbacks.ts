@@ -6,7 +6,7 @@
  * Seedance (Ark) fake.
  *
  *   npm run bench callbacks
- *   npx tsx bench/callbacks.ts [--tasks 1000] [--rate 25] [--queued-ms 1000] [--run-ms 5000]
+ *   npx tsx bench/callbacks.ts [--tasks 1000] [--rate 10] [--queued-ms 1000] [--run-ms 5000]
  *
  * For each provider and mode: one fake in this process, one gateway process (built dist/, its own
  * SQLite database) with the default polling policy and one channel. Tasks are created through
@@ -43,6 +43,8 @@ interface RunResult {
   provider: Provider;
   mode: Mode;
   delays: number[];
+  /** The fake's first terminal status answer − its completion moment (detection alone). */
+  detection: number[];
   statusCalls: number[];
   callbacksAccepted: number;
   completed: number;
@@ -129,6 +131,7 @@ async function runOne(provider: Provider, mode: Mode, o: CallbacksBenchOptions):
 
     const rows = db.prepare(`SELECT upstream_id, status, completed_at FROM tasks WHERE prompt LIKE 'bench %' AND prompt <> 'bench -1'`).all() as { upstream_id: string | null; status: string; completed_at: number | null }[];
     const delays: number[] = [];
+    const detection: number[] = [];
     const statusCalls: number[] = [];
     let completed = 0;
     let failed = 0;
@@ -139,6 +142,7 @@ async function runOne(provider: Provider, mode: Mode, o: CallbacksBenchOptions):
       if (r.status === 'completed' && job?.completedAtWall !== undefined && r.completed_at !== null) {
         completed++;
         delays.push(r.completed_at - job.completedAtWall);
+        if (job.detectionDelayMs !== undefined) detection.push(job.detectionDelayMs);
         statusCalls.push(job.statusCalls - (statusBefore.get(job.id) ?? 0));
       } else if (r.status === 'failed' || r.status === 'cancelled') {
         failed++;
@@ -148,7 +152,7 @@ async function runOne(provider: Provider, mode: Mode, o: CallbacksBenchOptions):
     }
     unfinished += o.tasks - rows.length;
     const callbacksAccepted = fake.callbacks.filter((c) => c.status !== undefined && c.status >= 200 && c.status < 300).length;
-    return { provider, mode, delays, statusCalls, callbacksAccepted, completed, failed, unfinished, seconds };
+    return { provider, mode, delays, detection, statusCalls, callbacksAccepted, completed, failed, unfinished, seconds };
   } finally {
     db.close();
     server.child.kill('SIGTERM');
@@ -178,6 +182,7 @@ export async function callbacksBench(o: CallbacksBenchOptions): Promise<string> 
     '|---|---|---|---|---|',
     `| upstream completion → \`completed\`, median | ${col((r) => (r.mode === 'callbacks' ? `**${s(median(r.delays))}**` : s(median(r.delays))))} |`,
     `| same, p90 / p99 / max | ${col((r) => [90, 99, 100].map((p) => s(percentile(r.delays, p))).join(' / '))} |`,
+    `| completion → first terminal status answer (detection alone), median / p99 | ${col((r) => `${s(median(r.detection))} / ${s(percentile(r.detection, 99))}`)} |`,
     `| status calls per task, mean (median / p99 / max) | ${col((r) => `${r.mode === 'callbacks' ? '**' : ''}${mean(r.statusCalls).toFixed(2)}${r.mode === 'callbacks' ? '**' : ''} (${median(r.statusCalls)} / ${percentile(r.statusCalls, 99)} / ${percentile(r.statusCalls, 100)})`)} |`,
     `| callbacks accepted (2xx) | ${col((r) => String(r.callbacksAccepted))} |`,
     `| completed / failed / unfinished, wall time | ${col((r) => `${r.completed} / ${r.failed} / ${r.unfinished}, ${r.seconds.toFixed(0)} s`)} |`,
@@ -191,7 +196,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const { values } = parseArgs({
     options: {
       tasks: { type: 'string', default: '1000' },
-      rate: { type: 'string', default: '25' },
+      rate: { type: 'string', default: '10' },
       'queued-ms': { type: 'string', default: '1000' },
       'run-ms': { type: 'string', default: '5000' },
     },
