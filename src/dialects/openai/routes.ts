@@ -124,6 +124,7 @@ export function openaiRoutes(gw: Gateway) {
         dialect: 'openai',
         params: idParams,
         responses: { 200: { description: 'The video.', schema: videoSchema, headers: { 'openai-poll-after-ms': 'How long to wait before polling again.' } } },
+        fastJson: true,
       },
       async (req, reply, { params }) => {
         const task = visibleTaskView(gw, req, params.id);
