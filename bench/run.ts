@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { callbacksBench } from './callbacks.js';
 import { comfyuiBench } from './comfyui.js';
 import { contentBench } from './content.js';
 import { httpBench, observabilityBench } from './http.js';
@@ -19,6 +20,7 @@ const benches: Record<string, () => Promise<string>> = {
   render: () => renderBench({ runs: quick ? 2 : 7 }),
   content: () => contentBench({ rounds: quick ? 1 : 5, seconds: quick ? 3 : 8 }),
   comfyui: () => comfyuiBench({ jobs: quick ? 20 : 200, stepMs: 50, inFlight: 4 }),
+  callbacks: () => callbacksBench({ tasks: quick ? 100 : 1000, rate: 10, queuedMs: 1000, runMs: 5000 }),
   push: () => pushBench({ tasks: quick ? 100 : 1000, rate: 50, mode: 'direct' }),
   soak: () => soakBench({ minutes: quick ? 2 : Math.min(30, Math.max(2, Number(process.env.SOAK_MINUTES) || 6)) }),
   // polling.ts is also a command of its own (npm run bench:polling -- --help); here its table.
