@@ -118,7 +118,8 @@ export function route<P extends z.ZodType = typeof EMPTY, Q extends z.ZodType = 
     ...opts,
     handler: async (req, reply) => {
       const params = check(spec.params ?? EMPTY, req.params ?? {}, dialect, 'path') as z.output<P>;
-      const query = check(spec.query ?? EMPTY, singleValues(spec.query, req.query, dialect), dialect, 'query') as z.output<Q>;
+      // A route without a query schema ignores the query string (no parse on hot reads).
+      const query = (spec.query ? check(spec.query, singleValues(spec.query, req.query, dialect), dialect, 'query') : {}) as z.output<Q>;
       let raw = NO_BODY;
       let body = {} as z.output<B>;
       if (spec.body) {
