@@ -24,9 +24,21 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
-/** Start `node dist/main.js` (the built gateway) and wait until /healthz answers. */
+/**
+ * Start `node dist/main.js` (the built gateway) and wait until /healthz answers. A free port picked
+ * here can be taken by another test's process before the gateway binds it: then it tries another.
+ */
 export async function spawnServer(env: Record<string, string>, port?: number): Promise<ServerProcess> {
-  const p = port ?? (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnOnce(env, port ?? (await freePort()));
+    } catch (err) {
+      if (port !== undefined || attempt >= 3 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function spawnOnce(env: Record<string, string>, p: number): Promise<ServerProcess> {
   const child = spawn(process.execPath, [path.join(ROOT, 'dist/main.js')], {
     env: { ...process.env, PORT: String(p), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
