@@ -289,6 +289,16 @@ export function parseCreateFields(body: RequestBody, catalog: Catalog, fallbackM
   const references = parseReferenceImages(body);
   checkMedia(model, { firstFrame, firstParam: 'input_reference', lastFrame, lastParam: 'last_frame', references, referencesParam: 'reference_images' }, openaiVoice);
   const adaptive = shape.aspectRatio === 'adaptive' && firstFrame;
+  const given = (k: string) => !absent(f[k]);
+  // The fields an upstream's refusal may name, as this request spelled them.
+  const names: Record<string, string> = {
+    seconds: !given('seconds') && given('duration') ? 'duration' : 'seconds',
+    aspect_ratio: !given('aspect_ratio') && given('size') ? 'size' : 'aspect_ratio',
+    resolution: !given('resolution') && given('size') ? 'size' : 'resolution',
+    audio: AUDIO_PARAMS.find(given) ?? 'generate_audio',
+    first_frame: 'input_reference',
+    references: 'reference_images',
+  };
   return {
     model,
     prompt,
@@ -305,5 +315,6 @@ export function parseCreateFields(body: RequestBody, catalog: Catalog, fallbackM
     lastFrame,
     references,
     ...(adaptive ? { sizeFromReference: (image: Size) => sizeForImage(model, shape.resolution, image)!.size } : {}),
+    fieldName: (field) => names[field] ?? (Object.hasOwn(options, field) ? `metadata.${field}` : field),
   };
 }
