@@ -202,7 +202,7 @@ describe('comfyui adapter', () => {
     const json = (await res.json()) as { id?: string; error?: { param?: string; message: string } };
     if (res.status === 400) {
       // Refused at create time, before any hold.
-      expect(json.error!.param).toBe('first_frame');
+      expect(json.error!.param).toBe('input_reference');
     } else {
       expect(res.status).toBe(200);
       const v = (await waitAllTerminal(gw, gw.key, [json.id!], 20_000)).get(json.id!)!;
