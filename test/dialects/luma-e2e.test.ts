@@ -124,7 +124,8 @@ describe('Luma ray-3.2 through both dialects', () => {
     const v = await client.videos.create(
       withExtra({ model: 'ray-3.2' as CreateParams['model'], prompt: 'openai frames to luma', input_reference: await toFile(await png(840, 360, RED), 'a.png', { type: 'image/png' }) }, {
         last_frame: await toFile(await png(420, 180, BLUE), 'b.png', { type: 'image/png' }),
-        aspect_ratio: '21:9', resolution: '1080p', duration: 10, metadata: JSON.stringify({ loop: true, hdr: false }),
+        // The SDK sends a multipart body: metadata goes as metadata[loop]=true, metadata[hdr]=false.
+        aspect_ratio: '21:9', resolution: '1080p', duration: 10, metadata: { loop: true, hdr: false },
       }),
     );
     expect(v).toMatchObject({ model: 'ray-3.2', size: '2520x1080', seconds: '10' });
