@@ -98,7 +98,7 @@ describe('Vidu through both dialects', () => {
     const v = await client.videos.create(
       withExtra({ model: 'viduq3-pro' as CreateParams['model'], prompt: 'openai start to end', input_reference: await toFile(await png(640, 360, RED), 'first.png', { type: 'image/png' }) }, {
         last_frame: await toFile(await png(320, 180, BLUE), 'last.png', { type: 'image/png' }),
-        aspect_ratio: '16:9', resolution: '1080p', duration: 6, seed: 4242, generate_audio: false,
+        aspect_ratio: '16:9', resolution: '1080p', duration: 6, seed: 4242, generate_audio: false, metadata: { movement_amplitude: 'small', bgm: true },
       }),
     );
     expect(v).toMatchObject({ model: 'viduq3-pro', size: '1920x1080', seconds: '6' });
@@ -106,7 +106,7 @@ describe('Vidu through both dialects', () => {
 
     const s = submissionOf('openai start to end');
     expect(pathOf(s)).toBe('/ent/v2/start-end2video');
-    expect(s.body).toMatchObject({ model: 'viduq3-pro', duration: 6, resolution: '1080p', seed: 4242, audio: false });
+    expect(s.body).toMatchObject({ model: 'viduq3-pro', duration: 6, resolution: '1080p', seed: 4242, audio: false, movement_amplitude: 'small', bgm: true });
     // Frames decide the shape on start-end: Vidu takes no aspect_ratio there.
     expect(s.body.aspect_ratio).toBeUndefined();
     const sent = s.body.images as string[];
@@ -146,7 +146,7 @@ describe('Vidu through both dialects', () => {
     const first = await png(400, 400, RED);
     const last = await png(400, 400, BLUE);
     const b = await apimart({
-      model: 'viduq3-pro', prompt: 'apimart frame fields', duration: 3, aspect_ratio: '1:1', resolution: '1080p', seed: 0, generate_audio: true,
+      model: 'viduq3-pro', prompt: 'apimart frame fields', duration: 3, aspect_ratio: '1:1', resolution: '1080p', seed: 0, generate_audio: true, movement_amplitude: 'large', off_peak: false,
       first_frame_image: `data:image/png;base64,${first.toString('base64')}`, last_frame_image: `data:image/png;base64,${last.toString('base64')}`,
     });
     const [va, vb] = await Promise.all([apimartDownload(a), apimartDownload(b)]);
@@ -161,7 +161,8 @@ describe('Vidu through both dialects', () => {
 
     const sb = submissionOf('apimart frame fields');
     expect(pathOf(sb)).toBe('/ent/v2/start-end2video');
-    expect(sb.body).toMatchObject({ model: 'viduq3-pro', duration: 3, resolution: '1080p', seed: 0, audio: true });
+    expect(sb.body).toMatchObject({ model: 'viduq3-pro', duration: 3, resolution: '1080p', seed: 0, audio: true, movement_amplitude: 'large' });
+    expect(sb.body.off_peak).toBeUndefined();
     const fb = await Promise.all((sb.body.images as string[]).map(decoded));
     expect(fb.map((x) => `${x.width}x${x.height}`)).toEqual(['1080x1080', '1080x1080']);
     expect(near(fb[0]!.rgb, RED) && near(fb[1]!.rgb, BLUE), `${fb[0]!.rgb} then ${fb[1]!.rgb}`).toBe(true);
