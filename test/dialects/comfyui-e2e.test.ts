@@ -44,7 +44,16 @@ describe('ComfyUI through both dialects', () => {
     const file = path.join(dir, 'flf.json');
     await writeFile(file, JSON.stringify(FLF_WORKFLOW));
     fake = await startComfyUIFake({ stepMs: 5 });
-    gw = await startWithChannels([channel('comfy', 'comfyui', fake.baseURL, { api_key: undefined, models: ['wan2.2-5b'], options: flfOptions(file) })], { models: COMFY_MODELS });
+    const full = flfOptions(file);
+    // A server whose workflow has places for the prompt, size and length only, and makes at most 20 frames.
+    const bare = { ...full, inputs: { prompt: full.inputs.prompt, width: full.inputs.width, height: full.inputs.height, frames: full.inputs.frames }, max_frames: 20 };
+    gw = await startWithChannels(
+      [
+        channel('comfy', 'comfyui', fake.baseURL, { api_key: undefined, models: ['wan2.2-5b'], options: full }),
+        channel('comfy-bare', 'comfyui', fake.baseURL, { api_key: undefined, models: ['wan-t2v'], options: bare }),
+      ],
+      { models: COMFY_MODELS },
+    );
   });
   afterAll(async () => {
     await gw?.close();
@@ -153,5 +162,34 @@ describe('ComfyUI through both dialects', () => {
     expect(e.prompt['8']!.inputs.end_image).toBeUndefined();
     expect(e.images).toHaveLength(1);
     expect(assertBillingConsistent(gw.dataDir).settled).toBe(3);
+  });
+
+  it('what a workflow has no place for is a 400 naming the field each dialect sent, before any hold and before the server sees a prompt', async () => {
+    const balance = async () => ((await (await fetch(`${gw.url}/v1/balance`, { headers: { authorization: `Bearer ${gw.key}` } })).json()) as { data: { balance: number; held: number } }).data;
+    const before = await balance();
+    const prompts = fake.promptRequests;
+    const frame = dataUrl(await png(480, 272, RED));
+    const base = { model: 'wan-t2v', prompt: 'nowhere to put it' };
+    const openai = async (body: Record<string, unknown>) => {
+      const res = await fetch(`${gw.url}/v1/videos`, { method: 'POST', headers: { authorization: `Bearer ${gw.key}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...base, ...body }) });
+      return [res.status, ((await res.json()) as { error?: { param: string; code: string } }).error];
+    };
+    const apimart = async (body: Record<string, unknown>) => {
+      const res = await fetch(`${gw.url}/v1/videos/generations`, { method: 'POST', headers: { authorization: `Bearer ${gw.key}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...base, ...body }) });
+      return [res.status, ((await res.json()) as { error?: { param: string; code: string } }).error];
+    };
+    const refused = (param: string) => [400, expect.objectContaining({ param, code: 'unsupported_by_upstream' })];
+    expect(await openai({ negative_prompt: 'blur' })).toEqual(refused('negative_prompt'));
+    expect(await apimart({ negative_prompt: 'blur' })).toEqual(refused('negative_prompt'));
+    expect(await openai({ seed: 5 })).toEqual(refused('seed'));
+    expect(await apimart({ seed: 5 })).toEqual(refused('seed'));
+    expect(await openai({ input_reference: frame })).toEqual(refused('input_reference'));
+    expect(await apimart({ first_frame_image: frame })).toEqual(refused('first_frame_image'));
+    // 2 s at 16 fps is 33 frames; this server makes at most 20.
+    expect(await openai({ seconds: '2' })).toEqual(refused('seconds'));
+    expect(await openai({ duration: 2 })).toEqual(refused('duration'));
+    expect(await apimart({ duration: 2 })).toEqual(refused('duration'));
+    expect(await balance()).toEqual(before);
+    expect(fake.promptRequests).toBe(prompts);
   });
 });
