@@ -49,6 +49,14 @@ export interface CanonicalCreate {
   lastFrame?: ReferenceInput | null;
   /** Reference images, kept as given. */
   references?: ReferenceInput[];
+  /**
+   * How the caller's dialect names a request field. An upstream's create-time refusal names the
+   * canonical field (`seconds`, `aspect_ratio`, `resolution`, `size`, `audio`, `first_frame`,
+   * `last_frame`, `references`, …) or one of the model's option keys; the 400 names the field the
+   * caller sent instead (`duration`, `generate_audio`, `image_urls`, `metadata.loop`, …).
+   * Absent: the canonical name.
+   */
+  fieldName?: (field: string) => string;
 }
 
 /** What a dialect's create parser produces: everything but the origin, the task params and a remix source. */
@@ -173,7 +181,7 @@ export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate,
   const quote = quoteTask(gw, key, req.model, { resolution, audio, mode, seconds: req.seconds }, req.remixOf);
   // What no upstream of the model can be told is a 400 now, not a failed task later.
   const refusal = req.remixOf ? null : gw.refusal?.(request, quote.provider);
-  if (refusal) throw invalid(refusal.param, `${req.model.id} cannot do this here: ${refusal.message.replace(/\.$/, '')}.`, 'unsupported_by_upstream');
+  if (refusal) throw invalid(req.fieldName?.(refusal.param) ?? refusal.param, `${req.model.id} cannot do this here: ${refusal.message.replace(/\.$/, '')}.`, 'unsupported_by_upstream');
   return gw.service.create({
     keyId,
     origin: req.origin,

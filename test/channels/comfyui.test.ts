@@ -17,7 +17,7 @@ import type { ComfyUIFake } from '../fakes/comfyui-fake.js';
 import { startComfyUIFake } from '../fakes/comfyui-fake.js';
 import type { TestGateway } from '../helpers/gateway.js';
 import { waitForVideo } from '../helpers/gateway.js';
-import { COMFY_MODELS, EXAMPLE_OPTIONS, EXAMPLE_WORKFLOW } from '../helpers/comfyui.js';
+import { COMFY_MODELS, EXAMPLE_OPTIONS, EXAMPLE_WORKFLOW, FLF_WORKFLOW, flfOptions } from '../helpers/comfyui.js';
 import { assertBillingConsistent, channel, createVideo, getVideo, startWithChannels, waitAllTerminal } from '../helpers/upstreams.js';
 
 const TOKEN = 'proxy-token-3f9a61c2b7e84d05';
@@ -202,7 +202,7 @@ describe('comfyui adapter', () => {
     const json = (await res.json()) as { id?: string; error?: { param?: string; message: string } };
     if (res.status === 400) {
       // Refused at create time, before any hold.
-      expect(json.error!.param).toBe('first_frame');
+      expect(json.error!.param).toBe('input_reference');
     } else {
       expect(res.status).toBe(200);
       const v = (await waitAllTerminal(gw, gw.key, [json.id!], 20_000)).get(json.id!)!;
@@ -323,37 +323,9 @@ describe('comfyui adapter pieces', () => {
     const agent = new Agent();
     try {
       // Wan 2.1 first-last-frame: two LoadImage nodes into WanFirstLastFrameToVideo.
-      const wf = {
-        '1': { class_type: 'UNETLoader', inputs: { unet_name: 'wan2.1_flf2v_720p_14B_fp16.safetensors', weight_dtype: 'default' } },
-        '2': { class_type: 'CLIPLoader', inputs: { clip_name: 'umt5_xxl_fp8_e4m3fn_scaled.safetensors', type: 'wan' } },
-        '3': { class_type: 'VAELoader', inputs: { vae_name: 'wan_2.1_vae.safetensors' } },
-        '4': { class_type: 'CLIPTextEncode', inputs: { text: '', clip: ['2', 0] } },
-        '5': { class_type: 'CLIPTextEncode', inputs: { text: '', clip: ['2', 0] } },
-        '6': { class_type: 'LoadImage', inputs: { image: 'a.png' } },
-        '7': { class_type: 'LoadImage', inputs: { image: 'b.png' } },
-        '8': { class_type: 'WanFirstLastFrameToVideo', inputs: { positive: ['4', 0], negative: ['5', 0], vae: ['3', 0], width: 720, height: 720, length: 81, batch_size: 1, start_image: ['6', 0], end_image: ['7', 0] } },
-        '9': { class_type: 'KSampler', inputs: { model: ['1', 0], seed: 0, steps: 4, cfg: 5, sampler_name: 'uni_pc', scheduler: 'simple', positive: ['8', 0], negative: ['8', 1], latent_image: ['8', 2], denoise: 1 } },
-        '10': { class_type: 'VAEDecode', inputs: { samples: ['9', 0], vae: ['3', 0] } },
-        '11': { class_type: 'VHS_VideoCombine', inputs: { images: ['10', 0], frame_rate: 16, loop_count: 0, filename_prefix: 'flf/vidgate', format: 'video/h264-mp4', pingpong: false, save_output: true } },
-      };
       const file = path.join(d, 'flf.json');
-      await writeFile(file, JSON.stringify(wf));
-      const o = comfyuiOptions.parse({
-        workflow_file: file,
-        inputs: {
-          prompt: { node: '4', input: 'text' },
-          negative_prompt: { node: '5', input: 'text' },
-          seed: { node: '9', input: 'seed' },
-          width: { node: '8', input: 'width' },
-          height: { node: '8', input: 'height' },
-          frames: { node: '8', input: 'length' },
-          fps: { node: '11', input: 'frame_rate' },
-          first_frame: { node: '6', input: 'image' },
-          last_frame: { node: '7', input: 'image' },
-        },
-        output_node: '11',
-        fps: 16,
-      }) as ComfyuiOptions;
+      await writeFile(file, JSON.stringify(FLF_WORKFLOW));
+      const o = comfyuiOptions.parse(flfOptions(file)) as ComfyuiOptions;
       const adapter = comfyui.create(o);
       const http = new ChannelHttp(
         fake.baseURL,

@@ -229,7 +229,7 @@ describe('field rules', () => {
     expect((await rawJson(idle, { model: 'test-kling', prompt: 'x', metadata: 'nope' })).body.error?.param).toBe('metadata');
   });
 
-  it('multipart: first and last frame and reference_images[] as file parts, booleans and metadata as strings', async () => {
+  it('multipart: first and last frame and reference_images[] as file parts, booleans and metadata as strings or bracket fields', async () => {
     const png = (c: string) => sharp({ create: { width: 64, height: 64, channels: 3, background: c } }).png().toBuffer();
     const client = idle.openai();
     const v = (await client.videos.create(
@@ -244,6 +244,13 @@ describe('field rules', () => {
     expect(req.firstFrame).toMatchObject({ role: 'first_frame', width: 1280, height: 720, contentType: 'image/png' });
     expect(req.lastFrame).toMatchObject({ role: 'last_frame', width: 1280, height: 720 });
     expect(req.options).toEqual({ cfg_scale: 0.7 });
+    // metadata as an object: the SDK sends bracket fields (metadata[cfg_scale]=0.3); numbers and booleans are read back typed.
+    const bracket = (await client.videos.create(
+      withExtra({ model: 'test-kling' as CreateParams['model'], prompt: 'bracket metadata', input_reference: await toFile(await png('#ff0000'), 'a.png', { type: 'image/png' }) }, {
+        metadata: { cfg_scale: 0.3, camera_control: { type: 'simple', config: { zoom: -2, enabled: true, label: 'in' } } },
+      }),
+    )) as Video;
+    expect(stored(idle, bracket.id).request!.options).toEqual({ cfg_scale: 0.3, camera_control: { type: 'simple', config: { zoom: -2, enabled: true, label: 'in' } } });
     const blobs = idle.app.gateway.blobs;
     expect((await sharp((await blobs.read(req.lastFrame!.blob))!).metadata()).width).toBe(1280);
 

@@ -21,7 +21,7 @@ export const solid = (w: number, h: number, format: 'png' | 'jpeg' | 'webp' = 'p
   sharp({ create: { width: w, height: h, channels: 3, background: { r: 30, g: 120, b: 200 } } })[format]().toBuffer();
 
 /**
- * Routes: /portrait.png (90x160), /landscape.jpg (160x90), /square.webp (100x100), /pro-portrait.png,
+ * Routes: /portrait.png (90x160), /landscape.jpg (160x90), /square.webp (100x100), /wide.png (500x100), /pro-portrait.png,
  * /text (text served as image/png), /gif, /notfound (404), /big (11 MB chunked, no length),
  * /big-declared (declares 11 MB), /redirect?to=URL[&status=302], /chain/N (N redirects, then an image),
  * /hang (headers never sent).
@@ -31,6 +31,7 @@ export async function startImageServer(): Promise<ImageServer> {
     '/portrait.png': [await solid(90, 160), 'image/png'],
     '/landscape.jpg': [await solid(160, 90, 'jpeg'), 'image/jpeg'],
     '/square.webp': [await solid(100, 100, 'webp'), 'image/webp'],
+    '/wide.png': [await solid(500, 100), 'image/png'],
     '/reference-image.jpg': [await solid(90, 160, 'jpeg'), 'image/jpeg'],
   };
   const gif = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');

@@ -286,6 +286,17 @@ export function parseGeneration(fields: Record<string, unknown>, catalog: Catalo
   const images = parseImages(fields, model);
   checkMedia(model, images, apimartVoice);
   const first = images.firstFrame;
+  // The fields an upstream's refusal may name, as apimart spells them (the model's options are flat).
+  const names: Record<string, string> = {
+    seconds: 'duration',
+    size: 'aspect_ratio',
+    audio: 'generate_audio',
+    first_frame: images.firstParam,
+    last_frame: images.lastParam,
+    references: images.referencesParam,
+    reference_images: images.referencesParam,
+    metadata: Object.keys(options)[0] ?? 'metadata',
+  };
   return {
     model,
     prompt,
@@ -307,6 +318,7 @@ export function parseGeneration(fields: Record<string, unknown>, catalog: Catalo
     aspectName: shape.aspectRatio,
     resolutionName: shownResolutions(model).includes(shape.resolution) ? shape.resolution : 'standard',
     imageUrl: first && first.kind === 'url' ? first.url : null,
+    fieldName: (field) => names[field] ?? field,
   };
 }
 

@@ -190,7 +190,21 @@ function parseText(v: unknown, param: string, max = PROMPT_MAX): string | undefi
   return v;
 }
 
-/** metadata: an object (a JSON string in multipart) of the model's option keys. */
+/**
+ * Values of multipart bracket fields (`metadata[loop]=true`, what the SDKs send for an object
+ * in a multipart body) read back as JSON would have them: `true` / `false` and numbers.
+ */
+function typedFormValues(v: unknown): unknown {
+  if (typeof v === 'string') {
+    if (v === 'true' || v === 'false') return v === 'true';
+    return /^-?\d+(\.\d+)?(e[+-]?\d+)?$/i.test(v) && Number.isFinite(Number(v)) ? Number(v) : v;
+  }
+  if (Array.isArray(v)) return v.map(typedFormValues);
+  if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, typedFormValues(x)]));
+  return v;
+}
+
+/** metadata: an object of the model's option keys (in multipart a JSON string, or bracket fields). */
 function parseMetadata(v: unknown, multipart: boolean): Record<string, unknown> {
   if (absent(v)) return {};
   let value = v;
@@ -200,6 +214,8 @@ function parseMetadata(v: unknown, multipart: boolean): Record<string, unknown> 
     } catch {
       throw invalid('metadata', `Invalid value for 'metadata': expected a JSON object${multipart ? ' (a JSON string in multipart)' : ''}.`, 'invalid_json');
     }
+  } else if (multipart) {
+    value = typedFormValues(v);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw wrongType('metadata', 'an object', value);
   return value as Record<string, unknown>;
@@ -289,6 +305,16 @@ export function parseCreateFields(body: RequestBody, catalog: Catalog, fallbackM
   const references = parseReferenceImages(body);
   checkMedia(model, { firstFrame, firstParam: 'input_reference', lastFrame, lastParam: 'last_frame', references, referencesParam: 'reference_images' }, openaiVoice);
   const adaptive = shape.aspectRatio === 'adaptive' && firstFrame;
+  const given = (k: string) => !absent(f[k]);
+  // The fields an upstream's refusal may name, as this request spelled them.
+  const names: Record<string, string> = {
+    seconds: !given('seconds') && given('duration') ? 'duration' : 'seconds',
+    aspect_ratio: !given('aspect_ratio') && given('size') ? 'size' : 'aspect_ratio',
+    resolution: !given('resolution') && given('size') ? 'size' : 'resolution',
+    audio: AUDIO_PARAMS.find(given) ?? 'generate_audio',
+    first_frame: 'input_reference',
+    references: 'reference_images',
+  };
   return {
     model,
     prompt,
@@ -305,5 +331,6 @@ export function parseCreateFields(body: RequestBody, catalog: Catalog, fallbackM
     lastFrame,
     references,
     ...(adaptive ? { sizeFromReference: (image: Size) => sizeForImage(model, shape.resolution, image)!.size } : {}),
+    fieldName: (field) => names[field] ?? (Object.hasOwn(options, field) ? `metadata.${field}` : field),
   };
 }
