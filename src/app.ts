@@ -1,3 +1,4 @@
+import { ApiError } from './core/errors.js';
 import Fastify from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
 import type { Server } from 'node:http';
@@ -198,6 +199,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       void (reply as FastifyReply).code(status).type('application/json').header('x-request-id', req.id).send(openaiErrorBody(frameworkError(status, code)));
     },
     clientErrorHandler: clientErrorHandler,
+    // Requests arriving while the gateway closes get a 503 in the route's own envelope (below),
+    // not Fastify's bare one.
+    return503OnClosing: false,
     logController: new RequestLog(),
   });
   const routeTable = new RouteTable();
@@ -229,6 +233,20 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   lazy.upstreams = upstreams;
 
   registerErrorHandling(server, { openai: openaiErrorBody, apimart: apimartErrorBody });
+  let stopping = false;
+  server.addHook('onRequest', (_req, reply, done) => {
+    if (!stopping) return done();
+    reply.header('connection', 'close');
+    done(
+      new ApiError({
+        status: 503,
+        type: 'server_error',
+        code: 'shutting_down',
+        message: 'This gateway is shutting down and takes no new requests; retry in a moment (another node, or this one once restarted, will answer).',
+        headers: { 'retry-after': '1' },
+      }),
+    );
+  });
   registerAccess(server, {
     keys,
     adminToken: config.adminToken,
@@ -320,6 +338,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     // Stop accepting (SSE streams end with a retry hint in a preClose hook); requests in flight
     // (downloads) get the grace period, then what is left is cut. Meanwhile the loops stop
     // claiming and their running steps finish or are aborted with their leases handed back.
+    stopping = true;
     const listening = server.close();
     const cut = setTimeout(() => server.server.closeAllConnections(), graceMs);
     await Promise.all([listening.finally(() => clearTimeout(cut)), worker.stop(graceMs), events.close(graceMs)]);

@@ -132,3 +132,38 @@ describe('SIGTERM drain', () => {
     db.close();
   }, 120_000);
 });
+
+describe('requests arriving while the gateway closes', () => {
+  it('get a 503 in their dialect’s envelope with a retry hint, while the request in flight completes', async () => {
+    const gw = await startGateway({ shutdown: { delayMs: 0, graceMs: 5000 } });
+    const { connect } = await import('node:net');
+    const port = Number(new URL(gw.url).port);
+    const socket = connect(port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    const ended = new Promise((r) => socket.once('close', r));
+    const body = JSON.stringify({ model: 'sora-2', prompt: 'a lighthouse at dusk', seconds: '4' });
+    // A create whose headers arrived before the shutdown, its body still coming.
+    socket.write(
+      `POST /v1/videos HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${gw.key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
+    );
+    await new Promise((r) => setTimeout(r, 150));
+    const closing = gw.app.close();
+    await new Promise((r) => setTimeout(r, 150));
+    // The rest of the body, then an apimart status read pipelined behind it.
+    socket.write(`${body.slice(10)}GET /v1/tasks/task_unknown HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${gw.key}\r\n\r\n`);
+    await ended;
+    await closing;
+    const responses = received.split(/(?=HTTP\/1\.1 )/);
+    expect(responses[0]).toMatch(/^HTTP\/1\.1 200/);
+    expect(responses[1]).toMatch(/^HTTP\/1\.1 503/);
+    expect(responses[1]).toMatch(/\r\nretry-after: 1\r\n/i);
+    expect(responses[1]).toMatch(/\r\nconnection: close\r\n/i);
+    const envelope = JSON.parse(responses[1]!.slice(responses[1]!.indexOf('\r\n\r\n') + 4)) as { code: number; error: { code: string; message: string } };
+    // apimart's envelope: {code, error: {code, message, type}}.
+    expect(envelope.code).toBe(503);
+    expect(envelope.error.code).toBe('shutting_down');
+    await rm(gw.dataDir, { recursive: true, force: true });
+  });
+});
