@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyDatabase } from '../src/store/copy.js';
 import { openDatabaseUrl } from '../src/store/open.js';
 import type { DataTable } from '../src/store/schema.js';
 import { DATA_TABLES, TABLES } from '../src/store/schema.js';
@@ -247,6 +248,35 @@ describe.skipIf(!!skip)('vidgate db copy', () => {
       await gw2.close();
     }
   }, 180_000);
+
+  it('copies in batches as small as one row (keyset pages over single and composite primary keys)', async () => {
+    const target = await dbs.create();
+    const from = await openDatabaseUrl(`sqlite:${sourceFile}`, { readonly: true });
+    const to = await openDatabaseUrl(target);
+    const copied: Record<string, number> = {};
+    try {
+      const report = await copyDatabase(from, to, { maxParams: 1, onTable: (t, n) => (copied[t] = n) });
+      expect(report.balanceMismatches).toEqual([]);
+    } finally {
+      await from.close();
+      await to.close();
+    }
+    const before = await dump(sourceFile);
+    expect(copied).toEqual(counts(before));
+    expect(await dump(target)).toEqual(before);
+
+    // And paged back out of PostgreSQL (its text ordering is the database collation's, not SQLite's bytes).
+    const file = path.join(dir, 'paged-back.db');
+    const pgFrom = await openDatabaseUrl(target, { readonly: true });
+    const liteTo = await openDatabaseUrl(file);
+    try {
+      await copyDatabase(pgFrom, liteTo, { maxParams: 1 });
+    } finally {
+      await pgFrom.close();
+      await liteTo.close();
+    }
+    expect(await dump(file)).toEqual(before);
+  }, 60_000);
 
   it('refuses to write into a database that holds rows, naming the table, and writes nothing', async () => {
     const before = counts(await dump(pgUrl));
