@@ -43,7 +43,7 @@ import { SandboxProvider } from './providers/sandbox/provider.js';
 import type { Provider } from './providers/types.js';
 import type { Resolver } from './net/ssrf.js';
 import type { Db } from './store/db.js';
-import { openDatabase } from './store/db.js';
+import { gatewayDatabaseFile, openDatabase } from './store/db.js';
 import { KeyStore } from './store/keys.js';
 import { TaskStore } from './store/tasks.js';
 import type { EventRow } from './store/tasks.js';
@@ -107,10 +107,12 @@ export const REDACT_PATHS = [
 /** Build the whole gateway from a validated configuration. */
 export async function createApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const now = opts.now ?? Date.now;
-  // Before anything is opened: a gateway whose media tools cannot run refuses to start, saying why.
+  // Before anything is opened: a database the gateway cannot run on, or media tools that cannot
+  // run, stop it with a message saying why.
+  const dbFile = gatewayDatabaseFile(config);
   const toolNotes = await prepareMediaTools(config.dataDir);
   configureSharp();
-  const db = openDatabase(config.dataDir, { synchronous: config.sqlite.synchronous });
+  const db = openDatabase(config.dataDir, { synchronous: config.sqlite.synchronous, file: dbFile });
   const secrets = Secrets.load(config.dataDir, config.secretKey);
   const blobs = createBlobStore(config);
   const store = new TaskStore(db);

@@ -8,6 +8,7 @@ import { channelConfigSchema } from './channels/schema.js';
 import { ModelConfigError } from './core/catalog.js';
 import { catalogFromConfig, modelEntrySchema } from './core/model-config.js';
 import { assertValidNetPolicy } from './net/ssrf.js';
+import { DatabaseUrlError, parseDatabaseUrl } from './store/url.js';
 
 /**
  * Configuration comes from environment variables and, optionally, a YAML/JSON file named by
@@ -24,6 +25,21 @@ export const configSchema = z.object({
   port: int(0, 65535).default(8080),
   host: z.string().min(1).default('0.0.0.0'),
   dataDir: z.string().min(1).default('./data'),
+  /**
+   * The database (docs/database.md): sqlite:PATH (or a file path), or postgres://… for
+   * `vidgate migrate` and `vidgate db copy`. Unset: <dataDir>/vidgate.db.
+   */
+  databaseUrl: z
+    .string()
+    .superRefine((url, ctx) => {
+      try {
+        parseDatabaseUrl(url);
+      } catch (err) {
+        if (!(err instanceof DatabaseUrlError)) throw err;
+        ctx.addIssue({ code: 'custom', message: err.message });
+      }
+    })
+    .optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Absolute base URL clients reach the gateway at (for links in responses). Derived from the request when unset. */
   publicUrl: z
@@ -193,6 +209,7 @@ const ENV_MAP: Record<string, string> = {
   PORT: 'port',
   HOST: 'host',
   VIDGATE_DATA_DIR: 'dataDir',
+  VIDGATE_DATABASE_URL: 'databaseUrl',
   LOG_LEVEL: 'logLevel',
   VIDGATE_PUBLIC_URL: 'publicUrl',
   VIDGATE_ADMIN_TOKEN: 'adminToken',

@@ -203,3 +203,41 @@ export const CHANNELS_MIGRATION = `
 
   CREATE INDEX tasks_by_provider ON tasks(provider, stage) WHERE stage <> 'done';
 `;
+
+/** The same change for PostgreSQL (store/migrations.ts: BIGINT timestamps, DOUBLE PRECISION for REAL). */
+export const CHANNELS_MIGRATION_PG = `
+  CREATE TABLE channels (
+    id               TEXT PRIMARY KEY,
+    name             TEXT NOT NULL,
+    type             TEXT NOT NULL,
+    base_url         TEXT NOT NULL,
+    credentials      TEXT,
+    models           TEXT NOT NULL,
+    options          TEXT NOT NULL DEFAULT '{}',
+    priority         INTEGER NOT NULL DEFAULT 0,
+    weight           INTEGER NOT NULL DEFAULT 1,
+    concurrency      INTEGER,
+    rpm              INTEGER,
+    max_jobs         INTEGER,
+    markup           DOUBLE PRECISION,
+    deadline_minutes INTEGER,
+    enabled          INTEGER NOT NULL DEFAULT 1,
+    source           TEXT NOT NULL,
+    created_at       BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL,
+    deleted_at       BIGINT
+  );
+
+  CREATE TABLE channel_timings (
+    channel_id TEXT NOT NULL,
+    model      TEXT NOT NULL,
+    seconds    INTEGER NOT NULL,
+    samples    INTEGER NOT NULL,
+    mean_ms    DOUBLE PRECISION NOT NULL,
+    dev_ms     DOUBLE PRECISION NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (channel_id, model, seconds)
+  );
+
+  CREATE INDEX tasks_by_provider ON tasks(provider, stage) WHERE stage <> 'done';
+`;

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
 import { registerChannelCommands } from './channels.js';
+import { registerDbCommands } from './db.js';
 import { registerGenerateCommand } from './generate.js';
 import { registerKeyCommands } from './keys.js';
 import { registerWebhookCommands } from './webhooks.js';
@@ -20,6 +21,7 @@ registerKeyCommands(program);
 registerGenerateCommand(program);
 registerWebhookCommands(program);
 registerChannelCommands(program);
+registerDbCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import { loadConfig } from '../config.js';
 import { ApiError } from '../core/errors.js';
 import type { Db } from '../store/db.js';
-import { openDatabase } from '../store/db.js';
+import { gatewayDatabaseFile, openDatabase } from '../store/db.js';
 import { KeyStore } from '../store/keys.js';
 
 interface Local {
@@ -21,7 +21,7 @@ interface Local {
 /** Key and billing commands work on the local database (VIDGATE_DATA_DIR); no running gateway needed. */
 function local<T>(fn: (l: Local) => T): T {
   const config = loadConfig();
-  const db = openDatabase(config.dataDir, { synchronous: config.sqlite.synchronous });
+  const db = openDatabase(config.dataDir, { synchronous: config.sqlite.synchronous, file: gatewayDatabaseFile(config) });
   try {
     const keys = new KeyStore(db);
     const ledger = new Ledger(db);

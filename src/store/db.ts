@@ -1,12 +1,37 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { Config } from '../config.js';
+import { ConfigError } from '../config.js';
 import { MIGRATIONS } from './migrations.js';
+import type { DatabaseLocation } from './url.js';
+import { parseDatabaseUrl } from './url.js';
 
 export type Db = Database.Database;
 
 export interface OpenOptions {
   synchronous?: 'NORMAL' | 'FULL';
+  /** The database file (VIDGATE_DATABASE_URL=sqlite:PATH); default <dataDir>/vidgate.db. */
+  file?: string;
+}
+
+/** The configured database: VIDGATE_DATABASE_URL, else <dataDir>/vidgate.db. */
+export function configuredDatabase(config: Pick<Config, 'dataDir' | 'databaseUrl'>): DatabaseLocation {
+  return config.databaseUrl ? parseDatabaseUrl(config.databaseUrl) : { kind: 'sqlite', file: path.join(config.dataDir, 'vidgate.db') };
+}
+
+/**
+ * The SQLite file the gateway (and the CLI's local mode) runs on. The gateway itself does not run
+ * on PostgreSQL yet: a postgres:// URL stops it with a message rather than being ignored.
+ */
+export function gatewayDatabaseFile(config: Pick<Config, 'dataDir' | 'databaseUrl'>): string {
+  const loc = configuredDatabase(config);
+  if (loc.kind === 'postgres') {
+    throw new ConfigError(
+      'VIDGATE_DATABASE_URL: the gateway runs on SQLite in this version; `vidgate migrate` and `vidgate db copy` already work with PostgreSQL (docs/database.md)',
+    );
+  }
+  return loc.file;
 }
 
 /**
@@ -16,7 +41,9 @@ export interface OpenOptions {
  */
 export function openDatabase(dataDir: string, opts: OpenOptions = {}): Db {
   mkdirSync(dataDir, { recursive: true });
-  const db = new Database(path.join(dataDir, 'vidgate.db'));
+  const file = opts.file ?? path.join(dataDir, 'vidgate.db');
+  mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
   db.pragma('foreign_keys = ON');
@@ -38,12 +65,13 @@ export function migrationStatus(db: Db): { pending: string[]; unknown: string[];
   return { pending: MIGRATIONS.map((m) => m.id).filter((id) => !applied.has(id)), unknown: [...applied].filter((id) => !known.has(id)), applied };
 }
 
-/** Apply pending migrations, each in its own transaction, recording each by id. */
-export function migrate(db: Db): void {
+/** Apply pending migrations, each in its own transaction, recording each by id; returns the ids applied. */
+export function migrate(db: Db): string[] {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
   const { unknown, applied } = migrationStatus(db);
   if (unknown.length) throw new Error(`the database has migrations this vidgate does not know (${unknown.join(', ')}); upgrade vidgate`);
   const record = db.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)');
+  const done: string[] = [];
   for (const m of MIGRATIONS) {
     if (applied.has(m.id)) continue;
     writeTx(db, () => {
@@ -51,8 +79,10 @@ export function migrate(db: Db): void {
       if (db.prepare('SELECT 1 FROM schema_migrations WHERE id = ?').get(m.id)) return;
       db.exec(m.sql);
       record.run(m.id, Date.now());
+      done.push(m.id);
     });
   }
+  return done;
 }
 
 /** Run fn in a BEGIN IMMEDIATE transaction. */
