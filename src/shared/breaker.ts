@@ -76,6 +76,11 @@ export class SharedBreaker implements ChannelBreaker {
     void this.change((b) => b.reset(), undefined);
   }
 
+  /** Resolves once this node's changes so far are stored (or given up). */
+  async flush(): Promise<void> {
+    await this.chain.catch(() => undefined);
+  }
+
   /** Called by the refresh loop with the stored state (null: none, a closed breaker). */
   saw(raw: string | null): void {
     if (!this.link.usable) return;

@@ -34,7 +34,7 @@ if rpm >= 0 then
   tokens = math.min(cap, tokens)
   local retry = 0
   if tokens < 1 then retry = now + math.ceil((1 - tokens) * 60000 / rpm) else tokens = tokens - 1 end
-  redis.call('HSET', KEYS[2], 't', tostring(tokens), 'a', tostring(at))
+  redis.call('HSET', KEYS[2], 't', string.format('%.17g', tokens), 'a', string.format('%.17g', at))
   redis.call('PEXPIRE', KEYS[2], math.ceil(cap * 60000 / rpm) + 1000)
   if retry > 0 then return {0, retry} end
 end

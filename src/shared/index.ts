@@ -152,6 +152,8 @@ export class RedisLimits implements LimitsBackend {
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    // Breaker changes this node made on its way out (a last failure) still reach the others.
+    await Promise.all([...this.breakers.values()].map((b) => b.flush()));
     await this.link.close();
   }
 }

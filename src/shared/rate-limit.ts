@@ -22,7 +22,7 @@ if now > at then tokens = math.min(cap, tokens + (now - at) * rate); at = now en
 tokens = math.min(cap, tokens)
 local ok = 0
 if tokens >= 1 then tokens = tokens - 1; ok = 1 end
-redis.call('HSET', KEYS[1], 't', tostring(tokens), 'a', tostring(at))
+redis.call('HSET', KEYS[1], 't', string.format('%.17g', tokens), 'a', string.format('%.17g', at))
 redis.call('PEXPIRE', KEYS[1], 61000)
 local retry = 0
 if ok == 0 then retry = math.ceil((1 - tokens) / rate) end
