@@ -270,43 +270,67 @@ describe.skipIf(!!skip)('two gateway nodes sharing one Redis', () => {
     expect([...done.values()][0]!.status).toBe('completed');
   });
 
-  it('Redis stopped mid-run: local limits, /healthz and metrics say so, one warning; Redis back: shared limits again', async () => {
+  it('Redis hanging or stopped mid-run: local limits without waiting, /healthz and metrics say so, one warning per outage; Redis back: shared limits again', async () => {
     const redis = await RedisTestServer.start();
     redisServers.push(redis);
     const c = await cluster(redis.url, {});
     await cli(['key', 'limits', c.keyId, '--rpm', '4'], c.env);
+    // A second key for the second outage (the first one's per-node buckets were spent in the first).
+    const second = JSON.parse((await cli(['key', 'create', '--name', 'second', '--json'], c.env)).stdout) as { id: string; key: string };
+    await cli(['key', 'limits', second.id, '--rpm', '4'], c.env);
     const [a, b] = [await c.start(), await c.start()];
+    let key = c.key;
     const take = async (node: ServerProcess, n: number) => {
       const codes: number[] = [];
       for (let i = 0; i < n; i++) {
         const started = Date.now();
-        const res = await fetch(`${node.url}/v1/videos`, { headers: auth(c.key) });
+        const res = await fetch(`${node.url}/v1/videos`, { headers: auth(key) });
+        // Nothing waits for Redis longer than VIDGATE_REDIS_TIMEOUT_MS (250 ms).
         expect(Date.now() - started).toBeLessThan(1500);
         codes.push(res.status);
       }
-      return codes;
+      return codes.filter((s) => s === 200).length;
     };
+    const bothHealthy = async (ok: boolean) => (await health(a)).shared_limits.ok === ok && (await health(b)).shared_limits.ok === ok;
 
-    await redis.down();
-    // The first command that fails starts the outage; from then on each node counts on its own.
-    await until('both nodes to notice', async () => !(await health(a)).shared_limits.ok && !(await health(b)).shared_limits.ok, 10_000);
-    const ha = await health(a);
-    expect(ha.status).toBe('degraded');
-    expect(ha.shared_limits).toMatchObject({ backend: 'redis', ok: false });
-    const ca = await take(a, 6);
-    const cb = await take(b, 6);
-    expect(ca.filter((s) => s === 200)).toHaveLength(4);
-    expect(cb.filter((s) => s === 200)).toHaveLength(4);
-    const metrics = await (await fetch(`${a.url}/metrics`, { headers: auth(METRICS) })).text();
-    expect(metrics).toMatch(/vidgate_shared_limits_up\{backend="redis"\} 0/);
-    for (const node of [a, b]) expect(node.output().match(/Redis is unreachable/g)).toHaveLength(1);
+    // Shared: one bucket of 4 for both nodes.
+    expect((await take(a, 3)) + (await take(b, 3))).toBe(4);
 
-    await redis.up();
-    await until('both nodes to use Redis again', async () => (await health(a)).shared_limits.ok && (await health(b)).shared_limits.ok, 15_000);
+    // 1. Redis hangs (SIGSTOP): the first command times out, then each node counts on its own.
+    redis.hang();
+    try {
+      expect(await take(a, 6)).toBe(4);
+      expect(await take(b, 6)).toBe(4);
+      expect(await bothHealthy(false)).toBe(true);
+      const ha = await health(a);
+      expect(ha.status).toBe('degraded');
+      expect(ha.shared_limits).toMatchObject({ backend: 'redis', ok: false });
+      const metrics = await (await fetch(`${a.url}/metrics`, { headers: auth(METRICS) })).text();
+      expect(metrics).toMatch(/vidgate_shared_limits_up\{backend="redis"\} 0/);
+    } finally {
+      redis.resume();
+    }
+    await until('both nodes to use Redis again', () => bothHealthy(true), 15_000);
     expect((await health(a)).status).toBe('ok');
+
+    // 2. Redis is killed: connections refused; again local limits at once.
+    key = second.key;
+    await redis.down();
+    await until('both nodes to notice', () => bothHealthy(false), 10_000);
+    expect(await take(a, 6)).toBe(4);
+    expect(await take(b, 6)).toBe(4);
+    await redis.up();
+    await until('both nodes to use Redis again', () => bothHealthy(true), 15_000);
     // The restarted Redis kept nothing: one fresh bucket of 4 for both nodes together.
-    const codes = [...(await take(a, 3)), ...(await take(b, 3))];
-    expect(codes.filter((s) => s === 200)).toHaveLength(4);
-    for (const node of [a, b]) expect(node.output()).toMatch(/Redis answers again/);
+    key = c.key;
+    expect((await take(a, 3)) + (await take(b, 3))).toBe(4);
+    const metrics = await (await fetch(`${a.url}/metrics`, { headers: auth(METRICS) })).text();
+    expect(metrics).toMatch(/vidgate_shared_limits_up\{backend="redis"\} 1/);
+    expect(metrics).toMatch(/vidgate_shared_limits_outages 2/);
+    // One warning when each outage began and one when it ended, however many requests came meanwhile.
+    for (const node of [a, b]) {
+      expect(node.output().match(/Redis is unreachable/g)).toHaveLength(2);
+      expect(node.output().match(/Redis answers again/g)).toHaveLength(2);
+    }
   });
 });

@@ -75,6 +75,15 @@ export class RedisTestServer {
     }
   }
 
+  /** Freeze it (SIGSTOP): connections stay open and nothing answers, until resume(). */
+  hang(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** Kill it: connections are refused until up(). */
   async down(): Promise<void> {
     const child = this.child;
