@@ -55,6 +55,8 @@ export interface BreakerData {
 
 /** A trial that never reported back (its worker died) is forgotten after this long. */
 const TRIAL_TIMEOUT_MS = 120_000;
+/** While a trial runs (here or, with shared breakers, on another node), look again this soon: it usually ends within seconds. */
+const TRIAL_RECHECK_MS = 2_000;
 
 export class Breaker implements ChannelBreaker {
   private stateValue: BreakerState = 'closed';
@@ -95,7 +97,8 @@ export class Breaker implements ChannelBreaker {
   /** When a submit could be tried here again (now when available). */
   retryAt(now: number): number {
     if (this.available(now)) return now;
-    return this.trialSince === null ? this.until : Math.max(this.until, this.trialSince + TRIAL_TIMEOUT_MS);
+    if (this.trialSince === null) return this.until;
+    return Math.max(this.until, Math.min(this.trialSince + TRIAL_TIMEOUT_MS, now + TRIAL_RECHECK_MS));
   }
 
   success(): void {
