@@ -11,7 +11,6 @@ import { registerBilling } from './billing/hooks.js';
 import { billingRoutes } from './billing/routes.js';
 import { Ledger } from './billing/ledger.js';
 import { PriceBook } from './billing/prices.js';
-import { RateLimiter } from './billing/rate-limit.js';
 import type { Config } from './config.js';
 import { catalogFromConfig } from './core/model-config.js';
 import type { Gateway } from './core/gateway.js';
@@ -59,6 +58,8 @@ import { observeTasks } from './ops/telemetry.js';
 import type { Telemetry } from './ops/telemetry.js';
 import { loadTracing } from './ops/tracing.js';
 import { migrationStatus } from './store/db.js';
+import { createLimits } from './shared/index.js';
+import type { LimitsBackend } from './shared/index.js';
 
 export interface App {
   config: Config;
@@ -123,7 +124,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const prices = new PriceBook(db, catalog, config.billing.sandboxPricing);
   const ledger = new Ledger(db);
   // Channels and the worker are made after the server (they need its logger); metrics read them lazily.
-  const lazy: { upstreams?: Upstreams; worker?: Worker; events?: Events } = {};
+  const lazy: { upstreams?: Upstreams; worker?: Worker; events?: Events; limits?: LimitsBackend } = {};
   const providerType = (id: string) => (id === 'sandbox' ? 'sandbox' : lazy.upstreams?.channels.get(id)?.def.type);
   const metricsOn = config.metrics.token !== undefined || config.metrics.port !== undefined;
   const metrics = metricsOn
@@ -143,6 +144,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
           };
         },
         breakers: (at) => lazy.upstreams!.channels.list().map((r) => ({ channel: r.def.id, provider: r.def.type, state: r.breaker.state(at) })),
+        sharedLimits: () => ({ ...lazy.limits!.health(), outages: lazy.limits!.outages() }),
         sseClients: () => lazy.events!.hub.subscribers,
         workerBusy: () => lazy.worker!.busy,
         now,
@@ -231,7 +233,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   });
   for (const note of toolNotes) server.log.warn(note);
   await blobs.init(server.log);
-  const upstreams = createUpstreams({ config, db, store, blobs, secrets, catalog, prices, now, log: server.log, telemetry, wake: () => worker.notify() });
+  const limits = createLimits(config, server.log.child({ component: 'shared-limits' }), now);
+  lazy.limits = limits;
+  const upstreams = createUpstreams({ config, db, store, blobs, secrets, catalog, prices, now, log: server.log, telemetry, wake: () => worker.notify(), limits });
   lazy.upstreams = upstreams;
 
   registerErrorHandling(server, { openai: openaiErrorBody, apimart: apimartErrorBody });
@@ -252,7 +256,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   registerAccess(server, {
     keys,
     adminToken: config.adminToken,
-    limiter: new RateLimiter(),
+    limiter: limits.keyLimiter(),
     defaultRpm: config.limits.rpm,
     now,
     streamAuth: events.streamAuth,
@@ -264,23 +268,27 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       url: '/healthz',
       tag: 'Operations',
       summary: 'Liveness',
-      description: 'Always 200 while the process runs; storage trouble shows as degraded (a restart would not help).',
+      description:
+        'Always 200 while the process runs; storage trouble, and limits kept per node while their shared store (Redis) is unreachable, show as degraded (a restart would not help).',
       auth: 'public',
       responses: {
         200: z.object({
           status: z.enum(['ok', 'degraded']),
           worker: z.object({ busy: z.number() }),
           storage: z.object({ kind: z.string(), ok: z.boolean(), failing_since: z.string().optional(), error: z.string().optional() }),
+          shared_limits: z.object({ backend: z.enum(['memory', 'redis']), ok: z.boolean(), failing_since: z.string().optional(), error: z.string().optional() }),
         }),
       },
     },
     async () => {
       // Liveness: always 200. Storage trouble shows here (and in the error log) without a restart helping.
       const storage = blobs.health();
+      const shared = limits.health();
       return {
-        status: storage.ok ? 'ok' : 'degraded',
+        status: storage.ok && shared.ok ? 'ok' : 'degraded',
         worker: { busy: worker.busy },
         storage: { kind: blobs.kind, ok: storage.ok, ...(storage.ok ? {} : { failing_since: new Date(storage.since!).toISOString(), error: storage.error }) },
+        shared_limits: shared,
       };
     },
   );
@@ -345,6 +353,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     const cut = setTimeout(() => server.server.closeAllConnections(), graceMs);
     await Promise.all([listening.finally(() => clearTimeout(cut)), worker.stop(graceMs), events.close(graceMs)]);
     await upstreams.channels.close();
+    await limits.close();
     if (metricsServer) await new Promise((r) => metricsServer.close(r));
     await telemetry.tracing?.shutdown();
     blobs.close();

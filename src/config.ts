@@ -128,6 +128,22 @@ export const configSchema = z.object({
     /** Unfinished videos per key at once. */
     maxInflight: int(1).default(100),
   }).default({ rpm: 1200, maxInflight: 100 }),
+  /**
+   * Limits and circuit breakers shared by every gateway node through Redis (docs/operations.md#several-nodes).
+   * Unset url: each process keeps them in its own memory.
+   */
+  redis: z.object({
+    url: z
+      .string()
+      .refine((u) => URL.canParse(u) && ['redis:', 'rediss:'].includes(new URL(u).protocol), 'must be a redis:// or rediss:// URL, such as redis://127.0.0.1:6379/0')
+      .optional(),
+    /** Prefix of every key vidgate writes (several gateways can share one Redis under different prefixes). */
+    prefix: z.string().min(1).max(100).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').default('vidgate:'),
+    /** A channel's concurrency slot held by a node that died comes back after this long (renewed while held). */
+    leaseMs: int(1000, 600_000).default(30_000),
+    /** A Redis command that takes longer counts as an outage: the in-process limits apply until it answers again. */
+    timeoutMs: int(10, 10_000).default(250),
+  }).default({ prefix: 'vidgate:', leaseMs: 30_000, timeoutMs: 250 }),
   sqlite: z.object({
     /** NORMAL survives process crashes (WAL); FULL also survives power loss at some cost per commit. */
     synchronous: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
@@ -242,6 +258,10 @@ const ENV_MAP: Record<string, string> = {
   VIDGATE_SANDBOX_PRICING: 'billing.sandboxPricing',
   VIDGATE_RPM_LIMIT: 'limits.rpm',
   VIDGATE_MAX_INFLIGHT: 'limits.maxInflight',
+  VIDGATE_REDIS_URL: 'redis.url',
+  VIDGATE_REDIS_PREFIX: 'redis.prefix',
+  VIDGATE_REDIS_LEASE_MS: 'redis.leaseMs',
+  VIDGATE_REDIS_TIMEOUT_MS: 'redis.timeoutMs',
   VIDGATE_WEBHOOKS: 'webhooks.enabled',
   VIDGATE_WEBHOOK_TIMEOUT_MS: 'webhooks.timeoutMs',
   VIDGATE_WEBHOOK_CONCURRENCY: 'webhooks.concurrency',

@@ -1,6 +1,6 @@
 /**
  * Requests per minute per key, as a token bucket (capacity = the per-minute limit, refilled
- * continuously). Kept in memory by each gateway process.
+ * continuously).
  */
 export interface RateDecision {
   ok: boolean;
@@ -12,7 +12,16 @@ export interface RateDecision {
   retryAfterMs: number;
 }
 
-export class RateLimiter {
+/**
+ * Per-key request rate as the access hook uses it. Two implementations: `RateLimiter` (this
+ * process's memory, answers synchronously) and `SharedRateLimiter` (src/shared/rate-limit.ts:
+ * the bucket in Redis for every node, answers with a promise).
+ */
+export interface KeyRateLimiter {
+  take(id: string, perMinute: number, now: number): RateDecision | Promise<RateDecision>;
+}
+
+export class RateLimiter implements KeyRateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
   take(id: string, perMinute: number, now: number): RateDecision {

@@ -16,10 +16,49 @@ export interface BreakerOptions {
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
+export interface BreakerView {
+  state: BreakerState;
+  consecutive_failures: number;
+  opened_count: number;
+  retry_at: number | null;
+  last_failure: { at: number; reason: string } | null;
+}
+
+/**
+ * A channel's breaker as the router and the submit path use it. Two implementations: `Breaker`
+ * (this process's memory) and `SharedBreaker` (src/shared/breaker.ts: the same transitions,
+ * the state kept in Redis for every node). Reads are synchronous (the shared one answers from a
+ * copy refreshed twice a second); taking the half-open trial may wait for Redis.
+ */
+export interface ChannelBreaker {
+  state(now: number): BreakerState;
+  available(now: number): boolean;
+  retryAt(now: number): number;
+  view(now: number): BreakerView;
+  /** Permission to send: always when closed; the single trial (across nodes) when half-open. */
+  acquire(now: number): boolean | Promise<boolean>;
+  success(): void;
+  failure(now: number, reason: string, immediate?: boolean): void;
+  reset(): void;
+}
+
+/** Everything a breaker remembers, as stored in Redis. */
+export interface BreakerData {
+  state: BreakerState;
+  failures: number;
+  cooldown: number;
+  until: number;
+  trialSince: number | null;
+  lastFailure: { at: number; reason: string } | null;
+  opened: number;
+}
+
 /** A trial that never reported back (its worker died) is forgotten after this long. */
 const TRIAL_TIMEOUT_MS = 120_000;
+/** While a trial runs (here or, with shared breakers, on another node), look again this soon: it usually ends within seconds. */
+const TRIAL_RECHECK_MS = 2_000;
 
-export class Breaker {
+export class Breaker implements ChannelBreaker {
   private stateValue: BreakerState = 'closed';
   private failures = 0;
   private cooldown: number;
@@ -58,7 +97,8 @@ export class Breaker {
   /** When a submit could be tried here again (now when available). */
   retryAt(now: number): number {
     if (this.available(now)) return now;
-    return this.trialSince === null ? this.until : Math.max(this.until, this.trialSince + TRIAL_TIMEOUT_MS);
+    if (this.trialSince === null) return this.until;
+    return Math.max(this.until, Math.min(this.trialSince + TRIAL_TIMEOUT_MS, now + TRIAL_RECHECK_MS));
   }
 
   success(): void {
@@ -96,7 +136,31 @@ export class Breaker {
     this.lastFailure = null;
   }
 
-  view(now: number) {
+  /** The state, to store elsewhere (SharedBreaker). */
+  snapshot(): BreakerData {
+    return {
+      state: this.stateValue,
+      failures: this.failures,
+      cooldown: this.cooldown,
+      until: this.until,
+      trialSince: this.trialSince,
+      lastFailure: this.lastFailure,
+      opened: this.opened,
+    };
+  }
+
+  /** Take over a stored state (null: a fresh, closed breaker). */
+  load(d: BreakerData | null): void {
+    this.stateValue = d?.state ?? 'closed';
+    this.failures = d?.failures ?? 0;
+    this.cooldown = d?.cooldown ?? this.opts.cooldownMs;
+    this.until = d?.until ?? 0;
+    this.trialSince = d?.trialSince ?? null;
+    this.lastFailure = d?.lastFailure ?? null;
+    this.opened = d?.opened ?? 0;
+  }
+
+  view(now: number): BreakerView {
     const state = this.state(now);
     return {
       state,

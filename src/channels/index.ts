@@ -8,6 +8,7 @@ import type { Db } from '../store/db.js';
 import type { TaskStore } from '../store/tasks.js';
 import type { Secrets } from '../util/secrets.js';
 import type { Telemetry } from '../ops/telemetry.js';
+import type { LimitsBackend } from '../shared/index.js';
 import { ChannelProvider } from './provider.js';
 import { CallbackLinks, Pokes, callbackRoutes } from './callbacks.js';
 import { MediaLinks, referenceRoutes } from './reference.js';
@@ -40,9 +41,11 @@ export function createUpstreams(deps: {
   telemetry: Telemetry;
   /** Wake the worker: a task became due (an upstream called back). */
   wake: () => void;
+  /** Where channel limits and breakers live. */
+  limits: LimitsBackend;
 }): Upstreams {
   const { config, now } = deps;
-  const channels = new Channels(new ChannelStore(deps.db), deps.secrets, deps.catalog, config.upstream, config.net, now, deps.log.child({ component: 'channels' }), deps.telemetry);
+  const channels = new Channels(new ChannelStore(deps.db), deps.secrets, deps.catalog, config.upstream, config.net, now, deps.log.child({ component: 'channels' }), deps.telemetry, Math.random, deps.limits);
   channels.syncConfig(config.channels);
   deps.prices.setChannelPricing((id, model, q) => channels.pricing(id, model, q));
   const links = new MediaLinks(deps.secrets, config.publicUrl);

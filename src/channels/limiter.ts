@@ -6,10 +6,32 @@
  */
 export type Acquired = { ok: true; release: () => void } | { ok: false; retryAt: number };
 
-/** When only the concurrency is exhausted there is no exact time; look again shortly. */
-const BUSY_RETRY_MS = 200;
+export interface LimiterView {
+  in_flight: number;
+  concurrency: number | null;
+  rpm: number | null;
+  tokens: number | null;
+  paused_until: number | null;
+  /** Where the numbers live: this process, or Redis for every node. */
+  shared: boolean;
+}
 
-export class ChannelLimiter {
+/**
+ * A channel's request limits as the provider uses them. Two implementations: `ChannelLimiter`
+ * (this process's memory) and `SharedChannelLimiter` (src/shared/channel-limiter.ts: leases,
+ * bucket and pause in Redis for every node).
+ */
+export interface ChannelLimits {
+  update(concurrency: number | null, rpm: number | null): void;
+  tryAcquire(now: number): Acquired | Promise<Acquired>;
+  pause(until: number): void;
+  view(now: number): LimiterView;
+}
+
+/** When only the concurrency is exhausted there is no exact time; look again shortly. */
+export const BUSY_RETRY_MS = 200;
+
+export class ChannelLimiter implements ChannelLimits {
   private active = 0;
   private tokens: number;
   private refilledAt: number;
@@ -68,7 +90,7 @@ export class ChannelLimiter {
     this.pausedUntil = Math.max(this.pausedUntil, until);
   }
 
-  view(now: number) {
+  view(now: number): LimiterView {
     this.refill(now);
     return {
       in_flight: this.active,
@@ -76,6 +98,7 @@ export class ChannelLimiter {
       rpm: this.rpm,
       tokens: this.rpm === null ? null : Math.floor(this.tokens),
       paused_until: this.pausedUntil > now ? this.pausedUntil : null,
+      shared: false,
     };
   }
 }

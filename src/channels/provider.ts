@@ -186,12 +186,14 @@ export class ChannelProvider implements Provider {
         skips.push({ retryAt: r.breaker.available(now) ? now + 2 * this.opts.poll.minMs : r.breaker.retryAt(now) });
         continue;
       }
-      const slot = r.limiter.tryAcquire(now);
+      const got = r.limiter.tryAcquire(now);
+      const slot = got instanceof Promise ? await got : got;
       if (!slot.ok) {
         // Busy, not failing: wait for this channel rather than spilling onto another.
         throw new RetryLater(`channel ${r.def.id} is at its request limit`, Math.max(0, slot.retryAt - now) + this.jitter(), { state: withState(task, st), quiet: true });
       }
-      if (!r.breaker.acquire(now)) {
+      const permit = r.breaker.acquire(now);
+      if (!(permit instanceof Promise ? await permit : permit)) {
         slot.release();
         skips.push({ retryAt: r.breaker.retryAt(now) });
         continue;
@@ -269,7 +271,8 @@ export class ChannelProvider implements Provider {
     if (!r.adapter.idempotentSubmit) return r.adapter.find ? this.lookUp(task, ctx, st, r) : { ok: false, failure: this.unknownFailure() };
     const job = await this.jobFor(task, ctx);
     if ('failure' in job) return { ok: false, failure: job.failure };
-    const slot = r.limiter.tryAcquire(now);
+    const got = r.limiter.tryAcquire(now);
+    const slot = got instanceof Promise ? await got : got;
     if (!slot.ok) throw new RetryLater('channel busy', Math.max(0, slot.retryAt - now) + this.jitter(), { state: withState(task, st), quiet: true });
     const next = { ...pending, n: pending.n + 1, at: now };
     if (!ctx.checkpoint({ provider: r.def.id, providerState: withState(task, { ...st, pending: next }) })) {
@@ -321,7 +324,8 @@ export class ChannelProvider implements Provider {
     const pending = st.pending!;
     const job = await this.jobFor(task, ctx);
     if ('failure' in job) return { ok: false, failure: job.failure };
-    const slot = r.limiter.tryAcquire(now);
+    const got = r.limiter.tryAcquire(now);
+    const slot = got instanceof Promise ? await got : got;
     if (!slot.ok) throw new RetryLater('channel busy', Math.max(0, slot.retryAt - now) + this.jitter(), { state: withState(task, st), quiet: true });
     const n = (pending.lookups ?? 0) + 1;
     const upstreamModel = this.channels.upstreamModel(r, task.model) ?? task.model;
@@ -454,7 +458,8 @@ export class ChannelProvider implements Provider {
     if (!r || !task.upstreamId) {
       throw new RetryLater(`channel ${task.provider} is not loaded`, this.opts.poll.maxMs, { state: withState(task, st) });
     }
-    const slot = r.limiter.tryAcquire(now);
+    const got = r.limiter.tryAcquire(now);
+    const slot = got instanceof Promise ? await got : got;
     if (!slot.ok) throw new RetryLater(`channel ${r.def.id} is at its request limit`, Math.max(0, slot.retryAt - now) + this.jitter(), { state: withState(task, st), quiet: true });
     const still = (next: ChannelState, delayMs: number): CheckOutcome => ({
       state: task.status === 'in_progress' ? 'in_progress' : 'queued',

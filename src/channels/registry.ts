@@ -13,13 +13,15 @@ import type { AuthContext, ChannelCredentials, UpstreamAdapter } from '../provid
 import { UpstreamError } from '../providers/types.js';
 import type { ApiKey } from '../store/keys.js';
 import type { Secrets } from '../util/secrets.js';
-import { Breaker } from './breaker.js';
+import type { ChannelBreaker } from './breaker.js';
 import type { UpstreamConfig } from './config.js';
 import { credentialsOf, hasCredentials, patchCredentials, sameCredentials, secretValues } from './credentials.js';
 import { describeUpstreamError } from './errors.js';
 import { ChannelHttp, channelDispatchers } from './http.js';
 import type { Telemetry } from '../ops/telemetry.js';
-import { ChannelLimiter } from './limiter.js';
+import type { ChannelLimits } from './limiter.js';
+import { memoryLimits } from '../shared/index.js';
+import type { LimitsBackend } from '../shared/index.js';
 import { orderCandidates } from './router.js';
 import { defaultBaseUrl, normaliseModels, toDef } from './schema.js';
 import type { ChannelConfigInput, ChannelCreateInput, ChannelDef, ChannelModel, ChannelPatchInput } from './schema.js';
@@ -45,8 +47,8 @@ export interface ChannelRuntime {
   pooled: Agent;
   fresh: Agent;
   origin: string;
-  limiter: ChannelLimiter;
-  breaker: Breaker;
+  limiter: ChannelLimits;
+  breaker: ChannelBreaker;
   /** Stops the adapter's listener (`listen`), if it has one. */
   listening?: AbortController;
   /** Submits in flight in this process (counted against max_jobs with the waiting jobs). */
@@ -95,6 +97,8 @@ export class Channels {
     private readonly log: FastifyBaseLogger,
     readonly telemetry: Telemetry = {},
     private readonly rng: () => number = Math.random,
+    /** Where limits and breakers live (this process, or Redis for every node). */
+    private readonly limits: LimitsBackend = memoryLimits,
   ) {
     this.timings = new Timings(store, now);
     this.guarded = guardedAgent(net, { connectTimeoutMs: cfg.connectTimeoutMs });
@@ -178,6 +182,7 @@ export class Channels {
       if (seen.has(id)) continue;
       r.listening?.abort();
       this.byId.delete(id);
+      this.limits.forget(id);
     }
   }
 
@@ -247,11 +252,11 @@ export class Channels {
       const old = previous;
       setTimeout(() => void Promise.allSettled([old.pooled.close(), old.fresh.close()]), 60_000).unref();
     }
-    const limiter = previous?.limiter ?? new ChannelLimiter(def.concurrency, def.rpm, this.now());
+    const limiter = previous?.limiter ?? this.limits.channelLimiter(def.id, def.concurrency, def.rpm, this.now());
     limiter.update(def.concurrency, def.rpm);
     const breaker =
       previous?.breaker ??
-      new Breaker({ failureThreshold: this.cfg.breaker.failures, cooldownMs: this.cfg.breaker.cooldownMs, maxCooldownMs: this.cfg.breaker.maxCooldownMs });
+      this.limits.breaker(def.id, { failureThreshold: this.cfg.breaker.failures, cooldownMs: this.cfg.breaker.cooldownMs, maxCooldownMs: this.cfg.breaker.maxCooldownMs });
     // An operator change (new key, new URL, re-enabled) gives the channel a fresh start.
     if (previous && previous.updatedAt !== row.updatedAt) breaker.reset();
     return {
@@ -524,7 +529,7 @@ export class Channels {
   private async probeHalfOpen(): Promise<void> {
     const now = this.now();
     for (const r of this.list()) {
-      if (!r.def.enabled || r.breaker.state(now) !== 'half_open' || !r.breaker.acquire(now)) continue;
+      if (!r.def.enabled || r.breaker.state(now) !== 'half_open' || !(await r.breaker.acquire(now))) continue;
       const result = await this.probe(r);
       this.log.info({ channel: r.def.id, ok: result.ok, message: result.message }, result.ok ? 'channel probed back into rotation' : 'channel probe failed');
     }

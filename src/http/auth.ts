@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, unauthorized } from '../core/errors.js';
-import type { RateLimiter } from '../billing/rate-limit.js';
+import type { KeyRateLimiter, RateDecision } from '../billing/rate-limit.js';
 import { formatReset } from '../billing/rate-limit.js';
 import type { ApiKey, KeyStore } from '../store/keys.js';
 
@@ -26,7 +26,7 @@ export function sameToken(token: string | undefined, expected: string | undefine
 export interface AccessOptions {
   keys: KeyStore;
   adminToken: string | undefined;
-  limiter: RateLimiter;
+  limiter: KeyRateLimiter;
   defaultRpm: number;
   now: () => number;
   /** Resolves a stream token to its key on routes with `config.streamToken` (undefined: not one). */
@@ -39,7 +39,8 @@ function queryToken(req: FastifyRequest): string | undefined {
 }
 
 /**
- * One hook in front of every route (kept synchronous: it runs on every request):
+ * One hook in front of every route (synchronous unless the rate limit is kept in Redis: it runs on
+ * every request):
  * - echoes the request id as x-request-id;
  * - routes not marked public need a valid, unrevoked API key, admin routes the admin token;
  * - requests per minute per key (the key's own limit, else the operator default): a 429 with
@@ -49,18 +50,22 @@ export function registerAccess(app: FastifyInstance, o: AccessOptions): void {
   app.decorateRequest('apiKey', null as never);
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
+    let pending: Promise<void> | undefined;
     try {
-      authorize(req, reply, o);
-      done();
+      pending = authorize(req, reply, o);
     } catch (err) {
       done(err as Error);
+      return;
     }
+    if (pending) pending.then(() => done(), (err: Error) => done(err));
+    else done();
   });
 }
 
-function authorize(req: FastifyRequest, reply: FastifyReply, o: AccessOptions): void {
+/** Throws when refused; a promise only when the rate limit answers asynchronously (shared in Redis). */
+function authorize(req: FastifyRequest, reply: FastifyReply, o: AccessOptions): Promise<void> | undefined {
   const config = req.routeOptions.config;
-  if (config?.public || !req.routeOptions.url) return;
+  if (config?.public || !req.routeOptions.url) return undefined;
   // Event-stream routes also take a short-lived stream token, in the header or as ?access_token=.
   const streamAuth = config?.streamToken ? o.streamAuth : undefined;
   const token = bearerToken(req) ?? (streamAuth ? queryToken(req) : undefined);
@@ -69,7 +74,7 @@ function authorize(req: FastifyRequest, reply: FastifyReply, o: AccessOptions): 
       throw new ApiError({ status: 403, type: 'permission_error', code: 'admin_disabled', message: 'The admin API is disabled: the operator has not set VIDGATE_ADMIN_TOKEN.' });
     }
     if (!sameToken(token, o.adminToken)) throw unauthorized('This route needs the admin token (Authorization: Bearer VIDGATE_ADMIN_TOKEN).');
-    return;
+    return undefined;
   }
   if (!token) {
     throw unauthorized(
@@ -84,6 +89,12 @@ function authorize(req: FastifyRequest, reply: FastifyReply, o: AccessOptions): 
   req.apiKey = key;
 
   const d = o.limiter.take(key.id, key.rpmLimit ?? o.defaultRpm, o.now());
+  if (d instanceof Promise) return d.then((x) => limited(req, reply, x));
+  limited(req, reply, d);
+  return undefined;
+}
+
+function limited(req: FastifyRequest, reply: FastifyReply, d: RateDecision): void {
   if (req.method === 'POST' || !d.ok) {
     reply.headers({
       'x-ratelimit-limit-requests': String(d.limit),

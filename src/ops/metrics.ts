@@ -25,6 +25,8 @@ export interface MetricsSources {
   backlog(now: number): Promise<Backlog> | Backlog;
   /** Breaker state of each channel this process runs. */
   breakers(now: number): Array<{ channel: string; provider: string; state: 'closed' | 'open' | 'half_open' }>;
+  /** Where limits and breakers live, whether that store answers, and its outages since start. */
+  sharedLimits(): { backend: 'memory' | 'redis'; ok: boolean; outages: number };
   /** Live SSE streams of this process. */
   sseClients(): number;
   /** Task steps running in this process. */
@@ -271,6 +273,25 @@ export class Metrics {
         for (const b of src.breakers(src.now())) {
           for (const state of ['closed', 'open', 'half_open'] as const) this.set({ channel: b.channel, provider: b.provider, state }, b.state === state ? 1 : 0);
         }
+      },
+    });
+    new Gauge({
+      name: 'vidgate_shared_limits_up',
+      help: 'With VIDGATE_REDIS_URL: 1 while limits and breakers are shared through Redis, 0 while Redis is unreachable and this process applies its own (per-node) limits. Always 1 without Redis (backend="memory").',
+      labelNames: ['backend'],
+      registers,
+      collect() {
+        this.reset();
+        const s = src.sharedLimits();
+        this.set({ backend: s.backend }, s.ok ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'vidgate_shared_limits_outages',
+      help: 'Redis outages this process has seen since it started (each one logged once, when it began).',
+      registers,
+      collect() {
+        this.set(src.sharedLimits().outages);
       },
     });
     const backlog = () => this.backlog();

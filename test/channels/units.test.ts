@@ -140,6 +140,8 @@ describe('routing order, breaker, limiter', () => {
     expect(b.state(1_002)).toBe('half_open');
     expect(b.acquire(1_002)).toBe(true);
     expect(b.acquire(1_003)).toBe(false);
+    // Whoever lost the trial looks again shortly (the trial usually ends within seconds), not at its timeout.
+    expect(b.retryAt(1_003)).toBe(3_003);
     b.failure(1_010, 'still down');
     expect(b.retryAt(1_010)).toBe(3_010);
     expect(b.acquire(3_010)).toBe(true);

@@ -1,0 +1,135 @@
+import { Breaker } from '../channels/breaker.js';
+import type { BreakerData, BreakerOptions, BreakerState, BreakerView, ChannelBreaker } from '../channels/breaker.js';
+import type { RedisLink } from './redis.js';
+
+/**
+ * A channel's circuit breaker shared by every node. The transitions are Breaker's own
+ * (channels/breaker.ts); only the state lives in Redis, as JSON under one key. Each change
+ * reads the state, applies the transition to a Breaker loaded with it, and writes it back only
+ * if nobody changed it meanwhile (compare-and-set in a script, retried a few times): two nodes
+ * racing for the half-open trial cannot both get it.
+ *
+ * Reads (state, available, retryAt, view) answer from a copy refreshed twice a second and after
+ * each change from this node; taking permission to send always asks Redis. Changes from this
+ * node are applied in order. During a Redis outage a local Breaker decides, and the copy is
+ * replaced by the shared state when Redis answers again.
+ */
+export const CAS_SCRIPT = {
+  keys: 1,
+  lua: `
+local cur = redis.call('GET', KEYS[1]) or ''
+if cur ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', tonumber(ARGV[3])) end
+return 1
+`,
+};
+
+/** The stored state outlives any cool-down by far; an idle, closed breaker is simply absent. */
+const KEEP_MS = 7 * 86_400_000;
+const CAS_ATTEMPTS = 8;
+
+export class SharedBreaker implements ChannelBreaker {
+  /** The shared state as last seen (reads), or this node's own during an outage. */
+  private readonly copy: Breaker;
+  private chain: Promise<unknown> = Promise.resolve();
+  readonly key: string;
+
+  constructor(
+    private readonly link: RedisLink,
+    readonly channelId: string,
+    private readonly opts: BreakerOptions,
+  ) {
+    this.copy = new Breaker(opts);
+    this.key = link.key(`{ch:${channelId}}`, 'breaker');
+  }
+
+  state(now: number): BreakerState {
+    return this.copy.state(now);
+  }
+
+  available(now: number): boolean {
+    return this.copy.available(now);
+  }
+
+  retryAt(now: number): number {
+    return this.copy.retryAt(now);
+  }
+
+  view(now: number): BreakerView {
+    return this.copy.view(now);
+  }
+
+  acquire(now: number): boolean | Promise<boolean> {
+    if (!this.link.usable) return this.copy.acquire(now);
+    return this.change((b) => b.acquire(now), false);
+  }
+
+  success(): void {
+    void this.change((b) => b.success(), undefined);
+  }
+
+  failure(now: number, reason: string, immediate = false): void {
+    void this.change((b) => b.failure(now, reason, immediate), undefined);
+  }
+
+  reset(): void {
+    void this.change((b) => b.reset(), undefined);
+  }
+
+  /** Resolves once this node's changes so far are stored (or given up). */
+  async flush(): Promise<void> {
+    await this.chain.catch(() => undefined);
+  }
+
+  /** Called by the refresh loop with the stored state (null: none, a closed breaker). */
+  saw(raw: string | null): void {
+    if (!this.link.usable) return;
+    this.copy.load(parse(raw));
+  }
+
+  /** Apply one transition to the shared state, in this node's order; `busy` if it cannot be stored. */
+  private change<T>(op: (b: Breaker) => T, busy: T): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (!this.link.usable) return op(this.copy);
+      try {
+        for (let i = 0; i < CAS_ATTEMPTS; i++) {
+          const before = await this.link.client.get(this.key);
+          const b = new Breaker(this.opts);
+          b.load(parse(before));
+          const result = op(b);
+          const data = b.snapshot();
+          const after = isFresh(data, this.opts.cooldownMs) ? '' : JSON.stringify(data);
+          if (after === (before ?? '')) {
+            this.copy.load(data);
+            return result;
+          }
+          if ((await this.link.run('vidgateCas', [this.key], [before ?? '', after, KEEP_MS])) === 1) {
+            this.copy.load(data);
+            return result;
+          }
+        }
+        return busy;
+      } catch (err) {
+        this.link.failed(err as Error);
+        return op(this.copy);
+      }
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p;
+    return p;
+  }
+}
+
+function parse(raw: string | null): BreakerData | null {
+  if (!raw) return null;
+  try {
+    return JSON.parse(raw) as BreakerData;
+  } catch {
+    return null;
+  }
+}
+
+/** A closed breaker with nothing to remember is stored as no key at all. */
+function isFresh(d: BreakerData, cooldownMs: number): boolean {
+  return d.state === 'closed' && d.failures === 0 && d.cooldown === cooldownMs && d.trialSince === null && d.lastFailure === null && d.opened === 0;
+}

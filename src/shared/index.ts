@@ -1,0 +1,166 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { RateLimiter } from '../billing/rate-limit.js';
+import type { KeyRateLimiter } from '../billing/rate-limit.js';
+import { Breaker } from '../channels/breaker.js';
+import type { BreakerOptions, ChannelBreaker } from '../channels/breaker.js';
+import { ChannelLimiter } from '../channels/limiter.js';
+import type { ChannelLimits } from '../channels/limiter.js';
+import type { Config } from '../config.js';
+import { CAS_SCRIPT, SharedBreaker } from './breaker.js';
+import { ACQUIRE_SCRIPT, PAUSE_SCRIPT, SharedChannelLimiter } from './channel-limiter.js';
+import { RATE_SCRIPT, SharedRateLimiter } from './rate-limit.js';
+import { RedisLink } from './redis.js';
+import type { SharedHealth } from './redis.js';
+
+export type { SharedHealth } from './redis.js';
+
+/**
+ * Where limits and circuit breakers live: in this process (`memory`, the default) or in Redis
+ * for every node (`VIDGATE_REDIS_URL`). The gateway asks this for each limiter and breaker and
+ * uses them through one interface per concept, whichever backend made them.
+ */
+export interface LimitsBackend {
+  readonly kind: 'memory' | 'redis';
+  keyLimiter(): KeyRateLimiter;
+  channelLimiter(channelId: string, concurrency: number | null, rpm: number | null, now: number): ChannelLimits;
+  breaker(channelId: string, opts: BreakerOptions): ChannelBreaker;
+  /** The channel is gone from this process: stop refreshing its state. */
+  forget(channelId: string): void;
+  health(): SharedHealth;
+  /** Outages since start (0 for memory). */
+  outages(): number;
+  close(): Promise<void>;
+}
+
+export const memoryLimits: LimitsBackend = {
+  kind: 'memory',
+  keyLimiter: () => new RateLimiter(),
+  channelLimiter: (_id, concurrency, rpm, now) => new ChannelLimiter(concurrency, rpm, now),
+  breaker: (_id, opts) => new Breaker(opts),
+  forget: () => {},
+  health: () => ({ backend: 'memory', ok: true }),
+  outages: () => 0,
+  close: async () => {},
+};
+
+/** How often the breakers' copies and the limits' view are refreshed from Redis. */
+const REFRESH_MS = 500;
+
+export class RedisLimits implements LimitsBackend {
+  readonly kind = 'redis';
+  private readonly link: RedisLink;
+  private readonly limiters = new Map<string, SharedChannelLimiter>();
+  private readonly breakers = new Map<string, SharedBreaker>();
+  private readonly timers: NodeJS.Timeout[];
+
+  constructor(
+    opts: { url: string; prefix: string; leaseMs: number; timeoutMs: number },
+    log: FastifyBaseLogger,
+    private readonly now: () => number,
+  ) {
+    this.link = new RedisLink(opts, log, { vidgateRate: RATE_SCRIPT, vidgateAcquire: ACQUIRE_SCRIPT, vidgatePause: PAUSE_SCRIPT, vidgateCas: CAS_SCRIPT });
+    this.leaseMs = opts.leaseMs;
+    this.timers = [setInterval(() => void this.refresh(), REFRESH_MS), setInterval(() => void this.renew(), Math.max(250, Math.floor(opts.leaseMs / 3)))];
+    for (const t of this.timers) t.unref();
+  }
+
+  private readonly leaseMs: number;
+
+  keyLimiter(): KeyRateLimiter {
+    return new SharedRateLimiter(this.link);
+  }
+
+  channelLimiter(channelId: string, concurrency: number | null, rpm: number | null, now: number): ChannelLimits {
+    const l = new SharedChannelLimiter(this.link, channelId, concurrency, rpm, this.leaseMs, now);
+    this.limiters.set(channelId, l);
+    return l;
+  }
+
+  breaker(channelId: string, opts: BreakerOptions): ChannelBreaker {
+    const b = new SharedBreaker(this.link, channelId, opts);
+    this.breakers.set(channelId, b);
+    void this.refresh();
+    return b;
+  }
+
+  forget(channelId: string): void {
+    this.limiters.delete(channelId);
+    this.breakers.delete(channelId);
+  }
+
+  health(): SharedHealth {
+    return this.link.health();
+  }
+
+  outages(): number {
+    return this.link.outages;
+  }
+
+  /** Read every breaker and limit of this node's channels in one round trip. */
+  private async refresh(): Promise<void> {
+    if (!this.link.usable) return;
+    const breakers = [...this.breakers.values()];
+    const limiters = [...this.limiters.values()];
+    if (breakers.length + limiters.length === 0) return;
+    const now = this.now();
+    const p = this.link.client.pipeline();
+    for (const b of breakers) p.get(b.key);
+    for (const l of limiters) {
+      p.zcount(l.keys.leases, `(${now}`, '+inf');
+      p.hmget(l.keys.bucket, 't', 'a');
+      p.get(l.keys.pause);
+    }
+    let out: Array<[Error | null, unknown]> | null;
+    try {
+      out = await p.exec();
+    } catch (err) {
+      this.link.failed(err as Error);
+      return;
+    }
+    if (!out) return;
+    let i = 0;
+    for (const b of breakers) b.saw((out[i++]![1] as string | null) ?? null);
+    for (const l of limiters) {
+      const inFlight = Number(out[i++]![1] ?? 0);
+      const [t, a] = (out[i++]![1] as Array<string | null> | null) ?? [null, null];
+      const paused = Number(out[i++]![1] ?? 0);
+      l.saw({ inFlight, tokens: t == null ? null : Number(t), at: a == null ? now : Number(a), pausedUntil: paused });
+    }
+  }
+
+  /** Extend the leases this node holds, so that only a dead node's slots expire. */
+  private async renew(): Promise<void> {
+    if (!this.link.usable) return;
+    const until = this.now() + this.leaseMs;
+    const p = this.link.client.pipeline();
+    let n = 0;
+    for (const l of this.limiters.values()) {
+      if (l.held.size === 0) continue;
+      const args: Array<string | number> = [];
+      for (const id of l.held) args.push(until, id);
+      p.zadd(l.keys.leases, 'XX', ...args);
+      p.pexpire(l.keys.leases, this.leaseMs * 2);
+      n++;
+    }
+    if (n === 0) return;
+    try {
+      await p.exec();
+    } catch (err) {
+      this.link.failed(err as Error);
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    // Breaker changes this node made on its way out (a last failure) still reach the others.
+    await Promise.all([...this.breakers.values()].map((b) => b.flush()));
+    await this.link.close();
+  }
+}
+
+/** The backend the configuration asks for. */
+export function createLimits(config: Config, log: FastifyBaseLogger, now: () => number): LimitsBackend {
+  const r = config.redis;
+  if (!r.url) return memoryLimits;
+  return new RedisLimits({ url: r.url, prefix: r.prefix, leaseMs: r.leaseMs, timeoutMs: r.timeoutMs }, log, now);
+}
