@@ -163,9 +163,9 @@ describe.each(DATABASES)('three nodes on $name and one bucket', (database) => {
       servers.push(s);
       return s;
     };
-    // Migrations run once, on the first node; the two others join the database it made.
-    const nodeA = await start();
-    const [nodeB, firstC] = await Promise.all([start(), start()]);
+    // All three start at once on the new data directory, as an orchestrator starts replicas: one
+    // master key and one set of migrations between them.
+    const [nodeA, nodeB, firstC] = await Promise.all([start(), start(), start()]);
     let nodeC = firstC;
     const cPort = Number(new URL(nodeC.url).port);
     const live = () => [nodeA, nodeC];
