@@ -20,7 +20,8 @@ import type { VideoEventData } from './helpers/sse.js';
  * Then: every task is terminal, none was submitted twice, every key's ledger is exact, every SSE
  * client got every event of its key in order (the ones cut off resume with Last-Event-ID on a
  * live node), every webhook event was delivered (once, de-duplicated on webhook-id, as
- * docs/webhooks.md promises), and every video downloads from the bucket through any live node.
+ * docs/webhooks.md promises), every video downloads from the bucket through any live node, and
+ * what one node signs (result links, stream tokens) opens on another.
  *
  * The database is a parameter: each entry of DATABASES gives the environment that puts a node on
  * it. The shared SQLite file is the data directory's (every node gets the same VIDGATE_DATA_DIR);
@@ -417,6 +418,23 @@ describe.each(DATABASES)('three nodes on $name and one bucket', (database) => {
       expect(res.status, t.id).toBe(200);
       expect(Buffer.from(await res.arrayBuffer()).equals(sample), `content of ${t.id}`).toBe(true);
     });
+    // What one node signs, another honours (one master key): apimart's result links and stream tokens.
+    const [signer, checker] = [nodeA, nodeC];
+    for (const t of finished.filter((x) => x.dialect === 'apimart').slice(0, 8)) {
+      const data = (await call(`${signer.url}/v1/tasks/${t.id}`, t.key.secret)).json.data as { result: { videos: { url: string[] }[] } };
+      const link = new URL(data.result.videos[0]!.url[0]!);
+      const res = await fetch(`${checker.url}${link.pathname}${link.search}`);
+      expect(res.status, `${t.id}: a link from node A opened on node C`).toBe(200);
+      expect(Buffer.from(await res.arrayBuffer()).equals(sample)).toBe(true);
+    }
+    const t0 = finished[0]!;
+    const token = await call(`${signer.url}/v1/stream_tokens`, t0.key.secret, 'POST', { video_id: t0.id, ttl_seconds: 60 });
+    expect(token.status, JSON.stringify(token.json)).toBe(200);
+    const viaToken = await SseClient.open(`${checker.url}/v1/videos/${t0.id}/events?access_token=${encodeURIComponent(token.json.token as string)}`);
+    expect(viaToken.status).toBe(200);
+    await viaToken.ended;
+    expect(viaToken.events.map((e) => e.seq)).toEqual(taskEvents.get(t0.id)!.map((e) => e.seq));
+
     const objects = await s3.keys();
     for (const t of finished) expect(objects.some((k) => k.startsWith(`${t.id.replace(/^(video|task)_/, '')}/`)), `objects of ${t.id}`).toBe(true);
     const localBlobs = path.join(dataDir, 'blobs');
