@@ -124,7 +124,9 @@ export const entrySchema = z
   .object({
     id: z.number().int(),
     object: z.literal('ledger_entry'),
-    kind: z.string().meta({ description: 'credit, hold, settle, release, adjustment …' }),
+    kind: z.string().meta({
+      description: 'topup (credit added), adjust (credit taken away), hold (a video’s quote, at creation), settle (the unused part of the hold given back when it completes), release (all of the hold given back when it fails or is cancelled)',
+    }),
     amount_usd: z.number(),
     balance_after_usd: z.number(),
     task_id: z.string().nullable(),

@@ -364,7 +364,8 @@ export class ChannelProvider implements Provider {
     return {
       code: CODES.submitUnknown,
       message:
-        'The video was sent to the upstream provider but no answer came back' +
+        // "May have": after a crash mid-submit the request may not have left at all.
+        'The video may have reached the upstream provider, but no answer came back' +
         (reason ? ` (${reason})` : '') +
         ". It was not sent again, so that it cannot be made (and paid for) twice; you were not charged. Create it again if you still want it.",
     };

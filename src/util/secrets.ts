@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -14,11 +14,8 @@ export class Secrets {
   static load(dataDir: string, fromEnv?: string): Secrets {
     if (fromEnv) return new Secrets(decodeKey(fromEnv, 'VIDGATE_SECRET_KEY'));
     const file = path.join(dataDir, 'master.key');
-    if (existsSync(file)) return new Secrets(decodeKey(readFileSync(file, 'utf8').trim(), file));
-    const key = randomBytes(32);
-    writeFileSync(file, key.toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
-    chmodSync(file, 0o600);
-    return new Secrets(key);
+    if (!existsSync(file)) createKeyFile(file);
+    return new Secrets(decodeKey(readFileSync(file, 'utf8').trim(), file));
   }
 
   /** A 32-byte key for one purpose (e.g. 'signed-urls'), derived with HKDF. */
@@ -40,6 +37,34 @@ export class Secrets {
     const decipher = createDecipheriv('aes-256-gcm', this.derive('sealed-secrets'), Buffer.from(iv, 'base64url'));
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
     return Buffer.concat([decipher.update(Buffer.from(data, 'base64url')), decipher.final()]).toString('utf8');
+  }
+}
+
+/**
+ * Several gateway processes may start at once on a new data directory: the key is written whole
+ * to a file of this process's own and then linked into place, which fails for all but the first
+ * (EEXIST), so no process reads a half-written key and all use the same one.
+ */
+function createKeyFile(file: string): void {
+  const text = randomBytes(32).toString('hex') + '\n';
+  const own = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(own, text, { mode: 0o600, flag: 'wx' });
+  try {
+    chmodSync(own, 0o600);
+    linkSync(own, file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return; // another process made it first: its key is the one
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS') throw err;
+    // A file system without hard links: create the file directly (still exclusive).
+    try {
+      writeFileSync(file, text, { mode: 0o600, flag: 'wx' });
+      chmodSync(file, 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  } finally {
+    rmSync(own, { force: true });
   }
 }
 
