@@ -235,6 +235,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   await blobs.init(server.log);
   const limits = createLimits(config, server.log.child({ component: 'shared-limits' }), now);
   lazy.limits = limits;
+  // Events committed here wake streams on the other nodes at once (with Redis; else they poll).
+  service.events.on('event', () => limits.signals.eventsCommitted());
+  limits.signals.onRemoteEvents(() => events.hub.poke());
   const upstreams = createUpstreams({ config, db, store, blobs, secrets, catalog, prices, now, log: server.log, telemetry, wake: () => worker.notify(), limits });
   lazy.upstreams = upstreams;
 

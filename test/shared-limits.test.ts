@@ -10,6 +10,7 @@ import type { RecordedRequest } from './fakes/index.js';
 import { cli, spawnServer } from './helpers/process.js';
 import type { ServerProcess } from './helpers/process.js';
 import { RedisTestServer, SHARED_REDIS_URL, freshPrefix, redisMissing } from './helpers/redis.js';
+import { SseClient } from './helpers/sse.js';
 import { createVideo, waitAllTerminal } from './helpers/upstreams.js';
 
 /**
@@ -272,6 +273,33 @@ describe.skipIf(!!skip)('two gateway nodes sharing one Redis', () => {
     expect(second.status).toBe(200);
     const done = await waitAllTerminal(b, c.key, [second.json.id as string], 60_000);
     expect([...done.values()][0]!.status).toBe('completed');
+  });
+
+  it('an event committed on one node reaches the Server-Sent Event streams of the other at once, not at its next poll', async () => {
+    // Streams poll the database every 30 s here: only the signal through Redis can be this quick.
+    const c = await cluster(SHARED_REDIS_URL, {}, { VIDGATE_SSE_POLL_MS: '30000' });
+    // Node A runs no worker, so nothing it commits itself can wake its streams.
+    const a = await c.start({ VIDGATE_WORKER: 'false' });
+    const b = await c.start();
+    const stream = await SseClient.open(`${a.url}/v1/events`, auth(c.key));
+    try {
+      expect(stream.status).toBe(200);
+      await stream.waitFor((s) => s.comments.includes('connected'), 10_000, 'stream connected');
+      for (let i = 0; i < 3; i++) {
+        const started = Date.now();
+        const res = await fetch(`${b.url}/v1/videos`, {
+          method: 'POST',
+          headers: { ...auth(c.key), 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'sora-2', prompt: `a harbour at night, take ${i}`, seconds: '4' }),
+        });
+        expect(res.status).toBe(200);
+        const video = (await res.json()) as { id: string };
+        await stream.waitFor((s) => s.events.some((e) => e.id === video.id), 5_000, `the event of ${video.id} on node A`);
+        expect(Date.now() - started).toBeLessThan(3_000);
+      }
+    } finally {
+      stream.close();
+    }
   });
 
   it('Redis hanging or stopped mid-run: local limits without waiting, /healthz and metrics say so, one warning per outage; Redis back: shared limits again', async () => {

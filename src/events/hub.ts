@@ -19,7 +19,8 @@ const PAGE = 1000;
  * Tails task_events (the source of truth GET reads from) for live streams. It reads the table
  * in seq order from a cursor, so it never skips an event: seq is assigned inside BEGIN IMMEDIATE
  * transactions, which commit in seq order. A local commit (TaskService.events) triggers a read
- * at once; events committed by other processes sharing the database are picked up every pollMs.
+ * at once; events committed by other processes sharing the database are picked up every pollMs,
+ * or at once when a node tells this one (poke: cluster signals over Redis).
  * The hub only runs while someone is subscribed.
  *
  * A subscriber subscribes first and then reads its own backlog from the table: events committed
@@ -93,6 +94,11 @@ export class EventHub {
     this.local.off('event', this.onLocal);
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  /** Look for new events now (another node committed some). */
+  poke(): void {
+    if (this.count > 0) this.schedule();
   }
 
   private schedule(): void {

@@ -10,6 +10,8 @@ import { CAS_SCRIPT, SharedBreaker } from './breaker.js';
 import { ACQUIRE_SCRIPT, PAUSE_SCRIPT, SharedChannelLimiter } from './channel-limiter.js';
 import { RATE_SCRIPT, SharedRateLimiter } from './rate-limit.js';
 import { RedisLink } from './redis.js';
+import { localSignals, RedisSignals } from './signals.js';
+import type { ClusterSignals } from './signals.js';
 import type { SharedHealth } from './redis.js';
 
 export type { SharedHealth } from './redis.js';
@@ -29,6 +31,8 @@ export interface LimitsBackend {
   health(): SharedHealth;
   /** Outages since start (0 for memory). */
   outages(): number;
+  /** Signals between nodes (signals.ts), on the same connection. */
+  readonly signals: ClusterSignals;
   close(): Promise<void>;
 }
 
@@ -40,6 +44,7 @@ export const memoryLimits: LimitsBackend = {
   forget: () => {},
   health: () => ({ backend: 'memory', ok: true }),
   outages: () => 0,
+  signals: localSignals,
   close: async () => {},
 };
 
@@ -52,6 +57,7 @@ export class RedisLimits implements LimitsBackend {
   private readonly limiters = new Map<string, SharedChannelLimiter>();
   private readonly breakers = new Map<string, SharedBreaker>();
   private readonly timers: NodeJS.Timeout[];
+  readonly signals: ClusterSignals;
 
   constructor(
     opts: { url: string; prefix: string; leaseMs: number; timeoutMs: number },
@@ -60,6 +66,7 @@ export class RedisLimits implements LimitsBackend {
   ) {
     this.link = new RedisLink(opts, log, { vidgateRate: RATE_SCRIPT, vidgateAcquire: ACQUIRE_SCRIPT, vidgatePause: PAUSE_SCRIPT, vidgateCas: CAS_SCRIPT });
     this.leaseMs = opts.leaseMs;
+    this.signals = new RedisSignals(this.link, log);
     this.timers = [setInterval(() => void this.refresh(), REFRESH_MS), setInterval(() => void this.renew(), Math.max(250, Math.floor(opts.leaseMs / 3)))];
     for (const t of this.timers) t.unref();
   }
@@ -154,6 +161,7 @@ export class RedisLimits implements LimitsBackend {
     for (const t of this.timers) clearInterval(t);
     // Breaker changes this node made on its way out (a last failure) still reach the others.
     await Promise.all([...this.breakers.values()].map((b) => b.flush()));
+    await this.signals.close();
     await this.link.close();
   }
 }
