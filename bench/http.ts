@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,7 +17,7 @@ import { cpuSeconds, fmt, load, median, startProcess } from './lib.js';
  * Servers run in their own processes; the load generator (autocannon) in this one. The worker is
  * off so that rendering does not compete for the CPU; limits are raised out of the way.
  */
-export async function httpBench(opts: { rounds: number; seconds: number }): Promise<string> {
+export async function httpBench(opts: { rounds: number; seconds: number; compare?: string }): Promise<string> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'bench-gw-'));
   const db = openDatabase(dataDir);
   const { secret } = new KeyStore(db).create('bench');
@@ -27,13 +28,26 @@ export async function httpBench(opts: { rounds: number; seconds: number }): Prom
 
   let gw: Child | undefined;
   let bare: Child | undefined;
+  let other: Child | undefined;
+  let otherDir: string | undefined;
   try {
     gw = await startProcess(['dist/main.js'], env, '/healthz');
     bare = await startProcess(['--import', 'tsx', 'bench/baselines/bare-fastify.ts'], {}, '/const');
+    // BENCH_COMPARE: another build's dist/main.js (an older commit), measured in the same rounds,
+    // on its own data directory with a key made by its own command line (its schema may be older).
+    let otherAuth = auth;
+    if (opts.compare) {
+      otherDir = mkdtempSync(path.join(tmpdir(), 'bench-gw-other-'));
+      const cli = path.resolve(path.dirname(opts.compare), '../bin/vidgate.js');
+      const made = execFileSync(process.execPath, [cli, 'key', 'create', '--name', 'bench', '--json'], { env: { ...process.env, VIDGATE_DATA_DIR: otherDir } });
+      otherAuth = { ...auth, authorization: `Bearer ${(JSON.parse(made.toString()) as { key: string }).key}` };
+      other = await startProcess([opts.compare], { ...env, VIDGATE_DATA_DIR: otherDir }, '/healthz');
+    }
     const created = (await (await fetch(`${gw.url}/v1/videos`, { method: 'POST', headers: auth, body })).json()) as { id: string };
+    const createdOther = other ? ((await (await fetch(`${other.url}/v1/videos`, { method: 'POST', headers: otherAuth, body })).json()) as { id: string }) : undefined;
 
-    const get = { gw: [] as number[], bare: [] as number[] };
-    const post = { gw: [] as number[], bare: [] as number[] };
+    const get = { gw: [] as number[], bare: [] as number[], other: [] as number[] };
+    const post = { gw: [] as number[], bare: [] as number[], other: [] as number[] };
     const errors: string[] = [];
     const run = async (label: string, into: number[], o: Parameters<typeof load>[0]) => {
       const r = await load(o);
@@ -47,10 +61,12 @@ export async function httpBench(opts: { rounds: number; seconds: number }): Prom
       const getPair = [
         () => run('bare GET', get.bare, { url: `${bare!.url}/const`, connections: c, durationSeconds: s }),
         () => run('gateway GET', get.gw, { url: `${gw!.url}/v1/videos/${created.id}`, headers: auth, connections: c, durationSeconds: s }),
+        ...(other ? [() => run('other GET', get.other, { url: `${other!.url}/v1/videos/${createdOther!.id}`, headers: otherAuth, connections: c, durationSeconds: s })] : []),
       ];
       const postPair = [
         () => run('bare POST', post.bare, { url: `${bare!.url}/insert`, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections: c, durationSeconds: s }),
         () => run('gateway POST', post.gw, { url: `${gw!.url}/v1/videos`, method: 'POST', headers: auth, body, connections: c, durationSeconds: s }),
+        ...(other ? [() => run('other POST', post.other, { url: `${other!.url}/v1/videos`, method: 'POST', headers: otherAuth, body, connections: c, durationSeconds: s })] : []),
       ];
       for (const step of round % 2 ? [...getPair].reverse() : getPair) await step();
       for (const step of round % 2 ? [...postPair].reverse() : postPair) await step();
@@ -61,6 +77,19 @@ export async function httpBench(opts: { rounds: number; seconds: number }): Prom
       const ratios = x.gw.map((g, i) => g / x.bare[i]!);
       return `| ${name} | ${fmt(median(x.gw))} | ${baseline} | ${fmt(median(x.bare))} | ${median(ratios).toFixed(2)} | ${x.gw.map((g, i) => `${fmt(g)} / ${fmt(x.bare[i]!)}`).join(', ')} |`;
     };
+    const compared = other
+      ? [
+          '',
+          `Against the other build (${opts.compare}), same rounds: this build's ratio to the bare baseline, the other's, and this build's req/s over the other's (median of the rounds):`,
+          '',
+          '| Route | This build ratio | Other build ratio | This / other req/s |',
+          '|---|---:|---:|---:|',
+          ...([['GET /v1/videos/{id}', get], ['POST /v1/videos (JSON, durable)', post]] as const).map(
+            ([name, x]) =>
+              `| ${name} | ${median(x.gw.map((g, i) => g / x.bare[i]!)).toFixed(2)} | ${median(x.other.map((g, i) => g / x.bare[i]!)).toFixed(2)} | ${median(x.gw.map((g, i) => g / x.other[i]!)).toFixed(2)} |`,
+          ),
+        ]
+      : [];
     return [
       `HTTP, 64 connections, ${opts.rounds} rounds × ${opts.seconds} s per target, requests/s (medians; ratio = median of the rounds' ratios):`,
       '',
@@ -68,12 +97,15 @@ export async function httpBench(opts: { rounds: number; seconds: number }): Prom
       '|---|---:|---|---:|---:|---|',
       row('GET /v1/videos/{id}', 'bare Fastify, constant JSON', get),
       row('POST /v1/videos (JSON, durable)', 'bare Fastify, one SQLite insert', post),
+      ...compared,
       ...(errors.length ? ['', `Errors: ${errors.join('; ')}`] : []),
     ].join('\n');
   } finally {
     await gw?.stop();
     await bare?.stop();
+    await other?.stop();
     rmSync(dataDir, { recursive: true, force: true });
+    if (otherDir) rmSync(otherDir, { recursive: true, force: true });
   }
 }
 
