@@ -1,0 +1,350 @@
+/**
+ * Scale: does a big store slow status reads down, and does memory grow with unfinished tasks?
+ *
+ *   npm run bench scale                                  # 1,000,000 tasks, 100,000 unfinished
+ *   npx tsx bench/scale.ts [--tasks 1000000] [--unfinished 100000] [--rate 400] [--store sqlite:DIR] [--keep]
+ *
+ * 1. Status reads: two gateway processes (worker off), one on a store with `tasks` tasks and one on
+ *    an "empty" store (100 tasks), both with the same keys. GET /v1/videos/{id} over random ids of
+ *    each store at a fixed rate (open loop; latency from the moment a request was due, so a stall
+ *    counts against every request it delays), first over ids never read (cold: the gateway's caches
+ *    and SQLite's page cache have not seen them), then the same ids again (warm); then at
+ *    saturation (autocannon, 64 connections, a random id per request), rounds alternating.
+ * 2. Memory: a gateway process with its worker on and one channel to a fake upstream (jobs of an
+ *    hour) on a store holding `unfinished` queued tasks due now, against the same on an empty
+ *    store; RSS after start-up and after `rssSeconds`, and the database size.
+ *
+ * Stores are filled by bench/populate.ts through the project's own insert code. `--store` names
+ * where they go (sqlite:DIR: data directories under DIR; a database URL joins it later); the
+ * measuring part only hands the location to the gateway (storeEnv).
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import Database from 'better-sqlite3';
+import { Agent, fetch } from 'undici';
+import { videoId } from '../src/core/ids.js';
+import { startOpenAIVideosFake } from '../test/fakes/index.js';
+import type { Child } from './lib.js';
+import { fmt, machine, median, percentile, startProcess } from './lib.js';
+import type { Populated, PopulateSpec, StoreLocation } from './populate.js';
+import { parseStoreLocation, populate, storeEnv } from './populate.js';
+
+export interface ScaleOptions {
+  tasks: number;
+  unfinished: number;
+  /** Fixed rate of the open-loop passes, requests per second. */
+  rate: number;
+  /** Ids per cold (then warm) pass. */
+  sample: number;
+  satRounds: number;
+  satSeconds: number;
+  rssSeconds: number;
+  /** Where stores go (`sqlite:DIR`); a fresh temporary directory by default. */
+  store?: string;
+  keep?: boolean;
+}
+
+const KEYS = 20;
+const EMPTY_TASKS = 100;
+const LIMITS = { VIDGATE_RPM_LIMIT: '1000000000', VIDGATE_MAX_INFLIGHT: '1000000000' };
+
+const rssMb = (pid: number): number => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+};
+
+/** A location under the base for one store. */
+function under(base: StoreLocation, name: string): StoreLocation {
+  const dataDir = path.join(base.dataDir, name);
+  rmSync(dataDir, { recursive: true, force: true });
+  mkdirSync(dataDir, { recursive: true });
+  return { kind: 'sqlite', dataDir };
+}
+
+function storeBytes(store: StoreLocation): number {
+  let total = 0;
+  for (const f of ['vidgate.db', 'vidgate.db-wal']) {
+    try {
+      total += statSync(path.join(store.dataDir, f)).size;
+    } catch {
+      // no WAL file
+    }
+  }
+  return total;
+}
+
+interface Target {
+  path: string;
+  auth: string;
+}
+
+/** `n` random (id, key) pairs of a populated store: distinct ids while it has enough, then repeats. */
+function sampleTargets(p: Populated, n: number, seed: number): Target[] {
+  let a = seed >>> 0;
+  const rand = () => {
+    // mulberry32
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  // A partial Fisher-Yates shuffle of the indexes.
+  const order = new Uint32Array(p.ids.length);
+  for (let i = 0; i < order.length; i++) order[i] = i;
+  const out: Target[] = [];
+  for (let k = 0; k < n; k++) {
+    const j = k % order.length;
+    const r = j + Math.floor(rand() * (order.length - j));
+    const i = order[r]!;
+    order[r] = order[j]!;
+    order[j] = i;
+    out.push({ path: `/v1/videos/${videoId(p.ids[i]!)}`, auth: `Bearer ${p.keys[p.keyOf[i]!]!.secret}` });
+  }
+  return out;
+}
+
+interface Latencies {
+  p50: number;
+  p99: number;
+  max: number;
+  /** Requests answered per second over the pass. */
+  rate: number;
+  errors: number;
+  load1: number;
+}
+
+/**
+ * Open loop: request i is due at start + i / rate and is sent then, whatever the earlier ones
+ * are doing; its latency runs from when it was due to when its body was read.
+ */
+async function fixedRate(url: string, targets: Target[], rate: number, dispatcher: Agent): Promise<Latencies> {
+  const lat: number[] = [];
+  let errors = 0;
+  const started = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < targets.length; i++) {
+    const due = started + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const t = targets[i]!;
+    pending.push(
+      fetch(url + t.path, { headers: { authorization: t.auth }, dispatcher })
+        .then(async (res) => {
+          await res.arrayBuffer();
+          if (res.status !== 200) errors++;
+          lat.push(performance.now() - due);
+        })
+        .catch(() => {
+          errors++;
+        }),
+    );
+  }
+  await Promise.all(pending);
+  process.stderr.write(`scale: ${targets.length} reads at ${rate}/s done\n`);
+  const seconds = (performance.now() - started) / 1000;
+  return { p50: percentile(lat, 50), p99: percentile(lat, 99), max: Math.max(...lat), rate: lat.length / seconds, errors, load1: loadavg()[0]! };
+}
+
+async function saturate(url: string, targets: Target[], seconds: number): Promise<{ rps: number; p50: number; p99: number; max: number; errors: number }> {
+  let i = 0;
+  const r = await autocannon({
+    url,
+    connections: 64,
+    duration: seconds,
+    requests: [
+      {
+        setupRequest: (req) => {
+          const t = targets[i++ % targets.length]!;
+          return { ...req, path: t.path, headers: { ...req.headers, authorization: t.auth } };
+        },
+      },
+    ],
+  });
+  process.stderr.write(`scale: saturation ${fmt(r.requests.average)} req/s\n`);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, errors: r.non2xx + r.errors + r.timeouts };
+}
+
+const spec = (tasks: number, over: Partial<PopulateSpec> = {}): PopulateSpec => ({
+  tasks,
+  keys: KEYS,
+  mix: { completed: 0.9, failed: 0.07, cancelled: 0.02 },
+  spreadDays: 60,
+  provider: 'sandbox',
+  model: 'sora-2',
+  ...over,
+});
+
+/** Status reads on a big store against an empty one. */
+async function statusReads(base: StoreLocation, o: ScaleOptions): Promise<string[]> {
+  const load0 = loadavg()[0]!;
+  const smallStore = under(base, 'empty');
+  const small = populate(smallStore, spec(EMPTY_TASKS));
+  const bigStore = under(base, 'big');
+  const big = populate(bigStore, spec(o.tasks));
+  process.stderr.write(`scale: populated ${fmt(o.tasks)} tasks in ${fmt(big.seconds, 1)} s (${fmt(big.dbBytes / 2 ** 20)} MiB)\n`);
+  const env = { VIDGATE_WORKER: 'false', ...LIMITS };
+  const dispatcher = new Agent({ connections: 64, pipelining: 1 });
+  let gSmall: Child | undefined;
+  let gBig: Child | undefined;
+  try {
+    gSmall = await startProcess(['dist/main.js'], { ...storeEnv(smallStore), ...env }, '/healthz');
+    gBig = await startProcess(['dist/main.js'], { ...storeEnv(bigStore), ...env }, '/healthz');
+    // Read-back: the gateway serves a populated task as stored.
+    const probe = sampleTargets(big, 1, 7)[0]!;
+    const res = await fetch(gBig.url + probe.path, { headers: { authorization: probe.auth }, dispatcher });
+    const video = (await res.json()) as { id?: string; status?: string; prompt?: string };
+    if (res.status !== 200 || video.id !== probe.path.split('/').pop() || !video.prompt) throw new Error(`read-back of ${probe.path} failed: ${res.status}`);
+
+    // Open loop, cold then warm on the big store; the empty store's few ids are always warm.
+    const cold = sampleTargets(big, o.sample, 1);
+    const smallTargets = sampleTargets(small, o.sample, 2);
+    const passes: Array<{ name: string; r: Latencies }> = [];
+    passes.push({ name: 'empty store', r: await fixedRate(gSmall.url, smallTargets, o.rate, dispatcher) });
+    passes.push({ name: `${fmt(o.tasks)} tasks, cold (first read of each id)`, r: await fixedRate(gBig.url, cold, o.rate, dispatcher) });
+    passes.push({ name: `${fmt(o.tasks)} tasks, warm (same ids again)`, r: await fixedRate(gBig.url, cold, o.rate, dispatcher) });
+    passes.push({ name: 'empty store (again)', r: await fixedRate(gSmall.url, smallTargets, o.rate, dispatcher) });
+
+    // Saturation, alternating which goes first; random ids over the whole big store.
+    const satBig = sampleTargets(big, Math.min(big.ids.length, 200_000), 3);
+    const sat = { small: [] as Awaited<ReturnType<typeof saturate>>[], big: [] as Awaited<ReturnType<typeof saturate>>[] };
+    for (let round = 0; round < o.satRounds; round++) {
+      const pair = [
+        async () => sat.small.push(await saturate(gSmall!.url, smallTargets, o.satSeconds)),
+        async () => sat.big.push(await saturate(gBig!.url, satBig, o.satSeconds)),
+      ];
+      for (const step of round % 2 ? pair.reverse() : pair) await step();
+    }
+    const emptyP99 = median([passes[0]!.r.p99, passes[3]!.r.p99]);
+    const emptyP50 = median([passes[0]!.r.p50, passes[3]!.r.p50]);
+    const satRatio = median(sat.big.map((b, i) => b.rps / sat.small[i]!.rps));
+    const satRow = (name: string, xs: typeof sat.small) =>
+      `| ${name} | ${fmt(median(xs.map((x) => x.rps)))} | ${fmt(median(xs.map((x) => x.p50)), 1)} | ${fmt(median(xs.map((x) => x.p99)), 1)} | ${fmt(Math.max(...xs.map((x) => x.max)), 1)} | ${xs.reduce((s, x) => s + x.errors, 0)} | ${xs.map((x) => fmt(x.rps)).join(', ')} |`;
+    return [
+      `Stores: ${fmt(o.tasks)} tasks (${Object.entries(big.counts).filter(([, n]) => n).map(([s, n]) => `${fmt(n)} ${s}`).join(', ')}; ${KEYS} keys; ${fmt(big.dbBytes / 2 ** 20)} MiB, filled in ${fmt(big.seconds, 1)} s) against ${EMPTY_TASKS} tasks with the same ${KEYS} keys. Gateways: dist/main.js, worker off, limits raised. Load average (1 min) before: ${fmt(load0, 2)}.`,
+      '',
+      `GET /v1/videos/{id}, open loop at ${fmt(o.rate)} requests/s, ${fmt(o.sample)} random ids per pass (latency from when each request was due, ms):`,
+      '',
+      '| Store | p50 | p99 | max | answered/s | errors | load (1 min) after |',
+      '|---|---:|---:|---:|---:|---:|---:|',
+      ...passes.map((p) => `| ${p.name} | ${fmt(p.r.p50, 2)} | ${fmt(p.r.p99, 2)} | ${fmt(p.r.max, 1)} | ${fmt(p.r.rate)} | ${p.r.errors} | ${fmt(p.r.load1, 2)} |`),
+      '',
+      `p99 with ${fmt(o.tasks)} tasks against the empty store (median of its two passes): cold ${(passes[1]!.r.p99 / emptyP99).toFixed(2)}×, warm ${(passes[2]!.r.p99 / emptyP99).toFixed(2)}× (goal ≤ 1.2×); p50 cold ${(passes[1]!.r.p50 / emptyP50).toFixed(2)}×, warm ${(passes[2]!.r.p50 / emptyP50).toFixed(2)}×.`,
+      '',
+      `Saturation: autocannon, 64 connections, ${o.satRounds} rounds × ${o.satSeconds} s per store, a random id per request (${fmt(satBig.length)} ids of the big store), medians:`,
+      '',
+      '| Store | req/s | p50 ms | p99 ms | max ms | errors | Rounds (req/s) |',
+      '|---|---:|---:|---:|---:|---:|---|',
+      satRow('empty store', sat.small),
+      satRow(`${fmt(o.tasks)} tasks`, sat.big),
+      '',
+      `Throughput with ${fmt(o.tasks)} tasks against the empty store: ${satRatio.toFixed(2)}× (median of the rounds' ratios). Load average (1 min) at the end: ${fmt(loadavg()[0]!, 2)}.`,
+    ];
+  } finally {
+    await gSmall?.stop();
+    await gBig?.stop();
+    await dispatcher.close();
+  }
+}
+
+/** RSS of a node with many unfinished tasks against one with none, each with its worker on. */
+async function memory(base: StoreLocation, o: ScaleOptions): Promise<string[]> {
+  const fake = await startOpenAIVideosFake({ script: { queuedMs: 60_000, runMs: 3_600_000 } });
+  const rows: string[] = [];
+  try {
+    for (const [name, n] of [['empty store', 0], [`${fmt(o.unfinished)} unfinished`, o.unfinished]] as const) {
+      const store = under(base, n ? 'unfinished' : 'unfinished-empty');
+      const p = populate(store, spec(n, { mix: { completed: 0, failed: 0, cancelled: 0 }, provider: 'channels', spreadDays: 1 / 24 }));
+      const configFile = path.join(store.dataDir, 'vidgate.json');
+      writeFileSync(
+        configFile,
+        JSON.stringify({
+          net: { allowCidrs: ['127.0.0.1/32'] },
+          channels: [{ id: 'up', type: 'openai-compatible', base_url: fake.baseURL, api_key: 'sk-test', models: ['sora-2'], concurrency: 64 }],
+        }),
+      );
+      const before = fake.submissionCount;
+      const gw = await startProcess(['dist/main.js'], { ...storeEnv(store), VIDGATE_CONFIG: configFile, ...LIMITS }, '/healthz');
+      try {
+        const pid = gw.process.pid!;
+        const atStart = rssMb(pid);
+        const samples: number[] = [];
+        const started = performance.now();
+        while (performance.now() - started < o.rssSeconds * 1000) {
+          await new Promise((r) => setTimeout(r, 5000));
+          samples.push(rssMb(pid));
+        }
+        const db = new Database(path.join(store.dataDir, 'vidgate.db'), { readonly: true });
+        const stages = Object.fromEntries((db.prepare('SELECT stage, COUNT(*) AS n FROM tasks GROUP BY stage').all() as { stage: string; n: number }[]).map((r) => [r.stage, r.n]));
+        db.close();
+        rows.push(
+          `| ${name} | ${fmt(atStart, 1)} | ${fmt(samples.at(-1)!, 1)} | ${fmt(Math.max(...samples), 1)} | ${fmt(storeBytes(store) / 2 ** 20, 1)} | ${fmt(fake.submissionCount - before)} | ${Object.entries(stages).map(([s, k]) => `${s} ${fmt(k)}`).join(', ') || '–'} | ${fmt(loadavg()[0]!, 2)} |`,
+        );
+        process.stderr.write(`scale: ${name}: RSS ${fmt(atStart, 1)} → ${fmt(samples.at(-1)!, 1)} MB (${fmt(p.seconds, 1)} s to fill)\n`);
+      } finally {
+        await gw.stop();
+      }
+    }
+  } finally {
+    await fake.close();
+  }
+  return [
+    `A gateway (dist/main.js, worker on, default concurrency) with one openai-compatible channel to a fake upstream whose jobs take an hour, on a store whose tasks are all queued for that channel and due now, against the same on an empty store; RSS from /proc after start-up (\`/healthz\` answering) and after ${o.rssSeconds} s (also the largest 5 s sample):`,
+    '',
+    '| Store | RSS at start (MB) | RSS after (MB) | RSS max (MB) | database (MiB) | submitted upstream | tasks by stage after | load (1 min) |',
+    '|---|---:|---:|---:|---:|---:|---|---:|',
+    ...rows,
+  ];
+}
+
+export async function scaleBench(o: ScaleOptions): Promise<string> {
+  const temp = !o.store;
+  const base: StoreLocation = o.store ? parseStoreLocation(o.store) : { kind: 'sqlite', dataDir: mkdtempSync(path.join(tmpdir(), 'bench-scale-')) };
+  mkdirSync(base.dataDir, { recursive: true });
+  try {
+    const reads = await statusReads(base, o);
+    const mem = await memory(base, o);
+    return [...reads, '', ...mem].join('\n');
+  } finally {
+    if (temp && !o.keep) rmSync(base.dataDir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { values } = parseArgs({
+    options: {
+      tasks: { type: 'string', default: '1000000' },
+      unfinished: { type: 'string', default: '100000' },
+      rate: { type: 'string', default: '400' },
+      sample: { type: 'string', default: '12000' },
+      'rss-seconds': { type: 'string', default: '120' },
+      store: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+    },
+  });
+  const int = (name: string, v: string | undefined): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) {
+      console.error(`--${name}: a positive integer, got ${v}`);
+      process.exit(2);
+    }
+    return n;
+  };
+  console.log(`Machine: ${machine()}; ${new Date().toISOString()}\n`);
+  console.log(
+    await scaleBench({
+      tasks: int('tasks', values.tasks),
+      unfinished: int('unfinished', values.unfinished),
+      rate: int('rate', values.rate),
+      sample: int('sample', values.sample),
+      satRounds: 3,
+      satSeconds: 8,
+      rssSeconds: int('rss-seconds', values['rss-seconds']),
+      ...(values.store ? { store: values.store } : {}),
+      keep: values.keep,
+    }),
+  );
+}
