@@ -27,8 +27,8 @@ const benches: Record<string, () => Promise<string>> = {
   scale: () =>
     scaleBench(
       quick
-        ? { tasks: 20_000, unfinished: 5_000, rate: 200, sample: 1_000, satRounds: 1, satSeconds: 2, rssSeconds: 15 }
-        : { tasks: 1_000_000, unfinished: 100_000, rate: 400, sample: 12_000, satRounds: 3, satSeconds: 8, rssSeconds: 120 },
+        ? { tasks: 20_000, unfinished: 5_000, rate: 200, sample: 1_000, rounds: 1, satRounds: 1, satSeconds: 2, rssSeconds: 15 }
+        : { tasks: 1_000_000, unfinished: 100_000, rate: 400, sample: 12_000, rounds: 3, satRounds: 3, satSeconds: 8, rssSeconds: 120 },
     ),
   soak: () => soakBench({ minutes: quick ? 2 : Math.min(30, Math.max(2, Number(process.env.SOAK_MINUTES) || 6)) }),
   // polling.ts is also a command of its own (npm run bench:polling -- --help); here its table.

@@ -40,6 +40,8 @@ export interface ScaleOptions {
   rate: number;
   /** Ids per cold (then warm) pass. */
   sample: number;
+  /** Rounds of open-loop passes (empty, cold, warm). */
+  rounds: number;
   satRounds: number;
   satSeconds: number;
   rssSeconds: number;
@@ -199,15 +201,21 @@ async function statusReads(base: StoreLocation, o: ScaleOptions): Promise<string
     const video = (await res.json()) as { id?: string; status?: string; prompt?: string };
     if (res.status !== 200 || video.id !== probe.path.split('/').pop() || !video.prompt) throw new Error(`read-back of ${probe.path} failed: ${res.status}`);
 
-    // Open loop, cold then warm on the big store; the empty store's few ids are always warm.
-    const cold = sampleTargets(big, o.sample, 1);
+    // Open loop, rounds in alternating order: the empty store (its few ids are always warm), then
+    // the big store over ids never read before (cold) and the same ids again (warm).
     const smallTargets = sampleTargets(small, o.sample, 2);
-    const passes: Array<{ name: string; r: Latencies }> = [];
-    passes.push({ name: 'empty store', r: await fixedRate(gSmall.url, smallTargets, o.rate, dispatcher) });
-    passes.push({ name: `${fmt(o.tasks)} tasks, cold (first read of each id)`, r: await fixedRate(gBig.url, cold, o.rate, dispatcher) });
-    passes.push({ name: `${fmt(o.tasks)} tasks, warm (same ids again)`, r: await fixedRate(gBig.url, cold, o.rate, dispatcher) });
-    passes.push({ name: 'empty store (again)', r: await fixedRate(gSmall.url, smallTargets, o.rate, dispatcher) });
-
+    const coldIds = sampleTargets(big, o.sample * o.rounds, 1);
+    const runs = { empty: [] as Latencies[], cold: [] as Latencies[], warm: [] as Latencies[] };
+    for (let round = 0; round < o.rounds; round++) {
+      const ids = coldIds.slice(round * o.sample, (round + 1) * o.sample);
+      const emptyPass = async () => runs.empty.push(await fixedRate(gSmall!.url, smallTargets, o.rate, dispatcher));
+      const bigPasses = async () => {
+        runs.cold.push(await fixedRate(gBig!.url, ids, o.rate, dispatcher));
+        runs.warm.push(await fixedRate(gBig!.url, ids, o.rate, dispatcher));
+      };
+      if (round % 2) await bigPasses().then(emptyPass);
+      else await emptyPass().then(bigPasses);
+    }
     // Saturation, alternating which goes first; random ids over the whole big store.
     const satBig = sampleTargets(big, Math.min(big.ids.length, 200_000), 3);
     const sat = { small: [] as Awaited<ReturnType<typeof saturate>>[], big: [] as Awaited<ReturnType<typeof saturate>>[] };
@@ -218,21 +226,24 @@ async function statusReads(base: StoreLocation, o: ScaleOptions): Promise<string
       ];
       for (const step of round % 2 ? pair.reverse() : pair) await step();
     }
-    const emptyP99 = median([passes[0]!.r.p99, passes[3]!.r.p99]);
-    const emptyP50 = median([passes[0]!.r.p50, passes[3]!.r.p50]);
+    const ratio = (xs: Latencies[], k: 'p50' | 'p99') => median(xs.map((x, i) => x[k] / runs.empty[i]![k]));
+    const passRow = (name: string, xs: Latencies[]) =>
+      `| ${name} | ${fmt(median(xs.map((x) => x.p50)), 2)} | ${fmt(median(xs.map((x) => x.p99)), 2)} | ${fmt(Math.max(...xs.map((x) => x.max)), 1)} | ${fmt(median(xs.map((x) => x.rate)))} | ${xs.reduce((n, x) => n + x.errors, 0)} | ${xs.map((x) => `${fmt(x.p50, 2)} / ${fmt(x.p99, 1)}`).join(', ')} | ${xs.map((x) => fmt(x.load1, 1)).join(', ')} |`;
     const satRatio = median(sat.big.map((b, i) => b.rps / sat.small[i]!.rps));
     const satRow = (name: string, xs: typeof sat.small) =>
       `| ${name} | ${fmt(median(xs.map((x) => x.rps)))} | ${fmt(median(xs.map((x) => x.p50)), 1)} | ${fmt(median(xs.map((x) => x.p99)), 1)} | ${fmt(Math.max(...xs.map((x) => x.max)), 1)} | ${xs.reduce((s, x) => s + x.errors, 0)} | ${xs.map((x) => fmt(x.rps)).join(', ')} |`;
     return [
       `Stores: ${fmt(o.tasks)} tasks (${Object.entries(big.counts).filter(([, n]) => n).map(([s, n]) => `${fmt(n)} ${s}`).join(', ')}; ${KEYS} keys; ${fmt(big.dbBytes / 2 ** 20)} MiB, filled in ${fmt(big.seconds, 1)} s) against ${EMPTY_TASKS} tasks with the same ${KEYS} keys. Gateways: dist/main.js, worker off, limits raised. Load average (1 min) before: ${fmt(load0, 2)}.`,
       '',
-      `GET /v1/videos/{id}, open loop at ${fmt(o.rate)} requests/s, ${fmt(o.sample)} random ids per pass (latency from when each request was due, ms):`,
+      `GET /v1/videos/{id}, open loop at ${fmt(o.rate)} requests/s, ${o.rounds} rounds of ${fmt(o.sample)} random ids per pass, order alternating; latency in ms from when each request was due; medians of the rounds:`,
       '',
-      '| Store | p50 | p99 | max | answered/s | errors | load (1 min) after |',
-      '|---|---:|---:|---:|---:|---:|---:|',
-      ...passes.map((p) => `| ${p.name} | ${fmt(p.r.p50, 2)} | ${fmt(p.r.p99, 2)} | ${fmt(p.r.max, 1)} | ${fmt(p.r.rate)} | ${p.r.errors} | ${fmt(p.r.load1, 2)} |`),
+      '| Store | p50 | p99 | max (all rounds) | answered/s | errors | Rounds (p50 / p99) | Load (1 min) after each |',
+      '|---|---:|---:|---:|---:|---:|---|---|',
+      passRow('empty store', runs.empty),
+      passRow(`${fmt(o.tasks)} tasks, cold (first read of each id)`, runs.cold),
+      passRow(`${fmt(o.tasks)} tasks, warm (same ids again)`, runs.warm),
       '',
-      `p99 with ${fmt(o.tasks)} tasks against the empty store (median of its two passes): cold ${(passes[1]!.r.p99 / emptyP99).toFixed(2)}×, warm ${(passes[2]!.r.p99 / emptyP99).toFixed(2)}× (goal ≤ 1.2×); p50 cold ${(passes[1]!.r.p50 / emptyP50).toFixed(2)}×, warm ${(passes[2]!.r.p50 / emptyP50).toFixed(2)}×.`,
+      `${fmt(o.tasks)} tasks against the empty store (median of the rounds' ratios): p99 cold ${ratio(runs.cold, 'p99').toFixed(2)}×, warm ${ratio(runs.warm, 'p99').toFixed(2)}× (goal ≤ 1.2×); p50 cold ${ratio(runs.cold, 'p50').toFixed(2)}×, warm ${ratio(runs.warm, 'p50').toFixed(2)}×.`,
       '',
       `Saturation: autocannon, 64 connections, ${o.satRounds} rounds × ${o.satSeconds} s per store, a random id per request (${fmt(satBig.length)} ids of the big store), medians:`,
       '',
@@ -340,6 +351,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       unfinished: int('unfinished', values.unfinished),
       rate: int('rate', values.rate),
       sample: int('sample', values.sample),
+      rounds: 3,
       satRounds: 3,
       satSeconds: 8,
       rssSeconds: int('rss-seconds', values['rss-seconds']),

@@ -66,6 +66,8 @@ describe('a big store', () => {
     }
     expect(walks('nextDueLeased')).toMatch(/tasks_leased/);
     expect(walks('leaseOwners')).toMatch(/tasks_leased/);
+    // The metrics' unfinished-task summary reads an index alone.
+    expect(walks('unfinished')).toMatch(/COVERING INDEX tasks_unfinished/);
     // Only tasks past their expiry that still have files (not every task that ever expired).
     expect(walks('expired')).toMatch(/tasks_files_expiring/);
   });

@@ -252,9 +252,13 @@ export const MIGRATIONS: Migration[] = [
     // Tasks held under a lease (steps running now: a handful however many tasks wait). The
     // worker's next-due time, the start-up lease reclaim and the dead-owner sweep read these rows
     // alone instead of walking every unfinished task (bench/scale.ts: 114 ms per worker turn with
-    // 100,000 unfinished tasks before).
-    id: '008_leased_tasks',
-    sql: `CREATE INDEX tasks_leased ON tasks(lease_owner, lease_until) WHERE lease_owner IS NOT NULL AND stage <> 'done';`,
+    // 100,000 unfinished tasks before). The unfinished-task metrics read a covering index instead
+    // of every unfinished row (183 → 23 ms per scrape with 100,000).
+    id: '008_unfinished_tasks',
+    sql: `
+  CREATE INDEX tasks_leased ON tasks(lease_owner, lease_until) WHERE lease_owner IS NOT NULL AND stage <> 'done';
+  CREATE INDEX tasks_unfinished ON tasks(stage, key_id, created_at, quote_micros) WHERE stage <> 'done';
+  `,
   },
   {
     // When retention (or a DELETE) removed a task's files; NULL while it may still have some. The
