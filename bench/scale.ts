@@ -180,83 +180,98 @@ const spec = (tasks: number, over: Partial<PopulateSpec> = {}): PopulateSpec => 
   ...over,
 });
 
-/** Status reads on a big store against an empty one. */
+/**
+ * Status reads on a big store against an empty one, and against a mid-size one read the same way
+ * (every read a miss of the gateway's status cache, as on the big store): the first ratio is the
+ * goal's, the second is what the store's size alone costs.
+ */
 async function statusReads(base: StoreLocation, o: ScaleOptions): Promise<string[]> {
   const load0 = loadavg()[0]!;
-  const smallStore = under(base, 'empty');
-  const small = populate(smallStore, spec(EMPTY_TASKS));
-  const bigStore = under(base, 'big');
-  const big = populate(bigStore, spec(o.tasks));
-  process.stderr.write(`scale: populated ${fmt(o.tasks)} tasks in ${fmt(big.seconds, 1)} s (${fmt(big.dbBytes / 2 ** 20)} MiB)\n`);
+  const midTasks = Math.max(1_000, Math.min(20_000, Math.floor(o.tasks / 50)));
+  const stores = [
+    { name: 'empty store', n: EMPTY_TASKS },
+    { name: `${fmt(midTasks)} tasks`, n: midTasks },
+    { name: `${fmt(o.tasks)} tasks`, n: o.tasks },
+  ].map((x, i) => {
+    const loc = under(base, ['empty', 'mid', 'big'][i]!);
+    return { ...x, loc, p: populate(loc, spec(x.n)), gw: undefined as Child | undefined };
+  });
+  const [empty, mid, big] = stores as [(typeof stores)[0], (typeof stores)[0], (typeof stores)[0]];
+  process.stderr.write(`scale: populated ${fmt(o.tasks)} tasks in ${fmt(big.p.seconds, 1)} s (${fmt(big.p.dbBytes / 2 ** 20)} MiB)\n`);
   const env = { VIDGATE_WORKER: 'false', ...LIMITS };
   const dispatcher = new Agent({ connections: 64, pipelining: 1 });
-  let gSmall: Child | undefined;
-  let gBig: Child | undefined;
   try {
-    gSmall = await startProcess(['dist/main.js'], { ...storeEnv(smallStore), ...env }, '/healthz');
-    gBig = await startProcess(['dist/main.js'], { ...storeEnv(bigStore), ...env }, '/healthz');
+    for (const st of stores) st.gw = await startProcess(['dist/main.js'], { ...storeEnv(st.loc), ...env }, '/healthz');
+    const url = (st: (typeof stores)[0]) => st.gw!.url;
     // Read-back: the gateway serves a populated task as stored.
-    const probe = sampleTargets(big, 1, 7)[0]!;
-    const res = await fetch(gBig.url + probe.path, { headers: { authorization: probe.auth }, dispatcher });
+    const probe = sampleTargets(big.p, 1, 7)[0]!;
+    const res = await fetch(url(big) + probe.path, { headers: { authorization: probe.auth }, dispatcher });
     const video = (await res.json()) as { id?: string; status?: string; prompt?: string };
     if (res.status !== 200 || video.id !== probe.path.split('/').pop() || !video.prompt) throw new Error(`read-back of ${probe.path} failed: ${res.status}`);
 
-    // Open loop, rounds in alternating order: the empty store (its few ids are always warm), then
-    // the big store over ids never read before (cold) and the same ids again (warm).
-    const smallTargets = sampleTargets(small, o.sample, 2);
-    const coldIds = sampleTargets(big, o.sample * o.rounds, 1);
-    const runs = { empty: [] as Latencies[], cold: [] as Latencies[], warm: [] as Latencies[] };
+    // Open loop, rounds in a rotating order: the empty store (its few ids are always warm); the
+    // mid-size store over random ids (more than its status cache holds); the big store over ids
+    // never read before (cold) and the same ids again (warm).
+    const emptyTargets = sampleTargets(empty.p, o.sample, 2);
+    const midTargets = sampleTargets(mid.p, o.sample * o.rounds, 4);
+    const coldIds = sampleTargets(big.p, o.sample * o.rounds, 1);
+    const runs = { empty: [] as Latencies[], mid: [] as Latencies[], cold: [] as Latencies[], warm: [] as Latencies[] };
     for (let round = 0; round < o.rounds; round++) {
-      const ids = coldIds.slice(round * o.sample, (round + 1) * o.sample);
-      const emptyPass = async () => runs.empty.push(await fixedRate(gSmall!.url, smallTargets, o.rate, dispatcher));
-      const bigPasses = async () => {
-        runs.cold.push(await fixedRate(gBig!.url, ids, o.rate, dispatcher));
-        runs.warm.push(await fixedRate(gBig!.url, ids, o.rate, dispatcher));
-      };
-      if (round % 2) await bigPasses().then(emptyPass);
-      else await emptyPass().then(bigPasses);
-    }
-    // Saturation, alternating which goes first; random ids over the whole big store.
-    const satBig = sampleTargets(big, Math.min(big.ids.length, 200_000), 3);
-    const sat = { small: [] as Awaited<ReturnType<typeof saturate>>[], big: [] as Awaited<ReturnType<typeof saturate>>[] };
-    for (let round = 0; round < o.satRounds; round++) {
-      const pair = [
-        async () => sat.small.push(await saturate(gSmall!.url, smallTargets, o.satSeconds)),
-        async () => sat.big.push(await saturate(gBig!.url, satBig, o.satSeconds)),
+      const slice = (xs: Target[]) => xs.slice(round * o.sample, (round + 1) * o.sample);
+      const steps = [
+        async () => runs.empty.push(await fixedRate(url(empty), emptyTargets, o.rate, dispatcher)),
+        async () => runs.mid.push(await fixedRate(url(mid), slice(midTargets), o.rate, dispatcher)),
+        async () => {
+          runs.cold.push(await fixedRate(url(big), slice(coldIds), o.rate, dispatcher));
+          runs.warm.push(await fixedRate(url(big), slice(coldIds), o.rate, dispatcher));
+        },
       ];
-      for (const step of round % 2 ? pair.reverse() : pair) await step();
+      for (let k = 0; k < steps.length; k++) await steps[(k + round) % steps.length]!();
     }
-    const ratio = (xs: Latencies[], k: 'p50' | 'p99') => median(xs.map((x, i) => x[k] / runs.empty[i]![k]));
+    // Saturation, in a rotating order; random ids over the whole store.
+    type Sat = Awaited<ReturnType<typeof saturate>>;
+    const satTargets = [emptyTargets, sampleTargets(mid.p, mid.p.ids.length, 5), sampleTargets(big.p, Math.min(big.p.ids.length, 200_000), 3)];
+    const sat: Sat[][] = [[], [], []];
+    for (let round = 0; round < o.satRounds; round++) {
+      for (let k = 0; k < 3; k++) {
+        const i = (k + round) % 3;
+        sat[i]!.push(await saturate(url(stores[i]!), satTargets[i]!, o.satSeconds));
+      }
+    }
+    const ratio = (xs: Latencies[], base: Latencies[], k: 'p50' | 'p99') => median(xs.map((x, i) => x[k] / base[i]![k])).toFixed(2);
     const passRow = (name: string, xs: Latencies[]) =>
       `| ${name} | ${fmt(median(xs.map((x) => x.p50)), 2)} | ${fmt(median(xs.map((x) => x.p99)), 2)} | ${fmt(Math.max(...xs.map((x) => x.max)), 1)} | ${fmt(median(xs.map((x) => x.rate)))} | ${xs.reduce((n, x) => n + x.errors, 0)} | ${xs.map((x) => `${fmt(x.p50, 2)} / ${fmt(x.p99, 1)}`).join(', ')} | ${xs.map((x) => fmt(x.load1, 1)).join(', ')} |`;
-    const satRatio = median(sat.big.map((b, i) => b.rps / sat.small[i]!.rps));
-    const satRow = (name: string, xs: typeof sat.small) =>
-      `| ${name} | ${fmt(median(xs.map((x) => x.rps)))} | ${fmt(median(xs.map((x) => x.p50)), 1)} | ${fmt(median(xs.map((x) => x.p99)), 1)} | ${fmt(Math.max(...xs.map((x) => x.max)), 1)} | ${xs.reduce((s, x) => s + x.errors, 0)} | ${xs.map((x) => fmt(x.rps)).join(', ')} |`;
+    const satRatio = (i: number, j: number) => median(sat[i]!.map((b, k) => b.rps / sat[j]![k]!.rps)).toFixed(2);
+    const satRow = (i: number) => {
+      const xs = sat[i]!;
+      return `| ${stores[i]!.name} | ${fmt(satTargets[i]!.length)} | ${fmt(median(xs.map((x) => x.rps)))} | ${fmt(median(xs.map((x) => x.p50)), 1)} | ${fmt(median(xs.map((x) => x.p99)), 1)} | ${fmt(Math.max(...xs.map((x) => x.max)), 1)} | ${xs.reduce((n, x) => n + x.errors, 0)} | ${xs.map((x) => fmt(x.rps)).join(', ')} |`;
+    };
     return [
-      `Stores: ${fmt(o.tasks)} tasks (${Object.entries(big.counts).filter(([, n]) => n).map(([s, n]) => `${fmt(n)} ${s}`).join(', ')}; ${KEYS} keys; ${fmt(big.dbBytes / 2 ** 20)} MiB, filled in ${fmt(big.seconds, 1)} s) against ${EMPTY_TASKS} tasks with the same ${KEYS} keys. Gateways: dist/main.js, worker off, limits raised. Load average (1 min) before: ${fmt(load0, 2)}.`,
+      `Stores: ${fmt(o.tasks)} tasks (${Object.entries(big.p.counts).filter(([, n]) => n).map(([st, n]) => `${fmt(n)} ${st}`).join(', ')}; ${KEYS} keys; ${fmt(big.p.dbBytes / 2 ** 20)} MiB, filled in ${fmt(big.p.seconds, 1)} s), ${fmt(midTasks)} tasks and ${EMPTY_TASKS} tasks ("empty"), each with ${KEYS} keys. Gateways: dist/main.js, worker off, limits raised. Load average (1 min) before: ${fmt(load0, 2)}.`,
       '',
-      `GET /v1/videos/{id}, open loop at ${fmt(o.rate)} requests/s, ${o.rounds} rounds of ${fmt(o.sample)} random ids per pass, order alternating; latency in ms from when each request was due; medians of the rounds:`,
+      `GET /v1/videos/{id}, open loop at ${fmt(o.rate)} requests/s, ${o.rounds} rounds of ${fmt(o.sample)} random ids per pass, order rotating; latency in ms from when each request was due; medians of the rounds:`,
       '',
       '| Store | p50 | p99 | max (all rounds) | answered/s | errors | Rounds (p50 / p99) | Load (1 min) after each |',
       '|---|---:|---:|---:|---:|---:|---|---|',
-      passRow('empty store', runs.empty),
-      passRow(`${fmt(o.tasks)} tasks, cold (first read of each id)`, runs.cold),
-      passRow(`${fmt(o.tasks)} tasks, warm (same ids again)`, runs.warm),
+      passRow('empty store (status cache hits)', runs.empty),
+      passRow(`${mid.name}, random ids (cache misses)`, runs.mid),
+      passRow(`${big.name}, cold (first read of each id)`, runs.cold),
+      passRow(`${big.name}, warm (same ids again)`, runs.warm),
       '',
-      `${fmt(o.tasks)} tasks against the empty store (median of the rounds' ratios): p99 cold ${ratio(runs.cold, 'p99').toFixed(2)}×, warm ${ratio(runs.warm, 'p99').toFixed(2)}× (goal ≤ 1.2×); p50 cold ${ratio(runs.cold, 'p50').toFixed(2)}×, warm ${ratio(runs.warm, 'p50').toFixed(2)}×.`,
+      `${big.name} against the empty store (median of the rounds' ratios): p99 cold ${ratio(runs.cold, runs.empty, 'p99')}×, warm ${ratio(runs.warm, runs.empty, 'p99')}× (goal ≤ 1.2×); p50 cold ${ratio(runs.cold, runs.empty, 'p50')}×, warm ${ratio(runs.warm, runs.empty, 'p50')}×. Against ${mid.name} read the same way: p99 cold ${ratio(runs.cold, runs.mid, 'p99')}×, warm ${ratio(runs.warm, runs.mid, 'p99')}×; p50 cold ${ratio(runs.cold, runs.mid, 'p50')}×, warm ${ratio(runs.warm, runs.mid, 'p50')}×.`,
       '',
-      `Saturation: autocannon, 64 connections, ${o.satRounds} rounds × ${o.satSeconds} s per store, a random id per request (${fmt(satBig.length)} ids of the big store), medians:`,
+      `Saturation: autocannon, 64 connections, ${o.satRounds} rounds × ${o.satSeconds} s per store in a rotating order, a random id per request, medians:`,
       '',
-      '| Store | req/s | p50 ms | p99 ms | max ms | errors | Rounds (req/s) |',
-      '|---|---:|---:|---:|---:|---:|---|',
-      satRow('empty store', sat.small),
-      satRow(`${fmt(o.tasks)} tasks`, sat.big),
+      '| Store | ids | req/s | p50 ms | p99 ms | max ms | errors | Rounds (req/s) |',
+      '|---|---:|---:|---:|---:|---:|---:|---|',
+      satRow(0),
+      satRow(1),
+      satRow(2),
       '',
-      `Throughput with ${fmt(o.tasks)} tasks against the empty store: ${satRatio.toFixed(2)}× (median of the rounds' ratios). Load average (1 min) at the end: ${fmt(loadavg()[0]!, 2)}.`,
+      `Throughput (median of the rounds' ratios): ${big.name} ÷ empty store ${satRatio(2, 0)}×, ${big.name} ÷ ${mid.name} ${satRatio(2, 1)}×, ${mid.name} ÷ empty store ${satRatio(1, 0)}×. Load average (1 min) at the end: ${fmt(loadavg()[0]!, 2)}.`,
     ];
   } finally {
-    await gSmall?.stop();
-    await gBig?.stop();
+    for (const st of stores) await st.gw?.stop();
     await dispatcher.close();
   }
 }
@@ -266,9 +281,10 @@ async function memory(base: StoreLocation, o: ScaleOptions): Promise<string[]> {
   const fake = await startOpenAIVideosFake({ script: { queuedMs: 60_000, runMs: 3_600_000 } });
   const rows: string[] = [];
   try {
-    for (const [name, n] of [['empty store', 0], [`${fmt(o.unfinished)} unfinished`, o.unfinished]] as const) {
-      const store = under(base, n ? 'unfinished' : 'unfinished-empty');
-      const p = populate(store, spec(n, { mix: { completed: 0, failed: 0, cancelled: 0 }, provider: 'channels', spreadDays: 1 / 24 }));
+    const few = Math.max(100, Math.floor(o.unfinished / 20));
+    for (const [name, n] of [['empty store', 0], [`${fmt(few)} unfinished`, few], [`${fmt(o.unfinished)} unfinished`, o.unfinished]] as const) {
+      const store = under(base, `unfinished-${n}`);
+      const p = populate(store, spec(n, { mix: { completed: 0, failed: 0, cancelled: 0 }, provider: 'channels', spreadDays: 10 / 1440 }));
       const configFile = path.join(store.dataDir, 'vidgate.json');
       writeFileSync(
         configFile,
@@ -290,9 +306,11 @@ async function memory(base: StoreLocation, o: ScaleOptions): Promise<string[]> {
         }
         const db = new Database(path.join(store.dataDir, 'vidgate.db'), { readonly: true });
         const stages = Object.fromEntries((db.prepare('SELECT stage, COUNT(*) AS n FROM tasks GROUP BY stage').all() as { stage: string; n: number }[]).map((r) => [r.stage, r.n]));
+        const failures = (db.prepare(`SELECT COALESCE(error_code, status) AS code, COUNT(*) AS n FROM tasks WHERE stage = 'done' GROUP BY code`).all() as { code: string; n: number }[])
+          .map((r) => `${r.code} ${fmt(r.n)}`).join(', ');
         db.close();
         rows.push(
-          `| ${name} | ${fmt(atStart, 1)} | ${fmt(samples.at(-1)!, 1)} | ${fmt(Math.max(...samples), 1)} | ${fmt(storeBytes(store) / 2 ** 20, 1)} | ${fmt(fake.submissionCount - before)} | ${Object.entries(stages).map(([s, k]) => `${s} ${fmt(k)}`).join(', ') || '–'} | ${fmt(loadavg()[0]!, 2)} |`,
+          `| ${name} | ${fmt(atStart, 1)} | ${fmt(samples.at(-1)!, 1)} | ${fmt(Math.max(...samples), 1)} | ${fmt(storeBytes(store) / 2 ** 20, 1)} | ${fmt(fake.submissionCount - before)} | ${Object.entries(stages).map(([s, k]) => `${s} ${fmt(k)}`).join(', ') || '–'}${failures ? ` (done: ${failures})` : ''} | ${fmt(loadavg()[0]!, 2)} |`,
         );
         process.stderr.write(`scale: ${name}: RSS ${fmt(atStart, 1)} → ${fmt(samples.at(-1)!, 1)} MB (${fmt(p.seconds, 1)} s to fill)\n`);
       } finally {
@@ -303,7 +321,7 @@ async function memory(base: StoreLocation, o: ScaleOptions): Promise<string[]> {
     await fake.close();
   }
   return [
-    `A gateway (dist/main.js, worker on, default concurrency) with one openai-compatible channel to a fake upstream whose jobs take an hour, on a store whose tasks are all queued for that channel and due now, against the same on an empty store; RSS from /proc after start-up (\`/healthz\` answering) and after ${o.rssSeconds} s (also the largest 5 s sample):`,
+    `A gateway (dist/main.js, worker on, default concurrency) with one openai-compatible channel to a fake upstream whose jobs take an hour, on a store whose tasks are all queued for that channel and due now (one twentieth as many: the same worker activity; and an empty store: an idle node); RSS from /proc after start-up (\`/healthz\` answering) and after ${o.rssSeconds} s (also the largest 5 s sample):`,
     '',
     '| Store | RSS at start (MB) | RSS after (MB) | RSS max (MB) | database (MiB) | submitted upstream | tasks by stage after | load (1 min) |',
     '|---|---:|---:|---:|---:|---:|---|---:|',
