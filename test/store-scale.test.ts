@@ -5,8 +5,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newTaskId } from '../src/core/ids.js';
 import type { Task } from '../src/core/task.js';
 import type { Db } from '../src/store/db.js';
+import Database from 'better-sqlite3';
 import { openDatabase } from '../src/store/db.js';
 import { KeyStore } from '../src/store/keys.js';
+import { MIGRATIONS } from '../src/store/migrations.js';
 import { TaskStore } from '../src/store/tasks.js';
 import { startGateway, waitForVideo } from './helpers/gateway.js';
 
@@ -124,6 +126,38 @@ describe('retention on a store with a long history', () => {
       expect(existsSync(path.join(gw.dataDir, 'blobs', v.id.slice('video_'.length)))).toBe(false);
     } finally {
       await gw.close();
+    }
+  });
+});
+
+describe('upgrading a store with a history', () => {
+  it('the expiry sweep then reads only the expired tasks that still have files', () => {
+    const old = mkdtempSync(path.join(tmpdir(), 'vidgate-store-old-'));
+    try {
+      // A store as the release before 008 left it.
+      const raw = new Database(path.join(old, 'vidgate.db'));
+      raw.exec('CREATE TABLE schema_migrations (id TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
+      for (const m of MIGRATIONS.slice(0, MIGRATIONS.findIndex((x) => x.id === '008_unfinished_tasks'))) {
+        raw.exec(m.sql);
+        raw.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)').run(m.id, 0);
+      }
+      const oldKey = new KeyStore(raw).create('k').key.id;
+      // (TaskStore of this release needs the new schema: the rows go in as that release wrote them.)
+      const insert = raw.prepare(`INSERT INTO tasks (id, key_id, origin, kind, model, prompt, seconds, width, height, status, progress, stage,
+        created_at, completed_at, expires_at, updated_at) VALUES (?, ?, 'openai', 'generate', 'sora-2', 'a fox', 4, 720, 1280, 'completed', 100, 'done', ?, ?, ?, ?)`);
+      const swept = { id: newTaskId(1_000) };
+      const kept = { id: newTaskId(1_001) };
+      insert.run(swept.id, oldKey, 1_000, 2_000, 5_000, 5_000);
+      insert.run(kept.id, oldKey, 1_001, 2_001, 5_001, 2_001);
+      raw.prepare(`INSERT INTO task_assets (task_id, variant, path, bytes, sha256, content_type) VALUES (?, 'video', ?, 1, ?, 'video/mp4')`).run(kept.id, `${kept.id}/t/video.mp4`, '0'.repeat(64));
+      raw.close();
+
+      const upgraded = openDatabase(old);
+      const ids = new TaskStore(upgraded).expiredBefore(10_000, 100).map((t) => t.id);
+      upgraded.close();
+      expect(ids).toEqual([kept.id]);
+    } finally {
+      rmSync(old, { recursive: true, force: true });
     }
   });
 });
