@@ -7,6 +7,7 @@ import { httpBench, observabilityBench } from './http.js';
 import { machine } from './lib.js';
 import { pushBench } from './push-latency.js';
 import { renderBench } from './render.js';
+import { scaleBench } from './scale.js';
 import { soakBench } from './soak.js';
 
 /**
@@ -22,6 +23,13 @@ const benches: Record<string, () => Promise<string>> = {
   comfyui: () => comfyuiBench({ jobs: quick ? 20 : 200, stepMs: 50, inFlight: 4 }),
   callbacks: () => callbacksBench({ tasks: quick ? 100 : 1000, rate: 10, queuedMs: 1000, runMs: 5000 }),
   push: () => pushBench({ tasks: quick ? 100 : 1000, rate: 50, mode: 'direct' }),
+  // Not in the default set: it fills a 1,000,000-task store (about a gigabyte) and runs ~10 minutes.
+  scale: () =>
+    scaleBench(
+      quick
+        ? { tasks: 20_000, unfinished: 5_000, rate: 200, sample: 1_000, rounds: 1, satRounds: 1, satSeconds: 2, rssSeconds: 15 }
+        : { tasks: 1_000_000, unfinished: 100_000, rate: 400, sample: 12_000, rounds: 3, satRounds: 3, satSeconds: 8, rssSeconds: 120 },
+    ),
   soak: () => soakBench({ minutes: quick ? 2 : Math.min(30, Math.max(2, Number(process.env.SOAK_MINUTES) || 6)) }),
   // polling.ts is also a command of its own (npm run bench:polling -- --help); here its table.
   polling: async () => {
@@ -38,6 +46,7 @@ if (unknown.length) {
   process.exit(2);
 }
 console.log(`## Run of ${new Date().toISOString().slice(0, 10)}\n\nMachine: ${machine()}\n`);
-for (const name of wanted.length ? wanted : Object.keys(benches)) {
+const byDefault = Object.keys(benches).filter((name) => name !== 'scale');
+for (const name of wanted.length ? wanted : byDefault) {
   console.log(`### ${name}\n\n${await benches[name]!()}\n`);
 }

@@ -237,7 +237,7 @@ export class TaskService {
         leaseOwner: next.leaseOwner,
         leaseUntil: next.leaseUntil,
       });
-      this.store.deleteAssets(task.id);
+      this.store.deleteAssets(task.id, now);
       return next;
     });
     if (!updated) return task;
@@ -374,13 +374,21 @@ export class TaskService {
 
   /** Remove the files of tasks whose retention has passed; the rows stay with their status. */
   async expireAssets(limit = 100): Promise<number> {
-    const due = this.store.expiredBefore(this.now(), limit).filter((t) => this.store.listAssets(t.id).length > 0);
-    for (const t of due) {
-      writeTx(this.db, () => this.store.deleteAssets(t.id));
-      await this.dropFiles(t.id);
+    // Batches of `limit` until none is left (at most ten a turn: the sweep runs every minute).
+    let removed = 0;
+    for (let batch = 0; batch < 10; batch++) {
+      const due = this.store.expiredBefore(this.now(), limit);
+      for (const t of due) {
+        const hadFiles = this.store.listAssets(t.id).length > 0;
+        writeTx(this.db, () => this.store.deleteAssets(t.id, this.now()));
+        if (!hadFiles) continue;
+        await this.dropFiles(t.id);
+        removed++;
+      }
+      if (due.length < limit) break;
     }
     this.store.idempotencyPurge(this.now() - IDEMPOTENCY_WINDOW_MS);
-    return due.length;
+    return removed;
   }
 
   /**

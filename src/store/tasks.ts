@@ -191,20 +191,30 @@ export class TaskStore {
       unfinished: db.prepare(`SELECT t.stage AS stage, COUNT(*) AS n, MIN(t.created_at) AS oldest,
           SUM(CASE WHEN k.test = 0 THEN t.quote_micros ELSE 0 END) AS held
         FROM tasks t JOIN api_keys k ON k.id = t.key_id WHERE t.stage <> 'done' GROUP BY t.stage`),
-      overdue: db.prepare(`SELECT MIN(next_run_at) AS t FROM tasks
-        WHERE stage <> 'done' AND next_run_at <= @now AND (lease_until IS NULL OR lease_until < @now)`),
+      overdue: db.prepare(`SELECT next_run_at AS t FROM tasks
+        WHERE stage <> 'done' AND next_run_at <= @now AND (lease_until IS NULL OR lease_until < @now) ORDER BY next_run_at LIMIT 1`),
       makeDue: db.prepare(`UPDATE tasks SET next_run_at = @now WHERE id = @id AND stage = 'wait' AND (lease_until IS NULL OR lease_until < @now)`),
       leaseOf: db.prepare(`SELECT stage, lease_until FROM tasks WHERE id = ?`),
       byUpstream: db.prepare(`SELECT id FROM tasks WHERE provider = ? AND upstream_id = ? AND stage = 'wait' LIMIT 1`),
       followsUpstream: db.prepare(`SELECT 1 FROM tasks WHERE provider = ? AND upstream_id = ? AND id <> ? LIMIT 1`),
-      nextDue: db.prepare(`SELECT MIN(COALESCE(MAX(next_run_at, lease_until), next_run_at)) AS t FROM tasks WHERE stage <> 'done'`),
+      // When a task becomes claimable: at next_run_at, or when its lease ends if that is later.
+      // Two index walks that stop early: the earliest due task not held past its due time
+      // (tasks_due in order; only the few leased rows are skipped), and the earliest lease end of
+      // the leased rows (tasks_leased).
+      nextDueFree: db.prepare(`SELECT next_run_at FROM tasks INDEXED BY tasks_due
+        WHERE stage <> 'done' AND next_run_at IS NOT NULL AND (lease_until IS NULL OR lease_until <= next_run_at)
+        ORDER BY next_run_at LIMIT 1`).pluck(),
+      nextDueLeased: db.prepare(`SELECT MIN(lease_until) FROM tasks INDEXED BY tasks_leased
+        WHERE lease_owner IS NOT NULL AND stage <> 'done' AND lease_until > next_run_at`).pluck(),
       byBody: db.prepare(`SELECT * FROM tasks WHERE key_id = ? AND body_hash = ? AND created_at >= ? ORDER BY id DESC LIMIT 1`),
-      expired: db.prepare(`SELECT * FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?`),
+      expired: db.prepare(`SELECT * FROM tasks WHERE expires_at IS NOT NULL AND files_removed_at IS NULL AND expires_at <= ?
+        ORDER BY expires_at LIMIT ?`),
       putAsset: db.prepare(`INSERT OR REPLACE INTO task_assets (task_id, variant, path, bytes, sha256, content_type)
         VALUES (@taskId, @variant, @path, @bytes, @sha256, @contentType)`),
       getAsset: db.prepare('SELECT * FROM task_assets WHERE task_id = ? AND variant = ?'),
       listAssets: db.prepare('SELECT * FROM task_assets WHERE task_id = ?'),
       deleteAssets: db.prepare('DELETE FROM task_assets WHERE task_id = ?'),
+      filesRemoved: db.prepare('UPDATE tasks SET files_removed_at = ? WHERE id = ? AND files_removed_at IS NULL'),
       event: db.prepare(`INSERT INTO task_events (task_id, key_id, type, status, progress, data, created_at)
         VALUES (?, ?, ?, ?, ?, ?, ?)`),
       eventsForTask: db.prepare('SELECT * FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
@@ -331,7 +341,10 @@ export class TaskStore {
 
   /** Earliest time any unfinished task becomes claimable, or null when there is none. */
   nextDueAt(): number | null {
-    return (this.s.nextDue.get() as { t: number | null }).t;
+    const free = this.s.nextDueFree.get() as number | undefined;
+    const leased = this.s.nextDueLeased.get() as number | null;
+    if (free === undefined) return leased;
+    return leased === null ? free : Math.min(free, leased);
   }
 
   /**
@@ -342,7 +355,7 @@ export class TaskStore {
     const rows = this.s.unfinished.all() as { stage: string; n: number; oldest: number | null; held: number | null }[];
     return {
       byStage: rows.map((r) => ({ stage: r.stage, count: r.n, oldestCreatedAt: r.oldest, heldMicros: r.held ?? 0 })),
-      oldestDueAt: (this.s.overdue.get({ now }) as { t: number | null }).t,
+      oldestDueAt: (this.s.overdue.get({ now }) as { t: number } | undefined)?.t ?? null,
     };
   }
 
@@ -351,6 +364,7 @@ export class TaskStore {
     return r && rowToTask(r);
   }
 
+  /** Tasks past their expiry whose files have not been removed yet, earliest first. */
   expiredBefore(now: number, limit: number): Task[] {
     return (this.s.expired.all(now, limit) as Row[]).map(rowToTask);
   }
@@ -368,8 +382,10 @@ export class TaskStore {
     return (this.s.listAssets.all(taskId) as Row[]).map(rowToAsset);
   }
 
-  deleteAssets(taskId: string): void {
+  /** Forget a task's files (retention, DELETE); the expiry sweep then no longer reads the task. */
+  deleteAssets(taskId: string, now: number): void {
     this.s.deleteAssets.run(taskId);
+    this.s.filesRemoved.run(now, taskId);
   }
 
   appendEvent(task: Pick<Task, 'id' | 'keyId' | 'status' | 'progress'>, type: string, now: number, data?: Record<string, unknown>): number {
