@@ -470,6 +470,10 @@ export const MIGRATIONS: Migration[] = [
   CREATE INDEX tasks_leased ON tasks(lease_owner, lease_until) WHERE lease_owner IS NOT NULL AND stage <> 'done';
   CREATE INDEX tasks_unfinished ON tasks(stage, key_id, created_at, quote_micros) WHERE stage <> 'done';
   `,
+    pg: `
+  CREATE INDEX tasks_leased ON tasks(lease_owner, lease_until) WHERE lease_owner IS NOT NULL AND stage <> 'done';
+  CREATE INDEX tasks_unfinished ON tasks(stage, key_id, created_at, quote_micros) WHERE stage <> 'done';
+  `,
   },
   {
     // When retention (or a DELETE) removed a task's files; NULL while it may still have some. The
@@ -479,6 +483,13 @@ export const MIGRATIONS: Migration[] = [
     id: '009_files_removed',
     sql: `
   ALTER TABLE tasks ADD COLUMN files_removed_at INTEGER;
+  UPDATE tasks SET files_removed_at = COALESCE(deleted_at, expires_at, updated_at)
+    WHERE (expires_at IS NOT NULL OR deleted_at IS NOT NULL) AND NOT EXISTS (SELECT 1 FROM task_assets a WHERE a.task_id = tasks.id);
+  DROP INDEX tasks_expiring;
+  CREATE INDEX tasks_files_expiring ON tasks(expires_at) WHERE expires_at IS NOT NULL AND files_removed_at IS NULL;
+  `,
+    pg: `
+  ALTER TABLE tasks ADD COLUMN files_removed_at BIGINT;
   UPDATE tasks SET files_removed_at = COALESCE(deleted_at, expires_at, updated_at)
     WHERE (expires_at IS NOT NULL OR deleted_at IS NOT NULL) AND NOT EXISTS (SELECT 1 FROM task_assets a WHERE a.task_id = tasks.id);
   DROP INDEX tasks_expiring;

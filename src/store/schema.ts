@@ -69,6 +69,7 @@ export interface TasksTable {
   cost_micros: number | null;
   actual_seconds: number | null;
   request: string | null;
+  files_removed_at: number | null;
 }
 
 export interface TaskAssetsTable {
@@ -252,7 +253,7 @@ export const TABLES = {
       'id', 'key_id', 'origin', 'kind', 'model', 'prompt', 'seconds', 'width', 'height', 'status', 'progress', 'error_code', 'error_message',
       'remixed_from', 'has_reference', 'params', 'body_hash', 'provider', 'upstream_id', 'stage', 'provider_state', 'next_run_at', 'lease_owner',
       'lease_until', 'attempts', 'created_at', 'started_at', 'completed_at', 'expires_at', 'deleted_at', 'updated_at', 'price_micros', 'quote_micros',
-      'cost_micros', 'actual_seconds', 'request',
+      'cost_micros', 'actual_seconds', 'request', 'files_removed_at',
     ],
     primaryKey: ['id'],
   },
