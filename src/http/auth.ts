@@ -4,6 +4,7 @@ import { ApiError, unauthorized } from '../core/errors.js';
 import type { KeyRateLimiter, RateDecision } from '../billing/rate-limit.js';
 import { formatReset } from '../billing/rate-limit.js';
 import type { ApiKey, KeyStore } from '../store/keys.js';
+import { routeOf } from './types.js';
 
 /** The bearer token of a request (Authorization: Bearer …, or the api-key header Azure clients send). */
 export function bearerToken(req: FastifyRequest): string | undefined {
@@ -48,6 +49,7 @@ function queryToken(req: FastifyRequest): string | undefined {
  */
 export function registerAccess(app: FastifyInstance, o: AccessOptions): void {
   app.decorateRequest('apiKey', null as never);
+  app.decorateRequest('routeInfo', null);
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
     let pending: Promise<void> | undefined;
@@ -64,8 +66,9 @@ export function registerAccess(app: FastifyInstance, o: AccessOptions): void {
 
 /** Throws when refused; a promise only when the rate limit answers asynchronously (shared in Redis). */
 function authorize(req: FastifyRequest, reply: FastifyReply, o: AccessOptions): Promise<void> | undefined {
-  const config = req.routeOptions.config;
-  if (config?.public || !req.routeOptions.url) return undefined;
+  const route = routeOf(req);
+  const config = route.config;
+  if (config?.public || !route.url) return undefined;
   // Event-stream routes also take a short-lived stream token, in the header or as ?access_token=.
   const streamAuth = config?.streamToken ? o.streamAuth : undefined;
   const token = bearerToken(req) ?? (streamAuth ? queryToken(req) : undefined);

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError, invalid } from '../core/errors.js';
+import { routeOf } from './types.js';
 
 export interface UploadedFile {
   filename: string;
@@ -134,7 +135,7 @@ function multipartError(err: unknown, part: string | null, maxFileBytes: number)
 export function registerBodyLimits(app: FastifyInstance): void {
   app.addHook('onRequest', (req, _reply, done) => {
     const length = Number(req.headers['content-length']);
-    const limit = req.routeOptions.bodyLimit;
+    const limit = routeOf(req).bodyLimit;
     if (length > limit && /^multipart\//i.test(req.headers['content-type'] ?? '')) {
       done(new ApiError({ status: 413, type: 'invalid_request_error', code: 'request_too_large', message: `The request body is too large: this route takes at most ${formatBytes(limit)}.`, headers: { connection: 'close' } }));
       return;

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../core/errors.js';
 import type { Dialect } from './types.js';
+import { routeOf } from './types.js';
 
 /** Renders an ApiError as a response body in one dialect's envelope. */
 export type ErrorRenderer = (err: ApiError) => unknown;
@@ -57,7 +58,7 @@ export function toApiError(err: FastifyError | ApiError | Error): ApiError {
 /** Errors everywhere are rendered in the envelope of the route's dialect (OpenAI's by default). */
 export function registerErrorHandling(app: FastifyInstance, renderers: Record<Dialect, ErrorRenderer>): void {
   const send = (req: FastifyRequest, reply: FastifyReply, err: ApiError): void => {
-    const dialect = req.routeOptions.config?.dialect ?? 'openai';
+    const dialect = routeOf(req).config?.dialect ?? 'openai';
     reply.code(err.status).headers(err.headers).type('application/json').send(renderers[dialect](err));
   };
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {

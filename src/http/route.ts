@@ -11,6 +11,7 @@ import { ApiError } from '../core/errors.js';
 import type { RequestBody } from './body.js';
 import { readBody } from './body.js';
 import type { Dialect } from './types.js';
+import { routeOf } from './types.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -142,7 +143,7 @@ function jsonBody(req: FastifyRequest): RequestBody {
       status: 415,
       type: 'invalid_request_error',
       code: 'unsupported_media_type',
-      message: `${req.method} ${req.routeOptions.url} takes a JSON body: send Content-Type: application/json.`,
+      message: `${req.method} ${routeOf(req).url} takes a JSON body: send Content-Type: application/json.`,
     });
   }
   const body = req.body;

@@ -5,6 +5,7 @@ import { parseTaskId } from '../core/ids.js';
 import type { Task, Variant } from '../core/task.js';
 import type { TaskView } from '../store/tasks.js';
 import { sendBlob } from './send-file.js';
+import { routeOf } from './types.js';
 
 const EXTENSIONS: Record<Variant, string> = { video: 'mp4', thumbnail: 'webp', spritesheet: 'jpg' };
 
@@ -21,13 +22,13 @@ export function visibleTaskView(gw: Gateway, req: FastifyRequest, publicId: stri
 }
 
 function notFoundFor(req: FastifyRequest, publicId: string): never {
-  const noun = req.routeOptions.config?.dialect === 'apimart' ? 'task' : 'video';
+  const noun = routeOf(req).config?.dialect === 'apimart' ? 'task' : 'video';
   throw notFound(`No ${noun} found with id '${publicId}'.`, `${noun}_id`);
 }
 
 /** Stream one variant of a task's result, or explain (4xx) why there is nothing to stream. */
 export async function serveVariant(gw: Gateway, req: FastifyRequest, reply: FastifyReply, task: Task, variant: Variant): Promise<FastifyReply> {
-  const apimart = req.routeOptions.config?.dialect === 'apimart';
+  const apimart = routeOf(req).config?.dialect === 'apimart';
   const publicId = apimart ? `task_${task.id}` : `video_${task.id}`;
   const noun = apimart ? 'Task' : 'Video';
   if (task.status === 'queued' || task.status === 'in_progress') {

@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Metric } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 import type { Task } from '../core/task.js';
+import { routeOf } from '../http/types.js';
 
 /**
  * The gateway's Prometheus metrics (docs/operations.md lists them all). One registry per app, so
@@ -438,7 +439,7 @@ export class Metrics {
   /** Time every request (route pattern, method, status) with one onResponse hook. */
   instrument(app: FastifyInstance): void {
     app.addHook('onResponse', (req, reply, done) => {
-      this.httpRequest(req.method, req.routeOptions.url, reply.statusCode, reply.elapsedTime);
+      this.httpRequest(req.method, routeOf(req).url, reply.statusCode, reply.elapsedTime);
       done();
     });
   }

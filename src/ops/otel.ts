@@ -23,6 +23,7 @@ import type { Task } from '../core/task.js';
 import { UpstreamError } from '../providers/types.js';
 import { taskTraceIds } from './tracing.js';
 import type { Tracing } from './tracing.js';
+import { routeOf } from '../http/types.js';
 
 /** The OpenTelemetry SDK behind Tracing (loaded only when tracing is on; see tracing.ts). */
 
@@ -146,7 +147,7 @@ export function startTracing(env: NodeJS.ProcessEnv, log: FastifyBaseLogger): Tr
           get: (carrier, key) => carrier[key] as string | string[] | undefined,
           keys: (carrier) => Object.keys(carrier),
         });
-        const route = req.routeOptions.url;
+        const route = routeOf(req).url;
         const span = tracer.startSpan(
           `${req.method} ${route ?? 'unmatched'}`,
           {

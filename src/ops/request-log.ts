@@ -1,6 +1,7 @@
 import { LogController } from 'fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { redactTokenPath } from '../channels/callbacks.js';
+import { routeOf } from '../http/types.js';
 
 /**
  * One JSON line per request when it ends: request id (reqId), method, route pattern, path
@@ -17,7 +18,7 @@ export class RequestLog extends LogController {
     const status = reply.statusCode;
     const line = {
       method: req.method,
-      route: req.routeOptions.url ?? null,
+      route: routeOf(req).url ?? null,
       path: redactTokenPath(req.url.split('?', 1)[0]!),
       statusCode: status,
       ms: Math.round(reply.elapsedTime * 10) / 10,
