@@ -39,9 +39,10 @@ export class RedisSignals implements ClusterSignals {
     log: FastifyBaseLogger,
   ) {
     this.channel = link.key('events');
-    // A connection in subscriber mode takes no other command: a second one. It resubscribes by
-    // itself after a reconnect; while it is down the nodes fall back to polling.
-    this.subscriber = link.client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
+    // A connection in subscriber mode takes no other command: a second one. It subscribes each
+    // time it is (re)connected, so a Redis that comes up after the gateway works too; while it is
+    // down the nodes fall back to polling.
+    this.subscriber = link.client.duplicate({ commandTimeout: undefined });
     this.subscriber.on('error', () => {
       // The link logs outages of the command connection; this one follows the same server.
     });
@@ -49,8 +50,10 @@ export class RedisSignals implements ClusterSignals {
       if (from === this.node) return;
       for (const fn of this.listeners) fn();
     });
-    this.subscriber.subscribe(this.channel).catch((err: unknown) => {
-      if (!this.closed) log.warn({ err: (err as Error).message }, 'cannot subscribe to cluster signals; other nodes’ events arrive by polling');
+    this.subscriber.on('ready', () => {
+      this.subscriber.subscribe(this.channel).catch((err: unknown) => {
+        if (!this.closed) log.warn({ err: (err as Error).message }, 'cannot subscribe to cluster signals; other nodes’ events arrive by polling');
+      });
     });
   }
 
