@@ -24,7 +24,7 @@ export async function migratePostgres(db: Kysely<Database>): Promise<string[]> {
       if (unknown.length) throw new Error(`the database has migrations this vidgate does not know (${unknown.join(', ')}); upgrade vidgate`);
       const m = MIGRATIONS.find((x) => !done.has(x.id));
       if (!m) return null;
-      await sql.raw(m.pg).execute(trx);
+      await sql.raw(m.pg ?? m.sql).execute(trx);
       await trx.insertInto('schema_migrations').values({ id: m.id, applied_at: Date.now() }).execute();
       return m.id;
     });

@@ -5,15 +5,16 @@ import { CHANNELS_MIGRATION, CHANNELS_MIGRATION_PG } from '../channels/store.js'
  * Never edit a released migration: append a new one with a new id.
  * Timestamps are Unix milliseconds; money is integer micro-dollars (1 USD = 1,000,000).
  *
- * Each entry carries the same change for both databases: `sql` for SQLite, `pg` for PostgreSQL
- * (BIGINT for timestamps, money, sizes and sequence numbers; DOUBLE PRECISION for REAL; JSON kept
+ * Each entry carries the same change for both databases: `sql` for SQLite, and `pg` for
+ * PostgreSQL where the text differs (BIGINT for timestamps, money, sizes and sequence numbers; DOUBLE PRECISION for REAL; JSON kept
  * as TEXT; identity columns where SQLite has AUTOINCREMENT). test/store-postgres.test.ts migrates
  * both and compares their tables, columns and indexes, and src/store/schema.ts types them.
  */
 export interface Migration {
   id: string;
   sql: string;
-  pg: string;
+  /** The PostgreSQL text, when it differs from the SQLite one. */
+  pg?: string;
 }
 
 export const MIGRATIONS: Migration[] = [
@@ -445,16 +446,11 @@ export const MIGRATIONS: Migration[] = [
     // from their Sora-era columns.
     id: '006_task_request',
     sql: `ALTER TABLE tasks ADD COLUMN request TEXT;`,
-    pg: `ALTER TABLE tasks ADD COLUMN request TEXT;`,
   },
   {
     // Finding a task by its upstream job (callbacks, lost-submit lookups) and counting lost submits.
     id: '007_upstream_lookups',
     sql: `
-  CREATE INDEX tasks_by_upstream ON tasks(provider, upstream_id) WHERE upstream_id IS NOT NULL;
-  CREATE INDEX tasks_submit_unknown ON tasks(provider) WHERE error_code = 'upstream_submit_unknown';
-  `,
-    pg: `
   CREATE INDEX tasks_by_upstream ON tasks(provider, upstream_id) WHERE upstream_id IS NOT NULL;
   CREATE INDEX tasks_submit_unknown ON tasks(provider) WHERE error_code = 'upstream_submit_unknown';
   `,
@@ -467,10 +463,6 @@ export const MIGRATIONS: Migration[] = [
     // of every unfinished row (183 → 23 ms per scrape with 100,000).
     id: '008_unfinished_tasks',
     sql: `
-  CREATE INDEX tasks_leased ON tasks(lease_owner, lease_until) WHERE lease_owner IS NOT NULL AND stage <> 'done';
-  CREATE INDEX tasks_unfinished ON tasks(stage, key_id, created_at, quote_micros) WHERE stage <> 'done';
-  `,
-    pg: `
   CREATE INDEX tasks_leased ON tasks(lease_owner, lease_until) WHERE lease_owner IS NOT NULL AND stage <> 'done';
   CREATE INDEX tasks_unfinished ON tasks(stage, key_id, created_at, quote_micros) WHERE stage <> 'done';
   `,
