@@ -41,8 +41,8 @@ import './http/types.js';
 import { SandboxProvider } from './providers/sandbox/provider.js';
 import type { Provider } from './providers/types.js';
 import type { Resolver } from './net/ssrf.js';
-import type { Db } from './store/db.js';
-import { gatewayDatabaseFile, openDatabase } from './store/db.js';
+import { migrationsOf, openGatewayDatabase } from './store/db.js';
+import type { Database } from './store/sql.js';
 import { KeyStore } from './store/keys.js';
 import { TaskStore } from './store/tasks.js';
 import type { EventRow } from './store/tasks.js';
@@ -57,7 +57,6 @@ import { RequestLog } from './ops/request-log.js';
 import { observeTasks } from './ops/telemetry.js';
 import type { Telemetry } from './ops/telemetry.js';
 import { loadTracing } from './ops/tracing.js';
-import { migrationStatus } from './store/db.js';
 import { createLimits } from './shared/index.js';
 import type { LimitsBackend } from './shared/index.js';
 
@@ -66,7 +65,7 @@ export interface App {
   server: FastifyInstance;
   gateway: Gateway;
   worker: Worker;
-  db: Db;
+  db: Database;
   readiness: Readiness;
   telemetry: Telemetry;
   /** Every route Fastify registered (the OpenAPI document and the route fuzzer read it). */
@@ -108,16 +107,17 @@ export const REDACT_PATHS = [
 /** Build the whole gateway from a validated configuration. */
 export async function createApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const now = opts.now ?? Date.now;
-  // Before anything is opened: a database the gateway cannot run on, or media tools that cannot
-  // run, stop it with a message saying why.
-  const dbFile = gatewayDatabaseFile(config);
+  // Before anything is opened: media tools that cannot run stop it with a message saying why.
   const toolNotes = await prepareMediaTools(config.dataDir);
   configureSharp();
-  const db = openDatabase(config.dataDir, { synchronous: config.sqlite.synchronous, file: dbFile });
+  let log: FastifyBaseLogger | undefined;
+  const db = await openGatewayDatabase(config, {
+    onListenError: (err) => log?.warn({ err: err.message }, 'database notifications interrupted; caches are bypassed until they are back'),
+  });
   const secrets = Secrets.load(config.dataDir, config.secretKey);
   const blobs = createBlobStore(config);
-  const store = new TaskStore(db);
-  const keys = new KeyStore(db);
+  const store = TaskStore.of(db);
+  const keys = KeyStore.of(db);
   const service = new TaskService(db, store, blobs, { retentionMs: config.retentionHours * 3600_000, now });
   const catalog = catalogFromConfig(config.models);
 
@@ -131,16 +131,16 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     ? new Metrics({
         knownModel: (model) => catalog.get(model) !== undefined,
         providerType,
-        backlog: (at) => {
-          const tasks = store.unfinishedSummary(at);
-          const hooks = lazy.events!.webhooks.store.backlog();
+        backlog: async (at) => {
+          const tasks = await store.unfinishedSummary(at);
+          const hooks = await lazy.events!.webhooks.store.backlog();
           return {
             byStage: tasks.byStage,
             oldestDueAt: tasks.oldestDueAt,
             heldMicros: tasks.byStage.reduce((sum, s) => sum + s.heldMicros, 0),
             webhooksPending: hooks.pending,
             webhookOldestPendingAt: hooks.oldestCreatedAt,
-            unresolvedSubmits: [...(lazy.upstreams?.channels.unresolvedSubmits() ?? [])].map(([channel, count]) => ({ channel, count })),
+            unresolvedSubmits: [...((await lazy.upstreams?.channels.unresolvedSubmits()) ?? [])].map(([channel, count]) => ({ channel, count })),
           };
         },
         breakers: (at) => lazy.upstreams!.channels.list().map((r) => ({ channel: r.def.id, provider: r.def.type, state: r.breaker.state(at) })),
@@ -208,6 +208,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     return503OnClosing: false,
     logController: new RequestLog(),
   });
+  log = server.log;
   const routeTable = new RouteTable();
   routeTable.attach(server);
   registerBodyLimits(server);
@@ -238,7 +239,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   // Events committed here wake streams on the other nodes at once (with Redis; else they poll).
   service.events.on('event', () => limits.signals.eventsCommitted());
   limits.signals.onRemoteEvents(() => events.hub.poke());
-  const upstreams = createUpstreams({ config, db, store, blobs, secrets, catalog, prices, now, log: server.log, telemetry, wake: () => worker.notify(), limits });
+  const upstreams = await createUpstreams({ config, db, store, blobs, secrets, catalog, prices, now, log: server.log, telemetry, wake: () => worker.notify(), limits });
   lazy.upstreams = upstreams;
 
   registerErrorHandling(server, { openai: openaiErrorBody, apimart: apimartErrorBody });
@@ -296,9 +297,12 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     },
   );
   const readiness = new Readiness()
-    .add('store', () => (db.prepare('SELECT 1').get() ? null : 'no answer'))
-    .add('migrations', () => {
-      const m = migrationStatus(db);
+    .add('store', async () => {
+      await db.ping();
+      return null;
+    })
+    .add('migrations', async () => {
+      const m = await migrationsOf(db);
       if (m.unknown.length) return `the database has migrations this build does not know (${m.unknown.join(', ')})`;
       return m.pending.length ? `not applied: ${m.pending.join(', ')}` : null;
     })
@@ -333,8 +337,12 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   // A task cancelled or deleted before it finished: its upstream job is cancelled too, where the protocol can.
   service.events.on('event', (e: EventRow) => {
     if (e.type !== 'video.cancelled') return;
-    const task = store.get(e.taskId);
-    if (task?.upstreamId) void providerOf(task).cancel?.(task);
+    void store.get(e.taskId).then(
+      (task) => {
+        if (task?.upstreamId) void providerOf(task).cancel?.(task);
+      },
+      () => undefined,
+    );
   });
   const metricsServer =
     metrics && config.metrics.port !== undefined
@@ -360,7 +368,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     if (metricsServer) await new Promise((r) => metricsServer.close(r));
     await telemetry.tracing?.shutdown();
     blobs.close();
-    db.close();
+    await db.close();
   };
   return {
     config,
@@ -378,11 +386,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       upstreams.channels.start();
       const sweep = () =>
         service.expireAssets().catch((err: unknown) => server.log.warn({ err }, 'expiry sweep failed'));
-      const view = (id: string): SweepView | undefined => {
-        const t = store.get(id);
+      const view = async (id: string): Promise<SweepView | undefined> => {
+        const t = await store.get(id);
         if (!t) return undefined;
         // Read after the row: a finished task's results can only shrink (deletion, expiry) from here.
-        const resultPrefixes = new Set(store.listAssets(id).map((a) => a.path.slice(0, a.path.lastIndexOf('/'))));
+        const resultPrefixes = new Set((await store.listAssets(id)).map((a) => a.path.slice(0, a.path.lastIndexOf('/'))));
         return { finished: t.stage === 'done', deleted: t.deletedAt !== null, resultPrefixes };
       };
       void blobs

@@ -85,7 +85,7 @@ export function adminRoutes(gw: Gateway) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     const tag = 'Admin: keys and money';
     const defaults = gw.config.limits;
-    const view = (idOrPrefix: string) => gw.accounts.view(gw.accounts.key(idOrPrefix), defaults);
+    const view = async (idOrPrefix: string) => gw.accounts.view(await gw.accounts.key(idOrPrefix), defaults);
     const limitsOf = (b: z.infer<typeof updateKey>) => ({
       name: b.name,
       rpmLimit: b.rpm_limit,
@@ -97,7 +97,7 @@ export function adminRoutes(gw: Gateway) {
     // ---- keys ----
     route(app, { ...admin, method: 'GET', url: '/admin/v1/keys', summary: 'List API keys', responses: { 200: listOf(keyViewSchema) } }, async () => ({
       object: 'list',
-      data: gw.keys.list().map((k) => gw.accounts.view(k, defaults)),
+      data: await Promise.all((await gw.keys.list()).map((k) => gw.accounts.view(k, defaults))),
     }));
 
     route(
@@ -113,10 +113,10 @@ export function adminRoutes(gw: Gateway) {
         responses: { 200: keyViewSchema.extend({ key: z.string().meta({ description: 'The secret, shown once.' }) }) },
       },
       async (_req, _reply, { body }) => {
-        const { key, secret } = gw.keys.create(body.name, { test: body.test });
-        gw.accounts.setLimits(key.id, limitsOf(body));
-        if (body.credit_usd) gw.accounts.credit(key.id, body.credit_usd, 'initial credit', gw.service.now(), 'credit_usd');
-        return { ...view(key.id), key: secret };
+        const { key, secret } = await gw.keys.create(body.name, { test: body.test });
+        await gw.accounts.setLimits(key.id, limitsOf(body));
+        if (body.credit_usd) await gw.accounts.credit(key.id, body.credit_usd, 'initial credit', gw.service.now(), 'credit_usd');
+        return { ...(await view(key.id)), key: secret };
       },
     );
 
@@ -128,15 +128,15 @@ export function adminRoutes(gw: Gateway) {
       app,
       { ...admin, method: 'PATCH', url: '/admin/v1/keys/:id', summary: "Rename a key or change its limits", params: idParams, body: updateKey, responses: { 200: keyViewSchema } },
       async (_req, _reply, { params, body }) => {
-        const id = gw.accounts.key(params.id).id;
-        gw.accounts.setLimits(id, limitsOf(body));
+        const id = (await gw.accounts.key(params.id)).id;
+        await gw.accounts.setLimits(id, limitsOf(body));
         return view(id);
       },
     );
 
     route(app, { ...admin, method: 'DELETE', url: '/admin/v1/keys/:id', summary: 'Revoke an API key', params: idParams, responses: { 200: keyViewSchema } }, async (_req, _reply, { params }) => {
-      const key = gw.accounts.key(params.id);
-      gw.keys.revoke(key.id);
+      const key = await gw.accounts.key(params.id);
+      await gw.keys.revoke(key.id);
       return view(key.id);
     });
 
@@ -154,8 +154,8 @@ export function adminRoutes(gw: Gateway) {
         responses: { 200: keyViewSchema.extend({ entry: entrySchema }) },
       },
       async (_req, _reply, { params, body }) => {
-        const entry = gw.accounts.credit(params.id, body.amount_usd, body.note ?? null, gw.service.now());
-        return { ...view(entry.keyId), entry: entryView(entry) };
+        const entry = await gw.accounts.credit(params.id, body.amount_usd, body.note ?? null, gw.service.now());
+        return { ...(await view(entry.keyId)), entry: entryView(entry) };
       },
     );
 
@@ -176,13 +176,13 @@ export function adminRoutes(gw: Gateway) {
         },
       },
       async (_req, _reply, { params, query }) => {
-        const key = gw.accounts.key(params.id);
-        const entries = gw.ledger.entries(key.id, query.limit, query.before ? Number(query.before) : undefined);
+        const key = await gw.accounts.key(params.id);
+        const entries = await gw.ledger.entries(key.id, query.limit, query.before ? Number(query.before) : undefined);
         return {
           object: 'list',
           data: entries.map(entryView),
-          balance_usd: view(key.id).balance_usd,
-          recomputed_balance_usd: gw.ledger.recompute(key.id) / 1e6,
+          balance_usd: (await view(key.id)).balance_usd,
+          recomputed_balance_usd: (await gw.ledger.recompute(key.id)) / 1e6,
         };
       },
     );
@@ -199,7 +199,7 @@ export function adminRoutes(gw: Gateway) {
       },
       async (_req, _reply, { query }) => {
         const range = parseRange(query, gw.service.now());
-        return usageReport(gw.db, range, query.key_id ? gw.accounts.key(query.key_id).id : undefined);
+        return usageReport(gw.db, range, query.key_id ? (await gw.accounts.key(query.key_id)).id : undefined);
       },
     );
 
@@ -233,8 +233,8 @@ export function adminRoutes(gw: Gateway) {
         if (body.mode !== undefined && !model.modes?.includes(body.mode)) {
           throw invalid('mode', `${model.id} has ${model.modes?.length ? `the modes ${model.modes.join(', ')}` : 'no modes'}.`);
         }
-        gw.prices.set(model.id, key, body.usd_per_second, gw.service.now());
-        return { object: 'list', data: gw.prices.list() };
+        await gw.prices.set(model.id, key, body.usd_per_second, gw.service.now());
+        return { object: 'list', data: await gw.prices.list() };
       },
     );
 
@@ -257,8 +257,8 @@ export function adminRoutes(gw: Gateway) {
       },
       async (_req, _reply, { params, query }) => {
         const model = gw.catalog.get(params.model)?.id ?? params.model;
-        gw.prices.reset(model, { resolution: pathResolution(params.resolution), audio: query.audio === undefined ? null : query.audio === 'true', mode: query.mode ?? null });
-        return { object: 'list', data: gw.prices.list() };
+        await gw.prices.reset(model, { resolution: pathResolution(params.resolution), audio: query.audio === undefined ? null : query.audio === 'true', mode: query.mode ?? null });
+        return { object: 'list', data: await gw.prices.list() };
       },
     );
   };

@@ -111,7 +111,7 @@ export function adminTaskRoutes(gw: Gateway, events: Events) {
     const search = new TaskSearch(gw.db);
     const signer = new UrlSigner(gw.secrets.derive('signed-urls'), gw.config.signedUrls.ttlHours * 3600_000);
     const layouts = new SpriteLayouts();
-    const keyNames = () => new Map(gw.keys.list().map((k) => [k.id, k.name]));
+    const keyNames = async () => new Map((await gw.keys.list()).map((k) => [k.id, k.name]));
 
     const admin = { auth: 'admin' as const, tag: 'Admin: tasks' };
 
@@ -144,9 +144,9 @@ export function adminTaskRoutes(gw: Gateway, events: Events) {
           // An id that cannot exist matches nothing (a search, not a lookup).
           if (!id) return { object: 'list', data: [], first_id: null, last_id: null, has_more: false };
         }
-        const rows = search.find({
+        const rows = await search.find({
           id,
-          keyId: q.key_id ? gw.accounts.key(q.key_id).id : undefined,
+          keyId: q.key_id ? (await gw.accounts.key(q.key_id)).id : undefined,
           status: q.status,
           model: q.model,
           provider: q.channel,
@@ -155,7 +155,7 @@ export function adminTaskRoutes(gw: Gateway, events: Events) {
           before: parseCursor(q.after),
           limit,
         });
-        const names = keyNames();
+        const names = await keyNames();
         const data = rows.slice(0, limit).map((t) => adminTaskView(t, names.get(t.keyId) ?? null));
         return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
       },
@@ -182,7 +182,7 @@ export function adminTaskRoutes(gw: Gateway, events: Events) {
       async (req, _reply, { params }) => {
         const publicId = params.id;
         const id = parseTaskId(publicId);
-        const task = id ? gw.service.store.get(id) : undefined;
+        const task = id ? await gw.service.store.get(id) : undefined;
         if (!task) throw notFound(`No task found with id '${publicId}'.`, 'task_id');
         let links: Awaited<ReturnType<typeof linksOf>> | null = null;
         if (task.status === 'completed' && task.deletedAt === null) {
@@ -192,13 +192,13 @@ export function adminTaskRoutes(gw: Gateway, events: Events) {
             if (!(err instanceof ApiError)) throw err;
           }
         }
-        const deliveries = events.webhooks.store.deliveries({ keyId: task.keyId, taskId: task.id, limit: 100 }).slice(0, 100);
+        const deliveries = (await events.webhooks.store.deliveries({ keyId: task.keyId, taskId: task.id, limit: 100 })).slice(0, 100);
         return {
-          ...adminTaskView(task, gw.keys.get(task.keyId)?.name ?? null),
-          events: gw.service.store.eventsForTask(task.id, 0, 1000).map(eventView),
-          ledger: gw.ledger.forTask(task.id).map(entryView),
-          assets: gw.service.store.listAssets(task.id).map((a) => ({ variant: a.variant, bytes: a.bytes, content_type: a.contentType, sha256: a.sha256 })),
-          deliveries: deliveries.map((d) => deliveryView(d, events.webhooks.store.attempts(d.id))),
+          ...adminTaskView(task, (await gw.keys.get(task.keyId))?.name ?? null),
+          events: (await gw.service.store.eventsForTask(task.id, 0, 1000)).map(eventView),
+          ledger: (await gw.ledger.forTask(task.id)).map(entryView),
+          assets: (await gw.service.store.listAssets(task.id)).map((a) => ({ variant: a.variant, bytes: a.bytes, content_type: a.contentType, sha256: a.sha256 })),
+          deliveries: await Promise.all(deliveries.map(async (d) => deliveryView(d, await events.webhooks.store.attempts(d.id)))),
           links,
         };
       },

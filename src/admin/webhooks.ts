@@ -16,10 +16,10 @@ export function adminWebhookRoutes(gw: Gateway, events: Events) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     const { webhooks, loop } = events;
     const store = webhooks.store;
-    const names = () => new Map(gw.keys.list().map((k) => [k.id, k.name]));
-    const keyFilter = (value: string | undefined) => (value ? gw.accounts.key(value).id : undefined);
-    const deliveryOf = (id: string) => {
-      const d = store.delivery(id);
+    const names = async () => new Map((await gw.keys.list()).map((k) => [k.id, k.name]));
+    const keyFilter = async (value: string | undefined) => (value ? (await gw.accounts.key(value)).id : undefined);
+    const deliveryOf = async (id: string) => {
+      const d = await store.delivery(id);
       if (!d) throw notFound(`No webhook delivery found with id '${id}'.`, 'delivery_id');
       return d;
     };
@@ -41,8 +41,8 @@ export function adminWebhookRoutes(gw: Gateway, events: Events) {
       },
       async (_req, _reply, { query }) => {
         const { limit } = query;
-        const rows = store.allEndpoints(keyFilter(query.key_id), query.after, limit);
-        const keyNames = names();
+        const rows = await store.allEndpoints(await keyFilter(query.key_id), query.after, limit);
+        const keyNames = await names();
         const now = webhooks.now();
         const data = rows.slice(0, limit).map((e) => ({ ...endpointView(e, now), key_id: e.keyId, key_name: keyNames.get(e.keyId) ?? null }));
         return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
@@ -61,33 +61,35 @@ export function adminWebhookRoutes(gw: Gateway, events: Events) {
       },
       async (_req, _reply, { query }) => {
         const { limit } = query;
-        const rows = store.deliveries({
-          ...parseDeliveryFilter(query, (id) => {
-            if (!store.endpoint(id)) throw notFound(`No webhook endpoint found with id '${id}'.`, 'endpoint_id');
+        const rows = await store.deliveries({
+          ...(await parseDeliveryFilter(query, async (id) => {
+            if (!(await store.endpoint(id))) throw notFound(`No webhook endpoint found with id '${id}'.`, 'endpoint_id');
             return id;
-          }),
-          keyId: keyFilter(query.key_id),
+          })),
+          keyId: await keyFilter(query.key_id),
           limit,
         });
-        const keyNames = names();
-        const data = rows.slice(0, limit).map((d) => ({ ...deliveryView(d, store.attempts(d.id)), key_id: d.keyId, key_name: keyNames.get(d.keyId) ?? null }));
+        const keyNames = await names();
+        const data = await Promise.all(
+          rows.slice(0, limit).map(async (d) => ({ ...deliveryView(d, await store.attempts(d.id)), key_id: d.keyId, key_name: keyNames.get(d.keyId) ?? null })),
+        );
         return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
       },
     );
 
     route(app, { ...admin, method: 'GET', url: '/admin/v1/webhook_deliveries/:id', summary: 'Retrieve a delivery', params: idParams, responses: { 200: delivery } }, async (_req, _reply, { params }) => {
-      const d = deliveryOf(params.id);
-      return { ...deliveryView(d, store.attempts(d.id)), key_id: d.keyId, key_name: gw.keys.get(d.keyId)?.name ?? null };
+      const d = await deliveryOf(params.id);
+      return { ...deliveryView(d, await store.attempts(d.id)), key_id: d.keyId, key_name: (await gw.keys.get(d.keyId))?.name ?? null };
     });
 
     route(
       app,
       { ...admin, method: 'POST', url: '/admin/v1/webhook_deliveries/:id/resend', summary: 'Send a delivery again', params: idParams, responses: { 200: delivery } },
       async (_req, _reply, { params }) => {
-        const d = deliveryOf(params.id);
-        const after = webhooks.resend(d.keyId, d.id);
+        const d = await deliveryOf(params.id);
+        const after = await webhooks.resend(d.keyId, d.id);
         loop.notify();
-        return { ...deliveryView(after, store.attempts(after.id)), key_id: after.keyId, key_name: gw.keys.get(after.keyId)?.name ?? null };
+        return { ...deliveryView(after, await store.attempts(after.id)), key_id: after.keyId, key_name: (await gw.keys.get(after.keyId))?.name ?? null };
       },
     );
   };

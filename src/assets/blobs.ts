@@ -130,7 +130,7 @@ export abstract class BlobStore {
    * At most `perSecond` task folders are examined per second, so a large store is swept in the
    * background without hogging the disk or the bucket.
    */
-  async sweepOrphans(lookup: (taskId: string) => SweepView | undefined, opts: { perSecond: number; now: number }): Promise<number> {
+  async sweepOrphans(lookup: (taskId: string) => Promise<SweepView | undefined>, opts: { perSecond: number; now: number }): Promise<number> {
     let removed = 0;
     const started = Date.now();
     let seen = 0;
@@ -139,7 +139,7 @@ export abstract class BlobStore {
         seen++;
         const due = started + (seen * 1000) / opts.perSecond;
         if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
-        const view = lookup(taskId);
+        const view = await lookup(taskId);
         if (!view) {
           let created: number;
           try {

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { invalid, notFound } from '../core/errors.js';
-import type { Db } from '../store/db.js';
-import { writeTx } from '../store/db.js';
+import type { Database } from '../store/sql.js';
 import type { ApiKey, KeyLimits, KeyStore } from '../store/keys.js';
 import type { Ledger, LedgerEntry } from './ledger.js';
 import { MONEY_BOUNDS, formatUsd, microsToUsd, usdToMicros } from './money.js';
@@ -12,13 +11,13 @@ import { MONEY_BOUNDS, formatUsd, microsToUsd, usdToMicros } from './money.js';
  */
 export class Accounts {
   constructor(
-    private readonly db: Db,
+    private readonly db: Database,
     private readonly keys: KeyStore,
     private readonly ledger: Ledger,
   ) {}
 
-  key(idOrPrefix: string): ApiKey {
-    const key = this.keys.find(idOrPrefix);
+  async key(idOrPrefix: string): Promise<ApiKey> {
+    const key = await this.keys.find(idOrPrefix);
     if (!key) throw notFound(`No key matches '${idOrPrefix}'.`, 'key');
     return key;
   }
@@ -27,16 +26,20 @@ export class Accounts {
    * Add (top-up) or remove (adjustment) credit. The balance may not go below the credit line, nor
    * past the bounds in MONEY_BOUNDS.
    */
-  credit(idOrPrefix: string, amountUsd: number, note: string | null, now: number, param = 'amount_usd'): LedgerEntry {
+  async credit(idOrPrefix: string, amountUsd: number, note: string | null, now: number, param = 'amount_usd'): Promise<LedgerEntry> {
     const max = MONEY_BOUNDS.maxCreditUsd;
     if (typeof amountUsd !== 'number' || !Number.isFinite(amountUsd) || Math.abs(amountUsd) > max) {
       throw invalid(param, `${param} must be a number of US dollars from -${max} to ${max}.`);
     }
     const micros = usdToMicros(amountUsd);
     if (micros === 0) throw invalid(param, `${param} must be at least $0.000001 (one micro-dollar) either way.`);
-    const key = this.key(idOrPrefix);
-    return writeTx(this.db, () => {
-      const { balanceMicros, creditLimitMicros } = this.ledger.balance(key.id);
+    const key = await this.key(idOrPrefix);
+    return this.db.transaction(async (tx) => {
+      const ledger = this.ledger.in(tx);
+      // The key's row first, locked (PostgreSQL) until this commits: the check below and the entry
+      // see the same balance.
+      await tx.run('UPDATE api_keys SET balance_micros = balance_micros WHERE id = ?', [key.id]);
+      const { balanceMicros, creditLimitMicros } = await ledger.balance(key.id);
       if (micros < 0 && balanceMicros + micros < -creditLimitMicros) {
         throw invalid(
           param,
@@ -47,11 +50,11 @@ export class Accounts {
       if (micros > 0 && balanceMicros + micros > maxBalance) {
         throw invalid(param, `Adding ${formatUsd(micros)} would take the balance (${formatUsd(balanceMicros)}) above the largest allowed, ${formatUsd(maxBalance)}.`);
       }
-      return this.ledger.post(key.id, micros > 0 ? 'topup' : 'adjust', micros, now, null, note);
+      return (await ledger.post(key.id, micros > 0 ? 'topup' : 'adjust', micros, now, null, note))!;
     });
   }
 
-  setLimits(idOrPrefix: string, limits: KeyLimits): ApiKey {
+  async setLimits(idOrPrefix: string, limits: KeyLimits): Promise<ApiKey> {
     const maxLimit = MONEY_BOUNDS.maxKeyLimit;
     for (const [name, v] of [['rpm_limit', limits.rpmLimit], ['max_inflight', limits.maxInflight]] as const) {
       if (v !== undefined && v !== null && (!Number.isInteger(v) || v < 1 || v > maxLimit)) {
@@ -63,12 +66,12 @@ export class Accounts {
     if (cl !== undefined && (!Number.isInteger(cl) || cl < 0 || cl > usdToMicros(maxCreditLimit))) {
       throw invalid('credit_limit_usd', `credit_limit_usd must be a number of US dollars from 0 to ${maxCreditLimit}.`);
     }
-    return this.keys.update(this.key(idOrPrefix).id, limits)!;
+    return (await this.keys.update((await this.key(idOrPrefix)).id, limits))!;
   }
 
   /** The key as operators see it: identity, limits and money. */
-  view(key: ApiKey, defaults: { rpm: number; maxInflight: number }) {
-    const b = this.ledger.balance(key.id);
+  async view(key: ApiKey, defaults: { rpm: number; maxInflight: number }) {
+    const b = await this.ledger.balance(key.id);
     return {
       id: key.id,
       object: 'api_key',

@@ -2,7 +2,7 @@ import { ApiError } from '../core/errors.js';
 import type { TaskService } from '../core/service.js';
 import type { Task } from '../core/task.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { KeyStore } from '../store/keys.js';
+import type { ApiKey, KeyStore } from '../store/keys.js';
 import type { Ledger } from './ledger.js';
 import { formatUsd } from './money.js';
 
@@ -27,28 +27,47 @@ export function billedSeconds(task: Task): number {
  * Test keys and free tasks never touch the ledger.
  */
 export function registerBilling(service: TaskService, keys: KeyStore, ledger: Ledger, defaults: BillingDefaults, metrics?: Metrics): void {
-  /** Whether this task's money goes through the ledger (not free, not a test key's). */
-  const charged = (task: Task): boolean => task.quoteMicros > 0 && !keys.get(task.keyId)?.test;
   const costOf = (task: Task): number => Math.min(task.quoteMicros, billedSeconds(task) * task.priceMicros);
 
-  service.onEvent((event, task) => {
+  service.onEvent(async (tx, event, task) => {
+    const k = keys.in(tx);
+    const key = await k.get(task.keyId);
+    if (!key) throw new Error(`billing: unknown key ${task.keyId}`);
+    /** Whether this task's money goes through the ledger (not free, not a test key's). */
+    const charged = task.quoteMicros > 0 && !key.test;
+    const l = ledger.in(tx);
     switch (event.type) {
       case 'video.created':
-        return onCreate(task);
-      case 'video.completed':
-        keys.bumpInflight(task.keyId, -1);
-        return settle(task, event.createdAt);
+        await onCreate(k, l, key, task, charged);
+        // The same effects counted for metrics, once they have committed.
+        return charged && metrics ? () => metrics.money('hold', task.quoteMicros, task.model) : undefined;
+      case 'video.completed': {
+        await k.bumpInflight(task.keyId, -1);
+        const seconds = billedSeconds(task);
+        const cost = costOf(task);
+        await service.store.in(tx).update(task.id, { costMicros: cost });
+        if (!charged) return;
+        await l.post(task.keyId, 'settle', task.quoteMicros - cost, event.createdAt, task.id, `charged ${seconds} s × ${formatUsd(task.priceMicros)}/s = ${formatUsd(cost)}`);
+        return metrics
+          ? () => {
+              metrics.money('settle', cost, task.model);
+              metrics.money('release', task.quoteMicros - cost, task.model);
+            }
+          : undefined;
+      }
       case 'video.failed':
       case 'video.cancelled':
-        keys.bumpInflight(task.keyId, -1);
-        return release(task, event.createdAt);
+        await k.bumpInflight(task.keyId, -1);
+        await service.store.in(tx).update(task.id, { costMicros: 0 });
+        if (!charged) return;
+        await l.post(task.keyId, 'release', task.quoteMicros, event.createdAt, task.id, `released: ${task.status}`);
+        return metrics ? () => metrics.money('release', task.quoteMicros, task.model) : undefined;
     }
   });
 
-  function onCreate(task: Task): void {
-    const key = keys.get(task.keyId)!;
+  async function onCreate(k: KeyStore, l: Ledger, key: ApiKey, task: Task, charged: boolean): Promise<void> {
     const limit = key.maxInflight ?? defaults.maxInflight;
-    const inflight = keys.bumpInflight(task.keyId, 1);
+    const inflight = await k.bumpInflight(task.keyId, 1);
     if (inflight > limit) {
       throw new ApiError({
         status: 429,
@@ -62,46 +81,18 @@ export function registerBilling(service: TaskService, keys: KeyStore, ledger: Le
         },
       });
     }
-    if (!charged(task)) return;
-    const { balanceMicros, creditLimitMicros } = ledger.balance(task.keyId);
-    if (task.quoteMicros > balanceMicros + creditLimitMicros) {
-      throw new ApiError({
-        status: 402,
-        type: 'insufficient_quota',
-        code: 'insufficient_quota',
-        message:
-          `Insufficient credit: this video costs ${formatUsd(task.quoteMicros)} (${task.seconds} s × ${formatUsd(task.priceMicros)}/s on ${task.model} at ${task.width}x${task.height}) ` +
-          `but the available balance is ${formatUsd(balanceMicros + creditLimitMicros)}. Ask the operator of this gateway to top up your key.`,
-        headers: { 'x-should-retry': 'false' },
-      });
-    }
-    ledger.post(task.keyId, 'hold', -task.quoteMicros, task.createdAt, task.id, `hold ${task.seconds} s × ${formatUsd(task.priceMicros)}/s`);
-  }
-
-  function settle(task: Task, now: number): void {
-    const seconds = billedSeconds(task);
-    const cost = costOf(task);
-    service.store.update(task.id, { costMicros: cost });
-    if (!charged(task)) return;
-    ledger.post(task.keyId, 'settle', task.quoteMicros - cost, now, task.id, `charged ${seconds} s × ${formatUsd(task.priceMicros)}/s = ${formatUsd(cost)}`);
-  }
-
-  function release(task: Task, now: number): void {
-    service.store.update(task.id, { costMicros: 0 });
-    if (!charged(task)) return;
-    ledger.post(task.keyId, 'release', task.quoteMicros, now, task.id, `released: ${task.status}`);
-  }
-
-  // The same effects counted for metrics once they have committed.
-  if (metrics) {
-    service.onCommitted((event, task) => {
-      if (!charged(task)) return;
-      if (event.type === 'video.created') metrics.money('hold', task.quoteMicros, task.model);
-      else if (event.type === 'video.completed') {
-        const cost = costOf(task);
-        metrics.money('settle', cost, task.model);
-        metrics.money('release', task.quoteMicros - cost, task.model);
-      } else if (event.type === 'video.failed' || event.type === 'video.cancelled') metrics.money('release', task.quoteMicros, task.model);
+    if (!charged) return;
+    const held = await l.post(task.keyId, 'hold', -task.quoteMicros, task.createdAt, task.id, `hold ${task.seconds} s × ${formatUsd(task.priceMicros)}/s`, true);
+    if (held) return;
+    const { balanceMicros, creditLimitMicros } = await l.balance(task.keyId);
+    throw new ApiError({
+      status: 402,
+      type: 'insufficient_quota',
+      code: 'insufficient_quota',
+      message:
+        `Insufficient credit: this video costs ${formatUsd(task.quoteMicros)} (${task.seconds} s × ${formatUsd(task.priceMicros)}/s on ${task.model} at ${task.width}x${task.height}) ` +
+        `but the available balance is ${formatUsd(balanceMicros + creditLimitMicros)}. Ask the operator of this gateway to top up your key.`,
+      headers: { 'x-should-retry': 'false' },
     });
   }
 }

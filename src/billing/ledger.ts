@@ -1,4 +1,4 @@
-import type { Db } from '../store/db.js';
+import type { Sql, Tx } from '../store/sql.js';
 
 export type EntryKind = 'topup' | 'adjust' | 'hold' | 'settle' | 'release';
 
@@ -41,44 +41,62 @@ const toEntry = (r: Row): LedgerEntry => ({
  * impossible even if the caller were wrong.
  */
 export class Ledger {
-  private readonly s;
+  constructor(private readonly q: Sql) {}
 
-  constructor(db: Db) {
-    this.s = {
-      insert: db.prepare(`INSERT INTO ledger (key_id, task_id, kind, amount_micros, balance_after, note, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)`),
-      bump: db.prepare('UPDATE api_keys SET balance_micros = balance_micros + ? WHERE id = ? RETURNING balance_micros'),
-      balance: db.prepare('SELECT balance_micros, credit_limit_micros FROM api_keys WHERE id = ?'),
-      held: db.prepare(`SELECT COALESCE(SUM(quote_micros), 0) AS held FROM tasks WHERE key_id = ? AND stage <> 'done'`),
-      sum: db.prepare('SELECT COALESCE(SUM(amount_micros), 0) AS total FROM ledger WHERE key_id = ?'),
-      entries: db.prepare('SELECT * FROM ledger WHERE key_id = ? AND id < ? ORDER BY id DESC LIMIT ?'),
-      forTask: db.prepare('SELECT * FROM ledger WHERE task_id = ? ORDER BY id'),
-    };
+  /** This ledger inside a transaction. */
+  in(tx: Tx): Ledger {
+    return new Ledger(tx);
   }
 
-  post(keyId: string, kind: EntryKind, amountMicros: number, now: number, taskId: string | null = null, note: string | null = null): LedgerEntry {
-    const row = this.s.bump.get(amountMicros, keyId) as { balance_micros: number } | undefined;
-    if (!row) throw new Error(`ledger: unknown key ${keyId}`);
-    const info = this.s.insert.run(keyId, taskId, kind, amountMicros, row.balance_micros, note, now);
-    return { id: Number(info.lastInsertRowid), keyId, taskId, kind, amountMicros, balanceAfter: row.balance_micros, note, createdAt: now };
+  /**
+   * Add an entry and move the key's balance by its amount, in one statement each. With
+   * `withinCredit`, a debit that would take the balance below the key's credit line changes
+   * nothing and returns undefined: the check and the change are one atomic update, so two nodes
+   * (or two transactions) spending at once cannot both pass it.
+   */
+  async post(
+    keyId: string,
+    kind: EntryKind,
+    amountMicros: number,
+    now: number,
+    taskId: string | null = null,
+    note: string | null = null,
+    withinCredit = false,
+  ): Promise<LedgerEntry | undefined> {
+    const row =
+      !withinCredit
+        ? await this.q.get<{ balance_micros: number }>('UPDATE api_keys SET balance_micros = balance_micros + ? WHERE id = ? RETURNING balance_micros', [amountMicros, keyId])
+        : await this.q.get<{ balance_micros: number }>(
+            'UPDATE api_keys SET balance_micros = balance_micros + ? WHERE id = ? AND balance_micros + ? + credit_limit_micros >= 0 RETURNING balance_micros',
+            [amountMicros, keyId, amountMicros],
+          );
+    if (!row) {
+      if (withinCredit && (await this.q.get('SELECT 1 AS one FROM api_keys WHERE id = ?', [keyId]))) return undefined;
+      throw new Error(`ledger: unknown key ${keyId}`);
+    }
+    const entry = await this.q.get<{ id: number }>(
+      `INSERT INTO ledger (key_id, task_id, kind, amount_micros, balance_after, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+      [keyId, taskId, kind, amountMicros, row.balance_micros, note, now],
+    );
+    return { id: Number(entry!.id), keyId, taskId, kind, amountMicros, balanceAfter: row.balance_micros, note, createdAt: now };
   }
 
-  balance(keyId: string): Balance {
-    const r = this.s.balance.get(keyId) as { balance_micros: number; credit_limit_micros: number } | undefined;
-    const held = (this.s.held.get(keyId) as { held: number }).held;
-    return { balanceMicros: r?.balance_micros ?? 0, heldMicros: held, creditLimitMicros: r?.credit_limit_micros ?? 0 };
+  async balance(keyId: string): Promise<Balance> {
+    const r = await this.q.get<{ balance_micros: number; credit_limit_micros: number }>('SELECT balance_micros, credit_limit_micros FROM api_keys WHERE id = ?', [keyId]);
+    const held = (await this.q.get<{ held: number }>(`SELECT COALESCE(SUM(quote_micros), 0) AS held FROM tasks WHERE key_id = ? AND stage <> 'done'`, [keyId]))!.held;
+    return { balanceMicros: r?.balance_micros ?? 0, heldMicros: Number(held), creditLimitMicros: r?.credit_limit_micros ?? 0 };
   }
 
   /** The balance recomputed from the entries alone (it always equals the cached one). */
-  recompute(keyId: string): number {
-    return (this.s.sum.get(keyId) as { total: number }).total;
+  async recompute(keyId: string): Promise<number> {
+    return Number((await this.q.get<{ total: number }>('SELECT COALESCE(SUM(amount_micros), 0) AS total FROM ledger WHERE key_id = ?', [keyId]))!.total);
   }
 
-  entries(keyId: string, limit = 100, beforeId = Number.MAX_SAFE_INTEGER): LedgerEntry[] {
-    return (this.s.entries.all(keyId, beforeId, limit) as Row[]).map(toEntry);
+  async entries(keyId: string, limit = 100, beforeId = Number.MAX_SAFE_INTEGER): Promise<LedgerEntry[]> {
+    return (await this.q.all<Row>('SELECT * FROM ledger WHERE key_id = ? AND id < ? ORDER BY id DESC LIMIT ?', [keyId, beforeId, limit])).map(toEntry);
   }
 
-  forTask(taskId: string): LedgerEntry[] {
-    return (this.s.forTask.all(taskId) as Row[]).map(toEntry);
+  async forTask(taskId: string): Promise<LedgerEntry[]> {
+    return (await this.q.all<Row>('SELECT * FROM ledger WHERE task_id = ? ORDER BY id', [taskId])).map(toEntry);
   }
 }

@@ -1,7 +1,7 @@
 import type { Catalog, ModelSpec, PriceQuery, PriceRow } from '../core/catalog.js';
 import { priceRowFor } from '../core/catalog.js';
 import type { Resolution } from '../core/video-request.js';
-import type { Db } from '../store/db.js';
+import type { Sql } from '../store/sql.js';
 import { usdToMicros } from './money.js';
 
 /** How an upstream channel prices a model for a video of these dimensions. */
@@ -52,39 +52,41 @@ const sameKey = (a: PriceRow, b: PriceRow): boolean => a.resolution === b.resolu
  * video. A task is quoted once, at creation, and keeps that price. The sandbox is free unless
  * the operator prices it like the catalogue.
  */
-export class PriceBook {
-  private readonly s;
+function effectiveRows(model: ModelSpec, stored: Stored[]): PriceRow[] {
+  const overrides = stored.map(rowOf);
+  return overrides.length ? [...overrides, ...model.pricing.filter((r) => !overrides.some((o) => sameKey(o, r)))] : model.pricing;
+}
 
+const SQL = {
+  byModel: 'SELECT resolution, audio, mode, usd_per_second FROM prices WHERE model = ?',
+  all: 'SELECT model, resolution, audio, mode, usd_per_second FROM prices',
+  set: `INSERT INTO prices (model, resolution, audio, mode, usd_per_second, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (model, resolution, audio, mode) DO UPDATE SET usd_per_second = excluded.usd_per_second, updated_at = excluded.updated_at`,
+  remove: 'DELETE FROM prices WHERE model = ? AND resolution = ? AND audio = ? AND mode = ?',
+};
+
+export class PriceBook {
   constructor(
-    db: Db,
+    private readonly q: Sql,
     private readonly catalog: Catalog,
     private readonly sandboxPricing: 'free' | 'catalogue',
-  ) {
-    this.s = {
-      byModel: db.prepare('SELECT resolution, audio, mode, usd_per_second FROM prices WHERE model = ?'),
-      all: db.prepare('SELECT model, resolution, audio, mode, usd_per_second FROM prices'),
-      set: db.prepare(`INSERT INTO prices (model, resolution, audio, mode, usd_per_second, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT (model, resolution, audio, mode) DO UPDATE SET usd_per_second = excluded.usd_per_second, updated_at = excluded.updated_at`),
-      remove: db.prepare('DELETE FROM prices WHERE model = ? AND resolution = ? AND audio = ? AND mode = ?'),
-    };
-  }
+  ) {}
 
   /** The model's price rows in effect: the operator's overrides, then the catalogue rows they do not replace. */
-  rowsOf(model: ModelSpec, stored?: Stored[]): PriceRow[] {
-    const overrides = (stored ?? (this.s.byModel.all(model.id) as Stored[])).map(rowOf);
-    return overrides.length ? [...overrides, ...model.pricing.filter((r) => !overrides.some((o) => sameKey(o, r)))] : model.pricing;
+  async rowsOf(model: ModelSpec): Promise<PriceRow[]> {
+    return effectiveRows(model, await this.q.all<Stored>(SQL.byModel, [model.id]));
   }
 
   /** rowsOf for every model at once (one query): model id → rows in effect. */
-  allRows(): (model: ModelSpec) => PriceRow[] {
+  async allRows(): Promise<(model: ModelSpec) => PriceRow[]> {
     const byModel = new Map<string, Stored[]>();
-    for (const r of this.s.all.all() as (Stored & { model: string })[]) byModel.set(r.model, [...(byModel.get(r.model) ?? []), r]);
-    return (m) => this.rowsOf(m, byModel.get(m.id) ?? []);
+    for (const r of (await this.q.all(SQL.all)) as (Stored & { model: string })[]) byModel.set(r.model, [...(byModel.get(r.model) ?? []), r]);
+    return (m) => effectiveRows(m, byModel.get(m.id) ?? []);
   }
 
   /** The list price of a model for a video of these dimensions, with the row that matched. */
-  listPrice(model: ModelSpec, q: PriceQuery): ListPrice | undefined {
-    const rows = this.rowsOf(model);
+  async listPrice(model: ModelSpec, q: PriceQuery): Promise<ListPrice | undefined> {
+    const rows = await this.rowsOf(model);
     const query = { ...q, mode: q.mode ?? model.defaults.mode };
     const row = priceRowFor(rows, query);
     if (!row) return undefined;
@@ -92,8 +94,8 @@ export class PriceBook {
   }
 
   /** The list price in USD/s, or undefined when nothing prices that combination. */
-  usdPerSecond(model: ModelSpec, q: PriceQuery): number | undefined {
-    return this.listPrice(model, q)?.usdPerSecond;
+  async usdPerSecond(model: ModelSpec, q: PriceQuery): Promise<number | undefined> {
+    return (await this.listPrice(model, q))?.usdPerSecond;
   }
 
   /** How an upstream channel prices a model (set by the channel registry). */
@@ -108,22 +110,22 @@ export class PriceBook {
    * a channel: the channel's own price for the model and resolution if it sets one, else the list
    * price times the channel's markup.
    */
-  quoteMicros(model: ModelSpec, q: PriceQuery, provider: string): number {
-    return this.quote(model, q, provider).micros;
+  async quoteMicros(model: ModelSpec, q: PriceQuery, provider: string): Promise<number> {
+    return (await this.quote(model, q, provider)).micros;
   }
 
   /** The quote with how it was reached (for GET /v1/quote's breakdown). */
-  quote(model: ModelSpec, q: PriceQuery, provider: string): { micros: number; list?: ListPrice; channel?: { usdPerSecond?: number; markup?: number }; free?: 'sandbox' } {
+  async quote(model: ModelSpec, q: PriceQuery, provider: string): Promise<{ micros: number; list?: ListPrice; channel?: { usdPerSecond?: number; markup?: number }; free?: 'sandbox' }> {
     if (provider === 'sandbox' && this.sandboxPricing === 'free') return { micros: 0, free: 'sandbox' };
-    const list = this.listPrice(model, q);
+    const list = await this.listPrice(model, q);
     const channel = provider === 'sandbox' ? undefined : this.channelPricing?.(provider, model.id, { ...q, mode: q.mode ?? model.defaults.mode });
     const usd = channel?.usdPerSecond ?? (list === undefined ? undefined : list.usdPerSecond * (channel?.markup ?? 1));
     return { micros: usdToMicros(usd ?? 0), ...(list ? { list } : {}), ...(channel && (channel.usdPerSecond !== undefined || channel.markup !== undefined) ? { channel } : {}) };
   }
 
   /** Every model's price rows: the catalogue's, with the operator's overrides in place. */
-  list(): PriceListRow[] {
-    const stored = this.s.all.all() as (Stored & { model: string })[];
+  async list(): Promise<PriceListRow[]> {
+    const stored = (await this.q.all(SQL.all)) as (Stored & { model: string })[];
     const rows: PriceListRow[] = [];
     const keyOf = (r: PriceRow): PriceKey => ({ resolution: r.resolution ?? null, audio: r.audio ?? null, mode: r.mode ?? null });
     for (const m of this.catalog.list()) {
@@ -137,12 +139,12 @@ export class PriceBook {
     return rows;
   }
 
-  set(model: string, key: PriceKey, usdPerSecond: number, now: number): void {
-    this.s.set.run(model, ...keyCols(key), usdPerSecond, now);
+  async set(model: string, key: PriceKey, usdPerSecond: number, now: number): Promise<void> {
+    (await this.q.run(SQL.set, [model, ...keyCols(key), usdPerSecond, now]));
   }
 
   /** Remove an override (true if there was one). */
-  reset(model: string, key: PriceKey): boolean {
-    return this.s.remove.run(model, ...keyCols(key)).changes > 0;
+  async reset(model: string, key: PriceKey): Promise<boolean> {
+    return (await this.q.run(SQL.remove, [model, ...keyCols(key)])) > 0;
   }
 }

@@ -21,8 +21,8 @@ const balanceSchema = z.object({
 export function billingRoutes(gw: Gateway) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     const tag = 'Billing';
-    const balance = (keyId: string) => {
-      const b = gw.ledger.balance(keyId);
+    const balance = async (keyId: string) => {
+      const b = await gw.ledger.balance(keyId);
       return {
         balance: microsToUsd(b.balanceMicros),
         held: microsToUsd(b.heldMicros),
@@ -35,7 +35,7 @@ export function billingRoutes(gw: Gateway) {
       route(
         app,
         { method: 'GET', url, tag, summary: "The key's balance (apimart shape)", auth: 'key', dialect: 'apimart', responses: { 200: balanceSchema } },
-        async (req) => ({ code: 200, data: { ...balance(req.apiKey.id), test_key: req.apiKey.test } }),
+        async (req) => ({ code: 200, data: { ...(await balance(req.apiKey.id)), test_key: req.apiKey.test } }),
       );
     }
 
@@ -44,12 +44,12 @@ export function billingRoutes(gw: Gateway) {
       { method: 'GET', url: '/v1/usage', tag, summary: "The key's usage by day and model", auth: 'key', query: usageQuery, responses: { 200: usageSchema.extend({ key_id: z.string() }) } },
       async (req, _reply, { query }) => {
         const range = parseRange(query, gw.service.now());
-        return { ...usageReport(gw.db, range, req.apiKey.id), key_id: req.apiKey.id };
+        return { ...(await usageReport(gw.db, range, req.apiKey.id)), key_id: req.apiKey.id };
       },
     );
 
     // OpenAI's legacy billing endpoints, as new-api and one-api serve them for dashboards and SDKs.
-    const spentAll = (keyId: string) => usageReport(gw.db, { start: '1970-01-01', end: '9999-12-31' }, keyId).totals.cost_usd;
+    const spentAll = async (keyId: string) => (await usageReport(gw.db, { start: '1970-01-01', end: '9999-12-31' }, keyId)).totals.cost_usd;
     for (const prefix of ['', '/v1']) {
       route(
         app,
@@ -71,8 +71,8 @@ export function billingRoutes(gw: Gateway) {
           },
         },
         async (req) => {
-          const b = balance(req.apiKey.id);
-          const hard = b.available + spentAll(req.apiKey.id);
+          const b = await balance(req.apiKey.id);
+          const hard = b.available + (await spentAll(req.apiKey.id));
           return {
             object: 'billing_subscription',
             has_payment_method: true,
@@ -95,7 +95,7 @@ export function billingRoutes(gw: Gateway) {
           responses: { 200: z.object({ object: z.literal('list'), total_usage: z.number().meta({ description: 'US cents.' }) }) },
         },
         async (req, _reply, { query }) => {
-          const report = usageReport(gw.db, parseRange(query, gw.service.now()), req.apiKey.id);
+          const report = await usageReport(gw.db, parseRange(query, gw.service.now()), req.apiKey.id);
           // total_usage is in US cents, as in OpenAI's legacy endpoint.
           return { object: 'list', total_usage: Math.round(report.totals.cost_usd * 100 * 1e4) / 1e4 };
         },

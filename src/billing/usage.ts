@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { invalid } from '../core/errors.js';
-import type { Db } from '../store/db.js';
+import type { Sql } from '../store/sql.js';
 import { microsToUsd } from './money.js';
 
 export interface UsageRange {
@@ -73,24 +73,26 @@ const add = (b: Bucket, r: Row) => {
  * Usage of finished tasks, by the UTC day they finished: completed videos, the seconds billed for
  * them and their cost, plus how many failed (never charged). Optionally for one key.
  */
-export function usageReport(db: Db, range: UsageRange, keyId?: string) {
+export async function usageReport(db: Sql, range: UsageRange, keyId?: string) {
   const from = Date.parse(`${range.start}T00:00:00Z`);
   const to = Date.parse(`${range.end}T00:00:00Z`) + 86_400_000;
   // Billed seconds: delivered, rounded, at least 1, never more than requested (billing/hooks.ts).
-  const rows = db
-    .prepare(
-      `SELECT key_id, model, strftime('%Y-%m-%d', completed_at / 1000, 'unixepoch') AS day,
-         SUM(status = 'completed') AS videos,
-         SUM(status = 'failed') AS failed,
+  const pg = db.dialect === 'postgres';
+  const day = pg ? `to_char(to_timestamp(completed_at / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')` : `strftime('%Y-%m-%d', completed_at / 1000, 'unixepoch')`;
+  const [least, greatest] = pg ? ['LEAST', 'GREATEST'] : ['MIN', 'MAX'];
+  const rows = await db.all<Row>(
+    `SELECT key_id, model, ${day} AS day,
+         SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS videos,
+         SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed,
          SUM(CASE WHEN status <> 'completed' THEN 0
                   WHEN actual_seconds IS NULL THEN seconds
-                  ELSE MIN(seconds, MAX(1, CAST(ROUND(actual_seconds) AS INTEGER))) END) AS seconds,
+                  ELSE ${least}(seconds, ${greatest}(1, CAST(ROUND(actual_seconds) AS INTEGER))) END) AS seconds,
          COALESCE(SUM(CASE WHEN status = 'completed' THEN cost_micros END), 0) AS cost
        FROM tasks
-       WHERE completed_at >= ? AND completed_at < ? AND (? IS NULL OR key_id = ?)
-       GROUP BY key_id, model, day ORDER BY day, model`,
-    )
-    .all(from, to, keyId ?? null, keyId ?? null) as Row[];
+       WHERE completed_at >= ? AND completed_at < ?${keyId === undefined ? '' : ' AND key_id = ?'}
+       GROUP BY key_id, model, ${pg ? day : 'day'} ORDER BY day, model`,
+    keyId === undefined ? [from, to] : [from, to, keyId],
+  );
 
   const totals = empty();
   const byModel = new Map<string, Bucket>();

@@ -75,18 +75,26 @@ export class Pokes {
   ) {}
 
   poke(taskId: string, attempt = 0): void {
-    const outcome = this.store.makeDue(taskId, this.now());
-    if (outcome === 'due') this.wake();
-    else if (outcome === 'leased' && attempt < 40) {
-      setTimeout(() => this.poke(taskId, attempt + 1), 250).unref();
-    }
+    this.store.makeDue(taskId, this.now()).then(
+      (outcome) => {
+        if (outcome === 'due') this.wake();
+        else if (outcome === 'leased' && attempt < 40) {
+          setTimeout(() => this.poke(taskId, attempt + 1), 250).unref();
+        }
+      },
+      (err: unknown) => this.log.warn({ err, task: taskId }, 'could not make a task due'),
+    );
   }
 
   /** A listener's poke: the job of a channel by its upstream id. */
   pokeUpstream(channelId: string, upstreamId: string): void {
-    const taskId = this.store.waitingByUpstream(channelId, upstreamId);
-    if (taskId) this.poke(taskId);
-    else this.log.debug({ channel: channelId, upstreamId }, 'a listener reported a job no waiting task has');
+    this.store.waitingByUpstream(channelId, upstreamId).then(
+      (taskId) => {
+        if (taskId) this.poke(taskId);
+        else this.log.debug({ channel: channelId, upstreamId }, 'a listener reported a job no waiting task has');
+      },
+      (err: unknown) => this.log.warn({ err, channel: channelId }, 'could not look up a reported job'),
+    );
   }
 }
 
@@ -122,7 +130,7 @@ export function callbackRoutes(links: CallbackLinks, channels: Channels, store: 
         const token = params.token;
         const t = links.verify(token, now());
         if (!t) throw unknown();
-        const task = store.get(t.taskId);
+        const task = await store.get(t.taskId);
         const r = channels.get(t.channelId);
         if (!task || task.provider !== t.channelId || !r?.adapter.callback) throw unknown();
         let verdict;

@@ -4,7 +4,7 @@ import type { PriceBook } from '../billing/prices.js';
 import type { Config } from '../config.js';
 import type { Catalog } from '../core/catalog.js';
 import type { Provider } from '../providers/types.js';
-import type { Db } from '../store/db.js';
+import type { Sql } from '../store/sql.js';
 import type { TaskStore } from '../store/tasks.js';
 import type { Secrets } from '../util/secrets.js';
 import type { Telemetry } from '../ops/telemetry.js';
@@ -28,9 +28,9 @@ export interface Upstreams {
  * Everything upstream, wired: channels synced from the config file, their pricing in the price
  * book, the provider the worker drives them with, and their routes.
  */
-export function createUpstreams(deps: {
+export async function createUpstreams(deps: {
   config: Config;
-  db: Db;
+  db: Sql;
   store: TaskStore;
   blobs: BlobStore;
   secrets: Secrets;
@@ -43,10 +43,11 @@ export function createUpstreams(deps: {
   wake: () => void;
   /** Where channel limits and breakers live. */
   limits: LimitsBackend;
-}): Upstreams {
+}): Promise<Upstreams> {
   const { config, now } = deps;
   const channels = new Channels(new ChannelStore(deps.db), deps.secrets, deps.catalog, config.upstream, config.net, now, deps.log.child({ component: 'channels' }), deps.telemetry, Math.random, deps.limits);
-  channels.syncConfig(config.channels);
+  await channels.init();
+  await channels.syncConfig(config.channels);
   deps.prices.setChannelPricing((id, model, q) => channels.pricing(id, model, q));
   const links = new MediaLinks(deps.secrets, config.publicUrl);
   const callbacks = new CallbackLinks(deps.secrets, config.publicUrl);

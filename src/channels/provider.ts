@@ -182,7 +182,7 @@ export class ChannelProvider implements Provider {
         refusals.push(`${refusal.message} (${refusal.param})`);
         continue;
       }
-      if (!this.channels.available(r, now)) {
+      if (!(await this.channels.available(r, now))) {
         skips.push({ retryAt: r.breaker.available(now) ? now + 2 * this.opts.poll.minMs : r.breaker.retryAt(now) });
         continue;
       }
@@ -201,7 +201,7 @@ export class ChannelProvider implements Provider {
       const key = `vidgate-${task.id}-${r.def.id}`;
       const pending = { channel: r.def.id, key, at: now, n: 1 };
       // Durable before anything is sent: a crash from here on is an "outcome unknown" on restart.
-      if (!ctx.checkpoint({ provider: r.def.id, providerState: withState(task, { ...st, pending }) })) {
+      if (!(await ctx.checkpoint({ provider: r.def.id, providerState: withState(task, { ...st, pending }) }))) {
         slot.release();
         throw new RetryLater('lease lost before submit', 0, { quiet: true });
       }
@@ -275,7 +275,7 @@ export class ChannelProvider implements Provider {
     const slot = got instanceof Promise ? await got : got;
     if (!slot.ok) throw new RetryLater('channel busy', Math.max(0, slot.retryAt - now) + this.jitter(), { state: withState(task, st), quiet: true });
     const next = { ...pending, n: pending.n + 1, at: now };
-    if (!ctx.checkpoint({ provider: r.def.id, providerState: withState(task, { ...st, pending: next }) })) {
+    if (!(await ctx.checkpoint({ provider: r.def.id, providerState: withState(task, { ...st, pending: next }) }))) {
       slot.release();
       throw new RetryLater('lease lost before submit', 0, { quiet: true });
     }
@@ -436,7 +436,7 @@ export class ChannelProvider implements Provider {
     };
     const job: Omit<UpstreamSubmit, 'model' | 'idempotencyKey'> = { taskId: task.id, request };
     if (task.remixedFrom) {
-      const source = this.store.get(task.remixedFrom);
+      const source = await this.store.get(task.remixedFrom);
       if (!source?.upstreamId || source.provider !== task.provider) {
         return { failure: { code: CODES.source, message: `The source video of this remix (video_${task.remixedFrom}) has no upstream job to remix.` } };
       }
@@ -541,7 +541,7 @@ export class ChannelProvider implements Provider {
             : submittedAt !== undefined
               ? ctx.now() - submittedAt
               : undefined;
-        if (duration !== undefined) this.channels.timings.record(r.def.id, task.model, task.seconds, duration);
+        if (duration !== undefined) await this.channels.timings.record(r.def.id, task.model, task.seconds, duration);
         next.doneAt = status.completedAtMs !== undefined && status.completedAtMs <= now ? status.completedAtMs : now;
         return { state: 'succeeded', providerState: withState(task, next) };
       }

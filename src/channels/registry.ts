@@ -103,31 +103,36 @@ export class Channels {
     this.timings = new Timings(store, now);
     this.guarded = guardedAgent(net, { connectTimeoutMs: cfg.connectTimeoutMs });
     this.direct = new Agent({ connect: { timeout: cfg.connectTimeoutMs }, keepAliveTimeout: 4_000 });
-    this.reload();
+  }
+
+  /** Load the channels and their observed timings from the database. */
+  async init(): Promise<void> {
+    await this.timings.load();
+    await this.reload();
   }
 
   // ------------------------------------------------------------------ lifecycle
 
   /** Make the config file's channels the database's config channels (created, updated, removed). */
-  syncConfig(channels: ChannelConfigInput[]): void {
+  async syncConfig(channels: ChannelConfigInput[]): Promise<void> {
     const now = this.now();
     const ids = new Set<string>();
     for (const c of channels) {
       ids.add(c.id);
       const def = toDef(c, 'config');
       this.checkModels(def, `channels (${c.id})`);
-      const existing = this.store.get(c.id);
+      const existing = await this.store.get(c.id);
       if (existing && existing.def.source === 'api' && !existing.deletedAt) {
         this.log.warn({ channel: c.id }, 'a channel created through the admin API has the id of a config-file channel: the config file wins');
       }
       const creds = credentialsOf(c as Record<string, unknown>);
       if (existing && !existing.deletedAt && sameDef(existing.def, def) && sameCredentials(this.open(existing.sealedCredentials), creds)) continue;
-      this.store.put(def, this.seal(creds), now);
+      await this.store.put(def, this.seal(creds), now);
     }
-    for (const row of this.store.all()) {
-      if (row.def.source === 'config' && !row.deletedAt && !ids.has(row.def.id)) this.store.remove(row.def.id, now);
+    for (const row of await this.store.all()) {
+      if (row.def.source === 'config' && !row.deletedAt && !ids.has(row.def.id)) await this.store.remove(row.def.id, now);
     }
-    this.reload();
+    await this.reload();
   }
 
   /** Where the adapters' listeners report jobs that may have changed. */
@@ -138,7 +143,7 @@ export class Channels {
   start(): void {
     this.started = true;
     for (const r of this.byId.values()) this.listen(r);
-    this.timers.push(setInterval(() => this.reloadIfChanged(), RELOAD_EVERY_MS));
+    this.timers.push(setInterval(() => void this.reloadIfChanged(), RELOAD_EVERY_MS));
     this.timers.push(setInterval(() => void this.probeHalfOpen(), PROBE_EVERY_MS));
     for (const t of this.timers) t.unref();
   }
@@ -153,19 +158,33 @@ export class Channels {
     await this.direct.close();
   }
 
-  private reloadIfChanged(): void {
+  private async reloadIfChanged(): Promise<void> {
     try {
-      if (this.store.version() !== this.version) this.reload();
+      if ((await this.store.version()) !== this.version) await this.reload();
     } catch (err) {
       this.log.warn({ err }, 'channel reload failed');
     }
   }
 
-  /** Rebuild runtimes from the database, keeping limiter and breaker state of unchanged channels. */
-  reload(): void {
-    this.version = this.store.version();
+  private reloading: Promise<void> = Promise.resolve();
+
+  /**
+   * Rebuild runtimes from the database, keeping limiter and breaker state of unchanged channels.
+   * Reloads run one after the other.
+   */
+  reload(): Promise<void> {
+    this.reloading = this.reloading.then(() => this.reloadNow()).catch((err: unknown) => {
+      this.log.warn({ err }, 'channel reload failed');
+    });
+    return this.reloading;
+  }
+
+  private async reloadNow(): Promise<void> {
+    const version = await this.store.version();
+    const rows = await this.store.all();
+    this.version = version;
     const seen = new Set<string>();
-    for (const row of this.store.all()) {
+    for (const row of rows) {
       seen.add(row.def.id);
       const current = this.byId.get(row.def.id);
       if (current && current.updatedAt === row.updatedAt && current.deleted === !!row.deletedAt) continue;
@@ -351,8 +370,8 @@ export class Channels {
   }
 
   /** Unfinished upstream jobs of a channel, as counted against max_jobs. */
-  activeJobs(r: ChannelRuntime): number {
-    return this.store.waitingJobs(r.def.id) + r.submitting;
+  async activeJobs(r: ChannelRuntime): Promise<number> {
+    return (await this.store.waitingJobs(r.def.id)) + r.submitting;
   }
 
   /** Enabled channels for a model, in routing order, minus `exclude`. */
@@ -365,10 +384,10 @@ export class Channels {
   }
 
   /** Whether a new job may be sent to this channel now (breaker, max_jobs). */
-  available(r: ChannelRuntime, now: number): boolean {
+  async available(r: ChannelRuntime, now: number): Promise<boolean> {
     if (!r.def.enabled || r.deleted) return false;
     if (!r.breaker.available(now)) return false;
-    return r.def.maxJobs === null || this.activeJobs(r) < r.def.maxJobs;
+    return r.def.maxJobs === null || (await this.activeJobs(r)) < r.def.maxJobs;
   }
 
   /** USD/s override and markup of a channel for a model at a resolution (for the price book). */
@@ -392,7 +411,7 @@ export class Channels {
    * models no channel serves; the source's channel for a remix; otherwise the first channel in
    * routing order that can take a job now. The submit step may still fail over to another.
    */
-  providerFor(model: string, key: ApiKey, remixOf?: Task): string {
+  async providerFor(model: string, key: ApiKey, remixOf?: Task): Promise<string> {
     if (key.test) return 'sandbox';
     if (remixOf) return this.remixProvider(remixOf);
     const serving = this.serving(model);
@@ -418,7 +437,8 @@ export class Channels {
       throw unavailable(model, 'its upstream providers are failing', Math.max(1, Math.ceil(retry / 1000)));
     }
     // Prefer a channel with room for another job; the submit step waits for room otherwise.
-    return (open.find((r) => this.available(r, now)) ?? pick).def.id;
+    for (const r of open) if (await this.available(r, now)) return r.def.id;
+    return pick.def.id;
   }
 
   private remixProvider(source: Task): string {
@@ -441,8 +461,8 @@ export class Channels {
 
   // ------------------------------------------------------------------ admin operations
 
-  create(input: ChannelCreateInput): ChannelRuntime {
-    const existing = this.store.get(input.id);
+  async create(input: ChannelCreateInput): Promise<ChannelRuntime> {
+    const existing = await this.store.get(input.id);
     if (existing && !existing.deletedAt) {
       throw conflict(
         existing.def.source === 'config'
@@ -454,13 +474,13 @@ export class Channels {
     }
     const def = toDef(input, 'api');
     this.checkModels(def, 'api');
-    this.store.put(def, this.seal(credentialsOf(input as Record<string, unknown>)), this.now());
-    this.reload();
+    await this.store.put(def, this.seal(credentialsOf(input as Record<string, unknown>)), this.now());
+    await this.reload();
     return this.byId.get(def.id)!;
   }
 
-  update(id: string, patch: ChannelPatchInput): ChannelRuntime {
-    const row = this.editable(id);
+  async update(id: string, patch: ChannelPatchInput): Promise<ChannelRuntime> {
+    const row = await this.editable(id);
     const d = row.def;
     const def: ChannelDef = {
       ...d,
@@ -490,20 +510,20 @@ export class Channels {
     const creds = patchCredentials(this.open(row.sealedCredentials), patch as Record<string, unknown>);
     const problem = ADAPTERS[def.type]?.checkCredentials?.(creds);
     if (problem) throw invalid(null, problem);
-    this.store.put(def, this.seal(creds), Math.max(this.now(), row.updatedAt + 1));
-    this.reload();
+    await this.store.put(def, this.seal(creds), Math.max(this.now(), row.updatedAt + 1));
+    await this.reload();
     return this.byId.get(id)!;
   }
 
-  remove(id: string): ChannelRuntime {
-    this.editable(id);
-    this.store.remove(id, this.now());
-    this.reload();
+  async remove(id: string): Promise<ChannelRuntime> {
+    await this.editable(id);
+    await this.store.remove(id, this.now());
+    await this.reload();
     return this.byId.get(id)!;
   }
 
-  private editable(id: string): ChannelRow {
-    const row = this.store.get(id);
+  private async editable(id: string): Promise<ChannelRow> {
+    const row = await this.store.get(id);
     if (!row || row.deletedAt) throw notFound(`No channel with id '${id}'.`, 'id');
     if (row.def.source === 'config') {
       throw conflict(`Channel '${id}' is defined in the config file (VIDGATE_CONFIG) and is read-only here: edit the file and restart.`, 'channel_read_only', 'id');
@@ -541,13 +561,13 @@ export class Channels {
   }
 
   /** Per channel: submits whose answer was lost and whose job was not found (cluster-wide, from the database). */
-  unresolvedSubmits(): Map<string, number> {
+  unresolvedSubmits(): Promise<Map<string, number>> {
     return this.store.unresolvedSubmits();
   }
 
-  unfinishedByChannel(): Map<string, Record<string, number>> {
+  async unfinishedByChannel(): Promise<Map<string, Record<string, number>>> {
     const out = new Map<string, Record<string, number>>();
-    for (const u of this.store.unfinished()) {
+    for (const u of await this.store.unfinished()) {
       const m = out.get(u.provider) ?? {};
       m[u.stage] = u.n;
       out.set(u.provider, m);

@@ -13,7 +13,7 @@ const sec = (ms: number | null): number | null => (ms === null ? null : Math.flo
  * A channel as operators see it. Credentials are never part of it: only whether a key is set,
  * the names of extra headers and which of the adapter's credential fields are set.
  */
-export function channelView(r: ChannelRuntime, channels: Channels, now: number, unfinished?: Record<string, number>) {
+export async function channelView(r: ChannelRuntime, channels: Channels, now: number, unfinished?: Record<string, number>) {
   const d = r.def;
   return {
     id: d.id,
@@ -40,22 +40,22 @@ export function channelView(r: ChannelRuntime, channels: Channels, now: number, 
     created_at: sec(r.createdAt),
     updated_at: sec(r.updatedAt),
     state: r.deleted ? 'removed' : !d.enabled ? 'disabled' : r.breaker.state(now) === 'closed' ? 'active' : 'out_of_rotation',
-    unfinished_tasks: unfinished ?? channels.unfinishedByChannel().get(d.id) ?? {},
+    unfinished_tasks: unfinished ?? (await channels.unfinishedByChannel()).get(d.id) ?? {},
   };
 }
 
-function healthView(r: ChannelRuntime, channels: Channels, now: number) {
+async function healthView(r: ChannelRuntime, channels: Channels, now: number) {
   return {
     id: r.def.id,
     object: 'channel.health',
     enabled: r.def.enabled,
     breaker: r.breaker.view(now),
     limits: r.limiter.view(now),
-    active_jobs: channels.activeJobs(r),
+    active_jobs: await channels.activeJobs(r),
     max_jobs: r.def.maxJobs,
-    unfinished_tasks: channels.unfinishedByChannel().get(r.def.id) ?? {},
+    unfinished_tasks: (await channels.unfinishedByChannel()).get(r.def.id) ?? {},
     /** Tasks failed with upstream_submit_unknown: their job may exist upstream (and be paid for) with no task following it. */
-    unresolved_submits: channels.unresolvedSubmits().get(r.def.id) ?? 0,
+    unresolved_submits: (await channels.unresolvedSubmits()).get(r.def.id) ?? 0,
     counters: {
       submits: r.stats.submits,
       submit_failures: r.stats.submitFailures,
@@ -137,8 +137,9 @@ export function channelRoutes(channels: Channels, now: () => number) {
       app,
       { ...admin, method: 'GET', url: '/admin/v1/channels', summary: 'List upstream channels', responses: { 200: listOf(channelSchema).extend({ sandbox_fallback: z.string() }) } },
       async () => {
-        const unfinished = channels.unfinishedByChannel();
-        return { object: 'list', data: channels.list().map((r) => channelView(r, channels, now(), unfinished.get(r.def.id) ?? {})), sandbox_fallback: channels.cfg.sandboxFallback };
+        const unfinished = await channels.unfinishedByChannel();
+        const data = await Promise.all(channels.list().map((r) => channelView(r, channels, now(), unfinished.get(r.def.id) ?? {})));
+        return { object: 'list', data, sandbox_fallback: channels.cfg.sandboxFallback };
       },
     );
 
@@ -155,7 +156,7 @@ export function channelRoutes(channels: Channels, now: () => number) {
         responses: { 201: { description: 'The channel.', schema: channelSchema } },
       },
       async (_req, reply, { body }) => {
-        const r = channels.create(body);
+        const r = await channels.create(body);
         reply.code(201);
         return channelView(r, channels, now());
       },
@@ -168,11 +169,11 @@ export function channelRoutes(channels: Channels, now: () => number) {
     route(
       app,
       { ...admin, method: 'PATCH', url: '/admin/v1/channels/:id', summary: 'Update a channel', params: idParams, body: channelPatchSchema, responses: { 200: channelSchema } },
-      async (_req, _reply, { params, body }) => channelView(channels.update(params.id, body), channels, now()),
+      async (_req, _reply, { params, body }) => channelView(await channels.update(params.id, body), channels, now()),
     );
 
     route(app, { ...admin, method: 'DELETE', url: '/admin/v1/channels/:id', summary: 'Remove a channel', params: idParams, responses: { 200: channelSchema } }, async (_req, _reply, { params }) =>
-      channelView(channels.remove(params.id), channels, now()),
+      channelView(await channels.remove(params.id), channels, now()),
     );
 
     route(

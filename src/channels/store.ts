@@ -1,4 +1,4 @@
-import type { Db } from '../store/db.js';
+import type { Sql } from '../store/sql.js';
 import type { ChannelDef, ChannelModel } from './schema.js';
 
 /** A channel row: the definition, its sealed credentials and bookkeeping. */
@@ -83,14 +83,10 @@ const params = (def: ChannelDef) => ({
 });
 
 /** SQL for channels and their observed job durations. */
-export class ChannelStore {
-  private readonly s;
-
-  constructor(private readonly db: Db) {
-    this.s = {
-      all: db.prepare('SELECT * FROM channels ORDER BY priority DESC, id'),
-      get: db.prepare('SELECT * FROM channels WHERE id = ?'),
-      upsert: db.prepare(`INSERT INTO channels (id, name, type, base_url, credentials, models, options, priority, weight, concurrency, rpm,
+const SQL = {
+  all: 'SELECT * FROM channels ORDER BY priority DESC, id',
+  get: 'SELECT * FROM channels WHERE id = ?',
+  upsert: `INSERT INTO channels (id, name, type, base_url, credentials, models, options, priority, weight, concurrency, rpm,
           max_jobs, markup, deadline_minutes, enabled, source, created_at, updated_at, deleted_at)
         VALUES (@id, @name, @type, @base_url, @credentials, @models, @options, @priority, @weight, @concurrency, @rpm,
           @max_jobs, @markup, @deadline_minutes, @enabled, @source, @now, @now, NULL)
@@ -98,67 +94,69 @@ export class ChannelStore {
           credentials = excluded.credentials, models = excluded.models, options = excluded.options, priority = excluded.priority,
           weight = excluded.weight, concurrency = excluded.concurrency, rpm = excluded.rpm, max_jobs = excluded.max_jobs,
           markup = excluded.markup, deadline_minutes = excluded.deadline_minutes, enabled = excluded.enabled,
-          source = excluded.source, updated_at = excluded.updated_at, deleted_at = NULL`),
-      remove: db.prepare('UPDATE channels SET deleted_at = ?, updated_at = ?, enabled = 0 WHERE id = ? AND deleted_at IS NULL'),
-      version: db.prepare('SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS t FROM channels'),
-      waiting: db.prepare(`SELECT COUNT(*) AS n FROM tasks WHERE provider = ? AND stage = 'wait'`),
-      unfinished: db.prepare(`SELECT provider, stage, COUNT(*) AS n FROM tasks WHERE stage <> 'done' AND provider IS NOT NULL GROUP BY provider, stage`),
-      unresolved: db.prepare(`SELECT provider, COUNT(*) AS n FROM tasks WHERE error_code = 'upstream_submit_unknown' AND provider IS NOT NULL GROUP BY provider`),
-      timingsAll: db.prepare('SELECT * FROM channel_timings'),
-      timingPut: db.prepare(`INSERT INTO channel_timings (channel_id, model, seconds, samples, mean_ms, dev_ms, updated_at)
+          source = excluded.source, updated_at = excluded.updated_at, deleted_at = NULL`,
+  remove: 'UPDATE channels SET deleted_at = ?, updated_at = ?, enabled = 0 WHERE id = ? AND deleted_at IS NULL',
+  version: 'SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS t FROM channels',
+  waiting: `SELECT COUNT(*) AS n FROM tasks WHERE provider = ? AND stage = 'wait'`,
+  unfinished: `SELECT provider, stage, COUNT(*) AS n FROM tasks WHERE stage <> 'done' AND provider IS NOT NULL GROUP BY provider, stage`,
+  unresolved: `SELECT provider, COUNT(*) AS n FROM tasks WHERE error_code = 'upstream_submit_unknown' AND provider IS NOT NULL GROUP BY provider`,
+  timingsAll: 'SELECT * FROM channel_timings',
+  timingPut: `INSERT INTO channel_timings (channel_id, model, seconds, samples, mean_ms, dev_ms, updated_at)
         VALUES (?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (channel_id, model, seconds) DO UPDATE SET samples = excluded.samples, mean_ms = excluded.mean_ms,
-          dev_ms = excluded.dev_ms, updated_at = excluded.updated_at`),
-    };
+          dev_ms = excluded.dev_ms, updated_at = excluded.updated_at`,
+};
+
+export class ChannelStore {
+  constructor(private readonly q: Sql) {}
+
+  async all(): Promise<ChannelRow[]> {
+    return ((await this.q.all(SQL.all)) as Row[]).map(toRow);
   }
 
-  all(): ChannelRow[] {
-    return (this.s.all.all() as Row[]).map(toRow);
-  }
-
-  get(id: string): ChannelRow | undefined {
-    const r = this.s.get.get(id) as Row | undefined;
+  async get(id: string): Promise<ChannelRow | undefined> {
+    const r = (await this.q.get(SQL.get, [id])) as Row | undefined;
     return r && toRow(r);
   }
 
   /** Insert or replace a channel (a removed one comes back). */
-  put(def: ChannelDef, sealedCredentials: string | null, now: number): void {
-    this.s.upsert.run({ ...params(def), credentials: sealedCredentials, now });
+  async put(def: ChannelDef, sealedCredentials: string | null, now: number): Promise<void> {
+    (await this.q.run(SQL.upsert, { ...params(def), credentials: sealedCredentials, now }));
   }
 
-  remove(id: string, now: number): boolean {
-    return this.s.remove.run(now, now, id).changes === 1;
+  async remove(id: string, now: number): Promise<boolean> {
+    return (await this.q.run(SQL.remove, [now, now, id])) === 1;
   }
 
   /** Changes whenever a channel is added, changed or removed (by any process). */
-  version(): string {
-    const v = this.s.version.get() as { n: number; t: number };
+  async version(): Promise<string> {
+    const v = (await this.q.get(SQL.version)) as { n: number; t: number };
     return `${v.n}:${v.t}`;
   }
 
   /** Upstream jobs of a channel that are being followed (submitted, not yet finished). */
-  waitingJobs(id: string): number {
-    return (this.s.waiting.get(id) as { n: number }).n;
+  async waitingJobs(id: string): Promise<number> {
+    return ((await this.q.get(SQL.waiting, [id])) as { n: number }).n;
   }
 
   /** Unfinished tasks by provider and stage. */
-  unfinished(): Array<{ provider: string; stage: string; n: number }> {
-    return this.s.unfinished.all() as Array<{ provider: string; stage: string; n: number }>;
+  async unfinished(): Promise<Array<{ provider: string; stage: string; n: number }>> {
+    return (await this.q.all(SQL.unfinished)) as Array<{ provider: string; stage: string; n: number }>;
   }
 
   /** Per channel: tasks that failed with upstream_submit_unknown (a job may exist upstream, unfollowed). */
-  unresolvedSubmits(): Map<string, number> {
-    return new Map((this.s.unresolved.all() as Array<{ provider: string; n: number }>).map((r) => [r.provider, r.n]));
+  async unresolvedSubmits(): Promise<Map<string, number>> {
+    return new Map(((await this.q.all(SQL.unresolved)) as Array<{ provider: string; n: number }>).map((r) => [r.provider, r.n]));
   }
 
-  timings(): Array<{ channelId: string; model: string; seconds: number } & Timing> {
-    return (this.s.timingsAll.all() as Array<{ channel_id: string; model: string; seconds: number; samples: number; mean_ms: number; dev_ms: number }>).map(
+  async timings(): Promise<Array<{ channelId: string; model: string; seconds: number } & Timing>> {
+    return ((await this.q.all(SQL.timingsAll)) as Array<{ channel_id: string; model: string; seconds: number; samples: number; mean_ms: number; dev_ms: number }>).map(
       (r) => ({ channelId: r.channel_id, model: r.model, seconds: r.seconds, samples: r.samples, meanMs: r.mean_ms, devMs: r.dev_ms }),
     );
   }
 
-  putTiming(channelId: string, model: string, seconds: number, t: Timing, now: number): void {
-    this.s.timingPut.run(channelId, model, seconds, t.samples, t.meanMs, t.devMs, now);
+  async putTiming(channelId: string, model: string, seconds: number, t: Timing, now: number): Promise<void> {
+    (await this.q.run(SQL.timingPut, [channelId, model, seconds, t.samples, t.meanMs, t.devMs, now]));
   }
 }
 

@@ -18,8 +18,8 @@ const testJob = z.object({
   seconds: z.number().int().positive().optional(),
 });
 
-function operatorKey(keys: KeyStore): ApiKey {
-  return keys.list().find((k) => k.name === OPERATOR_KEY_NAME && k.revokedAt === null && !k.test) ?? keys.create(OPERATOR_KEY_NAME).key;
+async function operatorKey(keys: KeyStore): Promise<ApiKey> {
+  return (await keys.list()).find((k) => k.name === OPERATOR_KEY_NAME && k.revokedAt === null && !k.test) ?? (await keys.create(OPERATOR_KEY_NAME)).key;
 }
 
 /**
@@ -70,7 +70,7 @@ export function testJobRoutes(gw: Gateway, channels: Channels) {
         if (!durations.includes(seconds)) throw invalid('seconds', `${model.id} makes videos of ${durations.join(', ')} seconds.`);
 
         const { task } = await gw.service.create({
-          keyId: operatorKey(gw.keys).id,
+          keyId: (await operatorKey(gw.keys)).id,
           origin: 'openai',
           kind: 'generate',
           model: model.id,

@@ -15,15 +15,18 @@ export class Timings {
   constructor(
     private readonly store: ChannelStore,
     private readonly now: () => number,
-  ) {
-    for (const t of store.timings()) this.map.set(key(t.channelId, t.model, t.seconds), { samples: t.samples, meanMs: t.meanMs, devMs: t.devMs });
+  ) {}
+
+  /** Read what earlier runs (and other nodes) learnt. */
+  async load(): Promise<void> {
+    for (const t of await this.store.timings()) this.map.set(key(t.channelId, t.model, t.seconds), { samples: t.samples, meanMs: t.meanMs, devMs: t.devMs });
   }
 
   expected(channelId: string, model: string, seconds: number): Expected | undefined {
     return this.map.get(key(channelId, model, seconds));
   }
 
-  record(channelId: string, model: string, seconds: number, durationMs: number): void {
+  async record(channelId: string, model: string, seconds: number, durationMs: number): Promise<void> {
     if (!(durationMs > 0) || !Number.isFinite(durationMs)) return;
     const k = key(channelId, model, seconds);
     const prev = this.map.get(k);
@@ -35,7 +38,7 @@ export class Timings {
       next = { samples: prev.samples + 1, meanMs: mean, devMs: prev.devMs + a * (Math.abs(durationMs - prev.meanMs) - prev.devMs) };
     }
     this.map.set(k, next);
-    this.store.putTiming(channelId, model, seconds, next, this.now());
+    await this.store.putTiming(channelId, model, seconds, next, this.now());
   }
 
   forChannel(channelId: string): Array<{ model: string; seconds: number } & Timing> {

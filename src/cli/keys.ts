@@ -6,31 +6,34 @@ import { parseRange, usageReport } from '../billing/usage.js';
 import type { Config } from '../config.js';
 import { loadConfig } from '../config.js';
 import { ApiError } from '../core/errors.js';
-import type { Db } from '../store/db.js';
-import { gatewayDatabaseFile, openDatabase } from '../store/db.js';
+import { openGatewayDatabase } from '../store/db.js';
+import type { Database } from '../store/sql.js';
 import { KeyStore } from '../store/keys.js';
 
 interface Local {
   config: Config;
-  db: Db;
+  db: Database;
   keys: KeyStore;
   ledger: Ledger;
   accounts: Accounts;
 }
 
-/** Key and billing commands work on the local database (VIDGATE_DATA_DIR); no running gateway needed. */
-function local<T>(fn: (l: Local) => T): T {
+/**
+ * Key and billing commands work on the gateway's database (VIDGATE_DATABASE_URL, else the SQLite
+ * file under VIDGATE_DATA_DIR); no running gateway needed.
+ */
+async function local<T>(fn: (l: Local) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const db = openDatabase(config.dataDir, { synchronous: config.sqlite.synchronous, file: gatewayDatabaseFile(config) });
+  const db = await openGatewayDatabase(config, { poolSize: 2 });
   try {
-    const keys = new KeyStore(db);
+    const keys = KeyStore.of(db);
     const ledger = new Ledger(db);
-    return fn({ config, db, keys, ledger, accounts: new Accounts(db, keys, ledger) });
+    return await fn({ config, db, keys, ledger, accounts: new Accounts(db, keys, ledger) });
   } catch (err) {
     if (err instanceof ApiError) throw new Error(err.message);
     throw err;
   } finally {
-    db.close();
+    await db.close();
   }
 }
 
@@ -50,8 +53,8 @@ function parseLimit(name: string, text: string | undefined): number | null | und
   return n;
 }
 
-function printKey(l: Local, idOrPrefix: string, json: boolean | undefined): void {
-  const view = l.accounts.view(l.accounts.key(idOrPrefix), l.config.limits);
+async function printKey(l: Local, idOrPrefix: string, json: boolean | undefined): Promise<void> {
+  const view = await l.accounts.view(await l.accounts.key(idOrPrefix), l.config.limits);
   if (json) {
     console.log(JSON.stringify(view));
     return;
@@ -71,11 +74,11 @@ export function registerKeyCommands(program: Command): void {
     .option('--test', 'a test key: always served by the sandbox, never charged')
     .option('--credit <usd>', 'initial credit in US dollars')
     .option('--json', 'print {"id","key"} as JSON')
-    .action((opts: { name: string; test?: boolean; credit?: string; json?: boolean }) => {
+    .action(async (opts: { name: string; test?: boolean; credit?: string; json?: boolean }) => {
       const amount = opts.credit === undefined ? undefined : parseAmount(opts.credit);
-      const { key: k, secret } = local((l) => {
-        const created = l.keys.create(opts.name, { test: opts.test });
-        if (amount) l.accounts.credit(created.key.id, amount, 'initial credit', Date.now());
+      const { key: k, secret } = await local(async (l) => {
+        const created = await l.keys.create(opts.name, { test: opts.test });
+        if (amount) await l.accounts.credit(created.key.id, amount, 'initial credit', Date.now());
         return created;
       });
       if (opts.json) {
@@ -92,8 +95,8 @@ export function registerKeyCommands(program: Command): void {
     .description('list API keys with their balances (secrets are never shown)')
     .option('--json', 'print JSON')
     .action((opts: { json?: boolean }) =>
-      local((l) => {
-        const list = l.keys.list().map((k) => l.accounts.view(k, l.config.limits));
+      local(async (l) => {
+        const list = await Promise.all((await l.keys.list()).map((k) => l.accounts.view(k, l.config.limits)));
         if (opts.json) return console.log(JSON.stringify(list));
         if (list.length === 0) return console.log('No keys yet. Create one with: npx vidgate key create --name NAME');
         for (const k of list) {
@@ -115,8 +118,8 @@ export function registerKeyCommands(program: Command): void {
     .description('revoke an API key by id (key_…) or displayed prefix')
     .argument('<key>', 'key id or prefix')
     .option('--json', 'print JSON')
-    .action((id: string, opts: { json?: boolean }) => {
-      const revoked = local((l) => l.keys.revoke(id));
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const revoked = await local((l) => l.keys.revoke(id));
       if (!revoked) {
         console.error(`No active key matches '${id}'. See: npx vidgate key list`);
         process.exitCode = 1;
@@ -133,8 +136,8 @@ export function registerKeyCommands(program: Command): void {
     .option('--note <text>', 'why (kept in the ledger)')
     .option('--json', 'print JSON')
     .action((id: string, amount: string, opts: { note?: string; json?: boolean }) =>
-      local((l) => {
-        const entry = l.accounts.credit(id, parseAmount(amount), opts.note ?? null, Date.now());
+      local(async (l) => {
+        const entry = await l.accounts.credit(id, parseAmount(amount), opts.note ?? null, Date.now());
         if (opts.json) return console.log(JSON.stringify(entryView(entry)));
         console.log(`${entry.amountMicros > 0 ? 'Added' : 'Removed'} ${formatUsd(Math.abs(entry.amountMicros))}. Balance: ${formatUsd(entry.balanceAfter)}.`);
       }),
@@ -149,15 +152,15 @@ export function registerKeyCommands(program: Command): void {
     .option('--credit-limit <usd>', 'how far below zero the balance may go (a credit line)')
     .option('--json', 'print JSON')
     .action((id: string, opts: { rpm?: string; maxInflight?: string; creditLimit?: string; json?: boolean }) =>
-      local((l) => {
+      local(async (l) => {
         const creditLimit = opts.creditLimit === undefined ? undefined : Number(opts.creditLimit);
         if (creditLimit !== undefined && !(creditLimit >= 0)) throw new Error('--credit-limit must be zero or a positive amount of US dollars');
-        const k = l.accounts.setLimits(id, {
+        const k = await l.accounts.setLimits(id, {
           rpmLimit: parseLimit('rpm', opts.rpm),
           maxInflight: parseLimit('max-inflight', opts.maxInflight),
           creditLimitMicros: creditLimit === undefined ? undefined : usdToMicros(creditLimit),
         });
-        printKey(l, k.id, opts.json);
+        await printKey(l, k.id, opts.json);
       }),
     );
 
@@ -168,8 +171,8 @@ export function registerKeyCommands(program: Command): void {
     .option('--limit <n>', 'entries', '20')
     .option('--json', 'print JSON')
     .action((id: string, opts: { limit: string; json?: boolean }) =>
-      local((l) => {
-        const entries = l.ledger.entries(l.accounts.key(id).id, Number(opts.limit) || 20).map(entryView);
+      local(async (l) => {
+        const entries = (await l.ledger.entries((await l.accounts.key(id)).id, Number(opts.limit) || 20)).map(entryView);
         if (opts.json) return console.log(JSON.stringify(entries));
         for (const e of entries) {
           console.log(`${new Date(e.created_at * 1000).toISOString()}  ${e.kind.padEnd(7)} ${formatUsd(usdToMicros(e.amount_usd)).padStart(10)}  → ${formatUsd(usdToMicros(e.balance_after_usd))}  ${e.task_id ?? ''} ${e.note ?? ''}`);
@@ -185,9 +188,9 @@ export function registerKeyCommands(program: Command): void {
     .option('--to <date>', 'last day, YYYY-MM-DD (default: today)')
     .option('--json', 'print JSON')
     .action((opts: { key?: string; from?: string; to?: string; json?: boolean }) =>
-      local((l) => {
+      local(async (l) => {
         const range = parseRange({ start_date: opts.from, end_date: opts.to }, Date.now());
-        const report = usageReport(l.db, range, opts.key ? l.accounts.key(opts.key).id : undefined);
+        const report = await usageReport(l.db, range, opts.key ? (await l.accounts.key(opts.key)).id : undefined);
         if (opts.json) return console.log(JSON.stringify(report));
         console.log(`${range.start} … ${range.end}: ${report.totals.videos} videos, ${report.totals.seconds} s, ${formatUsd(usdToMicros(report.totals.cost_usd))} (${report.totals.failed} failed, not charged)`);
         for (const m of report.by_model) console.log(`  ${m.model.padEnd(24)} ${String(m.videos).padStart(5)} videos ${String(m.seconds).padStart(7)} s  ${formatUsd(usdToMicros(m.cost_usd))}`);

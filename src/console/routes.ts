@@ -116,8 +116,8 @@ export const galleryItemSchema = z
   .meta({ id: 'GalleryItem' });
 
 /** The quote as the API shows it, with how the price was reached and what the key can spend. */
-export function quoteView(gw: Gateway, key: ApiKey, q: Quote, model: string, size: string | null) {
-  const b = gw.ledger.balance(key.id);
+export async function quoteView(gw: Gateway, key: ApiKey, q: Quote, model: string, size: string | null) {
+  const b = await gw.ledger.balance(key.id);
   const available = b.balanceMicros + b.creditLimitMicros;
   return {
     object: 'quote',
@@ -192,32 +192,32 @@ export function consoleApiRoutes(gw: Gateway) {
       },
       async (req, _reply, { query: q }) => {
         if (q.remix_of) {
-          const source = visibleTask(gw, req, q.remix_of);
+          const source = await visibleTask(gw, req, q.remix_of);
           const model = gw.catalog.get(source.model) ?? parseModel(DEFAULT_MODEL, gw.catalog, DEFAULT_MODEL);
           const size = parseSize(`${source.width}x${source.height}`)!;
           const made = requestOf(source);
-          const quote = quoteTask(gw, req.apiKey, model, { resolution: made.resolution, audio: made.audio, mode: made.mode, seconds: source.seconds }, source);
-          return { ...quoteView(gw, req.apiKey, quote, model.id, `${size.width}x${size.height}`), remix_of: videoId(source.id) };
+          const quote = await quoteTask(gw, req.apiKey, model, { resolution: made.resolution, audio: made.audio, mode: made.mode, seconds: source.seconds }, source);
+          return { ...await quoteView(gw, req.apiKey, quote, model.id, `${size.width}x${size.height}`), remix_of: videoId(source.id) };
         }
         const p = parseQuoteParams(q, gw.catalog, DEFAULT_MODEL);
-        const quote = quoteTask(gw, req.apiKey, p.model, { resolution: p.resolution, audio: p.audio, mode: p.mode, seconds: p.seconds }, undefined);
-        return { ...quoteView(gw, req.apiKey, quote, p.model.id, p.size ? formatSize(p.size) : null), aspect_ratio: p.aspectRatio };
+        const quote = await quoteTask(gw, req.apiKey, p.model, { resolution: p.resolution, audio: p.audio, mode: p.mode, seconds: p.seconds }, undefined);
+        return { ...await quoteView(gw, req.apiKey, quote, p.model.id, p.size ? formatSize(p.size) : null), aspect_ratio: p.aspectRatio };
       },
     );
 
     route(
       app,
       { ...key, method: 'GET', url: '/v1/videos/:id/links', summary: "Signed links to a finished video's files", description: 'Usable by <video> and <img> without headers; with the spritesheet grid.', params: idParams, responses: { 200: linksSchema } },
-      async (req, _reply, { params }) => linksOf(gw, req, visibleTask(gw, req, params.id), signer, layouts),
+      async (req, _reply, { params }) => linksOf(gw, req, await visibleTask(gw, req, params.id), signer, layouts),
     );
 
-    const thumbnailUrl = (req: FastifyRequest, t: Task, now: number): string | null => {
-      if (t.status !== 'completed' || (t.expiresAt !== null && t.expiresAt <= now) || !gw.service.store.getAsset(t.id, 'thumbnail')) return null;
+    const thumbnailUrl = async (req: FastifyRequest, t: Task, now: number): Promise<string | null> => {
+      if (t.status !== 'completed' || (t.expiresAt !== null && t.expiresAt <= now) || !(await gw.service.store.getAsset(t.id, 'thumbnail'))) return null;
       return signer.link(publicBase(req, gw.config.publicUrl), t, 'thumbnail', now).url;
     };
 
     route(app, { ...key, method: 'GET', url: '/v1/gallery/:id', summary: 'One video as the gallery shows it', params: idParams, responses: { 200: galleryItemSchema } }, async (req, _reply, { params }) => {
-      const task = visibleTask(gw, req, params.id);
+      const task = await visibleTask(gw, req, params.id);
       return { ...galleryItem(task), thumbnail_url: thumbnailUrl(req, task, gw.service.now()) };
     });
 
@@ -240,9 +240,9 @@ export function consoleApiRoutes(gw: Gateway) {
         const { limit } = q;
         let model: string | undefined;
         if (q.model) model = parseModel(q.model, gw.catalog, DEFAULT_MODEL).id;
-        const rows = search.find({ keyId: req.apiKey.id, status: q.status, model, before: parseCursor(q.after), limit });
+        const rows = await search.find({ keyId: req.apiKey.id, status: q.status, model, before: parseCursor(q.after), limit });
         const now = gw.service.now();
-        const data = rows.slice(0, limit).map((t) => ({ ...galleryItem(t), thumbnail_url: thumbnailUrl(req, t, now) }));
+        const data = await Promise.all(rows.slice(0, limit).map(async (t) => ({ ...galleryItem(t), thumbnail_url: await thumbnailUrl(req, t, now) })));
         return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
       },
     );
@@ -282,7 +282,7 @@ export async function linksOf(gw: Gateway, req: FastifyRequest, task: Task, sign
     throw conflict(`Video ${publicId} ${task.status === 'cancelled' ? 'was cancelled' : 'failed'}${reason} and has no files.`, 'video_failed');
   }
   const now = gw.service.now();
-  const assets = new Map(gw.service.store.listAssets(task.id).map((a) => [a.variant, a]));
+  const assets = new Map((await gw.service.store.listAssets(task.id)).map((a) => [a.variant, a]));
   const video = assets.get('video');
   const thumbnail = assets.get('thumbnail');
   const sheet = assets.get('spritesheet');

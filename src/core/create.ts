@@ -116,10 +116,10 @@ export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate,
     .digest('hex');
 
   if (headers.idempotencyKey) {
-    const existing = gw.service.findIdempotent(keyId, headers.idempotencyKey, bodyHash);
+    const existing = await gw.service.findIdempotent(keyId, headers.idempotencyKey, bodyHash);
     if (existing) return { task: existing, replayed: true };
   } else if (headers.retryCount > 0) {
-    const first = gw.service.store.findByBodyHash(keyId, bodyHash, gw.service.now() - SDK_RETRY_WINDOW_MS);
+    const first = await gw.service.store.findByBodyHash(keyId, bodyHash, gw.service.now() - SDK_RETRY_WINDOW_MS);
     if (first) return { task: first, replayed: true };
   }
 
@@ -178,7 +178,7 @@ export async function createTask(gw: Gateway, key: ApiKey, req: CanonicalCreate,
     references,
     options: req.options ?? source?.options ?? {},
   };
-  const quote = quoteTask(gw, key, req.model, { resolution, audio, mode, seconds: req.seconds }, req.remixOf);
+  const quote = await quoteTask(gw, key, req.model, { resolution, audio, mode, seconds: req.seconds }, req.remixOf);
   // What no upstream of the model can be told is a 400 now, not a failed task later.
   const refusal = req.remixOf ? null : gw.refusal?.(request, quote.provider);
   if (refusal) throw invalid(req.fieldName?.(refusal.param) ?? refusal.param, `${req.model.id} cannot do this here: ${refusal.message.replace(/\.$/, '')}.`, 'unsupported_by_upstream');

@@ -35,11 +35,11 @@ export interface Quote {
  * price shown before submitting is the price that is held. Priced by the model's dimensions:
  * resolution, audio on or off, and mode.
  */
-export function quoteTask(gw: Gateway, key: ApiKey, model: ModelSpec, req: QuoteInput, remixOf?: Task): Quote {
-  const provider = gw.providerFor(model.id, key, remixOf);
+export async function quoteTask(gw: Gateway, key: ApiKey, model: ModelSpec, req: QuoteInput, remixOf?: Task): Promise<Quote> {
+  const provider = await gw.providerFor(model.id, key, remixOf);
   const dims = { resolution: req.resolution, audio: req.audio, mode: req.mode ?? model.defaults.mode };
   // Test keys never touch credit; everything else is quoted once, at creation, and keeps this price.
-  const q = key.test ? { micros: 0 } : gw.prices.quote(model, dims, provider);
+  const q = key.test ? { micros: 0 } : await gw.prices.quote(model, dims, provider);
   const priceMicros = q.micros;
   let reason: FreeReason | null = null;
   if (key.test) reason = 'test_key';

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { BlobStore } from '../assets/blobs.js';
-import type { Db } from '../store/db.js';
-import { writeTx } from '../store/db.js';
+import type { Database, Tx } from '../store/sql.js';
+import { TransactionLost } from '../store/sql.js';
 import type { EventRow, TaskStore } from '../store/tasks.js';
 import { conflict } from './errors.js';
 import type { TaskFailure } from './errors.js';
@@ -46,12 +46,13 @@ export interface CreateResult {
 const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000;
 
 /**
- * Runs inside the transaction that records a task event, with the task as it is after the
- * change. Throwing rolls the whole change back (an ApiError thrown on 'video.queued' refuses
- * the create). Billing and webhook outboxes hang here so that their effects commit exactly
- * when the state change does.
+ * Runs inside the transaction that records a task event (`tx`), with the task as it is after
+ * the change. Throwing rolls the whole change back (an ApiError thrown on 'video.created'
+ * refuses the create). Billing and webhook outboxes hang here so that their effects commit
+ * exactly when the state change does. It may return a function to run once the transaction
+ * has committed (metrics of what it did).
  */
-export type EventHook = (event: EventRow, task: Task) => void;
+export type EventHook = (tx: Tx, event: EventRow, task: Task) => Promise<void | (() => void)>;
 
 /**
  * Runs after the transaction of a task event committed (never for one that rolled back), with
@@ -59,6 +60,14 @@ export type EventHook = (event: EventRow, task: Task) => void;
  * transition logs hang here. Must not throw.
  */
 export type CommittedHook = (event: EventRow, task: Task, from: TaskStatus | null) => void;
+
+/** What a transaction of task events leaves to do once it has committed. */
+interface Committed {
+  event: EventRow;
+  task: Task;
+  from: TaskStatus | null;
+  after: Array<() => void>;
+}
 
 /**
  * Every change of a task's state goes through here, as one transaction that also records the
@@ -74,7 +83,7 @@ export class TaskService {
   private readonly createdHooks: Array<(task: Task) => void> = [];
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Database,
     readonly store: TaskStore,
     private readonly blobs: BlobStore,
     private readonly opts: { retentionMs: number; now: () => number },
@@ -106,8 +115,8 @@ export class TaskService {
   }
 
   /** The task an idempotency key already produced, or a 409 when the key was used for another body. */
-  findIdempotent(keyId: string, idemKey: string, bodyHash: string): Task | undefined {
-    const hit = this.store.idempotencyGet(keyId, idemKey);
+  async findIdempotent(keyId: string, idemKey: string, bodyHash: string, store = this.store): Promise<Task | undefined> {
+    const hit = await store.idempotencyGet(keyId, idemKey);
     if (!hit || hit.createdAt < this.now() - IDEMPOTENCY_WINDOW_MS) return undefined;
     if (hit.bodyHash !== bodyHash) {
       throw conflict(
@@ -116,12 +125,12 @@ export class TaskService {
         'Idempotency-Key',
       );
     }
-    return this.store.get(hit.taskId);
+    return store.get(hit.taskId);
   }
 
   async create(input: CreateInput): Promise<CreateResult> {
     if (input.idempotencyKey && input.bodyHash) {
-      const existing = this.findIdempotent(input.keyId, input.idempotencyKey, input.bodyHash);
+      const existing = await this.findIdempotent(input.keyId, input.idempotencyKey, input.bodyHash);
       if (existing) return { task: existing, replayed: true };
     }
     const now = this.now();
@@ -177,21 +186,28 @@ export class TaskService {
     };
     let result: CreateResult;
     try {
-      result = await this.commitGrouped(() => {
+      result = await this.commitGrouped(async (tx, pending) => {
+        const store = this.store.in(tx);
         if (input.idempotencyKey && input.bodyHash) {
           // A concurrent request with the same key may have committed since the check above.
-          const existing = this.findIdempotent(input.keyId, input.idempotencyKey, input.bodyHash);
+          const existing = await this.findIdempotent(input.keyId, input.idempotencyKey, input.bodyHash, store);
           if (existing) return { task: existing, replayed: true };
         }
-        this.store.insert(task);
+        await store.insert(task);
         if (input.idempotencyKey && input.bodyHash) {
-          this.store.idempotencyPut(input.keyId, input.idempotencyKey, input.bodyHash, id, now);
+          const taken = !(await store.idempotencyPut(input.keyId, input.idempotencyKey, input.bodyHash, id, now, now - IDEMPOTENCY_WINDOW_MS));
+          // PostgreSQL: another node's request with this key committed while this one ran.
+          if (taken) throw new IdempotencyRace();
         }
-        this.appendEvent(task, 'video.created', now, null);
+        await this.appendEvent(tx, pending, task, 'video.created', now, null);
         return { task, replayed: false };
       });
     } catch (err) {
       if (stored) await this.dropFiles(id);
+      if (err instanceof IdempotencyRace) {
+        const existing = await this.findIdempotent(input.keyId, input.idempotencyKey!, input.bodyHash!);
+        if (existing) return { task: existing, replayed: true };
+      }
       throw err;
     }
     if (result.replayed) {
@@ -209,11 +225,13 @@ export class TaskService {
    */
   async delete(task: Task): Promise<Task> {
     const now = this.now();
-    const updated = this.commit(() => {
-      const current = this.store.get(task.id);
+    const updated = await this.commit(async (tx, pending) => {
+      const store = this.store.in(tx);
+      const current = await store.get(task.id);
       if (!current || current.deletedAt !== null) return undefined;
       let next: Task = { ...current, deletedAt: now, updatedAt: now };
-      if (!TERMINAL.has(current.status)) {
+      const cancelling = !TERMINAL.has(current.status);
+      if (cancelling) {
         next = {
           ...next,
           status: 'cancelled',
@@ -224,20 +242,27 @@ export class TaskService {
           leaseOwner: null,
           leaseUntil: null,
         };
-        this.appendEvent(next, 'video.cancelled', now, current.status);
       }
-      this.store.update(task.id, {
-        deletedAt: now,
-        updatedAt: now,
-        status: next.status,
-        stage: next.stage,
-        error: next.error,
-        completedAt: next.completedAt,
-        nextRunAt: next.nextRunAt,
-        leaseOwner: next.leaseOwner,
-        leaseUntil: next.leaseUntil,
-      });
-      this.store.deleteAssets(task.id, now);
+      // Compare-and-set on what was read: a worker that finished the task meanwhile wins, and
+      // this delete reads it again.
+      const changed = await store.update(
+        task.id,
+        {
+          deletedAt: now,
+          updatedAt: now,
+          status: next.status,
+          stage: next.stage,
+          error: next.error,
+          completedAt: next.completedAt,
+          nextRunAt: next.nextRunAt,
+          leaseOwner: next.leaseOwner,
+          leaseUntil: next.leaseUntil,
+        },
+        cancelling ? { notDone: true } : {},
+      );
+      if (!changed) throw new Retry();
+      if (cancelling) await this.appendEvent(tx, pending, next, 'video.cancelled', now, current.status);
+      await store.deleteAssets(task.id, now);
       return next;
     });
     if (!updated) return task;
@@ -250,10 +275,11 @@ export class TaskService {
    * billing hook). Returns the task as it is afterwards and whether this call cancelled it;
    * a task that had already finished is returned unchanged.
    */
-  cancel(task: Task): { task: Task; cancelled: boolean } {
+  async cancel(task: Task): Promise<{ task: Task; cancelled: boolean }> {
     const now = this.now();
-    return this.commit(() => {
-      const current = this.store.get(task.id);
+    return this.commit(async (tx, pending) => {
+      const store = this.store.in(tx);
+      const current = await store.get(task.id);
       if (!current || current.deletedAt !== null || TERMINAL.has(current.status)) return { task: current ?? task, cancelled: false };
       const patch = {
         status: 'cancelled' as const,
@@ -265,9 +291,9 @@ export class TaskService {
         leaseUntil: null,
         updatedAt: now,
       };
-      if (!this.store.update(task.id, patch, { notDone: true })) return { task: this.store.get(task.id) ?? current, cancelled: false };
+      if (!(await store.update(task.id, patch, { notDone: true }))) return { task: (await store.get(task.id)) ?? current, cancelled: false };
       const next: Task = { ...current, ...patch };
-      this.appendEvent(next, 'video.cancelled', now, current.status);
+      await this.appendEvent(tx, pending, next, 'video.cancelled', now, current.status);
       return { task: next, cancelled: true };
     });
   }
@@ -281,19 +307,17 @@ export class TaskService {
     patch: Pick<Partial<Task>, 'status' | 'progress' | 'stage' | 'upstreamId' | 'providerState' | 'provider' | 'startedAt'> & {
       nextRunAt: number;
     },
-  ): boolean {
+  ): Promise<boolean> {
     const now = this.now();
-    return this.commit(() => {
-      const changed = this.store.update(
-        task.id,
-        { ...patch, leaseOwner: null, leaseUntil: null, updatedAt: now },
-        { leaseOwner: owner, notDone: true },
-      );
+    return this.commit(async (tx, pending) => {
+      const changed = await this.store
+        .in(tx)
+        .update(task.id, { ...patch, leaseOwner: null, leaseUntil: null, updatedAt: now }, { leaseOwner: owner, notDone: true });
       if (!changed) return false;
       const status = patch.status ?? task.status;
       const progress = patch.progress ?? task.progress;
       if (status !== task.status || progress !== task.progress) {
-        this.appendEvent({ ...task, ...patch, status, progress, updatedAt: now }, `video.${status}`, now, task.status);
+        await this.appendEvent(tx, pending, { ...task, ...patch, status, progress, updatedAt: now }, `video.${status}`, now, task.status);
       }
       return true;
     });
@@ -303,17 +327,18 @@ export class TaskService {
    * Persist provider state (and the serving provider) while keeping the lease, without an event:
    * a decision that must be durable before the worker acts on it. False when the lease was lost.
    */
-  checkpoint(task: Task, owner: string, patch: { provider?: string; providerState: Record<string, unknown> }): boolean {
+  checkpoint(task: Task, owner: string, patch: { provider?: string; providerState: Record<string, unknown> }): Promise<boolean> {
     const now = this.now();
-    return writeTx(this.db, () => this.store.update(task.id, { ...patch, updatedAt: now }, { leaseOwner: owner, notDone: true }));
+    return this.store.update(task.id, { ...patch, updatedAt: now }, { leaseOwner: owner, notDone: true });
   }
 
   /** Record the files and mark the task completed. */
-  complete(task: Task, owner: string, assets: Omit<Asset, 'taskId'>[], actualSeconds: number | null): boolean {
+  complete(task: Task, owner: string, assets: Omit<Asset, 'taskId'>[], actualSeconds: number | null): Promise<boolean> {
     const now = this.now();
     const expiresAt = this.opts.retentionMs > 0 ? now + this.opts.retentionMs : null;
-    return this.commit(() => {
-      const changed = this.store.update(
+    return this.commit(async (tx, pending) => {
+      const store = this.store.in(tx);
+      const changed = await store.update(
         task.id,
         {
           status: 'completed',
@@ -330,8 +355,10 @@ export class TaskService {
         { leaseOwner: owner, notDone: true },
       );
       if (!changed) return false;
-      for (const a of assets) this.store.putAsset({ ...a, taskId: task.id });
-      this.appendEvent(
+      for (const a of assets) await store.putAsset({ ...a, taskId: task.id });
+      await this.appendEvent(
+        tx,
+        pending,
         { ...task, status: 'completed', progress: 100, stage: 'done', completedAt: now, expiresAt, actualSeconds, updatedAt: now },
         'video.completed',
         now,
@@ -342,10 +369,10 @@ export class TaskService {
   }
 
   /** Mark the task failed (owner null = regardless of lease, for sweeps), with the provider's last state if given. */
-  fail(task: Task, owner: string | null, failure: TaskFailure, providerState?: Record<string, unknown>): boolean {
+  fail(task: Task, owner: string | null, failure: TaskFailure, providerState?: Record<string, unknown>): Promise<boolean> {
     const now = this.now();
-    return this.commit(() => {
-      const changed = this.store.update(
+    return this.commit(async (tx, pending) => {
+      const changed = await this.store.in(tx).update(
         task.id,
         {
           ...(providerState ? { providerState } : {}),
@@ -361,7 +388,9 @@ export class TaskService {
         owner === null ? { notDone: true } : { leaseOwner: owner, notDone: true },
       );
       if (!changed) return false;
-      this.appendEvent(
+      await this.appendEvent(
+        tx,
+        pending,
         { ...task, ...(providerState ? { providerState } : {}), status: 'failed', stage: 'done', error: failure, completedAt: now, updatedAt: now },
         'video.failed',
         now,
@@ -377,17 +406,17 @@ export class TaskService {
     // Batches of `limit` until none is left (at most ten a turn: the sweep runs every minute).
     let removed = 0;
     for (let batch = 0; batch < 10; batch++) {
-      const due = this.store.expiredBefore(this.now(), limit);
+      const due = await this.store.expiredBefore(this.now(), limit);
       for (const t of due) {
-        const hadFiles = this.store.listAssets(t.id).length > 0;
-        writeTx(this.db, () => this.store.deleteAssets(t.id, this.now()));
+        const hadFiles = (await this.store.listAssets(t.id)).length > 0;
+        await this.db.transaction((tx) => this.store.in(tx).deleteAssets(t.id, this.now()));
         if (!hadFiles) continue;
         await this.dropFiles(t.id);
         removed++;
       }
       if (due.length < limit) break;
     }
-    this.store.idempotencyPurge(this.now() - IDEMPOTENCY_WINDOW_MS);
+    await this.store.idempotencyPurge(this.now() - IDEMPOTENCY_WINDOW_MS);
     return removed;
   }
 
@@ -401,49 +430,62 @@ export class TaskService {
 
   // ---- events ----
 
-  private pending: Array<{ event: EventRow; task: Task; from: TaskStatus | null }> = [];
-
-  private appendEvent(task: Task, type: string, now: number, from: TaskStatus | null, data?: Record<string, unknown>): void {
-    const seq = this.store.appendEvent(task, type, now, data);
+  private async appendEvent(
+    tx: Tx,
+    pending: Committed[],
+    task: Task,
+    type: string,
+    now: number,
+    from: TaskStatus | null,
+    data?: Record<string, unknown>,
+  ): Promise<void> {
+    const seq = await this.store.in(tx).appendEvent(task, type, now, data);
     const event: EventRow = { seq, taskId: task.id, keyId: task.keyId, type, status: task.status, progress: task.progress, data: data ?? null, createdAt: now };
-    for (const hook of this.hooks) hook(event, task);
-    this.pending.push({ event, task, from });
+    const after: Array<() => void> = [];
+    for (const hook of this.hooks) {
+      const then = await hook(tx, event, task);
+      if (then) after.push(then);
+    }
+    pending.push({ event, task, from, after });
   }
 
-  private group: Array<{ fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
+  private group: Array<{ fn: Unit<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
 
   /**
-   * Group commit: units submitted in the same turn of the event loop share one transaction (the
-   * commit is what costs on a real disk), each in its own savepoint so that a unit that throws
-   * (a refused create) rolls back alone. Every caller is answered only after the commit.
+   * Group commit (SQLite): units submitted in the same turn of the event loop share one
+   * transaction (the commit is what costs on a real disk), each in its own savepoint so that a
+   * unit that throws (a refused create) rolls back alone. Every caller is answered only after the
+   * commit. PostgreSQL commits each unit on its own: its connections work in parallel.
    */
-  private commitGrouped<T>(fn: () => T): Promise<T> {
+  private commitGrouped<T>(fn: Unit<T>): Promise<T> {
+    if (this.db.dialect === 'postgres') return this.commit(fn);
     return new Promise<T>((resolve, reject) => {
-      if (this.group.length === 0) setImmediate(() => this.flushGroup());
+      if (this.group.length === 0) setImmediate(() => void this.flushGroup());
       this.group.push({ fn, resolve: resolve as (v: unknown) => void, reject });
     });
   }
 
-  private flushGroup(): void {
+  private async flushGroup(): Promise<void> {
     const batch = this.group.splice(0, 512);
-    if (this.group.length > 0) setImmediate(() => this.flushGroup());
-    const unit = this.db.transaction((fn: () => unknown) => fn()); // nested: runs in a SAVEPOINT
+    if (this.group.length > 0) setImmediate(() => void this.flushGroup());
     let outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>;
     try {
-      outcomes = this.commit(() =>
-        batch.map((item) => {
-          const mark = this.pending.length;
+      outcomes = await this.commit(async (tx, pending) => {
+        const out: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+        for (const item of batch) {
+          const mark = pending.length;
           try {
-            return { ok: true as const, value: unit(item.fn) };
+            out.push({ ok: true, value: await tx.savepoint(() => item.fn(tx, pending)) });
           } catch (error) {
-            this.pending.length = mark;
-            // SQLite rolled the whole transaction back (it may on SQLITE_FULL, IOERR, BUSY, NOMEM):
+            pending.length = mark;
+            // The database rolled the whole transaction back (SQLITE_FULL, IOERR, BUSY, NOMEM):
             // the units before this one are gone too, so the whole batch fails with this error.
-            if (!this.db.inTransaction) throw error;
-            return { ok: false as const, error };
+            if (error instanceof TransactionLost) throw error.original;
+            out.push({ ok: false, error });
           }
-        }),
-      );
+        }
+        return out;
+      });
     } catch (error) {
       for (const item of batch) item.reject(error);
       return;
@@ -451,21 +493,35 @@ export class TaskService {
     outcomes.forEach((o, i) => (o.ok ? batch[i]!.resolve(o.value) : batch[i]!.reject(o.error)));
   }
 
-  /** Run fn as one write transaction; publish its events only once it has committed. */
-  private commit<T>(fn: () => T): T {
-    let result: T;
-    try {
-      result = writeTx(this.db, fn);
-    } catch (err) {
-      this.pending = [];
-      throw err;
+  /**
+   * Run fn as one write transaction; publish its events only once it has committed. A unit that
+   * throws Retry (its compare-and-set lost to a concurrent change) runs again, a few times.
+   */
+  private async commit<T>(fn: Unit<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const pending: Committed[] = [];
+      let result: T;
+      try {
+        result = await this.db.transaction((tx) => fn(tx, pending));
+      } catch (err) {
+        if (err instanceof Retry && attempt < 5) continue;
+        throw err;
+      }
+      for (const { event, task, from, after } of pending) {
+        for (const then of after) then();
+        for (const hook of this.committedHooks) hook(event, task, from);
+        this.events.emit('event', event);
+      }
+      return result;
     }
-    const batch = this.pending;
-    this.pending = [];
-    for (const { event, task, from } of batch) {
-      for (const hook of this.committedHooks) hook(event, task, from);
-      this.events.emit('event', event);
-    }
-    return result;
   }
 }
+
+/** A unit of work in a task transaction: its events go to `pending`, published after the commit. */
+type Unit<T> = (tx: Tx, pending: Committed[]) => Promise<T>;
+
+/** A compare-and-set lost to a change committed meanwhile: read again and retry. */
+class Retry extends Error {}
+
+/** Another request with the same idempotency key committed first (PostgreSQL). */
+class IdempotencyRace extends Error {}

@@ -3,10 +3,9 @@ import type { Agent } from 'undici';
 import type { Config } from '../config.js';
 import { guardedAgent } from '../net/ssrf.js';
 import type { NetPolicy } from '../net/ssrf.js';
-import type { Db } from '../store/db.js';
+import type { Database } from '../store/sql.js';
 import type { Metrics } from '../ops/metrics.js';
 import { LeaseLoop } from '../util/lease-loop.js';
-import { writeTx } from '../store/db.js';
 import { postWebhook } from './send.js';
 import type { SendResult } from './send.js';
 import { webhookHeaders } from './signing.js';
@@ -44,7 +43,7 @@ export class DeliveryLoop extends LeaseLoop<Delivery> {
   private lastSweep = 0;
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Database,
     private readonly webhooks: WebhookService,
     private readonly cfg: WebhookConfig,
     private readonly policy: NetPolicy,
@@ -83,7 +82,7 @@ export class DeliveryLoop extends LeaseLoop<Delivery> {
     return this.webhooks.now();
   }
 
-  protected nextDueAt(): number | null {
+  protected nextDueAt(): Promise<number | null> {
     return this.store.nextDueAt();
   }
 
@@ -91,8 +90,8 @@ export class DeliveryLoop extends LeaseLoop<Delivery> {
     return d.id;
   }
 
-  protected override tick(now: number): void {
-    if (now - this.lastSweep >= SWEEP_MS) this.sweep(now);
+  protected override async tick(now: number): Promise<void> {
+    if (now - this.lastSweep >= SWEEP_MS) await this.sweep(now);
   }
 
   protected async work(d: Delivery, abort: AbortController): Promise<void> {
@@ -113,8 +112,8 @@ export class DeliveryLoop extends LeaseLoop<Delivery> {
    * read: no write transaction while nothing is due); each lease is a compare-and-set, so two
    * processes never both take one.
    */
-  protected claim(now: number, free: number): Delivery[] {
-    const due = this.store.due(now, Math.max(50, free * 4)).filter((d) => !this.inFlight.has(d.id));
+  protected async claim(now: number, free: number): Promise<Delivery[]> {
+    const due = (await this.store.due(now, Math.max(50, free * 4))).filter((d) => !this.inFlight.has(d.id));
     if (due.length === 0) return [];
     const counts = new Map(this.perTarget);
     const wanted: Delivery[] = [];
@@ -127,31 +126,36 @@ export class DeliveryLoop extends LeaseLoop<Delivery> {
       wanted.push(d);
     }
     if (wanted.length === 0) return [];
-    return writeTx(this.db, () => wanted.filter((d) => this.store.lease(d, this.owner, now, now + this.leaseMs)));
+    return this.db.transaction(async (tx) => {
+      const store = this.store.in(tx);
+      const leased: Delivery[] = [];
+      for (const d of wanted) if (await store.lease(d, this.owner, now, now + this.leaseMs)) leased.push(d);
+      return leased;
+    });
   }
 
   private async attempt(d: Delivery, signal: AbortSignal): Promise<void> {
     const startedAt = this.webhooks.now();
-    const target = this.webhooks.targetFor(d, startedAt);
+    const target = await this.webhooks.targetFor(d, startedAt);
     if (target.kind === 'skip') {
-      this.store.release(d.id, this.owner);
+      await this.store.release(d.id, this.owner);
       return;
     }
     if (target.kind === 'cancel') {
-      this.store.cancel(d.id, this.owner, target.reason, startedAt);
+      await this.store.cancel(d.id, this.owner, target.reason, startedAt);
       return;
     }
     const headers = webhookHeaders(target.secrets, d.id, Math.floor(startedAt / 1000), d.payload);
     const result = await postWebhook(target.url, d.payload, headers, { agent: this.agent, policy: this.policy, timeoutMs: this.cfg.timeoutMs, signal });
     if (signal.aborted && !result.ok) {
       // Shutting down: this attempt does not count; another process (or the next start) sends it.
-      this.store.release(d.id, this.owner);
+      await this.store.release(d.id, this.owner);
       return;
     }
     const now = this.webhooks.now();
     const outcome = this.outcome(d, result, now);
-    const recorded = writeTx(this.db, () =>
-      this.store.finish(d, this.owner, outcome, {
+    const recorded = await this.db.transaction((tx) =>
+      this.store.in(tx).finish(d, this.owner, outcome, {
         url: target.url,
         startedAt,
         durationMs: result.durationMs,
@@ -178,13 +182,13 @@ export class DeliveryLoop extends LeaseLoop<Delivery> {
     return { status: 'pending', next, deliveredAt: null, now };
   }
 
-  private sweep(now: number): void {
+  private async sweep(now: number): Promise<void> {
     this.lastSweep = now;
     if (this.cfg.retentionDays <= 0) return;
     const before = now - this.cfg.retentionDays * 86_400_000;
     let n = 0;
     do {
-      n = writeTx(this.db, () => this.store.purgeFinished(before, 500));
+      n = await this.db.transaction((tx) => this.store.in(tx).purgeFinished(before, 500));
     } while (n === 500);
   }
 }

@@ -1,6 +1,5 @@
 import type { EventEmitter } from 'node:events';
-import type { Statement } from 'better-sqlite3';
-import type { Db } from '../store/db.js';
+import type { Sql } from '../store/sql.js';
 import { rowToEvent } from '../store/tasks.js';
 import type { EventRow } from '../store/tasks.js';
 
@@ -34,25 +33,28 @@ export class EventHub {
   private count = 0;
   private timer: NodeJS.Timeout | null = null;
   private scheduled = false;
-  private readonly tailStmt: Statement;
-  private readonly maxStmt: Statement;
+  /** The cursor is being read (first subscriber): tails wait for it. */
+  private ready: Promise<void> = Promise.resolve();
+  private tailing = false;
+  private again = false;
   private readonly onLocal = () => this.schedule();
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Sql,
     private readonly local: EventEmitter,
     private readonly pollMs: number,
-  ) {
-    this.tailStmt = db.prepare('SELECT * FROM task_events WHERE seq > ? ORDER BY seq LIMIT ?');
-    this.maxStmt = db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM task_events');
-  }
+  ) {}
 
   /** The newest event's seq. */
-  latestSeq(): number {
-    return (this.maxStmt.get() as { seq: number }).seq;
+  async latestSeq(): Promise<number> {
+    return Number((await this.db.get<{ seq: number }>('SELECT COALESCE(MAX(seq), 0) AS seq FROM task_events'))!.seq);
   }
 
-  subscribe(sub: Subscription): () => void {
+  /**
+   * Subscribe; resolves once the hub follows the table, so that a backlog the subscriber reads
+   * afterwards and what the hub delivers overlap rather than leave a gap.
+   */
+  async subscribe(sub: Subscription): Promise<() => void> {
     if (this.count === 0) this.begin();
     this.count++;
     const index = sub.taskId !== undefined ? this.byTask : this.byKey;
@@ -61,6 +63,7 @@ export class EventHub {
     if (!set) index.set(k, (set = new Set()));
     set.add(sub);
     let active = true;
+    await this.ready;
     return () => {
       if (!active) return;
       active = false;
@@ -84,7 +87,14 @@ export class EventHub {
 
   private begin(): void {
     // Older events are read by each subscriber from its own cursor.
-    this.cursor = this.latestSeq();
+    this.ready = this.latestSeq().then(
+      (seq) => {
+        this.cursor = seq;
+      },
+      () => {
+        // The database is unreachable: start from the beginning of what the next read finds.
+      },
+    );
     this.local.on('event', this.onLocal);
     this.timer = setInterval(() => this.tail(), this.pollMs);
     this.timer.unref();
@@ -110,18 +120,32 @@ export class EventHub {
     });
   }
 
+  /** Read and dispatch new events; one read at a time (a call meanwhile makes it read again). */
   private tail(): void {
     if (this.count === 0) return;
-    try {
-      this.tailPages();
-    } catch {
-      // The database is closing (shutdown) or busy: the next local event or poll catches up.
+    if (this.tailing) {
+      this.again = true;
+      return;
     }
+    this.tailing = true;
+    void (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.ready;
+          await this.tailPages();
+        } while (this.again && this.count > 0);
+      } catch {
+        // The database is closing (shutdown) or unreachable: the next local event or poll catches up.
+      } finally {
+        this.tailing = false;
+      }
+    })();
   }
 
-  private tailPages(): void {
+  private async tailPages(): Promise<void> {
     for (;;) {
-      const rows = (this.tailStmt.all(this.cursor, PAGE) as Row[]).map(rowToEvent);
+      const rows = (await this.db.all<Row>('SELECT * FROM task_events WHERE seq > ? ORDER BY seq LIMIT ?', [this.cursor, PAGE])).map(rowToEvent);
       if (rows.length === 0) return;
       this.cursor = rows[rows.length - 1]!.seq;
       this.dispatch(rows);

@@ -4,7 +4,7 @@ import { unauthorized } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
 import type { TaskService } from '../core/service.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { Db } from '../store/db.js';
+import type { Database } from '../store/sql.js';
 import type { ApiKey, KeyStore } from '../store/keys.js';
 import type { Secrets } from '../util/secrets.js';
 import { DeliveryLoop } from './delivery-loop.js';
@@ -19,7 +19,7 @@ import { WebhookService } from './webhooks.js';
 
 export interface EventsDeps {
   config: Config;
-  db: Db;
+  db: Database;
   service: TaskService;
   keys: KeyStore;
   secrets: Secrets;
@@ -54,15 +54,17 @@ export class Events {
   }
 
   /** For registerAuth: a stream token's key on event-stream routes (a bad or expired one is a 401). */
-  readonly streamAuth = (token: string, req: FastifyRequest): ApiKey | undefined => {
+  readonly streamAuth = (token: string, req: FastifyRequest): Promise<ApiKey | undefined> | undefined => {
     if (!StreamTokens.looksLike(token)) return undefined;
     const grant = this.streamTokens.verify(token, this.deps.now());
-    const key = grant ? this.deps.keys.get(grant.keyId) : undefined;
-    if (!grant || !key || key.revokedAt !== null) {
-      throw unauthorized('This stream token is invalid or has expired. Get a new one with POST /v1/stream_tokens.');
-    }
-    this.grants.set(req, grant);
-    return key;
+    return (async () => {
+      const key = grant ? await this.deps.keys.get(grant.keyId) : undefined;
+      if (!grant || !key || key.revokedAt !== null) {
+        throw unauthorized('This stream token is invalid or has expired. Get a new one with POST /v1/stream_tokens.');
+      }
+      this.grants.set(req, grant);
+      return key;
+    })();
   };
 
   routes(gw: Gateway) {

@@ -13,9 +13,10 @@ const nextUlid = monotonicFactory();
  * leaves the rows to deliver) or invented (a rolled-back change leaves none).
  */
 export function registerOutbox(service: TaskService, store: WebhookStore, opts: { maxAgeMs: number }): void {
-  service.onEvent((event, task) => {
+  service.onEvent(async (tx, event, task) => {
     if (!isWebhookEventType(event.type)) return;
-    const endpoints = store.enabledEndpoints(task.keyId).filter((e) => e.eventTypes.includes(event.type));
+    const s = store.in(tx);
+    const endpoints = (await s.enabledEndpoints(task.keyId)).filter((e) => e.eventTypes.includes(event.type));
     const callbackUrl = task.params.callbackUrl && CALLBACK_EVENT_TYPES.has(event.type) ? task.params.callbackUrl : undefined;
     if (endpoints.length === 0 && !callbackUrl) return;
     const eventId = `evt_${nextUlid(event.createdAt)}`;
@@ -30,7 +31,7 @@ export function registerOutbox(service: TaskService, store: WebhookStore, opts: 
       createdAt: event.createdAt,
       giveUpAt: event.createdAt + opts.maxAgeMs,
     };
-    for (const e of endpoints) store.insertDelivery({ ...common, id: `msg_${nextUlid(event.createdAt)}`, target: e.id, url: e.url });
-    if (callbackUrl) store.insertDelivery({ ...common, id: `msg_${nextUlid(event.createdAt)}`, target: CALLBACK_TARGET, url: callbackUrl });
+    for (const e of endpoints) await s.insertDelivery({ ...common, id: `msg_${nextUlid(event.createdAt)}`, target: e.id, url: e.url });
+    if (callbackUrl) await s.insertDelivery({ ...common, id: `msg_${nextUlid(event.createdAt)}`, target: CALLBACK_TARGET, url: callbackUrl });
   });
 }

@@ -119,9 +119,12 @@ export const deliveryQuery = z.object({
  * with 400s naming the parameter. `endpointTarget` resolves an endpoint id (or throws a 404);
  * `callback` selects callback_url deliveries.
  */
-export function parseDeliveryFilter(q: { endpoint_id?: string; video_id?: string; status?: string; event_type?: string; after?: string }, endpointTarget: (id: string) => string) {
+export async function parseDeliveryFilter(
+  q: { endpoint_id?: string; video_id?: string; status?: string; event_type?: string; after?: string },
+  endpointTarget: (id: string) => Promise<string>,
+) {
   let target: string | undefined;
-  if (q.endpoint_id) target = q.endpoint_id === 'callback' ? CALLBACK_TARGET : endpointTarget(q.endpoint_id);
+  if (q.endpoint_id) target = q.endpoint_id === 'callback' ? CALLBACK_TARGET : await endpointTarget(q.endpoint_id);
   let taskId: string | undefined;
   if (q.video_id) {
     taskId = parseTaskId(q.video_id) ?? undefined;
@@ -225,7 +228,7 @@ export function webhookRoutes(gw: Gateway, deps: WebhookRouteDeps) {
         if (body.url === undefined) throw invalid('url', "Missing required parameter: 'url'.", 'missing_required_parameter');
         const url = parseWebhookUrl(body.url, 'url', net);
         const eventTypes = body.event_types === undefined ? DEFAULT_EVENT_TYPES : parseEventTypes(body.event_types);
-        const { endpoint, secret } = webhooks.createEndpoint(req.apiKey.id, {
+        const { endpoint, secret } = await webhooks.createEndpoint(req.apiKey.id, {
           name: body.name || new URL(url).host,
           url,
           eventTypes,
@@ -247,14 +250,14 @@ export function webhookRoutes(gw: Gateway, deps: WebhookRouteDeps) {
       },
       async (req, _reply, { query }) => {
         const { limit } = query;
-        const rows = webhooks.store.endpoints(req.apiKey.id, query.after, limit);
+        const rows = await webhooks.store.endpoints(req.apiKey.id, query.after, limit);
         const data = rows.slice(0, limit).map((e) => endpointView(e, now()));
         return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
       },
     );
 
     route(app, { ...key, method: 'GET', url: '/v1/webhook_endpoints/:id', summary: 'Retrieve a webhook endpoint', params: idParams, responses: { 200: endpointSchema } }, async (req, _reply, { params }) =>
-      endpointView(webhooks.endpoint(req.apiKey.id, params.id), now()),
+      endpointView(await webhooks.endpoint(req.apiKey.id, params.id), now()),
     );
 
     // The SDK updates with POST; PATCH for everyone else.
@@ -263,7 +266,7 @@ export function webhookRoutes(gw: Gateway, deps: WebhookRouteDeps) {
         app,
         { ...key, method, url: '/v1/webhook_endpoints/:id', summary: 'Update a webhook endpoint', params: idParams, body: updateEndpoint, responses: { 200: endpointSchema } },
         async (req, _reply, { params, body }) => {
-          const e = webhooks.updateEndpoint(req.apiKey.id, params.id, {
+          const e = await webhooks.updateEndpoint(req.apiKey.id, params.id, {
             name: body.name || undefined,
             url: body.url === undefined ? undefined : parseWebhookUrl(body.url, 'url', net),
             eventTypes: body.event_types === undefined ? undefined : parseEventTypes(body.event_types),
@@ -286,7 +289,7 @@ export function webhookRoutes(gw: Gateway, deps: WebhookRouteDeps) {
         responses: { 200: z.object({ id: z.string(), object: z.literal('webhook_endpoint.deleted'), deleted: z.literal(true) }) },
       },
       async (req, _reply, { params }) => {
-        webhooks.deleteEndpoint(req.apiKey.id, params.id);
+        await webhooks.deleteEndpoint(req.apiKey.id, params.id);
         return { id: params.id, object: 'webhook_endpoint.deleted', deleted: true };
       },
     );
@@ -295,7 +298,7 @@ export function webhookRoutes(gw: Gateway, deps: WebhookRouteDeps) {
       app,
       { ...key, method: 'POST', url: '/v1/webhook_endpoints/:id/rotate_secret', summary: "Rotate an endpoint's signing secret", params: idParams, body: rotate, responses: { 200: withSecret } },
       async (req, _reply, { params, body }) => {
-        const { endpoint, secret } = webhooks.rotateEndpoint(req.apiKey.id, params.id, graceOf(body));
+        const { endpoint, secret } = await webhooks.rotateEndpoint(req.apiKey.id, params.id, graceOf(body));
         return { ...endpointView(endpoint, now()), signing_secret: secret };
       },
     );
@@ -320,7 +323,7 @@ export function webhookRoutes(gw: Gateway, deps: WebhookRouteDeps) {
         },
       },
       async (req, _reply, { params }) => {
-        const e = webhooks.endpoint(req.apiKey.id, params.id);
+        const e = await webhooks.endpoint(req.apiKey.id, params.id);
         const { secret, previous } = webhooks.reveal(e);
         return {
           object: 'webhook_endpoint.secret',
@@ -354,7 +357,7 @@ export function webhookRoutes(gw: Gateway, deps: WebhookRouteDeps) {
         },
       },
       async (req, _reply, { params, body }) => {
-        const e = webhooks.endpoint(req.apiKey.id, params.id);
+        const e = await webhooks.endpoint(req.apiKey.id, params.id);
         const type = body.event_type ?? e.eventTypes[0] ?? 'video.completed';
         if (!isWebhookEventType(type)) throw invalid('event_type', `Unsupported event type '${type}'. Supported: ${WEBHOOK_EVENT_TYPES.join(', ')}.`);
         const t = now();
@@ -397,28 +400,28 @@ export function webhookRoutes(gw: Gateway, deps: WebhookRouteDeps) {
       },
       async (req, _reply, { query }) => {
         const { limit } = query;
-        const rows = webhooks.store.deliveries({
-          ...parseDeliveryFilter(query, (id) => webhooks.endpoint(req.apiKey.id, id).id),
+        const rows = await webhooks.store.deliveries({
+          ...(await parseDeliveryFilter(query, async (id) => (await webhooks.endpoint(req.apiKey.id, id)).id)),
           keyId: req.apiKey.id,
           limit,
         });
-        const data = rows.slice(0, limit).map((d) => deliveryView(d, webhooks.store.attempts(d.id)));
+        const data = await Promise.all(rows.slice(0, limit).map(async (d) => deliveryView(d, await webhooks.store.attempts(d.id))));
         return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: rows.length > limit };
       },
     );
 
     route(app, { ...key, method: 'GET', url: '/v1/webhook_deliveries/:id', summary: 'Retrieve a delivery', params: idParams, responses: { 200: deliverySchema } }, async (req, _reply, { params }) => {
-      const d = webhooks.delivery(req.apiKey.id, params.id);
-      return deliveryView(d, webhooks.store.attempts(d.id));
+      const d = await webhooks.delivery(req.apiKey.id, params.id);
+      return deliveryView(d, await webhooks.store.attempts(d.id));
     });
 
     route(
       app,
       { ...key, method: 'POST', url: '/v1/webhook_deliveries/:id/resend', summary: 'Send a delivery again', params: idParams, responses: { 200: deliverySchema } },
       async (req, _reply, { params }) => {
-        const d = webhooks.resend(req.apiKey.id, params.id);
+        const d = await webhooks.resend(req.apiKey.id, params.id);
         loop.notify();
-        return deliveryView(d, webhooks.store.attempts(d.id));
+        return deliveryView(d, await webhooks.store.attempts(d.id));
       },
     );
 
@@ -445,10 +448,10 @@ export function webhookRoutes(gw: Gateway, deps: WebhookRouteDeps) {
       updated_at: z.number().int(),
     });
     route(app, { ...key, method: 'GET', url: '/v1/callback_secret', summary: "The key's callback secret (signs callback_url deliveries)", responses: { 200: callbackSchema } }, async (req) =>
-      callbackView(webhooks.callbackSecret(req.apiKey.id), null),
+      callbackView(await webhooks.callbackSecret(req.apiKey.id), null),
     );
     route(app, { ...key, method: 'POST', url: '/v1/callback_secret/rotate', summary: "Rotate the key's callback secret", body: rotate, responses: { 200: callbackSchema } }, async (req, _reply, { body }) => {
-      const { state, secret } = webhooks.rotateCallbackSecret(req.apiKey.id, graceOf(body));
+      const { state, secret } = await webhooks.rotateCallbackSecret(req.apiKey.id, graceOf(body));
       return callbackView(state, secret);
     });
 
@@ -468,7 +471,7 @@ export function webhookRoutes(gw: Gateway, deps: WebhookRouteDeps) {
         let taskId: string | null = null;
         if (body.video_id !== undefined) {
           const id = parseTaskId(body.video_id);
-          if (!id || !gw.service.store.getVisible(id, req.apiKey.id)) throw notFound(`No video found with id '${body.video_id}'.`, 'video_id');
+          if (!id || !(await gw.service.store.getVisible(id, req.apiKey.id))) throw notFound(`No video found with id '${body.video_id}'.`, 'video_id');
           taskId = id;
         }
         const ttl = Math.min(body.ttl_seconds ?? gw.config.sse.tokenTtlSeconds, gw.config.sse.tokenTtlSeconds);

@@ -1,5 +1,4 @@
 import type { ServerResponse } from 'node:http';
-import type { Statement } from 'better-sqlite3';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, invalid } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
@@ -68,7 +67,6 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     const style = gw.config.statusStyle;
     const store = gw.service.store;
-    const originStmt: Statement = gw.db.prepare('SELECT origin FROM tasks WHERE id = ?');
     /** Open streams: the key each was opened with, and how to end it with a last word. */
     const open = new Map<ServerResponse, { keyId: string; end(last: string): void }>();
 
@@ -76,11 +74,11 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
     // looked up every keyCheckMs (one query, whichever process revoked or deleted the key), and
     // the streams of a key that is no longer valid end. EventSource reconnects and gets a 401.
     let keyCheck: NodeJS.Timeout | null = null;
-    const checkKeys = () => {
+    const checkKeys = async () => {
       if (open.size === 0) return;
       let active: Set<string>;
       try {
-        active = gw.keys.activeAmong(new Set([...open.values()].map((s) => s.keyId)));
+        active = await gw.keys.activeAmong(new Set([...open.values()].map((s) => s.keyId)));
       } catch {
         return; // the database is closing or busy: the next check catches up
       }
@@ -91,7 +89,7 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
     const track = (res: ServerResponse, stream: { keyId: string; end(last: string): void }) => {
       open.set(res, stream);
       if (!keyCheck) {
-        keyCheck = setInterval(checkKeys, opts.keyCheckMs);
+        keyCheck = setInterval(() => void checkKeys(), opts.keyCheckMs);
         keyCheck.unref();
       }
     };
@@ -111,11 +109,11 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
       keyCheck = null;
     });
 
-    const stream = (
+    const stream = async (
       req: FastifyRequest,
       reply: FastifyReply,
       o: { keyId: string; taskId?: string; origin?: Origin; after: number },
-    ): FastifyReply => {
+    ): Promise<FastifyReply> => {
       reply.hijack();
       const res = reply.raw;
       const headers: Record<string, string | string[] | number> = {};
@@ -132,14 +130,29 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
 
       const origins = new Map<string, Origin>();
       if (o.taskId && o.origin) origins.set(o.taskId, o.origin);
-      const originOf = (taskId: string): Origin => {
-        let origin = origins.get(taskId);
-        if (!origin) {
-          origin = ((originStmt.get(taskId) as { origin: Origin } | undefined)?.origin ?? 'openai');
-          if (origins.size > 10_000) origins.clear();
-          origins.set(taskId, origin);
-        }
-        return origin;
+      /** The dialect each task was created in (its public id's prefix), read once per task. */
+      const learnOrigins = async (rows: EventRow[]) => {
+        const unknown = [...new Set(rows.map((r) => r.taskId).filter((id) => !origins.has(id)))];
+        if (unknown.length === 0) return;
+        if (origins.size > 10_000) origins.clear();
+        const found = await gw.db.all<{ id: string; origin: Origin }>(`SELECT id, origin FROM tasks WHERE id IN (${unknown.map(() => '?').join(', ')})`, unknown);
+        for (const r of found) origins.set(r.id, r.origin);
+      };
+      const originOf = (taskId: string): Origin => origins.get(taskId) ?? 'openai';
+      // Rows are sent in the order they arrive, each batch once the origins of its tasks are known.
+      let sending: Promise<void> = Promise.resolve();
+      const sendInOrder = (rows: EventRow[]): Promise<void> => {
+        sending = sending
+          .then(async () => {
+            if (ended) return;
+            await learnOrigins(rows);
+            send(rows);
+          })
+          .catch((err: unknown) => {
+            req.log.error({ err }, 'event stream failed');
+            finish();
+          });
+        return sending;
       };
 
       let last = o.after;
@@ -171,14 +184,7 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
           if (o.taskId && TERMINAL_TYPES.has(row.type)) finish();
         }
       };
-      const unsubscribe = opts.hub.subscribe({
-        keyId: o.keyId,
-        taskId: o.taskId,
-        deliver: (rows) => {
-          if (backlogDone) send(rows);
-          else buffered.push(...rows);
-        },
-      });
+      let unsubscribe = () => {};
       const heartbeat = setInterval(() => {
         if (Date.now() - lastWrite >= opts.heartbeatMs / 2) write(': ping\n\n');
       }, opts.heartbeatMs);
@@ -196,13 +202,23 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
 
       write(`retry: ${RETRY_MS}\n: connected\n\n`);
       try {
-        for (;;) {
-          const rows = o.taskId ? store.eventsForTask(o.taskId, last, PAGE) : store.eventsForKey(o.keyId, last, PAGE);
-          send(rows);
-          if (ended || rows.length < PAGE) break;
+        unsubscribe = await opts.hub.subscribe({
+          keyId: o.keyId,
+          taskId: o.taskId,
+          deliver: (rows) => {
+            if (backlogDone) void sendInOrder(rows);
+            else buffered.push(...rows);
+          },
+        });
+        if (ended) unsubscribe();
+        for (let after = last; !ended; ) {
+          const rows = o.taskId ? await store.eventsForTask(o.taskId, after, PAGE) : await store.eventsForKey(o.keyId, after, PAGE);
+          await sendInOrder(rows);
+          if (rows.length < PAGE) break;
+          after = rows[rows.length - 1]!.seq;
         }
         backlogDone = true;
-        send(buffered.sort((a, b) => a.seq - b.seq));
+        await sendInOrder(buffered.sort((a, b) => a.seq - b.seq));
         buffered.length = 0;
       } catch (err) {
         req.log.error({ err }, 'event stream failed');
@@ -224,11 +240,11 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
         responses: { 200: { description: 'The event stream.', media: ['text/event-stream'] }, 204: { description: 'The video has ended and every event was sent.' } },
       },
       async (req, reply, { params, query }) => {
-        const task = visibleTask(gw, req, params.id);
+        const task = await visibleTask(gw, req, params.id);
         const grant = opts.grantOf(req);
         if (grant?.taskId && grant.taskId !== task.id) throw scopeError(grant);
         const after = lastEventId(req, query.last_event_id);
-        if (after !== null && TERMINAL.has(task.status) && store.eventsForTask(task.id, after, 1).length === 0) {
+        if (after !== null && TERMINAL.has(task.status) && (await store.eventsForTask(task.id, after, 1)).length === 0) {
           return reply.code(204).send();
         }
         return stream(req, reply, { keyId: req.apiKey.id, taskId: task.id, origin: task.origin, after: after ?? 0 });
@@ -248,7 +264,7 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
       async (req, reply, { query }) => {
         const grant = opts.grantOf(req);
         if (grant?.taskId) throw scopeError(grant);
-        const after = lastEventId(req, query.last_event_id) ?? opts.hub.latestSeq();
+        const after = lastEventId(req, query.last_event_id) ?? (await opts.hub.latestSeq());
         return stream(req, reply, { keyId: req.apiKey.id, after });
       },
     );

@@ -1,4 +1,4 @@
-import type { Db } from '../store/db.js';
+import type { Sql, Tx } from '../store/sql.js';
 
 /** All SQL about webhook endpoints, callback secrets, deliveries (the outbox) and attempts. */
 
@@ -140,150 +140,152 @@ const toAttempt = (r: Row): Attempt => ({
   responseBody: r.response_body as string | null,
 });
 
-export class WebhookStore {
-  private readonly s;
-
-  constructor(private readonly db: Db) {
-    this.s = {
-      insertEndpoint: db.prepare(`INSERT INTO webhook_endpoints
+const SQL = {
+  insertEndpoint: `INSERT INTO webhook_endpoints
         (id, key_id, name, url, event_types, enabled, secret_sealed, secret_hint, created_at, updated_at)
-        VALUES (@id, @keyId, @name, @url, @eventTypes, @enabled, @secretSealed, @secretHint, @createdAt, @updatedAt)`),
-      endpoint: db.prepare('SELECT * FROM webhook_endpoints WHERE id = ?'),
-      endpointOfKey: db.prepare('SELECT * FROM webhook_endpoints WHERE id = ? AND key_id = ?'),
-      endpointsDesc: db.prepare('SELECT * FROM webhook_endpoints WHERE key_id = ? AND id < ? ORDER BY id DESC LIMIT ?'),
-      enabledEndpoints: db.prepare('SELECT * FROM webhook_endpoints WHERE key_id = ? AND enabled = 1'),
-      countEndpoints: db.prepare('SELECT COUNT(*) AS n FROM webhook_endpoints WHERE key_id = ?'),
-      deleteEndpoint: db.prepare('DELETE FROM webhook_endpoints WHERE id = ? AND key_id = ?'),
-      rotateEndpoint: db.prepare(`UPDATE webhook_endpoints SET secret_sealed = @secretSealed, secret_hint = @secretHint,
-        previous_secret_sealed = @previousSecretSealed, previous_expires_at = @previousExpiresAt, updated_at = @now WHERE id = @id`),
-      cancelPendingOf: db.prepare(`UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL, lease_owner = NULL,
-        lease_until = NULL, last_error = @reason, updated_at = @now WHERE target = @target AND status = 'pending'`),
-
-      callbackSecret: db.prepare('SELECT * FROM callback_secrets WHERE key_id = ?'),
-      insertCallbackSecret: db.prepare(`INSERT OR IGNORE INTO callback_secrets (key_id, secret_sealed, secret_hint, created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?)`),
-      rotateCallbackSecret: db.prepare(`UPDATE callback_secrets SET secret_sealed = @secretSealed, secret_hint = @secretHint,
-        previous_secret_sealed = @previousSecretSealed, previous_expires_at = @previousExpiresAt, updated_at = @now WHERE key_id = @keyId`),
-
-      insertDelivery: db.prepare(`INSERT OR IGNORE INTO webhook_deliveries
+        VALUES (@id, @keyId, @name, @url, @eventTypes, @enabled, @secretSealed, @secretHint, @createdAt, @updatedAt)`,
+  endpoint: 'SELECT * FROM webhook_endpoints WHERE id = ?',
+  endpointOfKey: 'SELECT * FROM webhook_endpoints WHERE id = ? AND key_id = ?',
+  endpointsDesc: 'SELECT * FROM webhook_endpoints WHERE key_id = ? AND id < ? ORDER BY id DESC LIMIT ?',
+  enabledEndpoints: 'SELECT * FROM webhook_endpoints WHERE key_id = ? AND enabled = 1',
+  countEndpoints: 'SELECT COUNT(*) AS n FROM webhook_endpoints WHERE key_id = ?',
+  deleteEndpoint: 'DELETE FROM webhook_endpoints WHERE id = ? AND key_id = ?',
+  rotateEndpoint: `UPDATE webhook_endpoints SET secret_sealed = @secretSealed, secret_hint = @secretHint,
+        previous_secret_sealed = @previousSecretSealed, previous_expires_at = @previousExpiresAt, updated_at = @now WHERE id = @id`,
+  cancelPendingOf: `UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL, lease_owner = NULL,
+        lease_until = NULL, last_error = @reason, updated_at = @now WHERE target = @target AND status = 'pending'`,
+  callbackSecret: 'SELECT * FROM callback_secrets WHERE key_id = ?',
+  insertCallbackSecret: `INSERT INTO callback_secrets (key_id, secret_sealed, secret_hint, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING`,
+  rotateCallbackSecret: `UPDATE callback_secrets SET secret_sealed = @secretSealed, secret_hint = @secretHint,
+        previous_secret_sealed = @previousSecretSealed, previous_expires_at = @previousExpiresAt, updated_at = @now WHERE key_id = @keyId`,
+  insertDelivery: `INSERT INTO webhook_deliveries
         (id, key_id, target, url, task_id, event_seq, event_id, event_type, payload, status, attempts, next_attempt_at, give_up_at, created_at, updated_at)
-        VALUES (@id, @keyId, @target, @url, @taskId, @eventSeq, @eventId, @eventType, @payload, 'pending', 0, @createdAt, @giveUpAt, @createdAt, @createdAt)`),
-      delivery: db.prepare('SELECT * FROM webhook_deliveries WHERE id = ?'),
-      deliveryOfKey: db.prepare('SELECT * FROM webhook_deliveries WHERE id = ? AND key_id = ?'),
-      due: db.prepare(`SELECT d.* FROM webhook_deliveries d
+        VALUES (@id, @keyId, @target, @url, @taskId, @eventSeq, @eventId, @eventType, @payload, 'pending', 0, @createdAt, @giveUpAt, @createdAt, @createdAt)
+        ON CONFLICT DO NOTHING`,
+  delivery: 'SELECT * FROM webhook_deliveries WHERE id = ?',
+  deliveryOfKey: 'SELECT * FROM webhook_deliveries WHERE id = ? AND key_id = ?',
+  due: `SELECT d.* FROM webhook_deliveries d
         LEFT JOIN webhook_endpoints e ON e.id = d.target
         WHERE d.status = 'pending' AND d.next_attempt_at <= @now AND (d.lease_until IS NULL OR d.lease_until < @now)
           AND (d.target = 'callback' OR e.id IS NULL OR e.enabled = 1)
           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
                           WHERE p.task_id = d.task_id AND p.target = d.target AND p.status = 'pending' AND p.event_seq < d.event_seq)
-        ORDER BY d.next_attempt_at LIMIT @limit`),
-      lease: db.prepare(`UPDATE webhook_deliveries SET lease_owner = @owner, lease_until = @until
+        ORDER BY d.next_attempt_at LIMIT @limit`,
+  lease: `UPDATE webhook_deliveries SET lease_owner = @owner, lease_until = @until
         WHERE id = @id AND status = 'pending' AND attempts = @attempts AND next_attempt_at <= @now
-          AND (lease_until IS NULL OR lease_until < @now)`),
-      finish: db.prepare(`UPDATE webhook_deliveries SET status = @status, attempts = attempts + 1, next_attempt_at = @next,
+          AND (lease_until IS NULL OR lease_until < @now)`,
+  finish: `UPDATE webhook_deliveries SET status = @status, attempts = attempts + 1, next_attempt_at = @next,
         lease_owner = NULL, lease_until = NULL, last_status = @code, last_error = @error,
         delivered_at = COALESCE(@deliveredAt, delivered_at), updated_at = @now
-        WHERE id = @id AND lease_owner = @owner`),
-      release: db.prepare('UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?'),
-      cancel: db.prepare(`UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL,
-        last_error = ?, updated_at = ? WHERE id = ? AND lease_owner = ?`),
-      resend: db.prepare(`UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = @now, give_up_at = @giveUpAt,
-        updated_at = @now WHERE id = @id`),
-      nextDue: db.prepare(`SELECT MIN(next_attempt_at) AS t FROM webhook_deliveries WHERE status = 'pending'`),
-      backlog: db.prepare(`SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_deliveries WHERE status = 'pending'`),
-      leaseOwners: db.prepare(`SELECT DISTINCT lease_owner AS owner FROM webhook_deliveries WHERE status = 'pending' AND lease_owner IS NOT NULL`),
-      dropLeases: db.prepare(`UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL WHERE status = 'pending' AND lease_owner = ?`),
-      insertAttempt: db.prepare(`INSERT INTO webhook_attempts (delivery_id, attempt, url, started_at, duration_ms, status_code, error, response_body)
-        VALUES (@deliveryId, @attempt, @url, @startedAt, @durationMs, @statusCode, @error, @responseBody)`),
-      attempts: db.prepare('SELECT * FROM webhook_attempts WHERE delivery_id = ? ORDER BY id'),
-      oldFinished: db.prepare(`SELECT id FROM webhook_deliveries WHERE status <> 'pending' AND updated_at < ? LIMIT ?`),
-      deleteDelivery: db.prepare('DELETE FROM webhook_deliveries WHERE id = ?'),
-      deleteAttempts: db.prepare('DELETE FROM webhook_attempts WHERE delivery_id = ?'),
-    };
+        WHERE id = @id AND lease_owner = @owner`,
+  release: 'UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?',
+  cancel: `UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL,
+        last_error = ?, updated_at = ? WHERE id = ? AND lease_owner = ?`,
+  resend: `UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = @now, give_up_at = @giveUpAt,
+        updated_at = @now WHERE id = @id`,
+  nextDue: `SELECT MIN(next_attempt_at) AS t FROM webhook_deliveries WHERE status = 'pending'`,
+  backlog: `SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_deliveries WHERE status = 'pending'`,
+  leaseOwners: `SELECT DISTINCT lease_owner AS owner FROM webhook_deliveries WHERE status = 'pending' AND lease_owner IS NOT NULL`,
+  dropLeases: `UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL WHERE status = 'pending' AND lease_owner = ?`,
+  insertAttempt: `INSERT INTO webhook_attempts (delivery_id, attempt, url, started_at, duration_ms, status_code, error, response_body)
+        VALUES (@deliveryId, @attempt, @url, @startedAt, @durationMs, @statusCode, @error, @responseBody)`,
+  attempts: 'SELECT * FROM webhook_attempts WHERE delivery_id = ? ORDER BY id',
+  oldFinished: `SELECT id FROM webhook_deliveries WHERE status <> 'pending' AND updated_at < ? LIMIT ?`,
+  deleteDelivery: 'DELETE FROM webhook_deliveries WHERE id = ?',
+  deleteAttempts: 'DELETE FROM webhook_attempts WHERE delivery_id = ?',
+};
+
+export class WebhookStore {
+  constructor(private readonly q: Sql) {}
+
+  /** This store inside a transaction. */
+  in(tx: Tx): WebhookStore {
+    return new WebhookStore(tx);
   }
 
   // ---- endpoints ----
 
-  insertEndpoint(e: Endpoint): void {
-    this.s.insertEndpoint.run({ ...e, eventTypes: JSON.stringify(e.eventTypes), enabled: e.enabled ? 1 : 0 });
+  async insertEndpoint(e: Endpoint): Promise<void> {
+    (await this.q.run(SQL.insertEndpoint, { ...e, eventTypes: JSON.stringify(e.eventTypes), enabled: e.enabled ? 1 : 0 }));
   }
 
-  endpoint(id: string, keyId?: string): Endpoint | undefined {
-    const r = (keyId === undefined ? this.s.endpoint.get(id) : this.s.endpointOfKey.get(id, keyId)) as Row | undefined;
+  async endpoint(id: string, keyId?: string): Promise<Endpoint | undefined> {
+    const r = (keyId === undefined ? (await this.q.get(SQL.endpoint, [id])) : (await this.q.get(SQL.endpointOfKey, [id, keyId]))) as Row | undefined;
     return r && toEndpoint(r);
   }
 
   /** Newest first; limit + 1 rows at most so the caller can tell has_more. */
-  endpoints(keyId: string, after: string | undefined, limit: number): Endpoint[] {
-    return (this.s.endpointsDesc.all(keyId, after ?? '\uffff', limit + 1) as Row[]).map(toEndpoint);
+  async endpoints(keyId: string, after: string | undefined, limit: number): Promise<Endpoint[]> {
+    return ((await this.q.all(SQL.endpointsDesc, [keyId, after ?? '\uffff', limit + 1])) as Row[]).map(toEndpoint);
   }
 
   /** Endpoints of every key (or one), newest first; limit + 1 rows at most. For operators. */
-  allEndpoints(keyId: string | undefined, after: string | undefined, limit: number): Endpoint[] {
+  async allEndpoints(keyId: string | undefined, after: string | undefined, limit: number): Promise<Endpoint[]> {
     const sql = `SELECT * FROM webhook_endpoints WHERE id < ?${keyId === undefined ? '' : ' AND key_id = ?'} ORDER BY id DESC LIMIT ?`;
     const params = keyId === undefined ? [after ?? '\uffff', limit + 1] : [after ?? '\uffff', keyId, limit + 1];
-    return (this.db.prepare(sql).all(...params) as Row[]).map(toEndpoint);
+    return (await this.q.all<Row>(sql, params)).map(toEndpoint);
   }
 
-  enabledEndpoints(keyId: string): Endpoint[] {
-    return (this.s.enabledEndpoints.all(keyId) as Row[]).map(toEndpoint);
+  async enabledEndpoints(keyId: string): Promise<Endpoint[]> {
+    return ((await this.q.all(SQL.enabledEndpoints, [keyId])) as Row[]).map(toEndpoint);
   }
 
-  countEndpoints(keyId: string): number {
-    return (this.s.countEndpoints.get(keyId) as { n: number }).n;
+  async countEndpoints(keyId: string): Promise<number> {
+    return ((await this.q.get(SQL.countEndpoints, [keyId])) as { n: number }).n;
   }
 
-  updateEndpoint(id: string, patch: { name?: string; url?: string; eventTypes?: string[]; enabled?: boolean }, now: number): void {
+  async updateEndpoint(id: string, patch: { name?: string; url?: string; eventTypes?: string[]; enabled?: boolean }, now: number): Promise<void> {
     const cols: Record<string, string | number> = { updated_at: now };
     if (patch.name !== undefined) cols.name = patch.name;
     if (patch.url !== undefined) cols.url = patch.url;
     if (patch.eventTypes !== undefined) cols.event_types = JSON.stringify(patch.eventTypes);
     if (patch.enabled !== undefined) cols.enabled = patch.enabled ? 1 : 0;
     const names = Object.keys(cols);
-    this.db.prepare(`UPDATE webhook_endpoints SET ${names.map((c) => `${c} = @${c}`).join(', ')} WHERE id = @id`).run({ ...cols, id });
+    await this.q.run(`UPDATE webhook_endpoints SET ${names.map((c) => `${c} = @${c}`).join(', ')} WHERE id = @id`, { ...cols, id });
   }
 
-  rotateEndpointSecret(id: string, next: { secretSealed: string; secretHint: string; previousSecretSealed: string | null; previousExpiresAt: number | null }, now: number): void {
-    this.s.rotateEndpoint.run({ ...next, id, now });
+  async rotateEndpointSecret(id: string, next: { secretSealed: string; secretHint: string; previousSecretSealed: string | null; previousExpiresAt: number | null }, now: number): Promise<void> {
+    (await this.q.run(SQL.rotateEndpoint, { ...next, id, now }));
   }
 
   /** Delete an endpoint; its pending deliveries are cancelled (kept for the record). */
-  deleteEndpoint(id: string, keyId: string, now: number): boolean {
-    if (this.s.deleteEndpoint.run(id, keyId).changes === 0) return false;
-    this.s.cancelPendingOf.run({ target: id, reason: 'the endpoint was deleted', now });
+  async deleteEndpoint(id: string, keyId: string, now: number): Promise<boolean> {
+    if ((await this.q.run(SQL.deleteEndpoint, [id, keyId] )) === 0) return false;
+    (await this.q.run(SQL.cancelPendingOf, { target: id, reason: 'the endpoint was deleted', now }));
     return true;
   }
 
   // ---- callback secrets ----
 
-  callbackSecret(keyId: string): CallbackSecret | undefined {
-    const r = this.s.callbackSecret.get(keyId) as Row | undefined;
+  async callbackSecret(keyId: string): Promise<CallbackSecret | undefined> {
+    const r = (await this.q.get(SQL.callbackSecret, [keyId])) as Row | undefined;
     return r && toCallbackSecret(r);
   }
 
   /** Insert a key's callback secret unless one exists (a concurrent insert wins); returns the stored one. */
-  ensureCallbackSecret(keyId: string, secretSealed: string, secretHint: string, now: number): CallbackSecret {
-    this.s.insertCallbackSecret.run(keyId, secretSealed, secretHint, now, now);
-    return this.callbackSecret(keyId)!;
+  async ensureCallbackSecret(keyId: string, secretSealed: string, secretHint: string, now: number): Promise<CallbackSecret> {
+    (await this.q.run(SQL.insertCallbackSecret, [keyId, secretSealed, secretHint, now, now]));
+    return (await this.callbackSecret(keyId))!;
   }
 
-  rotateCallbackSecret(keyId: string, next: { secretSealed: string; secretHint: string; previousSecretSealed: string | null; previousExpiresAt: number | null }, now: number): void {
-    this.s.rotateCallbackSecret.run({ ...next, keyId, now });
+  async rotateCallbackSecret(keyId: string, next: { secretSealed: string; secretHint: string; previousSecretSealed: string | null; previousExpiresAt: number | null }, now: number): Promise<void> {
+    (await this.q.run(SQL.rotateCallbackSecret, { ...next, keyId, now }));
   }
 
   // ---- deliveries ----
 
-  insertDelivery(d: Pick<Delivery, 'id' | 'keyId' | 'target' | 'url' | 'taskId' | 'eventSeq' | 'eventId' | 'eventType' | 'payload' | 'createdAt' | 'giveUpAt'>): void {
-    this.s.insertDelivery.run(d);
+  async insertDelivery(d: Pick<Delivery, 'id' | 'keyId' | 'target' | 'url' | 'taskId' | 'eventSeq' | 'eventId' | 'eventType' | 'payload' | 'createdAt' | 'giveUpAt'>): Promise<void> {
+    (await this.q.run(SQL.insertDelivery, d));
   }
 
-  delivery(id: string, keyId?: string): Delivery | undefined {
-    const r = (keyId === undefined ? this.s.delivery.get(id) : this.s.deliveryOfKey.get(id, keyId)) as Row | undefined;
+  async delivery(id: string, keyId?: string): Promise<Delivery | undefined> {
+    const r = (keyId === undefined ? (await this.q.get(SQL.delivery, [id])) : (await this.q.get(SQL.deliveryOfKey, [id, keyId]))) as Row | undefined;
     return r && toDelivery(r);
   }
 
   /** Deliveries (of a key, or of all keys), newest first; limit + 1 rows at most. */
-  deliveries(f: DeliveryFilter): Delivery[] {
+  async deliveries(f: DeliveryFilter): Promise<Delivery[]> {
     const conds = ['id < @before'];
     if (f.keyId !== undefined) conds.push('key_id = @keyId');
     if (f.target !== undefined) conds.push('target = @target');
@@ -291,28 +293,28 @@ export class WebhookStore {
     if (f.status !== undefined) conds.push('status = @status');
     if (f.eventType !== undefined) conds.push('event_type = @eventType');
     const sql = `SELECT * FROM webhook_deliveries WHERE ${conds.join(' AND ')} ORDER BY id DESC LIMIT @limit`;
-    return (this.db.prepare(sql).all({ ...f, before: f.before ?? '\uffff', limit: f.limit + 1 }) as Row[]).map(toDelivery);
+    return ((await this.q.all(sql, { ...f, before: f.before ?? '\uffff', limit: f.limit + 1 })) as Row[]).map(toDelivery);
   }
 
   /** Due deliveries in due order; only the earliest pending one per (task, target). */
-  due(now: number, limit: number): Delivery[] {
-    return (this.s.due.all({ now, limit }) as Row[]).map(toDelivery);
+  async due(now: number, limit: number): Promise<Delivery[]> {
+    return ((await this.q.all(SQL.due, { now, limit })) as Row[]).map(toDelivery);
   }
 
   /** Take the lease of a due delivery still as it was read (same attempt count), unless someone holds it. */
-  lease(d: Pick<Delivery, 'id' | 'attempts'>, owner: string, now: number, until: number): boolean {
-    return this.s.lease.run({ id: d.id, attempts: d.attempts, owner, now, until }).changes === 1;
+  async lease(d: Pick<Delivery, 'id' | 'attempts'>, owner: string, now: number, until: number): Promise<boolean> {
+    return (await this.q.run(SQL.lease, { id: d.id, attempts: d.attempts, owner, now, until })) === 1;
   }
 
   /** Record an attempt and the delivery's new state, if `owner` still holds the lease. */
-  finish(
+  async finish(
     d: Delivery,
     owner: string,
     outcome: { status: DeliveryStatus; next: number | null; deliveredAt: number | null; now: number },
     attempt: Omit<Attempt, 'deliveryId' | 'attempt'>,
-  ): boolean {
+  ): Promise<boolean> {
     const changed =
-      this.s.finish.run({
+      (await this.q.run(SQL.finish, {
         id: d.id,
         owner,
         status: outcome.status,
@@ -321,52 +323,52 @@ export class WebhookStore {
         error: attempt.error,
         deliveredAt: outcome.deliveredAt,
         now: outcome.now,
-      }).changes === 1;
-    if (changed) this.s.insertAttempt.run({ ...attempt, deliveryId: d.id, attempt: d.attempts + 1 });
+      })) === 1;
+    if (changed) (await this.q.run(SQL.insertAttempt, { ...attempt, deliveryId: d.id, attempt: d.attempts + 1 }));
     return changed;
   }
 
-  release(id: string, owner: string): void {
-    this.s.release.run(id, owner);
+  async release(id: string, owner: string): Promise<void> {
+    (await this.q.run(SQL.release, [id, owner]));
   }
 
-  cancel(id: string, owner: string, reason: string, now: number): void {
-    this.s.cancel.run(reason, now, id, owner);
+  async cancel(id: string, owner: string, reason: string, now: number): Promise<void> {
+    (await this.q.run(SQL.cancel, [reason, now, id, owner]));
   }
 
   /** Make a delivery due now again (same webhook-id), retried for maxAge from now. */
-  resend(id: string, now: number, giveUpAt: number): void {
-    this.s.resend.run({ id, now, giveUpAt });
+  async resend(id: string, now: number, giveUpAt: number): Promise<void> {
+    (await this.q.run(SQL.resend, { id, now, giveUpAt }));
   }
 
-  nextDueAt(): number | null {
-    return (this.s.nextDue.get() as { t: number | null }).t;
+  async nextDueAt(): Promise<number | null> {
+    return ((await this.q.get(SQL.nextDue)) as { t: number | null }).t;
   }
 
   /** Deliveries waiting to be sent or retried, and when the oldest of them was created (metrics). */
-  backlog(): { pending: number; oldestCreatedAt: number | null } {
-    const r = this.s.backlog.get() as { n: number; oldest: number | null };
+  async backlog(): Promise<{ pending: number; oldestCreatedAt: number | null }> {
+    const r = (await this.q.get(SQL.backlog)) as { n: number; oldest: number | null };
     return { pending: r.n, oldestCreatedAt: r.oldest };
   }
 
-  leaseOwners(): string[] {
-    return (this.s.leaseOwners.all() as { owner: string }[]).map((r) => r.owner);
+  async leaseOwners(): Promise<string[]> {
+    return ((await this.q.all(SQL.leaseOwners)) as { owner: string }[]).map((r) => r.owner);
   }
 
-  dropLeasesOf(owner: string): number {
-    return this.s.dropLeases.run(owner).changes;
+  async dropLeasesOf(owner: string): Promise<number> {
+    return (await this.q.run(SQL.dropLeases, [owner] ));
   }
 
-  attempts(deliveryId: string): Attempt[] {
-    return (this.s.attempts.all(deliveryId) as Row[]).map(toAttempt);
+  async attempts(deliveryId: string): Promise<Attempt[]> {
+    return ((await this.q.all(SQL.attempts, [deliveryId])) as Row[]).map(toAttempt);
   }
 
   /** Delete finished deliveries (and their attempts) last changed before `before`; returns how many. */
-  purgeFinished(before: number, limit: number): number {
-    const ids = (this.s.oldFinished.all(before, limit) as { id: string }[]).map((r) => r.id);
+  async purgeFinished(before: number, limit: number): Promise<number> {
+    const ids = ((await this.q.all(SQL.oldFinished, [before, limit])) as { id: string }[]).map((r) => r.id);
     for (const id of ids) {
-      this.s.deleteAttempts.run(id);
-      this.s.deleteDelivery.run(id);
+      (await this.q.run(SQL.deleteAttempts, [id]));
+      (await this.q.run(SQL.deleteDelivery, [id]));
     }
     return ids.length;
   }

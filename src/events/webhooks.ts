@@ -1,7 +1,6 @@
 import { ulid } from 'ulid';
 import { ApiError, conflict, notFound } from '../core/errors.js';
-import type { Db } from '../store/db.js';
-import { writeTx } from '../store/db.js';
+import type { Database } from '../store/sql.js';
 import type { Secrets } from '../util/secrets.js';
 import { newSigningSecret, secretHint } from './signing.js';
 import type { CallbackSecret, Delivery, Endpoint } from './store.js';
@@ -40,7 +39,7 @@ export class WebhookService {
   readonly store: WebhookStore;
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Database,
     private readonly secrets: Secrets,
     private readonly opts: { now: () => number; maxAgeMs: number },
   ) {
@@ -54,7 +53,7 @@ export class WebhookService {
   // ---- endpoints ----
 
   /** Create an endpoint; returns it with its new secret (shown in full this once). */
-  createEndpoint(keyId: string, input: EndpointInput): { endpoint: Endpoint; secret: string } {
+  async createEndpoint(keyId: string, input: EndpointInput): Promise<{ endpoint: Endpoint; secret: string }> {
     const now = this.now();
     const secret = newSigningSecret();
     const endpoint: Endpoint = {
@@ -71,8 +70,11 @@ export class WebhookService {
       createdAt: now,
       updatedAt: now,
     };
-    writeTx(this.db, () => {
-      if (this.store.countEndpoints(keyId) >= MAX_ENDPOINTS_PER_KEY) {
+    await this.db.transaction(async (tx) => {
+      const store = this.store.in(tx);
+      // The key's row, locked (PostgreSQL) until this commits, so that concurrent creates count one after the other.
+      await tx.run('UPDATE api_keys SET inflight = inflight WHERE id = ?', [keyId]);
+      if ((await store.countEndpoints(keyId)) >= MAX_ENDPOINTS_PER_KEY) {
         throw new ApiError({
           status: 400,
           type: 'invalid_request_error',
@@ -81,27 +83,27 @@ export class WebhookService {
           message: `This key already has ${MAX_ENDPOINTS_PER_KEY} webhook endpoints, the most it may have. Delete one first.`,
         });
       }
-      this.store.insertEndpoint(endpoint);
+      await store.insertEndpoint(endpoint);
     });
     return { endpoint, secret };
   }
 
   /** The caller's endpoint, or a 404 naming it. */
-  endpoint(keyId: string, id: string): Endpoint {
-    const e = this.store.endpoint(id, keyId);
+  async endpoint(keyId: string, id: string): Promise<Endpoint> {
+    const e = await this.store.endpoint(id, keyId);
     if (!e) throw notFound(`No webhook endpoint found with id '${id}'.`, 'webhook_endpoint_id');
     return e;
   }
 
-  updateEndpoint(keyId: string, id: string, patch: Partial<EndpointInput>): Endpoint {
-    this.endpoint(keyId, id);
-    this.store.updateEndpoint(id, patch, this.now());
+  async updateEndpoint(keyId: string, id: string, patch: Partial<EndpointInput>): Promise<Endpoint> {
+    await this.endpoint(keyId, id);
+    await this.store.updateEndpoint(id, patch, this.now());
     return this.endpoint(keyId, id);
   }
 
-  deleteEndpoint(keyId: string, id: string): void {
-    this.endpoint(keyId, id);
-    writeTx(this.db, () => this.store.deleteEndpoint(id, keyId, this.now()));
+  async deleteEndpoint(keyId: string, id: string): Promise<void> {
+    await this.endpoint(keyId, id);
+    await this.db.transaction((tx) => this.store.in(tx).deleteEndpoint(id, keyId, this.now()));
   }
 
   /**
@@ -109,12 +111,12 @@ export class WebhookService {
    * every delivery (retries included) is signed with both, so no receiver rejects one while it
    * switches. A second rotation within the grace period drops the oldest secret.
    */
-  rotateEndpoint(keyId: string, id: string, graceMs: number): { endpoint: Endpoint; secret: string } {
-    const e = this.endpoint(keyId, id);
+  async rotateEndpoint(keyId: string, id: string, graceMs: number): Promise<{ endpoint: Endpoint; secret: string }> {
+    const e = await this.endpoint(keyId, id);
     const now = this.now();
     const { secret, next } = this.rotation(e, graceMs, now);
-    this.store.rotateEndpointSecret(id, next, now);
-    return { endpoint: this.endpoint(keyId, id), secret };
+    await this.store.rotateEndpointSecret(id, next, now);
+    return { endpoint: await this.endpoint(keyId, id), secret };
   }
 
   /** The secrets an endpoint signs with now: current first, then the previous one in its grace period. */
@@ -145,46 +147,46 @@ export class WebhookService {
 
   // ---- callback secret (one per key, signs callback_url deliveries) ----
 
-  callbackSecret(keyId: string): CallbackSecret {
-    const existing = this.store.callbackSecret(keyId);
+  async callbackSecret(keyId: string): Promise<CallbackSecret> {
+    const existing = await this.store.callbackSecret(keyId);
     if (existing) return existing;
     const secret = newSigningSecret();
-    return writeTx(this.db, () => this.store.ensureCallbackSecret(keyId, this.secrets.seal(secret), secretHint(secret), this.now()));
+    return this.db.transaction((tx) => this.store.in(tx).ensureCallbackSecret(keyId, this.secrets.seal(secret), secretHint(secret), this.now()));
   }
 
-  rotateCallbackSecret(keyId: string, graceMs: number): { state: CallbackSecret; secret: string } {
-    const current = this.callbackSecret(keyId);
+  async rotateCallbackSecret(keyId: string, graceMs: number): Promise<{ state: CallbackSecret; secret: string }> {
+    const current = await this.callbackSecret(keyId);
     const now = this.now();
     const { secret, next } = this.rotation(current, graceMs, now);
-    this.store.rotateCallbackSecret(keyId, next, now);
-    return { state: this.store.callbackSecret(keyId)!, secret };
+    await this.store.rotateCallbackSecret(keyId, next, now);
+    return { state: (await this.store.callbackSecret(keyId))!, secret };
   }
 
   // ---- deliveries ----
 
   /** Where a delivery goes now (an endpoint's current URL and secrets) and with which secrets. */
-  targetFor(d: Delivery, now = this.now()): Target {
-    if (d.target === CALLBACK_TARGET) return { kind: 'send', url: d.url, secrets: this.activeSecrets(this.callbackSecret(d.keyId), now) };
-    const e = this.store.endpoint(d.target);
+  async targetFor(d: Delivery, now = this.now()): Promise<Target> {
+    if (d.target === CALLBACK_TARGET) return { kind: 'send', url: d.url, secrets: this.activeSecrets(await this.callbackSecret(d.keyId), now) };
+    const e = await this.store.endpoint(d.target);
     if (!e) return { kind: 'cancel', reason: 'the endpoint was deleted' };
     if (!e.enabled) return { kind: 'skip' };
     return { kind: 'send', url: e.url, secrets: this.activeSecrets(e, now) };
   }
 
-  delivery(keyId: string, id: string): Delivery {
-    const d = this.store.delivery(id, keyId);
+  async delivery(keyId: string, id: string): Promise<Delivery> {
+    const d = await this.store.delivery(id, keyId);
     if (!d) throw notFound(`No webhook delivery found with id '${id}'.`, 'delivery_id');
     return d;
   }
 
   /** Send a delivery again with the same webhook-id (a new attempt), retried as usual from now. */
-  resend(keyId: string, id: string): Delivery {
-    const d = this.delivery(keyId, id);
-    if (d.status === 'cancelled' || (d.target !== CALLBACK_TARGET && !this.store.endpoint(d.target))) {
+  async resend(keyId: string, id: string): Promise<Delivery> {
+    const d = await this.delivery(keyId, id);
+    if (d.status === 'cancelled' || (d.target !== CALLBACK_TARGET && !(await this.store.endpoint(d.target)))) {
       throw conflict(`Delivery ${id} cannot be re-sent: its webhook endpoint was deleted.`, 'endpoint_deleted');
     }
     const now = this.now();
-    this.store.resend(id, now, now + this.opts.maxAgeMs);
+    await this.store.resend(id, now, now + this.opts.maxAgeMs);
     return this.delivery(keyId, id);
   }
 }

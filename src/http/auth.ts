@@ -31,7 +31,7 @@ export interface AccessOptions {
   defaultRpm: number;
   now: () => number;
   /** Resolves a stream token to its key on routes with `config.streamToken` (undefined: not one). */
-  streamAuth?: (token: string, req: FastifyRequest) => ApiKey | undefined;
+  streamAuth?: (token: string, req: FastifyRequest) => Promise<ApiKey | undefined> | undefined;
 }
 
 function queryToken(req: FastifyRequest): string | undefined {
@@ -84,13 +84,22 @@ function authorize(req: FastifyRequest, reply: FastifyReply, o: AccessOptions): 
       "You didn't provide an API key. Provide your vidgate API key in an Authorization header using Bearer auth (Authorization: Bearer YOUR_KEY).",
     );
   }
-  const key = streamAuth?.(token, req) ?? o.keys.authenticate(token);
-  if (!key) {
-    const shown = token.length > 12 ? `${token.slice(0, 8)}…${token.slice(-4)}` : '***';
-    throw unauthorized(`Incorrect API key provided: ${shown}. Create a key with \`npx vidgate key create\` or ask the operator of this gateway.`);
-  }
-  req.apiKey = key;
+  // A key already in memory is checked without a promise; others are read from the database.
+  const cached = o.keys.cached(token);
+  if (cached) return admit(req, reply, o, cached);
+  const lookup = streamAuth?.(token, req) ?? o.keys.authenticate(token);
+  return lookup.then((key) => {
+    if (!key) {
+      const shown = token.length > 12 ? `${token.slice(0, 8)}…${token.slice(-4)}` : '***';
+      throw unauthorized(`Incorrect API key provided: ${shown}. Create a key with \`npx vidgate key create\` or ask the operator of this gateway.`);
+    }
+    return admit(req, reply, o, key);
+  });
+}
 
+/** The key is valid: take its rate limit. */
+function admit(req: FastifyRequest, reply: FastifyReply, o: AccessOptions, key: ApiKey): Promise<void> | undefined {
+  req.apiKey = key;
   const d = o.limiter.take(key.id, key.rpmLimit ?? o.defaultRpm, o.now());
   if (d instanceof Promise) return d.then((x) => limited(req, reply, x));
   limited(req, reply, d);

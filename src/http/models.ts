@@ -65,7 +65,7 @@ export function modelRoutes(gw: Gateway) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     const tag = 'Models';
     route(app, { method: 'GET', url: '/v1/models', tag, summary: 'List the video models, with capabilities and prices', auth: 'key', responses: { 200: listOf(modelSchema) } }, async () => {
-      const rows = gw.prices.allRows();
+      const rows = await gw.prices.allRows();
       return { object: 'list', data: gw.catalog.list().map((m) => modelObject(m, created, rows(m))) };
     });
     route(
@@ -74,7 +74,7 @@ export function modelRoutes(gw: Gateway) {
       async (_req, _reply, { params }) => {
         const m = gw.catalog.get(params.id);
         if (!m) throw notFound(`The model '${params.id}' does not exist on this gateway.`, 'model');
-        return modelObject(m, created, gw.prices.rowsOf(m));
+        return modelObject(m, created, await gw.prices.rowsOf(m));
       },
     );
   };

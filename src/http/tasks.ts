@@ -10,15 +10,15 @@ import { routeOf } from './types.js';
 const EXTENSIONS: Record<Variant, string> = { video: 'mp4', thumbnail: 'webp', spritesheet: 'jpg' };
 
 /** The caller's task named by a public id in either spelling (video_… or task_…), or a 404. */
-export function visibleTask(gw: Gateway, req: FastifyRequest, publicId: string): Task {
+export async function visibleTask(gw: Gateway, req: FastifyRequest, publicId: string): Promise<Task> {
   const id = parseTaskId(publicId);
-  return (id && gw.service.store.getVisible(id, req.apiKey.id)) || notFoundFor(req, publicId);
+  return (id && (await gw.service.store.getVisible(id, req.apiKey.id))) || notFoundFor(req, publicId);
 }
 
 /** visibleTask for status reads: only the fields a status shows. */
-export function visibleTaskView(gw: Gateway, req: FastifyRequest, publicId: string): TaskView {
+export async function visibleTaskView(gw: Gateway, req: FastifyRequest, publicId: string): Promise<TaskView> {
   const id = parseTaskId(publicId);
-  return (id && gw.service.store.getView(id, req.apiKey.id)) || notFoundFor(req, publicId);
+  return (id && (await gw.service.store.getView(id, req.apiKey.id))) || notFoundFor(req, publicId);
 }
 
 function notFoundFor(req: FastifyRequest, publicId: string): never {
@@ -42,7 +42,7 @@ export async function serveVariant(gw: Gateway, req: FastifyRequest, reply: Fast
     const reason = task.error ? ` (${task.error.code}: ${task.error.message})` : '';
     throw conflict(`${noun} ${publicId} ${task.status === 'cancelled' ? 'was cancelled' : 'failed'}${reason} and has no content.`, 'video_failed');
   }
-  const asset = gw.service.store.getAsset(task.id, variant);
+  const asset = await gw.service.store.getAsset(task.id, variant);
   const gone = (): ApiError =>
     new ApiError({
       status: 410,

@@ -44,7 +44,7 @@ export interface StepContext {
    * must be durable before a side effect (e.g. "about to submit to channel X"). False when the
    * lease was lost, in which case the caller must not go on.
    */
-  checkpoint(patch: { provider?: string; providerState: Record<string, unknown> }): boolean;
+  checkpoint(patch: { provider?: string; providerState: Record<string, unknown> }): Promise<boolean>;
 }
 
 export type SubmitOutcome =
@@ -396,7 +396,7 @@ export interface UpstreamAdapter {
    * upstream id (such a job is never adopted twice). Throws UpstreamError when it cannot look
    * (an HTTP 4xx: the server does not list jobs; anything else: try again later).
    */
-  find?(job: UpstreamSubmit, http: UpstreamHttp, sentAtMs: number, taken?: (upstreamId: string) => boolean): Promise<UpstreamAccepted | null>;
+  find?(job: UpstreamSubmit, http: UpstreamHttp, sentAtMs: number, taken?: (upstreamId: string) => Promise<boolean>): Promise<UpstreamAccepted | null>;
   status(upstreamId: string, http: UpstreamHttp): Promise<UpstreamStatus>;
   /** Where the files of a succeeded job are (may ask the provider again, e.g. for inline bytes). */
   results(upstreamId: string, last: UpstreamStatus, http: UpstreamHttp): ResultSources | Promise<ResultSources>;

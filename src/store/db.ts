@@ -1,13 +1,20 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import BetterSqlite3 from 'better-sqlite3';
 import type { Config } from '../config.js';
 import { ConfigError } from '../config.js';
 import { MIGRATIONS } from './migrations.js';
 import type { DatabaseLocation } from './url.js';
-import { parseDatabaseUrl } from './url.js';
+import { describeDatabase, parseDatabaseUrl } from './url.js';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { migratePostgres } from './migrate-pg.js';
+import { errorText } from './open.js';
+import type { Database as Schema } from './schema.js';
+import type { Database, Sql } from './sql.js';
+import { PostgresDatabase, SqliteDatabase, pgTypes } from './sql.js';
 
-export type Db = Database.Database;
+export type Db = BetterSqlite3.Database;
 
 export interface OpenOptions {
   synchronous?: 'NORMAL' | 'FULL';
@@ -21,17 +28,43 @@ export function configuredDatabase(config: Pick<Config, 'dataDir' | 'databaseUrl
 }
 
 /**
- * The SQLite file the gateway (and the CLI's local mode) runs on. The gateway itself does not run
- * on PostgreSQL yet: a postgres:// URL stops it with a message rather than being ignored.
+ * Open the database the gateway runs on and apply pending migrations: SQLite (a file under the
+ * data directory unless VIDGATE_DATABASE_URL names another) or PostgreSQL.
  */
-export function gatewayDatabaseFile(config: Pick<Config, 'dataDir' | 'databaseUrl'>): string {
+export async function openGatewayDatabase(
+  config: Pick<Config, 'dataDir' | 'databaseUrl' | 'sqlite'>,
+  opts: { onListenError?: (err: Error) => void; poolSize?: number } = {},
+): Promise<Database> {
   const loc = configuredDatabase(config);
-  if (loc.kind === 'postgres') {
-    throw new ConfigError(
-      'VIDGATE_DATABASE_URL: the gateway runs on SQLite in this version; `vidgate migrate` and `vidgate db copy` already work with PostgreSQL (docs/database.md)',
-    );
+  if (loc.kind === 'sqlite') {
+    return new SqliteDatabase(openDatabase(config.dataDir, { synchronous: config.sqlite.synchronous, file: loc.file }));
   }
-  return loc.file;
+  const label = describeDatabase(loc);
+  let db: PostgresDatabase;
+  try {
+    db = await PostgresDatabase.open({ url: loc.url, max: opts.poolSize, onListenError: opts.onListenError });
+  } catch (err) {
+    throw new ConfigError(`VIDGATE_DATABASE_URL: cannot connect to ${label}: ${errorText(err)}`);
+  }
+  try {
+    const kysely = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: loc.url, max: 1, types: pgTypes }) }) });
+    try {
+      await migratePostgres(kysely);
+    } finally {
+      await kysely.destroy();
+    }
+  } catch (err) {
+    await db.close();
+    throw new ConfigError(`${label}: ${errorText(err)}`);
+  }
+  return db;
+}
+
+/** Migrations this vidgate knows but the database lacks, and ones the database has that it does not know (readiness). */
+export async function migrationsOf(db: Sql): Promise<{ pending: string[]; unknown: string[] }> {
+  const applied = new Set((await db.all<{ id: string }>('SELECT id FROM schema_migrations')).map((r) => r.id));
+  const known = new Set(MIGRATIONS.map((m) => m.id));
+  return { pending: MIGRATIONS.map((m) => m.id).filter((id) => !applied.has(id)), unknown: [...applied].filter((id) => !known.has(id)) };
 }
 
 /**
@@ -43,7 +76,7 @@ export function openDatabase(dataDir: string, opts: OpenOptions = {}): Db {
   mkdirSync(dataDir, { recursive: true });
   const file = opts.file ?? path.join(dataDir, 'vidgate.db');
   mkdirSync(path.dirname(file), { recursive: true });
-  const db = new Database(file);
+  const db = new BetterSqlite3(file);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
   db.pragma('foreign_keys = ON');
@@ -88,42 +121,4 @@ export function migrate(db: Db): string[] {
 /** Run fn in a BEGIN IMMEDIATE transaction. */
 export function writeTx<T>(db: Db, fn: () => T): T {
   return db.transaction(fn).immediate();
-}
-
-/**
- * Whether another connection (a CLI, another gateway process) has written to the database:
- * `epoch()` changes after such a write. It reads PRAGMA data_version (which only changes for
- * other connections' commits) at most once per millisecond, so in-memory caches of rows can
- * check it on every request for next to nothing. One per connection.
- */
-export class ExternalWrites {
-  private version = -1;
-  private checkedAt = -Infinity;
-  private current = 0;
-  private readonly stmt;
-
-  private constructor(db: Db) {
-    this.stmt = db.prepare('PRAGMA data_version').pluck();
-  }
-
-  private static readonly byDb = new WeakMap<Db, ExternalWrites>();
-
-  static of(db: Db): ExternalWrites {
-    let w = ExternalWrites.byDb.get(db);
-    if (!w) ExternalWrites.byDb.set(db, (w = new ExternalWrites(db)));
-    return w;
-  }
-
-  epoch(): number {
-    const now = performance.now();
-    if (now - this.checkedAt >= 1) {
-      this.checkedAt = now;
-      const v = this.stmt.get() as number;
-      if (v !== this.version) {
-        this.version = v;
-        this.current++;
-      }
-    }
-    return this.current;
-  }
 }

@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { ulid } from 'ulid';
-import { ExternalWrites } from './db.js';
-import type { Db } from './db.js';
+import type { Database, Sql, Tx } from './sql.js';
 
 /** A key's identity and limits (money lives in the ledger, see billing/ledger.ts). */
 export interface ApiKey {
@@ -49,77 +48,94 @@ const toKey = (r: Row): ApiKey => ({
 export const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex');
 
 export class KeyStore {
-  private readonly s;
-  /**
-   * Authenticated keys by secret hash. Valid while no other connection (a CLI, another gateway
-   * process) has written to the database (ExternalWrites), and dropped at once on this process's
-   * own key changes.
-   */
-  private readonly cache = new Map<string, ApiKey>();
-  private cacheEpoch = -1;
-  private readonly external: ExternalWrites;
+  constructor(
+    private readonly q: Sql,
+    private readonly db: Database | null = null,
+    private readonly cache = new KeyCache(),
+  ) {}
 
-  constructor(private readonly db: Db) {
-    this.external = ExternalWrites.of(db);
-    this.s = {
-      insert: db.prepare('INSERT INTO api_keys (id, name, secret_hash, prefix, test, created_at) VALUES (?, ?, ?, ?, ?, ?)'),
-      bySecret: db.prepare('SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL'),
-      byId: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
-      activeAmong: db.prepare('SELECT id FROM api_keys WHERE revoked_at IS NULL AND id IN (SELECT value FROM json_each(?))').pluck(),
-      list: db.prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
-      revoke: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
-      bumpInflight: db.prepare('UPDATE api_keys SET inflight = inflight + ? WHERE id = ? RETURNING inflight'),
-    };
+  static of(db: Database): KeyStore {
+    return new KeyStore(db, db);
   }
 
-  create(name: string, opts: { test?: boolean; now?: number } = {}): { key: ApiKey; secret: string } {
+  /** This store inside a transaction. */
+  in(tx: Tx): KeyStore {
+    return new KeyStore(tx, this.db, this.cache);
+  }
+
+  async create(name: string, opts: { test?: boolean; now?: number } = {}): Promise<{ key: ApiKey; secret: string }> {
     const now = opts.now ?? Date.now();
     const secret = `${opts.test ? 'vg_test_' : 'vg_live_'}${randomBytes(24).toString('base64url')}`;
     const id = `key_${ulid(now)}`;
     const prefix = secret.slice(0, 12);
-    this.s.insert.run(id, name, hashSecret(secret), prefix, opts.test ? 1 : 0, now);
-    return { key: this.get(id)!, secret };
+    await this.q.run('INSERT INTO api_keys (id, name, secret_hash, prefix, test, created_at) VALUES (?, ?, ?, ?, ?, ?)', [
+      id, name, hashSecret(secret), prefix, opts.test ? 1 : 0, now,
+    ]);
+    return { key: (await this.get(id))!, secret };
   }
 
-  /** The active key for a presented secret, or undefined. */
-  authenticate(secret: string): ApiKey | undefined {
+  /**
+   * The active key for a presented secret, or undefined. Authenticated keys are kept in memory
+   * by secret hash while no other connection (a CLI, another gateway node) has committed
+   * (externalEpoch), and dropped at once on this process's own key changes.
+   */
+  async authenticate(secret: string): Promise<ApiKey | undefined> {
     const hash = hashSecret(secret);
-    const epoch = this.external.epoch();
-    if (epoch !== this.cacheEpoch) {
-      this.cache.clear();
-      this.cacheEpoch = epoch;
-    }
-    const cached = this.cache.get(hash);
+    const cached = this.cachedByHash(hash);
     if (cached) return cached;
-    const r = this.s.bySecret.get(hash) as Row | undefined;
+    const cache = this.cache;
+    const generation = cache.generation;
+    const r = await this.q.get<Row>('SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL', [hash]);
     if (!r) return undefined;
     const key = toKey(r);
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(hash, key);
+    if (generation === cache.generation && (!this.db || this.db.externalEpoch() === cache.epoch)) {
+      if (cache.keys.size > 10_000) cache.keys.clear();
+      cache.keys.set(hash, key);
+    }
     return key;
   }
 
-  get(id: string): ApiKey | undefined {
-    const r = this.s.byId.get(id) as Row | undefined;
+  /** authenticate() when the key is in memory (no database read, no promise): the hot path of every request. */
+  cached(secret: string): ApiKey | undefined {
+    return this.cachedByHash(hashSecret(secret));
+  }
+
+  private cachedByHash(hash: string): ApiKey | undefined {
+    const cache = this.cache;
+    if (this.db) {
+      const epoch = this.db.externalEpoch();
+      if (epoch !== cache.epoch) {
+        cache.clear();
+        cache.epoch = epoch;
+      }
+    }
+    return cache.keys.get(hash);
+  }
+
+  async get(id: string): Promise<ApiKey | undefined> {
+    const r = await this.q.get<Row>('SELECT * FROM api_keys WHERE id = ?', [id]);
     return r && toKey(r);
   }
 
   /** Which of these key ids are still usable (neither revoked nor gone), read from the database. */
-  activeAmong(ids: Iterable<string>): Set<string> {
-    return new Set(this.s.activeAmong.all(JSON.stringify([...ids])) as string[]);
+  async activeAmong(ids: Iterable<string>): Promise<Set<string>> {
+    const list = [...ids];
+    if (list.length === 0) return new Set();
+    const rows = await this.q.all<{ id: string }>(`SELECT id FROM api_keys WHERE revoked_at IS NULL AND id IN (${list.map(() => '?').join(', ')})`, list);
+    return new Set(rows.map((r) => r.id));
   }
 
-  list(): ApiKey[] {
-    return (this.s.list.all() as Row[]).map(toKey);
+  async list(): Promise<ApiKey[]> {
+    return (await this.q.all<Row>('SELECT * FROM api_keys ORDER BY created_at, id')).map(toKey);
   }
 
   /** Adjust the key's count of unfinished tasks (inside the task's transaction); returns the new count. */
-  bumpInflight(id: string, delta: number): number {
-    return (this.s.bumpInflight.get(delta, id) as { inflight: number }).inflight;
+  async bumpInflight(id: string, delta: number): Promise<number> {
+    return (await this.q.get<{ inflight: number }>('UPDATE api_keys SET inflight = inflight + ? WHERE id = ? RETURNING inflight', [delta, id]))!.inflight;
   }
 
   /** Change a key's name or limits; returns the updated key (undefined when unknown). */
-  update(id: string, changes: KeyLimits): ApiKey | undefined {
+  async update(id: string, changes: KeyLimits): Promise<ApiKey | undefined> {
     const cols: Record<string, unknown> = {};
     if (changes.name !== undefined) cols.name = changes.name;
     if (changes.rpmLimit !== undefined) cols.rpm_limit = changes.rpmLimit;
@@ -127,20 +143,42 @@ export class KeyStore {
     if (changes.creditLimitMicros !== undefined) cols.credit_limit_micros = changes.creditLimitMicros;
     const names = Object.keys(cols);
     this.cache.clear();
-    if (names.length) this.db.prepare(`UPDATE api_keys SET ${names.map((c) => `${c} = @${c}`).join(', ')} WHERE id = @id`).run({ ...cols, id });
+    if (names.length) await this.write((q) => q.run(`UPDATE api_keys SET ${names.map((c) => `${c} = @${c}`).join(', ')} WHERE id = @id`, { ...cols, id }));
+    this.cache.clear();
     return this.get(id);
   }
 
   /** A key by id or by its displayed prefix. */
-  find(idOrPrefix: string): ApiKey | undefined {
-    return this.get(idOrPrefix) ?? this.list().find((k) => k.prefix === idOrPrefix && k.revokedAt === null);
+  async find(idOrPrefix: string): Promise<ApiKey | undefined> {
+    return (await this.get(idOrPrefix)) ?? (await this.list()).find((k) => k.prefix === idOrPrefix && k.revokedAt === null);
   }
 
   /** Revoke by id (or by the displayed prefix); returns the key or undefined when unknown/already revoked. */
-  revoke(idOrPrefix: string, now = Date.now()): ApiKey | undefined {
-    const key = this.find(idOrPrefix);
+  async revoke(idOrPrefix: string, now = Date.now()): Promise<ApiKey | undefined> {
+    const key = await this.find(idOrPrefix);
     this.cache.clear();
-    if (!key || this.s.revoke.run(now, key.id).changes === 0) return undefined;
-    return { ...key, revokedAt: now };
+    if (!key) return undefined;
+    const changed = await this.write((q) => q.run('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [now, key.id]));
+    this.cache.clear();
+    return changed === 0 ? undefined : { ...key, revokedAt: now };
+  }
+
+  /**
+   * A change other nodes must see at once (their caches of keys): in a transaction of its own
+   * when not already in one, because a committed transaction is what tells them (externalEpoch).
+   */
+  private write<T>(fn: (q: Sql) => Promise<T>): Promise<T> {
+    return this.db && this.q === this.db ? this.db.transaction(fn) : fn(this.q);
+  }
+}
+
+class KeyCache {
+  readonly keys = new Map<string, ApiKey>();
+  epoch = -1;
+  generation = 0;
+
+  clear(): void {
+    this.keys.clear();
+    this.generation++;
   }
 }

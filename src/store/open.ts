@@ -9,6 +9,7 @@ import { migratePostgres } from './migrate-pg.js';
 import type { Database as Schema } from './schema.js';
 import type { DatabaseLocation } from './url.js';
 import { describeDatabase, parseDatabaseUrl } from './url.js';
+import { pgTypes } from './sql.js';
 
 /**
  * A vidgate database opened through Kysely, on SQLite (better-sqlite3) or PostgreSQL (a pg.Pool).
@@ -65,17 +66,6 @@ function openSqlite(file: string, opts: OpenDatabaseOptions): OpenedDatabase {
     close: () => db.destroy(),
   };
 }
-
-/** BIGINT (int8) columns hold milliseconds and micro-dollars: numbers, not pg's default strings. */
-function parseInt8(value: string): number | bigint {
-  const n = Number(value);
-  return Number.isSafeInteger(n) ? n : BigInt(value);
-}
-
-const pgTypes = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === pg.types.builtins.INT8 && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
-};
 
 async function openPostgres(url: string, opts: OpenDatabaseOptions): Promise<OpenedDatabase> {
   const label = describeDatabase({ kind: 'postgres', url });

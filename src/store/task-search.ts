@@ -1,6 +1,5 @@
-import type { Statement } from 'better-sqlite3';
 import type { Task, TaskStatus } from '../core/task.js';
-import type { Db } from './db.js';
+import type { Sql } from './sql.js';
 import { rowToTask } from './tasks.js';
 
 /** Filters of a task search; every one is optional except the page size. */
@@ -30,25 +29,19 @@ const escapeLike = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
  * (key_id, id) index; the others scan newest first and stop at the page size.
  */
 export class TaskSearch {
-  private readonly statements = new Map<string, Statement>();
+  constructor(private readonly db: Sql) {}
 
-  constructor(private readonly db: Db) {}
-
-  find(f: TaskFilter): Task[] {
+  async find(f: TaskFilter): Promise<Task[]> {
     const conds = ['id < @before'];
     if (f.keyId !== undefined) conds.push('key_id = @keyId');
     if (f.id !== undefined) conds.push('id = @id');
     if (f.status !== undefined) conds.push('status = @status');
     if (f.model !== undefined) conds.push('model = @model');
     if (f.provider !== undefined) conds.push('provider = @provider');
-    if (f.promptContains !== undefined) conds.push("prompt LIKE @prompt ESCAPE '\\'");
+    // SQLite's LIKE ignores the case of ASCII letters; PostgreSQL's ILIKE does the same.
+    if (f.promptContains !== undefined) conds.push(`prompt ${this.db.dialect === 'postgres' ? 'ILIKE' : 'LIKE'} @prompt ESCAPE '\\'`);
     if (!f.includeDeleted) conds.push('deleted_at IS NULL');
     const sql = `SELECT * FROM tasks WHERE ${conds.join(' AND ')} ORDER BY id DESC LIMIT @limit`;
-    let stmt = this.statements.get(sql);
-    if (!stmt) {
-      stmt = this.db.prepare(sql);
-      this.statements.set(sql, stmt);
-    }
     const params: Record<string, string | number> = { before: f.before ?? '\uffff', limit: f.limit + 1 };
     if (f.keyId !== undefined) params.keyId = f.keyId;
     if (f.id !== undefined) params.id = f.id;
@@ -56,6 +49,6 @@ export class TaskSearch {
     if (f.model !== undefined) params.model = f.model;
     if (f.provider !== undefined) params.provider = f.provider;
     if (f.promptContains !== undefined) params.prompt = `%${escapeLike(f.promptContains)}%`;
-    return (stmt.all(params) as Record<string, string | number | null>[]).map(rowToTask);
+    return (await this.db.all<Record<string, string | number | null>>(sql, params)).map(rowToTask);
   }
 }

@@ -1,6 +1,4 @@
-import type { Statement } from 'better-sqlite3';
-import { ExternalWrites } from './db.js';
-import type { Db } from './db.js';
+import type { Database, Sql, Tx } from './sql.js';
 import type { Asset, Task, TaskStatus, Variant } from '../core/task.js';
 import type { VideoRequest } from '../core/video-request.js';
 import { parseStoredRequest, shapeOf, storedRequest } from '../core/video-request.js';
@@ -155,265 +153,306 @@ export interface EventRow {
   createdAt: number;
 }
 
+/** Status views of recently read tasks, shared by a store and its transaction-bound copies. */
+class ViewCache {
+  readonly views = new Map<string, TaskView>();
+  epoch = -1;
+  /** Bumped on every drop, so that a read that raced a change does not cache what it read. */
+  generation = 0;
+
+  drop(id: string): void {
+    this.views.delete(id);
+    this.generation++;
+  }
+}
+
+/** A SQLite-only index hint (PostgreSQL plans these from its statistics). */
+const indexed = (q: Sql, index: string): string => (q.dialect === 'sqlite' ? `INDEXED BY ${index}` : '');
+
 /**
- * All SQL about tasks, their assets and their events. Methods are synchronous (better-sqlite3);
- * callers compose them inside writeTx() when several must commit together.
+ * All SQL about tasks, their assets and their events. A store is bound to the database or, with
+ * `in(tx)`, to a transaction: callers compose several calls in one transaction that way.
  */
 export class TaskStore {
-  /** Prepared statements for generated SQL (inserts and updates), by their text. */
-  private readonly updates = new Map<string, Statement>();
-  /**
-   * Status views of recently read tasks: polling clients read the same rows again and again.
-   * An entry is dropped when this process updates the task, and all are when another process
-   * writes to the database (ExternalWrites).
-   */
-  private readonly views = new Map<string, TaskView>();
-  private viewsEpoch = -1;
-  private readonly external: ExternalWrites;
-  private readonly s;
+  constructor(
+    private readonly q: Sql,
+    private readonly db: Database | null = null,
+    private readonly cache = new ViewCache(),
+  ) {}
 
-  constructor(private readonly db: Db) {
-    this.external = ExternalWrites.of(db);
-    this.s = {
-      get: db.prepare('SELECT * FROM tasks WHERE id = ?'),
-      getVisible: db.prepare('SELECT * FROM tasks WHERE id = ? AND key_id = ? AND deleted_at IS NULL'),
-      getView: db.prepare(`SELECT ${VIEW_COLUMNS.join(', ')} FROM tasks WHERE id = ? AND key_id = ? AND deleted_at IS NULL`),
-      listDesc: db.prepare('SELECT * FROM tasks WHERE key_id = ? AND deleted_at IS NULL AND id < ? ORDER BY id DESC LIMIT ?'),
-      listAsc: db.prepare('SELECT * FROM tasks WHERE key_id = ? AND deleted_at IS NULL AND id > ? ORDER BY id ASC LIMIT ?'),
-      claim: db.prepare(`UPDATE tasks SET lease_owner = @owner, lease_until = @until, attempts = attempts + 1
-        WHERE id IN (SELECT id FROM tasks WHERE stage <> 'done' AND next_run_at <= @now
-                     AND (lease_until IS NULL OR lease_until < @now) ORDER BY next_run_at LIMIT @limit)
-        RETURNING *`),
-      renew: db.prepare(`UPDATE tasks SET lease_until = ? WHERE id = ? AND lease_owner = ? AND stage <> 'done'`),
-      release: db.prepare(`UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?`),
-      leaseOwners: db.prepare(`SELECT DISTINCT lease_owner AS owner FROM tasks WHERE lease_owner IS NOT NULL AND stage <> 'done'`),
-      dropLeases: db.prepare(`UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ? AND stage <> 'done'`),
-      unfinished: db.prepare(`SELECT t.stage AS stage, COUNT(*) AS n, MIN(t.created_at) AS oldest,
-          SUM(CASE WHEN k.test = 0 THEN t.quote_micros ELSE 0 END) AS held
-        FROM tasks t JOIN api_keys k ON k.id = t.key_id WHERE t.stage <> 'done' GROUP BY t.stage`),
-      overdue: db.prepare(`SELECT next_run_at AS t FROM tasks
-        WHERE stage <> 'done' AND next_run_at <= @now AND (lease_until IS NULL OR lease_until < @now) ORDER BY next_run_at LIMIT 1`),
-      makeDue: db.prepare(`UPDATE tasks SET next_run_at = @now WHERE id = @id AND stage = 'wait' AND (lease_until IS NULL OR lease_until < @now)`),
-      leaseOf: db.prepare(`SELECT stage, lease_until FROM tasks WHERE id = ?`),
-      byUpstream: db.prepare(`SELECT id FROM tasks WHERE provider = ? AND upstream_id = ? AND stage = 'wait' LIMIT 1`),
-      followsUpstream: db.prepare(`SELECT 1 FROM tasks WHERE provider = ? AND upstream_id = ? AND id <> ? LIMIT 1`),
-      // When a task becomes claimable: at next_run_at, or when its lease ends if that is later.
-      // Two index walks that stop early: the earliest due task not held past its due time
-      // (tasks_due in order; only the few leased rows are skipped), and the earliest lease end of
-      // the leased rows (tasks_leased).
-      nextDueFree: db.prepare(`SELECT next_run_at FROM tasks INDEXED BY tasks_due
-        WHERE stage <> 'done' AND next_run_at IS NOT NULL AND (lease_until IS NULL OR lease_until <= next_run_at)
-        ORDER BY next_run_at LIMIT 1`).pluck(),
-      nextDueLeased: db.prepare(`SELECT MIN(lease_until) FROM tasks INDEXED BY tasks_leased
-        WHERE lease_owner IS NOT NULL AND stage <> 'done' AND lease_until > next_run_at`).pluck(),
-      byBody: db.prepare(`SELECT * FROM tasks WHERE key_id = ? AND body_hash = ? AND created_at >= ? ORDER BY id DESC LIMIT 1`),
-      expired: db.prepare(`SELECT * FROM tasks WHERE expires_at IS NOT NULL AND files_removed_at IS NULL AND expires_at <= ?
-        ORDER BY expires_at LIMIT ?`),
-      putAsset: db.prepare(`INSERT OR REPLACE INTO task_assets (task_id, variant, path, bytes, sha256, content_type)
-        VALUES (@taskId, @variant, @path, @bytes, @sha256, @contentType)`),
-      getAsset: db.prepare('SELECT * FROM task_assets WHERE task_id = ? AND variant = ?'),
-      listAssets: db.prepare('SELECT * FROM task_assets WHERE task_id = ?'),
-      deleteAssets: db.prepare('DELETE FROM task_assets WHERE task_id = ?'),
-      filesRemoved: db.prepare('UPDATE tasks SET files_removed_at = ? WHERE id = ? AND files_removed_at IS NULL'),
-      event: db.prepare(`INSERT INTO task_events (task_id, key_id, type, status, progress, data, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)`),
-      eventsForTask: db.prepare('SELECT * FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
-      eventsForKey: db.prepare('SELECT * FROM task_events WHERE key_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
-      idemGet: db.prepare('SELECT * FROM idempotency_keys WHERE key_id = ? AND idem_key = ?'),
-      // Called in the create transaction after findIdempotent found no live entry: a row still
-      // present is one past its window (not purged yet), which the new request replaces.
-      idemPut: db.prepare(`INSERT INTO idempotency_keys (key_id, idem_key, body_hash, task_id, created_at) VALUES (?, ?, ?, ?, ?)
-        ON CONFLICT (key_id, idem_key) DO UPDATE SET body_hash = excluded.body_hash, task_id = excluded.task_id, created_at = excluded.created_at`),
-      idemPurge: db.prepare('DELETE FROM idempotency_keys WHERE created_at < ?'),
-    };
+  static of(db: Database): TaskStore {
+    return new TaskStore(db, db);
   }
 
-  insert(task: Task): void {
+  /** This store inside a transaction. */
+  in(tx: Tx): TaskStore {
+    return new TaskStore(tx, this.db, this.cache);
+  }
+
+  async insert(task: Task): Promise<void> {
     const row = toRow(task);
     const cols = Object.keys(row);
-    const sql = `INSERT INTO tasks (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`;
-    let stmt = this.updates.get(sql);
-    if (!stmt) {
-      stmt = this.db.prepare(sql);
-      this.updates.set(sql, stmt);
-    }
-    stmt.run(row);
+    await this.q.run(`INSERT INTO tasks (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`, row);
   }
 
-  get(id: string): Task | undefined {
-    const r = this.s.get.get(id) as Row | undefined;
+  async get(id: string): Promise<Task | undefined> {
+    const r = await this.q.get<Row>('SELECT * FROM tasks WHERE id = ?', [id]);
     return r && rowToTask(r);
   }
 
   /** A task as its owner sees it: undefined when missing, deleted or someone else's. */
-  getVisible(id: string, keyId: string): Task | undefined {
-    const r = this.s.getVisible.get(id, keyId) as Row | undefined;
+  async getVisible(id: string, keyId: string): Promise<Task | undefined> {
+    const r = await this.q.get<Row>('SELECT * FROM tasks WHERE id = ? AND key_id = ? AND deleted_at IS NULL', [id, keyId]);
     return r && rowToTask(r);
   }
 
-  /** Only what status reads show (the hot path of polling clients): about half the cost of a full row. */
-  getView(id: string, keyId: string): TaskView | undefined {
-    const epoch = this.external.epoch();
-    if (epoch !== this.viewsEpoch) {
-      this.views.clear();
-      this.viewsEpoch = epoch;
+  /**
+   * Only what status reads show (the hot path of polling clients): about half the cost of a full
+   * row, and served from memory while the row has not changed. An entry is dropped when this
+   * process updates the task, and all are when another process or node commits (externalEpoch).
+   */
+  async getView(id: string, keyId: string): Promise<TaskView | undefined> {
+    const cache = this.cache;
+    if (this.db) {
+      const epoch = this.db.externalEpoch();
+      if (epoch !== cache.epoch) {
+        cache.views.clear();
+        cache.generation++;
+        cache.epoch = epoch;
+      }
     }
-    const cached = this.views.get(id);
+    const cached = cache.views.get(id);
     if (cached) return cached.keyId === keyId ? cached : undefined;
-    const r = this.s.getView.get(id, keyId) as Row | undefined;
+    const generation = cache.generation;
+    const r = await this.q.get<Row>(VIEW_SQL, [id, keyId]);
     if (!r) return undefined;
     const view = rowToView(r);
-    if (this.views.size >= 10_000) this.views.clear();
-    this.views.set(id, view);
+    if (generation === cache.generation && (!this.db || this.db.externalEpoch() === cache.epoch)) {
+      if (cache.views.size >= 10_000) cache.views.clear();
+      cache.views.set(id, view);
+    }
     return view;
   }
 
   /** One page of a key's tasks; returns limit + 1 rows at most so the caller can tell has_more. */
-  list(keyId: string, o: ListOptions): Task[] {
-    const stmt = o.order === 'asc' ? this.s.listAsc : this.s.listDesc;
+  async list(keyId: string, o: ListOptions): Promise<Task[]> {
+    const text =
+      o.order === 'asc'
+        ? 'SELECT * FROM tasks WHERE key_id = ? AND deleted_at IS NULL AND id > ? ORDER BY id ASC LIMIT ?'
+        : 'SELECT * FROM tasks WHERE key_id = ? AND deleted_at IS NULL AND id < ? ORDER BY id DESC LIMIT ?';
     const cursor = o.after ?? (o.order === 'asc' ? '' : '\uffff');
-    return (stmt.all(keyId, cursor, o.limit + 1) as Row[]).map(rowToTask);
+    return (await this.q.all<Row>(text, [keyId, cursor, o.limit + 1])).map(rowToTask);
   }
 
   /**
    * Update columns of a task when `where` holds. `where` may pin the lease owner (a worker's
    * compare-and-set) or the stage; returns whether the row changed.
    */
-  update(id: string, patch: Partial<Task>, where: { leaseOwner?: string; stage?: Task['stage']; notDone?: boolean } = {}): boolean {
+  async update(id: string, patch: Partial<Task>, where: { leaseOwner?: string; stage?: Task['stage']; notDone?: boolean } = {}): Promise<boolean> {
     const row = toRow(patch);
     const cols = Object.keys(row);
     const conds = ['id = @__id'];
     if (where.leaseOwner !== undefined) conds.push('lease_owner = @__owner');
     if (where.stage !== undefined) conds.push('stage = @__stage');
     if (where.notDone) conds.push(`stage <> 'done'`);
-    const sql = `UPDATE tasks SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE ${conds.join(' AND ')}`;
-    let stmt = this.updates.get(sql);
-    if (!stmt) {
-      stmt = this.db.prepare(sql);
-      this.updates.set(sql, stmt);
-    }
-    this.views.delete(id);
     const params: Row = { ...row, __id: id };
     if (where.leaseOwner !== undefined) params.__owner = where.leaseOwner;
     if (where.stage !== undefined) params.__stage = where.stage;
-    return stmt.run(params).changes === 1;
+    this.cache.drop(id);
+    const changed = (await this.q.run(`UPDATE tasks SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE ${conds.join(' AND ')}`, params)) === 1;
+    // A read that started before this change may have cached the row meanwhile.
+    this.cache.drop(id);
+    return changed;
   }
 
-  claimDue(owner: string, now: number, leaseMs: number, limit: number): Task[] {
-    return (this.s.claim.all({ owner, now, until: now + leaseMs, limit }) as Row[]).map(rowToTask);
+  /**
+   * Lease up to `limit` due tasks to `owner`. On PostgreSQL the rows are locked and others'
+   * locked rows skipped (FOR UPDATE SKIP LOCKED), so nodes claiming at once never wait on each
+   * other nor take the same task; on SQLite the write lock serialises claims.
+   */
+  async claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<Task[]> {
+    const lock = this.q.dialect === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : '';
+    const rows = await this.q.all<Row>(
+      `UPDATE tasks SET lease_owner = @owner, lease_until = @until, attempts = attempts + 1
+        WHERE id IN (SELECT id FROM tasks WHERE stage <> 'done' AND next_run_at <= @now
+                     AND (lease_until IS NULL OR lease_until < @now) ORDER BY next_run_at LIMIT @limit ${lock})
+        RETURNING *`,
+      { owner, now, until: now + leaseMs, limit },
+    );
+    return rows.map(rowToTask);
   }
 
-  renewLease(id: string, owner: string, until: number): boolean {
-    return this.s.renew.run(until, id, owner).changes === 1;
+  async renewLease(id: string, owner: string, until: number): Promise<boolean> {
+    return (await this.q.run(`UPDATE tasks SET lease_until = ? WHERE id = ? AND lease_owner = ? AND stage <> 'done'`, [until, id, owner])) === 1;
   }
 
-  releaseLease(id: string, owner: string): void {
-    this.s.release.run(id, owner);
+  async releaseLease(id: string, owner: string): Promise<void> {
+    await this.q.run('UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?', [id, owner]);
   }
 
-  leaseOwners(): string[] {
-    return (this.s.leaseOwners.all() as { owner: string }[]).map((r) => r.owner);
+  async leaseOwners(): Promise<string[]> {
+    const rows = await this.q.all<{ owner: string }>(`SELECT DISTINCT lease_owner AS owner FROM tasks WHERE lease_owner IS NOT NULL AND stage <> 'done'`);
+    return rows.map((r) => r.owner);
   }
 
-  dropLeasesOf(owner: string): number {
-    return this.s.dropLeases.run(owner).changes;
+  async dropLeasesOf(owner: string): Promise<number> {
+    return this.q.run(`UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ? AND stage <> 'done'`, [owner]);
   }
 
   /**
    * Make a task that waits on its upstream job due now (a callback said it changed). `leased`:
    * a step is running on it; `not_waiting`: it is not in the wait stage (or gone).
    */
-  makeDue(id: string, now: number): 'due' | 'leased' | 'not_waiting' {
-    if (this.s.makeDue.run({ id, now }).changes === 1) return 'due';
-    const r = this.s.leaseOf.get(id) as { stage: string; lease_until: number | null } | undefined;
+  async makeDue(id: string, now: number): Promise<'due' | 'leased' | 'not_waiting'> {
+    const changed = await this.q.run(
+      `UPDATE tasks SET next_run_at = @now WHERE id = @id AND stage = 'wait' AND (lease_until IS NULL OR lease_until < @now)`,
+      { id, now },
+    );
+    if (changed === 1) return 'due';
+    const r = await this.q.get<{ stage: string; lease_until: number | null }>('SELECT stage, lease_until FROM tasks WHERE id = ?', [id]);
     return r?.stage === 'wait' && r.lease_until !== null && r.lease_until >= now ? 'leased' : 'not_waiting';
   }
 
   /** The task waiting on this upstream job of this provider (channel). */
-  waitingByUpstream(provider: string, upstreamId: string): string | undefined {
-    return (this.s.byUpstream.get(provider, upstreamId) as { id: string } | undefined)?.id;
+  async waitingByUpstream(provider: string, upstreamId: string): Promise<string | undefined> {
+    const r = await this.q.get<{ id: string }>(`SELECT id FROM tasks WHERE provider = ? AND upstream_id = ? AND stage = 'wait' LIMIT 1`, [provider, upstreamId]);
+    return r?.id;
   }
 
   /** Whether a task other than `exceptTaskId` already has this upstream job of this provider (channel). */
-  followsUpstream(provider: string, upstreamId: string, exceptTaskId: string): boolean {
-    return this.s.followsUpstream.get(provider, upstreamId, exceptTaskId) !== undefined;
+  async followsUpstream(provider: string, upstreamId: string, exceptTaskId: string): Promise<boolean> {
+    return (await this.q.get('SELECT 1 AS one FROM tasks WHERE provider = ? AND upstream_id = ? AND id <> ? LIMIT 1', [provider, upstreamId, exceptTaskId])) !== undefined;
   }
 
-  /** Earliest time any unfinished task becomes claimable, or null when there is none. */
-  nextDueAt(): number | null {
-    const free = this.s.nextDueFree.get() as number | undefined;
-    const leased = this.s.nextDueLeased.get() as number | null;
+  /**
+   * Earliest time any unfinished task becomes claimable (at next_run_at, or when its lease ends
+   * if that is later), or null when there is none. Two index walks that stop early: the earliest
+   * due task not held past its due time (tasks_due in order; only the few leased rows are
+   * skipped), and the earliest lease end of the leased rows (tasks_leased).
+   */
+  async nextDueAt(): Promise<number | null> {
+    const free = await this.q.get<{ t: number }>(`SELECT next_run_at AS t FROM tasks ${indexed(this.q, 'tasks_due')}
+        WHERE stage <> 'done' AND next_run_at IS NOT NULL AND (lease_until IS NULL OR lease_until <= next_run_at)
+        ORDER BY next_run_at LIMIT 1`);
+    const leased = (await this.q.get<{ t: number | null }>(`SELECT MIN(lease_until) AS t FROM tasks ${indexed(this.q, 'tasks_leased')}
+        WHERE lease_owner IS NOT NULL AND stage <> 'done' AND lease_until > next_run_at`))!.t;
     if (free === undefined) return leased;
-    return leased === null ? free : Math.min(free, leased);
+    return leased === null ? free.t : Math.min(free.t, leased);
   }
 
   /**
    * Unfinished tasks by stage with the oldest creation time and the credit they hold, and the
    * earliest due time of a task no worker holds (metrics; one pass over the unfinished rows).
    */
-  unfinishedSummary(now: number): { byStage: Array<{ stage: string; count: number; oldestCreatedAt: number | null; heldMicros: number }>; oldestDueAt: number | null } {
-    const rows = this.s.unfinished.all() as { stage: string; n: number; oldest: number | null; held: number | null }[];
+  async unfinishedSummary(now: number): Promise<{ byStage: Array<{ stage: string; count: number; oldestCreatedAt: number | null; heldMicros: number }>; oldestDueAt: number | null }> {
+    const rows = await this.q.all<{ stage: string; n: number; oldest: number | null; held: number | null }>(
+      `SELECT t.stage AS stage, COUNT(*) AS n, MIN(t.created_at) AS oldest,
+          SUM(CASE WHEN k.test = 0 THEN t.quote_micros ELSE 0 END) AS held
+        FROM tasks t JOIN api_keys k ON k.id = t.key_id WHERE t.stage <> 'done' GROUP BY t.stage`,
+    );
+    const overdue = await this.q.get<{ t: number }>(
+      `SELECT next_run_at AS t FROM tasks
+        WHERE stage <> 'done' AND next_run_at <= @now AND (lease_until IS NULL OR lease_until < @now) ORDER BY next_run_at LIMIT 1`,
+      { now },
+    );
     return {
       byStage: rows.map((r) => ({ stage: r.stage, count: r.n, oldestCreatedAt: r.oldest, heldMicros: r.held ?? 0 })),
-      oldestDueAt: (this.s.overdue.get({ now }) as { t: number } | undefined)?.t ?? null,
+      oldestDueAt: overdue?.t ?? null,
     };
   }
 
-  findByBodyHash(keyId: string, bodyHash: string, since: number): Task | undefined {
-    const r = this.s.byBody.get(keyId, bodyHash, since) as Row | undefined;
+  async findByBodyHash(keyId: string, bodyHash: string, since: number): Promise<Task | undefined> {
+    const r = await this.q.get<Row>('SELECT * FROM tasks WHERE key_id = ? AND body_hash = ? AND created_at >= ? ORDER BY id DESC LIMIT 1', [keyId, bodyHash, since]);
     return r && rowToTask(r);
   }
 
   /** Tasks past their expiry whose files have not been removed yet, earliest first. */
-  expiredBefore(now: number, limit: number): Task[] {
-    return (this.s.expired.all(now, limit) as Row[]).map(rowToTask);
+  async expiredBefore(now: number, limit: number): Promise<Task[]> {
+    const rows = await this.q.all<Row>(
+      `SELECT * FROM tasks WHERE expires_at IS NOT NULL AND files_removed_at IS NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?`,
+      [now, limit],
+    );
+    return rows.map(rowToTask);
   }
 
-  putAsset(a: Asset): void {
-    this.s.putAsset.run(a);
+  async putAsset(a: Asset): Promise<void> {
+    await this.q.run(
+      `INSERT INTO task_assets (task_id, variant, path, bytes, sha256, content_type)
+        VALUES (@taskId, @variant, @path, @bytes, @sha256, @contentType)
+        ON CONFLICT (task_id, variant) DO UPDATE SET path = excluded.path, bytes = excluded.bytes, sha256 = excluded.sha256,
+          content_type = excluded.content_type`,
+      { ...a },
+    );
   }
 
-  getAsset(taskId: string, variant: Variant): Asset | undefined {
-    const r = this.s.getAsset.get(taskId, variant) as Row | undefined;
+  async getAsset(taskId: string, variant: Variant): Promise<Asset | undefined> {
+    const r = await this.q.get<Row>('SELECT * FROM task_assets WHERE task_id = ? AND variant = ?', [taskId, variant]);
     return r && rowToAsset(r);
   }
 
-  listAssets(taskId: string): Asset[] {
-    return (this.s.listAssets.all(taskId) as Row[]).map(rowToAsset);
+  async listAssets(taskId: string): Promise<Asset[]> {
+    return (await this.q.all<Row>('SELECT * FROM task_assets WHERE task_id = ?', [taskId])).map(rowToAsset);
   }
 
   /** Forget a task's files (retention, DELETE); the expiry sweep then no longer reads the task. */
-  deleteAssets(taskId: string, now: number): void {
-    this.s.deleteAssets.run(taskId);
-    this.s.filesRemoved.run(now, taskId);
+  async deleteAssets(taskId: string, now: number): Promise<void> {
+    await this.q.run('DELETE FROM task_assets WHERE task_id = ?', [taskId]);
+    await this.q.run('UPDATE tasks SET files_removed_at = ? WHERE id = ? AND files_removed_at IS NULL', [now, taskId]);
   }
 
-  appendEvent(task: Pick<Task, 'id' | 'keyId' | 'status' | 'progress'>, type: string, now: number, data?: Record<string, unknown>): number {
-    const info = this.s.event.run(task.id, task.keyId, type, task.status, task.progress, data ? JSON.stringify(data) : null, now);
-    return Number(info.lastInsertRowid);
+  /**
+   * Append a task event; returns its sequence number. On PostgreSQL the transaction first takes
+   * an advisory lock that it holds until it commits: events then commit in the order of their
+   * numbers, so a reader that has seen number n has seen every event before it (SQLite's single
+   * writer gives the same).
+   */
+  async appendEvent(task: Pick<Task, 'id' | 'keyId' | 'status' | 'progress'>, type: string, now: number, data?: Record<string, unknown>): Promise<number> {
+    if (this.q.dialect === 'postgres') await this.q.run(`SELECT pg_advisory_xact_lock(${EVENT_ORDER_LOCK})`);
+    const r = await this.q.get<{ seq: number }>(
+      `INSERT INTO task_events (task_id, key_id, type, status, progress, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+      [task.id, task.keyId, type, task.status, task.progress, data ? JSON.stringify(data) : null, now],
+    );
+    return Number(r!.seq);
   }
 
-  eventsForTask(taskId: string, afterSeq: number, limit = 500): EventRow[] {
-    return (this.s.eventsForTask.all(taskId, afterSeq, limit) as Row[]).map(rowToEvent);
+  async eventsForTask(taskId: string, afterSeq: number, limit = 500): Promise<EventRow[]> {
+    return (await this.q.all<Row>('SELECT * FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?', [taskId, afterSeq, limit])).map(rowToEvent);
   }
 
-  eventsForKey(keyId: string, afterSeq: number, limit = 500): EventRow[] {
-    return (this.s.eventsForKey.all(keyId, afterSeq, limit) as Row[]).map(rowToEvent);
+  async eventsForKey(keyId: string, afterSeq: number, limit = 500): Promise<EventRow[]> {
+    return (await this.q.all<Row>('SELECT * FROM task_events WHERE key_id = ? AND seq > ? ORDER BY seq LIMIT ?', [keyId, afterSeq, limit])).map(rowToEvent);
   }
 
-  idempotencyGet(keyId: string, idemKey: string): { bodyHash: string; taskId: string; createdAt: number } | undefined {
-    const r = this.s.idemGet.get(keyId, idemKey) as Row | undefined;
+  async idempotencyGet(keyId: string, idemKey: string): Promise<{ bodyHash: string; taskId: string; createdAt: number } | undefined> {
+    const r = await this.q.get<Row>('SELECT * FROM idempotency_keys WHERE key_id = ? AND idem_key = ?', [keyId, idemKey]);
     return r && { bodyHash: r.body_hash as string, taskId: r.task_id as string, createdAt: r.created_at as number };
   }
 
-  idempotencyPut(keyId: string, idemKey: string, bodyHash: string, taskId: string, now: number): void {
-    this.s.idemPut.run(keyId, idemKey, bodyHash, taskId, now);
+  /**
+   * Record an idempotency key for a new task (in the create transaction). A row still present
+   * but older than `staleBefore` (past its window, not purged yet) is replaced; a live one is
+   * not, and false says another request took the key first (on PostgreSQL, one that committed
+   * while this transaction ran).
+   */
+  async idempotencyPut(keyId: string, idemKey: string, bodyHash: string, taskId: string, now: number, staleBefore: number): Promise<boolean> {
+    const changed = await this.q.run(
+      `INSERT INTO idempotency_keys (key_id, idem_key, body_hash, task_id, created_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (key_id, idem_key) DO UPDATE SET body_hash = excluded.body_hash, task_id = excluded.task_id, created_at = excluded.created_at
+        WHERE idempotency_keys.created_at < ?`,
+      [keyId, idemKey, bodyHash, taskId, now, staleBefore],
+    );
+    return changed === 1;
   }
 
-  idempotencyPurge(before: number): void {
-    this.s.idemPurge.run(before);
+  async idempotencyPurge(before: number): Promise<void> {
+    await this.q.run('DELETE FROM idempotency_keys WHERE created_at < ?', [before]);
   }
 }
+
+/** The advisory lock that orders event commits on PostgreSQL (any fixed number). */
+const EVENT_ORDER_LOCK = 7_231_180_014;
+
+const VIEW_SQL = `SELECT ${VIEW_COLUMNS.join(', ')} FROM tasks WHERE id = ? AND key_id = ? AND deleted_at IS NULL`;
 
 const rowToAsset = (r: Row): Asset => ({
   taskId: r.task_id as string,

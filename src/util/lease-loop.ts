@@ -5,9 +5,9 @@ import type { FastifyBaseLogger } from 'fastify';
 /** Rows that carry a lease owner, such as tasks and webhook deliveries. */
 export interface LeasedRows {
   /** Owners currently holding a lease on unfinished rows. */
-  leaseOwners(): string[];
+  leaseOwners(): Promise<string[]>;
   /** Free the leases of an owner; returns how many rows were freed. */
-  dropLeasesOf(owner: string): number;
+  dropLeasesOf(owner: string): Promise<number>;
 }
 
 export interface LeaseLoopOptions {
@@ -45,22 +45,23 @@ export abstract class LeaseLoop<T> {
   protected abstract readonly rows: LeasedRows;
   protected abstract now(): number;
   /** Lease up to `free` due rows. */
-  protected abstract claim(now: number, free: number): T[];
+  protected abstract claim(now: number, free: number): Promise<T[]>;
   /** When the next row becomes due (null: nothing known). */
-  protected abstract nextDueAt(): number | null;
+  protected abstract nextDueAt(): Promise<number | null>;
   protected abstract idOf(item: T): string;
   /** Work on one claimed row; the signal aborts on shutdown (and wherever the subclass aborts it). */
   protected abstract work(item: T, abort: AbortController): Promise<void>;
   /** Called once per loop turn (periodic sweeps). */
-  protected tick(_now: number): void {}
+  protected async tick(_now: number): Promise<void> {}
   /** Called for each item still running when stop() gives up waiting (e.g. to free its lease). */
-  protected abandoned(_id: string): void {}
+  protected async abandoned(_id: string): Promise<void> {}
 
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.reclaimDeadLeases();
-    this.loopDone = this.loop();
+    this.loopDone = this.reclaimDeadLeases()
+      .catch((err: unknown) => this.log().warn({ err }, `${this.label}: could not reclaim the leases of stopped processes`))
+      .then(() => this.loop());
   }
 
   /** Work may be due now. */
@@ -92,21 +93,22 @@ export abstract class LeaseLoop<T> {
     await this.loopDone;
     const all = Promise.allSettled([...this.inFlight.values()].map((f) => f.promise));
     await Promise.race([all, new Promise((r) => setTimeout(r, graceMs).unref())]);
+    const handedBack: Promise<void>[] = [];
     for (const [id, f] of this.inFlight) {
       f.abort.abort(new Error('shutting down'));
-      this.abandoned(id);
+      handedBack.push(this.abandoned(id).catch((err: unknown) => this.log().warn({ err, id }, `${this.label}: could not hand back a lease`)));
     }
-    await all;
+    await Promise.all([all, ...handedBack]);
   }
 
-  private reclaimDeadLeases(): void {
+  private async reclaimDeadLeases(): Promise<void> {
     const host = hostname();
-    for (const owner of this.rows.leaseOwners()) {
+    for (const owner of await this.rows.leaseOwners()) {
       const [h, pidText] = owner.split('#');
       const pid = Number(pidText);
       if (h !== host || !Number.isInteger(pid) || owner === this.owner) continue;
       if (pid === process.pid || !processAlive(pid)) {
-        const n = this.rows.dropLeasesOf(owner);
+        const n = await this.rows.dropLeasesOf(owner);
         if (n > 0) this.log().info({ owner, rows: n }, `${this.label}: reclaimed the leases of a stopped process`);
       }
     }
@@ -120,11 +122,11 @@ export abstract class LeaseLoop<T> {
         const now = this.now();
         const free = this.loopOptions.concurrency - this.inFlight.size;
         if (free > 0) {
-          for (const item of this.claim(now, free)) this.launch(item);
-          const next = this.nextDueAt();
+          for (const item of await this.claim(now, free)) this.launch(item);
+          const next = await this.nextDueAt();
           if (next !== null) delay = Math.min(delay, Math.max(0, next - this.now()));
         }
-        this.tick(now);
+        await this.tick(now);
         this.lastError = null;
       } catch (err) {
         this.lastError = err instanceof Error ? err.message.slice(0, 200) : String(err);

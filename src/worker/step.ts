@@ -54,7 +54,7 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
     readBlob: (key) => deps.blobs.read(key),
     blobFile: (key) => deps.blobs.localFile(key, ctx.workDir, signal),
     sourceVideo: async (id) => {
-      const asset = service.store.getAsset(id, 'video');
+      const asset = await service.store.getAsset(id, 'video');
       return asset ? deps.blobs.localFile(asset.path, ctx.workDir, signal) : undefined;
     },
     checkpoint: (patch) => service.checkpoint(task, owner, patch),
@@ -70,10 +70,10 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
       case 'submit': {
         const out = await provider.submit(task, ctx);
         if (!out.ok) {
-          service.fail(task, owner, out.failure);
+          await service.fail(task, owner, out.failure);
           return;
         }
-        const recorded = service.advance(task, owner, {
+        const recorded = await service.advance(task, owner, {
           stage: 'wait',
           upstreamId: out.upstreamId,
           providerState: state(out.state),
@@ -81,7 +81,7 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
           ...(out.provider ? { provider: out.provider } : {}),
         });
         // Cancelled (or deleted) while the submit was on its way: the job it made is cancelled too.
-        if (!recorded && out.upstreamId && service.store.get(task.id)?.status === 'cancelled') {
+        if (!recorded && out.upstreamId && (await service.store.get(task.id))?.status === 'cancelled') {
           await provider.cancel?.({ ...task, upstreamId: out.upstreamId, provider: out.provider ?? task.provider });
         }
         return;
@@ -89,9 +89,9 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
       case 'wait': {
         const out = await provider.check(task, ctx);
         if (out.state === 'failed') {
-          service.fail(task, owner, out.failure, out.providerState);
+          await service.fail(task, owner, out.failure, out.providerState);
         } else if (out.state === 'succeeded') {
-          service.advance(task, owner, {
+          await service.advance(task, owner, {
             stage: 'fetch',
             status: 'in_progress',
             startedAt: task.startedAt ?? service.now(),
@@ -101,7 +101,7 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
         } else {
           // Status never goes back: an upstream that reports queued again after running stays in_progress.
           const running = out.state === 'in_progress' || task.status === 'in_progress';
-          service.advance(task, owner, {
+          await service.advance(task, owner, {
             status: running ? 'in_progress' : 'queued',
             progress: running ? Math.max(task.progress, Math.min(99, out.progress ?? task.progress)) : 0,
             startedAt: running ? (task.startedAt ?? service.now()) : task.startedAt,
@@ -115,13 +115,13 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
         const trouble = task.providerState[STORAGE_KEY] as StorageTrouble | undefined;
         if (trouble && service.now() >= trouble.until) {
           // Storage failed until the upstream's copy expired: fetching again cannot help.
-          service.fail(task, owner, storageFailure(task));
+          await service.fail(task, owner, storageFailure(task));
           return;
         }
         ctx.workDir = await deps.blobs.scratch(task.id);
         const out = await provider.fetch(task, ctx);
         if (!out.ok) {
-          service.fail(task, owner, out.failure);
+          await service.fail(task, owner, out.failure);
           return;
         }
         fetched = out;
@@ -136,7 +136,7 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
           contentType: CONTENT_TYPES[variant],
           ...digests[i]!,
         }));
-        if (!service.complete(task, owner, assets, durationSeconds)) {
+        if (!(await service.complete(task, owner, assets, durationSeconds))) {
           await deps.blobs.remove(prefix);
           return;
         }
@@ -151,9 +151,9 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
     if (signal.aborted) throw err;
     // The provider may have checkpointed state during this step: build on what is stored, not on
     // the copy the step started with.
-    const stored = service.store.get(task.id)?.providerState ?? task.providerState;
+    const stored = (await service.store.get(task.id))?.providerState ?? task.providerState;
     if (err instanceof StorageError) {
-      storageTrouble(task, deps, stored, err, fetched);
+      await storageTrouble(task, deps, stored, err, fetched);
       return;
     }
     const errors = Number(stored[ERRORS_KEY] ?? 0) + 1;
@@ -163,7 +163,7 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
     } else {
       deps.log.warn({ err, task: task.id, stage: task.stage, errors }, 'step failed');
       if (errors >= MAX_ERRORS) {
-        service.fail(task, owner, {
+        await service.fail(task, owner, {
           code: 'internal_error',
           message: INTERNAL_FAILURE_MESSAGE,
         });
@@ -171,7 +171,7 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
       }
     }
     const backoff = err instanceof RetryLater && err.afterMs !== undefined ? err.afterMs : Math.min(60_000, 500 * 2 ** errors);
-    service.advance(task, owner, {
+    await service.advance(task, owner, {
       providerState:
         err instanceof RetryLater
           ? { ...stored, ...err.opts.state, [ERRORS_KEY]: stored[ERRORS_KEY] ?? 0 }
@@ -190,7 +190,7 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
  * or STORAGE_MAX_WAIT_MS when it has no known expiry — and only then fails, with
  * `storage_unavailable` (the credit hold is released). Logged at error level every time.
  */
-function storageTrouble(task: Task, deps: StepDeps, stored: Record<string, unknown>, err: StorageError, fetched: FetchOutcome | undefined): void {
+async function storageTrouble(task: Task, deps: StepDeps, stored: Record<string, unknown>, err: StorageError, fetched: FetchOutcome | undefined): Promise<void> {
   const { service, owner } = deps;
   const now = service.now();
   const prev = stored[STORAGE_KEY] as StorageTrouble | undefined;
@@ -199,11 +199,11 @@ function storageTrouble(task: Task, deps: StepDeps, stored: Record<string, unkno
   const n = (prev?.n ?? 0) + 1;
   deps.log.error({ task: task.id, stage: task.stage, reason: err.detail, attempts: n, failingSince: new Date(since).toISOString() }, 'blob storage failed; the step will be retried');
   if (now >= until) {
-    service.fail(task, owner, storageFailure(task));
+    await service.fail(task, owner, storageFailure(task));
     return;
   }
   const backoff = Math.min(STORAGE_BACKOFF_MAX_MS, 500 * 2 ** Math.min(n - 1, 16));
-  service.advance(task, owner, {
+  await service.advance(task, owner, {
     providerState: { ...stored, [STORAGE_KEY]: { since, n, until } satisfies StorageTrouble },
     nextRunAt: Math.min(until, now + backoff + Math.floor(Math.random() * 250)),
   });

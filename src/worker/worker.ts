@@ -58,11 +58,11 @@ export class Worker extends LeaseLoop<Task> {
     return this.service.now();
   }
 
-  protected claim(now: number, free: number): Task[] {
+  protected claim(now: number, free: number): Promise<Task[]> {
     return this.service.store.claimDue(this.owner, now, this.opts.leaseMs, free);
   }
 
-  protected nextDueAt(): number | null {
+  protected nextDueAt(): Promise<number | null> {
     return this.service.store.nextDueAt();
   }
 
@@ -70,17 +70,18 @@ export class Worker extends LeaseLoop<Task> {
     return task.id;
   }
 
-  protected override abandoned(id: string): void {
-    this.service.store.releaseLease(id, this.owner);
+  protected override abandoned(id: string): Promise<void> {
+    return this.service.store.releaseLease(id, this.owner);
   }
 
   protected async work(task: Task, abort: AbortController): Promise<void> {
     const renew = setInterval(() => {
-      try {
-        if (!this.service.store.renewLease(task.id, this.owner, this.service.now() + this.opts.leaseMs)) abort.abort(new LeaseLost());
-      } catch (err) {
-        this.log().warn({ err, task: task.id }, 'lease renewal failed');
-      }
+      this.service.store.renewLease(task.id, this.owner, this.service.now() + this.opts.leaseMs).then(
+        (held) => {
+          if (!held) abort.abort(new LeaseLost());
+        },
+        (err: unknown) => this.log().warn({ err, task: task.id }, 'lease renewal failed'),
+      );
     }, Math.max(50, Math.floor(this.opts.leaseMs / 3 / (this.opts.timeScale ?? 1))));
     const { metrics, tracing } = this.opts.telemetry ?? {};
     const started = performance.now();

@@ -35,12 +35,12 @@ export function apimartRoutes(gw: Gateway) {
     const signer = new UrlSigner(gw.secrets.derive('signed-urls'), gw.config.signedUrls.ttlHours * 3600_000);
     const estimates = new Estimates(gw.db);
 
-    const render = (req: FastifyRequest, task: TaskView) => {
+    const render = async (req: FastifyRequest, task: TaskView) => {
       const now = gw.service.now();
       const base = publicBase(req, gw.config.publicUrl);
       return toApimartTask(task, {
         now,
-        estimate: (t) => estimates.forTask(t, now),
+        estimatedSeconds: await estimates.forTask(task, now),
         link: (t, variant) => signer.link(base, t, variant, now),
       });
     };
@@ -173,8 +173,8 @@ export function apimartRoutes(gw: Gateway) {
           after = parseTaskId(query.after) ?? undefined;
           if (!after) throw invalid('after', `after '${query.after}' is not a task id (task_… or video_…).`);
         }
-        const rows = limit === 0 ? [] : gw.service.store.list(req.apiKey.id, { after, limit, order });
-        const data = rows.slice(0, limit).map((t) => render(req, t));
+        const rows = limit === 0 ? [] : await gw.service.store.list(req.apiKey.id, { after, limit, order });
+        const data = await Promise.all(rows.slice(0, limit).map((t) => render(req, t)));
         return {
           code: 200,
           data,
@@ -188,7 +188,7 @@ export function apimartRoutes(gw: Gateway) {
     route(
       app,
       { method: 'GET', url: '/v1/tasks/:id', tag, summary: 'Retrieve a task', auth: 'key', dialect: 'apimart', params: idParams, query: z.object({ language }), responses: { 200: ok(apimartTaskSchema) } },
-      async (req, _reply, { params }) => ({ code: 200, data: render(req, visibleTaskView(gw, req, params.id)) }),
+      async (req, _reply, { params }) => ({ code: 200, data: await render(req, await visibleTaskView(gw, req, params.id)) }),
     );
 
     // Cancels an unfinished task (its hold is released) and deletes the files of a finished one.
@@ -206,7 +206,7 @@ export function apimartRoutes(gw: Gateway) {
         responses: { 200: ok(z.object({ deleted: z.literal(true), id: z.string(), object: z.literal('task.deleted'), status: apimartTaskSchema.shape.status })) },
       },
       async (req, _reply, { params }) => {
-        const task = visibleTask(gw, req, params.id);
+        const task = await visibleTask(gw, req, params.id);
         const after = await gw.service.delete(task);
         return { code: 200, data: { deleted: true, id: taskPublicId(task.id), object: 'task.deleted', status: apimartStatus(after.status) } };
       },
@@ -226,8 +226,8 @@ export function apimartRoutes(gw: Gateway) {
         responses: { 200: ok(apimartTaskSchema) },
       },
       async (req, _reply, { params }) => {
-        const task = visibleTask(gw, req, params.id);
-        const result = gw.service.cancel(task);
+        const task = await visibleTask(gw, req, params.id);
+        const result = await gw.service.cancel(task);
         if (!result.cancelled) {
           throw conflict(
             `Task ${taskPublicId(task.id)} cannot be cancelled: its status is already ${apimartStatus(result.task.status)}.`,
@@ -235,7 +235,7 @@ export function apimartRoutes(gw: Gateway) {
             'task_id',
           );
         }
-        return { code: 200, data: render(req, result.task) };
+        return { code: 200, data: await render(req, result.task) };
       },
     );
 
@@ -259,7 +259,7 @@ export function apimartRoutes(gw: Gateway) {
         headers: { Range: 'A single byte range, e.g. bytes=0-1023.' },
         responses: fileAnswers,
       },
-      async (req, reply, { params, query }) => serveVariant(gw, req, reply, visibleTask(gw, req, params.id), query.variant ?? 'video'),
+      async (req, reply, { params, query }) => serveVariant(gw, req, reply, await visibleTask(gw, req, params.id), query.variant ?? 'video'),
     );
 
     // Signed links: no API key, the signature is the credential.
@@ -300,7 +300,7 @@ export function apimartRoutes(gw: Gateway) {
             headers: { 'cache-control': 'no-store' },
           });
         }
-        const task = gw.service.store.get(id);
+        const task = await gw.service.store.get(id);
         if (!task || task.deletedAt !== null) throw notFound(`Task ${taskPublicId(id)} was deleted; its files are gone.`, 'task_id');
         return serveVariant(gw, req, reply, task, variant);
       },

@@ -5,11 +5,10 @@ import { z } from 'zod';
  * responses; `completed`, `actual_time` appear once the task has finished, `result` only when it
  * completed, `error` only when it failed.
  */
-import type { Statement } from 'better-sqlite3';
 import { taskPublicId } from '../../core/ids.js';
 import type { TaskStatus, Variant } from '../../core/task.js';
 import type { TaskView } from '../../store/tasks.js';
-import type { Db } from '../../store/db.js';
+import type { Sql } from '../../store/sql.js';
 import type { SignedLink } from '../../http/signed-urls.js';
 
 export type ApimartStatus = 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled';
@@ -50,8 +49,8 @@ export function costUsd(task: TaskView): number {
 
 export interface RenderContext {
   now: number;
-  /** Expected seconds from creation to completion for this task. */
-  estimate(task: TaskView): number;
+  /** Expected seconds from creation to completion (Estimates.forTask). */
+  estimatedSeconds: number;
   /** A signed link to a variant (checked against the stored files only when it is used). */
   link(task: TaskView, variant: Variant): SignedLink;
 }
@@ -68,7 +67,7 @@ export function toApimartTask(task: TaskView, ctx: RenderContext): Record<string
     const code = task.error?.code ?? 'generation_failed';
     data.error = { code, message: task.error?.message ?? 'The video could not be generated.', type: failureType(code) };
   }
-  data.estimated_time = ctx.estimate(task);
+  data.estimated_time = ctx.estimatedSeconds;
   data.id = taskPublicId(task.id);
   data.progress = task.progress;
   if (status === 'completed') {
@@ -110,29 +109,29 @@ const CACHE_MS = 60_000;
  * completed tasks (cached for a minute), else DEFAULT_ESTIMATE_SECONDS.
  */
 export class Estimates {
-  private readonly recent: Statement;
   private readonly cache = new Map<string, { at: number; seconds: number | null }>();
 
-  constructor(db: Db) {
-    this.recent = db.prepare(`SELECT AVG(completed_at - created_at) AS avg FROM (
-      SELECT created_at, completed_at FROM tasks WHERE model = ? AND status = 'completed' AND completed_at IS NOT NULL
-      ORDER BY completed_at DESC LIMIT 20)`);
-  }
+  constructor(private readonly db: Sql) {}
 
-  private modelAverage(model: string, now: number): number | null {
+  private async modelAverage(model: string, now: number): Promise<number | null> {
     const hit = this.cache.get(model);
     if (hit && now - hit.at < CACHE_MS) return hit.seconds;
-    const row = this.recent.get(model) as { avg: number | null };
-    const seconds = row.avg === null ? null : Math.max(1, Math.ceil(row.avg / 1000));
+    const row = await this.db.get<{ avg: number | null }>(
+      `SELECT AVG(completed_at - created_at) AS avg FROM (
+        SELECT created_at, completed_at FROM tasks WHERE model = ? AND status = 'completed' AND completed_at IS NOT NULL
+        ORDER BY completed_at DESC LIMIT 20) recent`,
+      [model],
+    );
+    const seconds = row?.avg == null ? null : Math.max(1, Math.ceil(Number(row.avg) / 1000));
     this.cache.set(model, { at: now, seconds });
     return seconds;
   }
 
-  forTask(task: TaskView, now: number): number {
+  async forTask(task: TaskView, now: number): Promise<number> {
     if (task.status === 'in_progress' && task.progress >= 10 && task.progress < 100) {
       const elapsed = Math.max(0, now - task.createdAt);
       return Math.max(1, Math.ceil((elapsed * 100) / task.progress / 1000));
     }
-    return this.modelAverage(task.model, now) ?? DEFAULT_ESTIMATE_SECONDS;
+    return (await this.modelAverage(task.model, now)) ?? DEFAULT_ESTIMATE_SECONDS;
   }
 }

@@ -100,7 +100,7 @@ export function openaiRoutes(gw: Gateway) {
           after = parseTaskId(query.after) ?? undefined;
           if (!after) throw invalid('after', `Invalid value for 'after': '${query.after}' is not a video id.`);
         }
-        const rows = limit === 0 ? [] : gw.service.store.list(req.apiKey.id, { after, limit, order });
+        const rows = limit === 0 ? [] : await gw.service.store.list(req.apiKey.id, { after, limit, order });
         const page = rows.slice(0, limit);
         const data = page.map(video);
         return {
@@ -127,7 +127,7 @@ export function openaiRoutes(gw: Gateway) {
         fastJson: true,
       },
       async (req, reply, { params }) => {
-        const task = visibleTaskView(gw, req, params.id);
+        const task = await visibleTaskView(gw, req, params.id);
         reply.header('openai-poll-after-ms', pollAfter);
         return video(task);
       },
@@ -147,7 +147,7 @@ export function openaiRoutes(gw: Gateway) {
         responses: { 200: z.object({ id: z.string(), object: z.literal('video.deleted'), deleted: z.literal(true) }) },
       },
       async (req, _reply, { params }) => {
-        const task = visibleTask(gw, req, params.id);
+        const task = await visibleTask(gw, req, params.id);
         await gw.service.delete(task);
         return { id: videoId(task.id), object: 'video.deleted', deleted: true };
       },
@@ -173,7 +173,7 @@ export function openaiRoutes(gw: Gateway) {
           304: { description: 'Not modified (If-None-Match).' },
         },
       },
-      async (req, reply, { params, query }) => serveVariant(gw, req, reply, visibleTask(gw, req, params.id), query.variant ?? 'video'),
+      async (req, reply, { params, query }) => serveVariant(gw, req, reply, await visibleTask(gw, req, params.id), query.variant ?? 'video'),
     );
 
     route(
@@ -193,7 +193,7 @@ export function openaiRoutes(gw: Gateway) {
         responses: { 200: created },
       },
       async (req, reply, { params, raw }) => {
-        const source = visibleTask(gw, req, params.id);
+        const source = await visibleTask(gw, req, params.id);
         const prompt = parsePrompt(raw.fields.prompt);
         const callbackUrl = parseCallbackUrl(raw.fields.callback_url, gw.config.net);
         if (source.status !== 'completed') {
@@ -202,7 +202,7 @@ export function openaiRoutes(gw: Gateway) {
             'video_not_completed',
           );
         }
-        if (!gw.service.store.getAsset(source.id, 'video')) {
+        if (!(await gw.service.store.getAsset(source.id, 'video'))) {
           throw new ApiError({ status: 410, type: 'invalid_request_error', code: 'content_expired', message: `The content of video ${videoId(source.id)} has expired, so it cannot be remixed.` });
         }
         const model = gw.catalog.get(source.model) ?? parseModel(DEFAULT_MODEL, gw.catalog, DEFAULT_MODEL);

@@ -160,7 +160,7 @@ class OpenAICompatibleAdapter implements UpstreamAdapter {
    * closest in time when several match. A server whose videos do not carry the prompt (apigo)
    * cannot be searched safely: null.
    */
-  async find(job: UpstreamSubmit, http: UpstreamHttp, sentAtMs: number, taken?: (upstreamId: string) => boolean): Promise<UpstreamAccepted | null> {
+  async find(job: UpstreamSubmit, http: UpstreamHttp, sentAtMs: number, taken?: (upstreamId: string) => Promise<boolean>): Promise<UpstreamAccepted | null> {
     let best: { video: Record<string, unknown>; distance: number } | undefined;
     let after: string | undefined;
     for (let page = 0; page < FIND_PAGES; page++) {
@@ -174,7 +174,7 @@ class OpenAICompatibleAdapter implements UpstreamAdapter {
         const created = unixMs(v?.created_at);
         if (!v || !id || created === undefined) continue;
         if (created < sentAtMs - FIND_WINDOW_MS) older = true;
-        if (Math.abs(created - sentAtMs) > FIND_WINDOW_MS || !sameJob(v, job) || taken?.(id)) continue;
+        if (Math.abs(created - sentAtMs) > FIND_WINDOW_MS || !sameJob(v, job) || (await taken?.(id))) continue;
         const distance = Math.abs(created - sentAtMs);
         if (!best || distance < best.distance) best = { video: v, distance };
       }
