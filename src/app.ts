@@ -110,9 +110,10 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   // Before anything is opened: media tools that cannot run stop it with a message saying why.
   const toolNotes = await prepareMediaTools(config.dataDir);
   configureSharp();
-  let log: FastifyBaseLogger | undefined;
+  // The server's logger, once there is a server (the database opens first).
+  const logs: { log?: FastifyBaseLogger } = {};
   const db = await openGatewayDatabase(config, {
-    onListenError: (err) => log?.warn({ err: err.message }, 'database notifications interrupted; caches are bypassed until they are back'),
+    onListenError: (err) => logs.log?.warn({ err: err.message }, 'database notifications interrupted; caches are bypassed until they are back'),
   });
   const secrets = Secrets.load(config.dataDir, config.secretKey);
   const blobs = createBlobStore(config);
@@ -208,7 +209,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     return503OnClosing: false,
     logController: new RequestLog(),
   });
-  log = server.log;
+  logs.log = server.log;
   const routeTable = new RouteTable();
   routeTable.attach(server);
   registerBodyLimits(server);

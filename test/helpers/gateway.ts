@@ -14,7 +14,7 @@ export interface TestGateway {
   /** A fresh API key secret. */
   key: string;
   keyId: string;
-  newKey(name?: string, opts?: { test?: boolean }): { id: string; secret: string };
+  newKey(name?: string, opts?: { test?: boolean }): Promise<{ id: string; secret: string }>;
   openai(apiKey?: string): OpenAI;
   close(): Promise<void>;
 }
@@ -39,11 +39,11 @@ export async function startGateway(overrides: Record<string, unknown> = {}, appO
   const address = app.server.server.address();
   if (!address || typeof address === 'string') throw new Error('no address');
   const url = `http://127.0.0.1:${address.port}`;
-  const newKey = (name = 'test', opts: { test?: boolean } = {}) => {
-    const { key, secret } = app.gateway.keys.create(name, opts);
+  const newKey = async (name = 'test', opts: { test?: boolean } = {}) => {
+    const { key, secret } = await app.gateway.keys.create(name, opts);
     return { id: key.id, secret };
   };
-  const first = newKey('default');
+  const first = await newKey('default');
   return {
     app,
     url,
