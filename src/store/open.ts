@@ -72,7 +72,8 @@ function parseInt8(value: string): number | bigint {
   return Number.isSafeInteger(n) ? n : BigInt(value);
 }
 
-const pgTypes = {
+/** pg's type parsers with BIGINT read as numbers: every pg.Pool and pg.Client vidgate opens uses these (also src/shared/postgres.ts). */
+export const pgTypes = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
     oid === pg.types.builtins.INT8 && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
 };
