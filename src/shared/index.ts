@@ -266,7 +266,7 @@ export class PostgresLimits implements LimitsBackend {
     type Row = { id: string; breaker: string | null; leases: string | null; tokens: number | null; tokens_at: number | null; paused_until: number | null };
     let rows: Row[];
     try {
-      rows = await this.link.query<Row>(REFRESH_SQL, [ids]);
+      rows = await this.link.query<Row>(REFRESH_SQL, [ids], 'vidgate_limits_refresh');
     } catch (err) {
       this.link.failed(err);
       return;
@@ -296,7 +296,7 @@ export class PostgresLimits implements LimitsBackend {
     if (channels.length === 0) return;
     const now = this.now();
     try {
-      await this.link.query(RENEW_SQL, [channels, ids, now + this.leaseMs, now]);
+      await this.link.query(RENEW_SQL, [channels, ids, now + this.leaseMs, now], 'vidgate_limits_renew');
     } catch (err) {
       this.link.failed(err);
     }
@@ -305,7 +305,7 @@ export class PostgresLimits implements LimitsBackend {
   private async sweep(): Promise<void> {
     if (!this.link.usable) return;
     try {
-      await this.link.query(SWEEP_SQL, [this.now()]);
+      await this.link.query(SWEEP_SQL, [this.now()], 'vidgate_limits_sweep');
     } catch (err) {
       this.link.failed(err);
     }

@@ -105,7 +105,7 @@ export class PgBreaker implements ChannelBreaker {
           const result = op(b);
           const data = b.snapshot();
           const after = isFresh(data, this.opts.cooldownMs) ? '' : JSON.stringify(data);
-          const [r] = await this.link.query<{ changed: number; state: string }>(BREAKER_CAS_SQL, [this.channelId, before, after, this.clock() + KEEP_MS]);
+          const [r] = await this.link.query<{ changed: number; state: string }>(BREAKER_CAS_SQL, [this.channelId, before, after, this.clock() + KEEP_MS], 'vidgate_breaker_cas');
           if (r!.changed === 1 || (after === before && r!.state === before)) {
             this.raw = after;
             this.copy.load(data);

@@ -95,7 +95,7 @@ export class PgChannelLimiter implements ChannelLimits {
     const id = randomBytes(9).toString('base64url');
     const conc = this.concurrency;
     const rpm = this.rpm;
-    return this.link.query<{ ok: boolean; n: number; tokens: number | null; paused_until: number }>(ACQUIRE_SQL, [this.channelId, now, conc ?? -1, rpm ?? -1, this.leaseMs, id]).then(
+    return this.link.query<{ ok: boolean; n: number; tokens: number | null; paused_until: number }>(ACQUIRE_SQL, [this.channelId, now, conc ?? -1, rpm ?? -1, this.leaseMs, id], 'vidgate_channel_acquire').then(
       (rows): Acquired => {
         const r = rows[0]!;
         if (!r.ok) {
@@ -112,7 +112,7 @@ export class PgChannelLimiter implements ChannelLimits {
             released = true;
             this.held.delete(id);
             // A release that does not reach the database expires with its lease.
-            if (this.link.usable) this.link.query(RELEASE_SQL, [this.channelId, id]).catch((err: unknown) => this.link.failed(err));
+            if (this.link.usable) this.link.query(RELEASE_SQL, [this.channelId, id], 'vidgate_channel_release').catch((err: unknown) => this.link.failed(err));
           },
         };
       },
@@ -126,7 +126,7 @@ export class PgChannelLimiter implements ChannelLimits {
   pause(until: number): void {
     this.local.pause(until);
     if (!this.link.usable) return;
-    this.link.query(PAUSE_SQL, [this.channelId, until, this.clock()]).catch((err: unknown) => this.link.failed(err));
+    this.link.query(PAUSE_SQL, [this.channelId, until, this.clock()], 'vidgate_channel_pause').catch((err: unknown) => this.link.failed(err));
   }
 
   /** Called by the refresh loop with what the database holds. */

@@ -38,7 +38,7 @@ export class PgRateLimiter implements KeyRateLimiter {
 
   take(id: string, perMinute: number, now: number): RateDecision | Promise<RateDecision> {
     if (!this.link.usable) return this.local.take(id, perMinute, now);
-    return this.link.query<{ tokens: number; granted: number }>(RATE_SQL, [id, perMinute, now]).then(
+    return this.link.query<{ tokens: number; granted: number }>(RATE_SQL, [id, perMinute, now], 'vidgate_key_rate').then(
       (rows) => {
         const { tokens, granted } = rows[0]!;
         const rate = perMinute / 60_000;

@@ -103,7 +103,7 @@ export class PostgresSignals implements ClusterSignals {
     setImmediate(() => {
       this.pending = false;
       if (!this.link.usable || this.closed) return;
-      this.link.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, this.node]).catch((err: unknown) => this.link.failed(err));
+      this.link.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, this.node], 'vidgate_notify').catch((err: unknown) => this.link.failed(err));
     });
   }
 

