@@ -141,8 +141,8 @@ describe.skipIf(!!skip)('limits in PostgreSQL against the in-process ones', () =
     if (l1.ok) l1.release();
     await new Promise((r) => setTimeout(r, 50));
     await both(1);
-    await new Promise((r) => setTimeout(r, 600));
-    expect(shared[0]!.view(clock)).toMatchObject({ in_flight: 2, concurrency: 2, rpm: 60, tokens: 7, shared: true });
+    // Each node's view is refreshed from the database twice a second.
+    await expect.poll(() => shared[0]!.view(clock), { timeout: 3000 }).toMatchObject({ in_flight: 2, concurrency: 2, rpm: 60, tokens: 7, shared: true });
 
     // rpm 60 = a bucket of 10; after the concurrency is lifted the bucket runs out at the same call.
     for (const l of [...shared, local]) l.update(null, 60);
@@ -158,8 +158,7 @@ describe.skipIf(!!skip)('limits in PostgreSQL against the in-process ones', () =
     local.pause(clock + 5000);
     await new Promise((r) => setTimeout(r, 50));
     expect(shape((await both(1))[0])).toBe('retry at +5000');
-    await new Promise((r) => setTimeout(r, 600));
-    expect(shared[1]!.view(clock)).toMatchObject({ paused_until: clock + 5000 });
+    await expect.poll(() => shared[1]!.view(clock), { timeout: 3000 }).toMatchObject({ paused_until: clock + 5000 });
   });
 
   it('the breaker: the same transitions as one in-process breaker, failures from either node counted together', async () => {
@@ -196,8 +195,7 @@ describe.skipIf(!!skip)('limits in PostgreSQL against the in-process ones', () =
     shared[1].failure(clock, 'trial failed');
     local.failure(clock, 'trial failed');
     await settle();
-    await new Promise((r) => setTimeout(r, 600));
-    for (const s of shared) expect(s.view(clock)).toEqual(local.view(clock));
+    for (const s of shared) await expect.poll(() => s.view(clock), { timeout: 3000 }).toEqual(local.view(clock));
     expect(local.view(clock)).toMatchObject({ state: 'open', opened_count: 2, retry_at: clock + 2000 });
 
     clock += 2000;
@@ -206,8 +204,7 @@ describe.skipIf(!!skip)('limits in PostgreSQL against the in-process ones', () =
     shared[0].success();
     local.success();
     await settle();
-    await new Promise((r) => setTimeout(r, 600));
-    for (const s of shared) expect(s.view(clock)).toEqual(local.view(clock));
+    for (const s of shared) await expect.poll(() => s.view(clock), { timeout: 3000 }).toEqual(local.view(clock));
     expect(local.view(clock).state).toBe('closed');
     // The row holds Breaker's own snapshot, JSON.
     const [row] = await sql<{ state: string }>('SELECT state FROM shared_breakers WHERE channel_id = $1', [ch]);
@@ -264,27 +261,40 @@ describe.skipIf(!!skip)('several nodes on PostgreSQL', () => {
     expect((await slot(la.tryAcquire(clock))).ok).toBe(true);
     expect((await slot(lb.tryAcquire(clock))).ok).toBe(true);
     expect(shape(await slot(lb.tryAcquire(clock)))).toBe('retry at +200');
+    /** The stored leases' expiries, as offsets from the clock. */
+    const leases = async () => {
+      const [row] = await sql<{ leases: string }>('SELECT leases FROM shared_channel_limits WHERE channel_id = $1', [ch]);
+      return Object.values(JSON.parse(row!.leases) as Record<string, number>).map((t) => t - clock).sort((x, y) => x - y);
+    };
+    /** Wait for the nodes' renewal timers (every third of the lease) to extend `count` leases to a full lease from now. */
+    const renewed = async (count: number) => {
+      const deadline = Date.now() + 5000;
+      while ((await leases()).filter((t) => t === leaseMs).length < count) {
+        if (Date.now() > deadline) throw new Error(`leases not renewed: ${JSON.stringify(await leases())}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
 
-    // Time passes beyond one lease time while both nodes run: their renewals (every third of the
-    // lease) keep both slots.
+    // Time passes beyond one lease time while both nodes run: their renewals keep both slots.
     for (let i = 0; i < 3; i++) {
-      clock += 500;
-      await new Promise((r) => setTimeout(r, 400));
+      clock += 600;
+      await renewed(2);
     }
     expect(shape(await slot(lb.tryAcquire(clock)))).toBe('retry at +200');
 
     // Node A dies without releasing anything (no renewals from now on). Within one lease time its
     // slot is still held; after it, node B can take it, and only that one.
     await a.close();
-    clock += 500;
+    clock += 600;
+    await renewed(1);
+    expect(await leases()).toEqual([400, leaseMs]);
     expect(shape(await slot(lb.tryAcquire(clock)))).toBe('retry at +200');
-    clock += 1000;
-    await new Promise((r) => setTimeout(r, 400)); // B renews its own meanwhile
+    clock += 600;
+    await renewed(1);
     expect((await slot(lb.tryAcquire(clock))).ok).toBe(true);
     expect(shape(await slot(lb.tryAcquire(clock)))).toBe('retry at +200');
-    // The row holds only the live leases.
-    const [row] = await sql<{ leases: string }>('SELECT leases FROM shared_channel_limits WHERE channel_id = $1', [ch]);
-    expect(Object.keys(JSON.parse(row!.leases) as object)).toHaveLength(2);
+    // The row holds only the live leases: the dead node's is gone.
+    expect(await leases()).toEqual([leaseMs, leaseMs]);
   });
 
   it('rows nobody uses any more are deleted: a full bucket, an old breaker, a channel untouched for a day', async () => {
