@@ -53,6 +53,8 @@ export class PostgresSignals implements ClusterSignals {
     const client = new pg.Client({
       connectionString: this.link.opts.url,
       connectionTimeoutMillis: Math.max(1000, this.link.opts.timeoutMs),
+      // Only LISTEN itself is a query here; a server that takes it and never answers is a lost connection.
+      query_timeout: Math.max(1000, this.link.opts.timeoutMs),
       keepAlive: true,
       types: pgTypes,
       application_name: 'vidgate-signals',
@@ -66,7 +68,9 @@ export class PostgresSignals implements ClusterSignals {
       if (this.client === client) this.client = undefined;
       client.end().catch(() => {});
       if (this.closed) return;
-      if (!this.warned && err !== undefined) {
+      // While the database is down the link has said so already; warn only about a listener
+      // that cannot listen while the database otherwise answers.
+      if (!this.warned && err !== undefined && this.link.usable) {
         this.warned = true;
         this.log.warn({ err: errorText(err) }, 'cluster signals lost their PostgreSQL connection; other nodes’ events arrive by polling until it is back');
       }
