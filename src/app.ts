@@ -237,7 +237,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   await blobs.init(server.log);
   const limits = createLimits(config, server.log.child({ component: 'shared-limits' }), now);
   lazy.limits = limits;
-  // Events committed here wake streams on the other nodes at once (with Redis; else they poll).
+  // Events committed here wake streams on the other nodes at once (Redis pub/sub, or LISTEN/NOTIFY on PostgreSQL; else they poll).
   service.events.on('event', () => limits.signals.eventsCommitted());
   limits.signals.onRemoteEvents(() => events.hub.poke());
   const upstreams = await createUpstreams({ config, db, store, blobs, secrets, catalog, prices, now, log: server.log, telemetry, wake: () => worker.notify(), limits });
@@ -274,14 +274,14 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       tag: 'Operations',
       summary: 'Liveness',
       description:
-        'Always 200 while the process runs; storage trouble, and limits kept per node while their shared store (Redis) is unreachable, show as degraded (a restart would not help).',
+        'Always 200 while the process runs; storage trouble, and limits kept per node while their shared store (Redis, or PostgreSQL) is unreachable, show as degraded (a restart would not help).',
       auth: 'public',
       responses: {
         200: z.object({
           status: z.enum(['ok', 'degraded']),
           worker: z.object({ busy: z.number() }),
           storage: z.object({ kind: z.string(), ok: z.boolean(), failing_since: z.string().optional(), error: z.string().optional() }),
-          shared_limits: z.object({ backend: z.enum(['memory', 'redis']), ok: z.boolean(), failing_since: z.string().optional(), error: z.string().optional() }),
+          shared_limits: z.object({ backend: z.enum(['memory', 'redis', 'postgres']), ok: z.boolean(), failing_since: z.string().optional(), error: z.string().optional() }),
         }),
       },
     },

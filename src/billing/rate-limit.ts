@@ -13,9 +13,10 @@ export interface RateDecision {
 }
 
 /**
- * Per-key request rate as the access hook uses it. Two implementations: `RateLimiter` (this
- * process's memory, answers synchronously) and `SharedRateLimiter` (src/shared/rate-limit.ts:
- * the bucket in Redis for every node, answers with a promise).
+ * Per-key request rate as the access hook uses it. Implementations: `RateLimiter` (this
+ * process's memory, answers synchronously), and `SharedRateLimiter` (src/shared/rate-limit.ts:
+ * the bucket in Redis) and `PgRateLimiter` (src/shared/pg-rate-limit.ts: in PostgreSQL), for
+ * every node, which answer with a promise.
  */
 export interface KeyRateLimiter {
   take(id: string, perMinute: number, now: number): RateDecision | Promise<RateDecision>;

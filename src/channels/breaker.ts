@@ -25,10 +25,11 @@ export interface BreakerView {
 }
 
 /**
- * A channel's breaker as the router and the submit path use it. Two implementations: `Breaker`
- * (this process's memory) and `SharedBreaker` (src/shared/breaker.ts: the same transitions,
- * the state kept in Redis for every node). Reads are synchronous (the shared one answers from a
- * copy refreshed twice a second); taking the half-open trial may wait for Redis.
+ * A channel's breaker as the router and the submit path use it. Implementations: `Breaker`
+ * (this process's memory), and `SharedBreaker` (src/shared/breaker.ts: the same transitions,
+ * the state kept in Redis) and `PgBreaker` (src/shared/pg-breaker.ts: in PostgreSQL), for every
+ * node. Reads are synchronous (the shared ones answer from a copy refreshed twice a second);
+ * taking the half-open trial may wait for the shared store.
  */
 export interface ChannelBreaker {
   state(now: number): BreakerState;
@@ -42,7 +43,7 @@ export interface ChannelBreaker {
   reset(): void;
 }
 
-/** Everything a breaker remembers, as stored in Redis. */
+/** Everything a breaker remembers, as stored in Redis or PostgreSQL (JSON). */
 export interface BreakerData {
   state: BreakerState;
   failures: number;

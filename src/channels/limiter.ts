@@ -12,14 +12,15 @@ export interface LimiterView {
   rpm: number | null;
   tokens: number | null;
   paused_until: number | null;
-  /** Where the numbers live: this process, or Redis for every node. */
+  /** Where the numbers live: this process, or Redis or PostgreSQL for every node. */
   shared: boolean;
 }
 
 /**
- * A channel's request limits as the provider uses them. Two implementations: `ChannelLimiter`
- * (this process's memory) and `SharedChannelLimiter` (src/shared/channel-limiter.ts: leases,
- * bucket and pause in Redis for every node).
+ * A channel's request limits as the provider uses them. Implementations: `ChannelLimiter`
+ * (this process's memory), and `SharedChannelLimiter` (src/shared/channel-limiter.ts: leases,
+ * bucket and pause in Redis) and `PgChannelLimiter` (src/shared/pg-channel-limiter.ts: in
+ * PostgreSQL), for every node.
  */
 export interface ChannelLimits {
   update(concurrency: number | null, rpm: number | null): void;

@@ -97,7 +97,7 @@ export class Channels {
     private readonly log: FastifyBaseLogger,
     readonly telemetry: Telemetry = {},
     private readonly rng: () => number = Math.random,
-    /** Where limits and breakers live (this process, or Redis for every node). */
+    /** Where limits and breakers live (this process, or Redis or PostgreSQL for every node). */
     private readonly limits: LimitsBackend = memoryLimits,
   ) {
     this.timings = new Timings(store, now);

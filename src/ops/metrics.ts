@@ -3,6 +3,7 @@ import type { Metric } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 import type { Task } from '../core/task.js';
 import { routeOf } from '../http/types.js';
+import type { SharedHealth } from '../shared/index.js';
 
 /**
  * The gateway's Prometheus metrics (docs/operations.md lists them all). One registry per app, so
@@ -27,7 +28,7 @@ export interface MetricsSources {
   /** Breaker state of each channel this process runs. */
   breakers(now: number): Array<{ channel: string; provider: string; state: 'closed' | 'open' | 'half_open' }>;
   /** Where limits and breakers live, whether that store answers, and its outages since start. */
-  sharedLimits(): { backend: 'memory' | 'redis'; ok: boolean; outages: number };
+  sharedLimits(): { backend: SharedHealth['backend']; ok: boolean; outages: number };
   /** Live SSE streams of this process. */
   sseClients(): number;
   /** Task steps running in this process. */
@@ -278,7 +279,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'vidgate_shared_limits_up',
-      help: 'With VIDGATE_REDIS_URL: 1 while limits and breakers are shared through Redis, 0 while Redis is unreachable and this process applies its own (per-node) limits. Always 1 without Redis (backend="memory").',
+      help: 'Where limits and breakers are shared (backend="redis" with VIDGATE_REDIS_URL, else "postgres" on a PostgreSQL database): 1 while they are, 0 while that store is unreachable and this process applies its own (per-node) limits. Always 1 when each process keeps its own (backend="memory").',
       labelNames: ['backend'],
       registers,
       collect() {
@@ -289,7 +290,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'vidgate_shared_limits_outages',
-      help: 'Redis outages this process has seen since it started (each one logged once, when it began).',
+      help: 'Outages of the limits\' shared store (Redis or PostgreSQL) this process has seen since it started (each one logged once, when it began).',
       registers,
       collect() {
         this.set(src.sharedLimits().outages);

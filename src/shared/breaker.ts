@@ -24,9 +24,9 @@ return 1
 `,
 };
 
-/** The stored state outlives any cool-down by far; an idle, closed breaker is simply absent. */
-const KEEP_MS = 7 * 86_400_000;
-const CAS_ATTEMPTS = 8;
+/** The stored state outlives any cool-down by far; an idle, closed breaker is simply absent (Redis and PostgreSQL alike). */
+export const KEEP_MS = 7 * 86_400_000;
+export const CAS_ATTEMPTS = 8;
 
 export class SharedBreaker implements ChannelBreaker {
   /** The shared state as last seen (reads), or this node's own during an outage. */
@@ -84,7 +84,7 @@ export class SharedBreaker implements ChannelBreaker {
   /** Called by the refresh loop with the stored state (null: none, a closed breaker). */
   saw(raw: string | null): void {
     if (!this.link.usable) return;
-    this.copy.load(parse(raw));
+    this.copy.load(parseBreakerState(raw));
   }
 
   /** Apply one transition to the shared state, in this node's order; `busy` if it cannot be stored. */
@@ -95,7 +95,7 @@ export class SharedBreaker implements ChannelBreaker {
         for (let i = 0; i < CAS_ATTEMPTS; i++) {
           const before = await this.link.client.get(this.key);
           const b = new Breaker(this.opts);
-          b.load(parse(before));
+          b.load(parseBreakerState(before));
           const result = op(b);
           const data = b.snapshot();
           const after = isFresh(data, this.opts.cooldownMs) ? '' : JSON.stringify(data);
@@ -120,7 +120,8 @@ export class SharedBreaker implements ChannelBreaker {
   }
 }
 
-function parse(raw: string | null): BreakerData | null {
+/** A stored breaker state (JSON BreakerData); null for none or unreadable. */
+export function parseBreakerState(raw: string | null): BreakerData | null {
   if (!raw) return null;
   try {
     return JSON.parse(raw) as BreakerData;
@@ -130,6 +131,6 @@ function parse(raw: string | null): BreakerData | null {
 }
 
 /** A closed breaker with nothing to remember is stored as no key at all. */
-function isFresh(d: BreakerData, cooldownMs: number): boolean {
+export function isFresh(d: BreakerData, cooldownMs: number): boolean {
   return d.state === 'closed' && d.failures === 0 && d.cooldown === cooldownMs && d.trialSince === null && d.lastFailure === null && d.opened === 0;
 }

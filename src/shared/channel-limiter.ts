@@ -55,8 +55,8 @@ return 1
 `,
 };
 
-/** What the last refresh read from Redis (for the operator's view). */
-interface Seen {
+/** What the last refresh read from the shared store (for the operator's view). */
+export interface Seen {
   inFlight: number;
   tokens: number | null;
   at: number;
@@ -131,16 +131,20 @@ export class SharedChannelLimiter implements ChannelLimits {
 
   view(now: number): LimiterView {
     if (!this.link.usable) return this.local.view(now);
-    const s = this.seen;
-    const cap = this.rpm === null ? null : Math.max(1, Math.ceil(this.rpm / 6));
-    const tokens = cap === null || this.rpm === null ? null : Math.floor(Math.min(cap, (s.tokens ?? cap) + (s.tokens === null ? 0 : Math.max(0, now - s.at) * this.rpm / 60_000)));
-    return {
-      in_flight: s.inFlight,
-      concurrency: this.concurrency,
-      rpm: this.rpm,
-      tokens,
-      paused_until: s.pausedUntil > now ? s.pausedUntil : null,
-      shared: true,
-    };
+    return sharedView(this.seen, this.concurrency, this.rpm, now);
   }
+}
+
+/** The operator's view of a channel's shared limits from what the last refresh read (Redis or PostgreSQL). */
+export function sharedView(s: Seen, concurrency: number | null, rpm: number | null, now: number): LimiterView {
+  const cap = rpm === null ? null : Math.max(1, Math.ceil(rpm / 6));
+  const tokens = cap === null || rpm === null ? null : Math.floor(Math.min(cap, (s.tokens ?? cap) + (s.tokens === null ? 0 : Math.max(0, now - s.at) * rpm / 60_000)));
+  return {
+    in_flight: s.inFlight,
+    concurrency,
+    rpm,
+    tokens,
+    paused_until: s.pausedUntil > now ? s.pausedUntil : null,
+    shared: true,
+  };
 }

@@ -6,8 +6,14 @@ import type { BreakerOptions, ChannelBreaker } from '../channels/breaker.js';
 import { ChannelLimiter } from '../channels/limiter.js';
 import type { ChannelLimits } from '../channels/limiter.js';
 import type { Config } from '../config.js';
+import { configuredDatabase } from '../store/db.js';
 import { CAS_SCRIPT, SharedBreaker } from './breaker.js';
 import { ACQUIRE_SCRIPT, PAUSE_SCRIPT, SharedChannelLimiter } from './channel-limiter.js';
+import { PgBreaker } from './pg-breaker.js';
+import { PgChannelLimiter, RENEW_SQL } from './pg-channel-limiter.js';
+import { PgRateLimiter } from './pg-rate-limit.js';
+import { PostgresSignals } from './pg-signals.js';
+import { PostgresLink } from './postgres.js';
 import { RATE_SCRIPT, SharedRateLimiter } from './rate-limit.js';
 import { RedisLink } from './redis.js';
 import { localSignals, RedisSignals } from './signals.js';
@@ -17,12 +23,13 @@ import type { SharedHealth } from './redis.js';
 export type { SharedHealth } from './redis.js';
 
 /**
- * Where limits and circuit breakers live: in this process (`memory`, the default) or in Redis
- * for every node (`VIDGATE_REDIS_URL`). The gateway asks this for each limiter and breaker and
- * uses them through one interface per concept, whichever backend made them.
+ * Where limits and circuit breakers live: in this process (`memory`, the default with SQLite), in
+ * Redis for every node (`VIDGATE_REDIS_URL`), or else in the gateway's PostgreSQL database for
+ * every node (`VIDGATE_DATABASE_URL=postgres://…`). The gateway asks this for each limiter and
+ * breaker and uses them through one interface per concept, whichever backend made them.
  */
 export interface LimitsBackend {
-  readonly kind: 'memory' | 'redis';
+  readonly kind: SharedHealth['backend'];
   keyLimiter(): KeyRateLimiter;
   channelLimiter(channelId: string, concurrency: number | null, rpm: number | null, now: number): ChannelLimits;
   breaker(channelId: string, opts: BreakerOptions): ChannelBreaker;
@@ -48,7 +55,7 @@ export const memoryLimits: LimitsBackend = {
   close: async () => {},
 };
 
-/** How often the breakers' copies and the limits' view are refreshed from Redis. */
+/** How often the breakers' copies and the limits' view are refreshed from Redis or PostgreSQL. */
 const REFRESH_MS = 500;
 
 export class RedisLimits implements LimitsBackend {
@@ -166,9 +173,161 @@ export class RedisLimits implements LimitsBackend {
   }
 }
 
-/** The backend the configuration asks for. */
+/** How often each node deletes the shared rows nobody uses any more (full buckets, old breakers). */
+const SWEEP_MS = 60_000;
+
+/** Every breaker and limit of this node's channels, in one round trip. */
+const REFRESH_SQL = `
+SELECT i.id, b.state AS breaker, l.leases, l.tokens, l.tokens_at, l.paused_until
+  FROM unnest($1::text[]) AS i(id)
+  LEFT JOIN shared_breakers b ON b.channel_id = i.id
+  LEFT JOIN shared_channel_limits l ON l.channel_id = i.id`;
+
+/**
+ * Rows that carry no state any more, in one statement: a key's bucket unused for a minute is full
+ * (as absent), a channel's row untouched for a day has no live lease, a full bucket and no pause
+ * Redis would still keep (its pause key lives a day), and a breaker past its keep time is forgotten.
+ */
+const SWEEP_SQL = `
+WITH a AS (DELETE FROM shared_rate_buckets WHERE tokens_at < $1::bigint - 61000 RETURNING 1),
+     b AS (DELETE FROM shared_channel_limits WHERE updated_at < $1::bigint - 86400000 RETURNING 1),
+     c AS (DELETE FROM shared_breakers WHERE expires_at < $1::bigint RETURNING 1)
+SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b) + (SELECT count(*) FROM c) AS n`;
+
+/**
+ * Limits and breakers shared by every node through the gateway's PostgreSQL database (when no
+ * Redis is configured): RedisLimits' counterpart, with the same semantics and the same fallback.
+ * Each acquisition is one statement (pg-rate-limit.ts, pg-channel-limiter.ts, pg-breaker.ts) on a
+ * small pool of its own (postgres.ts); signals are LISTEN/NOTIFY (pg-signals.ts). Timers refresh
+ * this node's view twice a second, renew the leases it holds every third of the lease time, and
+ * delete unused rows every minute.
+ */
+export class PostgresLimits implements LimitsBackend {
+  readonly kind = 'postgres';
+  private readonly link: PostgresLink;
+  private readonly limiters = new Map<string, PgChannelLimiter>();
+  private readonly breakers = new Map<string, PgBreaker>();
+  private readonly timers: NodeJS.Timeout[];
+  private readonly leaseMs: number;
+  readonly signals: PostgresSignals;
+
+  constructor(
+    opts: { url: string; leaseMs: number; timeoutMs: number },
+    log: FastifyBaseLogger,
+    private readonly now: () => number,
+  ) {
+    this.link = new PostgresLink({ url: opts.url, timeoutMs: opts.timeoutMs }, log);
+    this.leaseMs = opts.leaseMs;
+    this.signals = new PostgresSignals(this.link, log);
+    this.timers = [
+      setInterval(() => void this.refresh(), REFRESH_MS),
+      setInterval(() => void this.renew(), Math.max(250, Math.floor(opts.leaseMs / 3))),
+      setInterval(() => void this.sweep(), SWEEP_MS),
+    ];
+    for (const t of this.timers) t.unref();
+  }
+
+  keyLimiter(): KeyRateLimiter {
+    return new PgRateLimiter(this.link);
+  }
+
+  channelLimiter(channelId: string, concurrency: number | null, rpm: number | null, now: number): ChannelLimits {
+    const l = new PgChannelLimiter(this.link, channelId, concurrency, rpm, this.leaseMs, now, this.now);
+    this.limiters.set(channelId, l);
+    return l;
+  }
+
+  breaker(channelId: string, opts: BreakerOptions): ChannelBreaker {
+    const b = new PgBreaker(this.link, channelId, opts, this.now);
+    this.breakers.set(channelId, b);
+    void this.refresh();
+    return b;
+  }
+
+  forget(channelId: string): void {
+    this.limiters.delete(channelId);
+    this.breakers.delete(channelId);
+  }
+
+  health(): SharedHealth {
+    return this.link.health();
+  }
+
+  outages(): number {
+    return this.link.outages;
+  }
+
+  /** Read every breaker and limit of this node's channels in one round trip. */
+  private async refresh(): Promise<void> {
+    if (!this.link.usable) return;
+    const ids = [...new Set([...this.breakers.keys(), ...this.limiters.keys()])];
+    if (ids.length === 0) return;
+    const now = this.now();
+    type Row = { id: string; breaker: string | null; leases: string | null; tokens: number | null; tokens_at: number | null; paused_until: number | null };
+    let rows: Row[];
+    try {
+      rows = await this.link.query<Row>(REFRESH_SQL, [ids], 'vidgate_limits_refresh');
+    } catch (err) {
+      this.link.failed(err);
+      return;
+    }
+    for (const r of rows) {
+      this.breakers.get(r.id)?.saw(r.breaker);
+      const leases = r.leases ? (JSON.parse(r.leases) as Record<string, number>) : {};
+      this.limiters.get(r.id)?.saw({
+        inFlight: Object.values(leases).filter((until) => until > now).length,
+        tokens: r.tokens,
+        at: r.tokens_at ?? now,
+        pausedUntil: r.paused_until ?? 0,
+      });
+    }
+  }
+
+  /** Extend the leases this node holds, so that only a dead node's slots expire. */
+  private async renew(): Promise<void> {
+    if (!this.link.usable) return;
+    const channels: string[] = [];
+    const ids: string[] = [];
+    for (const l of this.limiters.values()) {
+      if (l.held.size === 0) continue;
+      channels.push(l.channelId);
+      ids.push(...l.held);
+    }
+    if (channels.length === 0) return;
+    const now = this.now();
+    try {
+      await this.link.query(RENEW_SQL, [channels, ids, now + this.leaseMs, now], 'vidgate_limits_renew');
+    } catch (err) {
+      this.link.failed(err);
+    }
+  }
+
+  private async sweep(): Promise<void> {
+    if (!this.link.usable) return;
+    try {
+      await this.link.query(SWEEP_SQL, [this.now()], 'vidgate_limits_sweep');
+    } catch (err) {
+      this.link.failed(err);
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    // Breaker changes this node made on its way out (a last failure) still reach the others.
+    await Promise.all([...this.breakers.values()].map((b) => b.flush()));
+    await this.signals.close();
+    await this.link.close();
+  }
+}
+
+/**
+ * The backend the configuration asks for: Redis when VIDGATE_REDIS_URL is set; else the gateway's
+ * database when it is PostgreSQL (the nodes share it anyway); else this process's memory.
+ */
 export function createLimits(config: Config, log: FastifyBaseLogger, now: () => number): LimitsBackend {
   const r = config.redis;
-  if (!r.url) return memoryLimits;
-  return new RedisLimits({ url: r.url, prefix: r.prefix, leaseMs: r.leaseMs, timeoutMs: r.timeoutMs }, log, now);
+  if (r.url) return new RedisLimits({ url: r.url, prefix: r.prefix, leaseMs: r.leaseMs, timeoutMs: r.timeoutMs }, log, now);
+  const db = configuredDatabase(config);
+  if (db.kind === 'postgres') return new PostgresLimits({ url: db.url, leaseMs: r.leaseMs, timeoutMs: r.timeoutMs }, log, now);
+  return memoryLimits;
 }

@@ -8,8 +8,9 @@ export interface RedisLinkOptions {
   timeoutMs: number;
 }
 
+/** Where limits and breakers live, and whether that store answers (/healthz `shared_limits`, metrics). */
 export interface SharedHealth {
-  backend: 'memory' | 'redis';
+  backend: 'memory' | 'redis' | 'postgres';
   ok: boolean;
   failing_since?: string;
   error?: string;

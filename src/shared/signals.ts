@@ -6,8 +6,9 @@ import type { RedisLink } from './redis.js';
 /**
  * "Something happened here" between nodes, so that the others look now instead of at their
  * next poll: a task event committed on one node reaches Server-Sent Event streams on every node
- * at once. In memory (one node, or several without Redis) there is no one to tell and the
- * others keep polling (`VIDGATE_SSE_POLL_MS`); with `VIDGATE_REDIS_URL`, a Redis channel.
+ * at once. In memory (one node, or several on SQLite without Redis) there is no one to tell and
+ * the others keep polling (`VIDGATE_SSE_POLL_MS`); with `VIDGATE_REDIS_URL`, a Redis channel;
+ * else on PostgreSQL, LISTEN/NOTIFY (pg-signals.ts).
  * A signal carries no data: the database stays the source of truth, a lost signal only means
  * the poll picks the event up, as before.
  */

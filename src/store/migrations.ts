@@ -488,4 +488,62 @@ export const MIGRATIONS: Migration[] = [
   CREATE INDEX tasks_files_expiring ON tasks(expires_at) WHERE expires_at IS NOT NULL AND files_removed_at IS NULL;
   `,
   },
+  {
+    // Limits and circuit breakers shared by every gateway node through PostgreSQL when no Redis is
+    // configured (src/shared/pg-*.ts; docs/operations.md#several-nodes): the per-key token bucket,
+    // each channel's concurrency leases (JSON {lease id: expiry ms}), rpm bucket (NULL tokens: full)
+    // and Retry-After pause, and each channel's breaker state (JSON, channels/breaker.ts's
+    // BreakerData). One row per key or channel, overwritten in place; each gateway node deletes
+    // rows nobody touched for long (a full bucket, an old breaker), so they do not pile up.
+    // On PostgreSQL the tables are UNLOGGED: the state is transient (a bucket refills within a
+    // minute, a lease expires within VIDGATE_REDIS_LEASE_MS, a breaker re-learns from the next
+    // failures), so it is not worth a WAL record on every request; after a server crash they come
+    // back empty (full buckets, no leases, closed breakers), as a Redis without persistence would.
+    // A lower fillfactor leaves room on each page for the next version of these hot rows (HOT
+    // updates: no index change, less bloat). SQLite creates the same tables (the schema is the same
+    // on both), which a gateway on SQLite never writes.
+    id: '010_shared_limits',
+    sql: `
+  CREATE TABLE shared_rate_buckets (
+    key_id    TEXT PRIMARY KEY,
+    tokens    REAL NOT NULL,
+    tokens_at INTEGER NOT NULL,
+    granted   INTEGER NOT NULL
+  );
+  CREATE TABLE shared_channel_limits (
+    channel_id   TEXT PRIMARY KEY,
+    leases       TEXT NOT NULL DEFAULT '{}',
+    tokens       REAL,
+    tokens_at    INTEGER,
+    paused_until INTEGER NOT NULL DEFAULT 0,
+    updated_at   INTEGER NOT NULL
+  );
+  CREATE TABLE shared_breakers (
+    channel_id TEXT PRIMARY KEY,
+    state      TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  `,
+    pg: `
+  CREATE UNLOGGED TABLE shared_rate_buckets (
+    key_id    TEXT PRIMARY KEY,
+    tokens    DOUBLE PRECISION NOT NULL,
+    tokens_at BIGINT NOT NULL,
+    granted   INTEGER NOT NULL
+  ) WITH (fillfactor = 70);
+  CREATE UNLOGGED TABLE shared_channel_limits (
+    channel_id   TEXT PRIMARY KEY,
+    leases       TEXT NOT NULL DEFAULT '{}',
+    tokens       DOUBLE PRECISION,
+    tokens_at    BIGINT,
+    paused_until BIGINT NOT NULL DEFAULT 0,
+    updated_at   BIGINT NOT NULL
+  ) WITH (fillfactor = 50);
+  CREATE UNLOGGED TABLE shared_breakers (
+    channel_id TEXT PRIMARY KEY,
+    state      TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+  ) WITH (fillfactor = 70);
+  `,
+  },
 ];

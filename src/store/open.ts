@@ -13,8 +13,7 @@ import { pgTypes } from './sql.js';
 
 /**
  * A vidgate database opened through Kysely, on SQLite (better-sqlite3) or PostgreSQL (a pg.Pool).
- * The running gateway still uses store/db.ts directly; `vidgate migrate` and `vidgate db copy`
- * use this.
+ * The running gateway uses store/sql.ts; `vidgate migrate` and `vidgate db copy` use this.
  */
 export interface OpenedDatabase {
   kind: DatabaseLocation['kind'];

@@ -212,6 +212,35 @@ export interface ChannelTimingsTable {
   updated_at: number;
 }
 
+/** A key's request bucket shared by every node (src/shared/pg-rate-limit.ts); transient. */
+export interface SharedRateBucketsTable {
+  key_id: string;
+  tokens: number;
+  tokens_at: number;
+  /** Whether the last take was granted (0/1), for its RETURNING. */
+  granted: number;
+}
+
+/** A channel's concurrency leases, rpm bucket and pause shared by every node (src/shared/pg-channel-limiter.ts); transient. */
+export interface SharedChannelLimitsTable {
+  channel_id: string;
+  /** JSON {lease id: expiry ms}. */
+  leases: Generated<string>;
+  /** NULL: a full bucket. */
+  tokens: number | null;
+  tokens_at: number | null;
+  paused_until: Generated<number>;
+  updated_at: number;
+}
+
+/** A channel's circuit breaker shared by every node (src/shared/pg-breaker.ts); transient. */
+export interface SharedBreakersTable {
+  channel_id: string;
+  /** JSON BreakerData (channels/breaker.ts). */
+  state: string;
+  expires_at: number;
+}
+
 export interface Database {
   schema_migrations: SchemaMigrationsTable;
   api_keys: ApiKeysTable;
@@ -227,6 +256,9 @@ export interface Database {
   webhook_attempts: WebhookAttemptsTable;
   channels: ChannelsTable;
   channel_timings: ChannelTimingsTable;
+  shared_rate_buckets: SharedRateBucketsTable;
+  shared_channel_limits: SharedChannelLimitsTable;
+  shared_breakers: SharedBreakersTable;
 }
 
 export type TableName = keyof Database;
@@ -300,11 +332,26 @@ export const TABLES = {
     columns: ['channel_id', 'model', 'seconds', 'samples', 'mean_ms', 'dev_ms', 'updated_at'],
     primaryKey: ['channel_id', 'model', 'seconds'],
   },
-} as const satisfies { [T in Exclude<TableName, 'schema_migrations'>]: TableInfo<T> };
+} as const satisfies { [T in Exclude<TableName, 'schema_migrations' | TransientTable>]: TableInfo<T> };
 
 export type DataTable = keyof typeof TABLES;
 export const DATA_TABLES = Object.keys(TABLES) as DataTable[];
 
-/** Compile-time check: TABLES lists every column of every interface above (else this names what is missing). */
-type Unlisted = { [T in DataTable]: Exclude<keyof Database[T], (typeof TABLES)[T]['columns'][number]> }[DataTable];
+/**
+ * Tables of transient state that gateway nodes share (limits and breakers, src/shared/): not data.
+ * `vidgate db copy` leaves them out (a new database starts with full buckets and closed breakers).
+ */
+export const TRANSIENT_TABLES = {
+  shared_rate_buckets: { columns: ['key_id', 'tokens', 'tokens_at', 'granted'], primaryKey: ['key_id'] },
+  shared_channel_limits: { columns: ['channel_id', 'leases', 'tokens', 'tokens_at', 'paused_until', 'updated_at'], primaryKey: ['channel_id'] },
+  shared_breakers: { columns: ['channel_id', 'state', 'expires_at'], primaryKey: ['channel_id'] },
+} as const satisfies { [T in TransientTable]: TableInfo<T> };
+
+export type TransientTable = 'shared_rate_buckets' | 'shared_channel_limits' | 'shared_breakers';
+export const TRANSIENT_TABLE_NAMES = Object.keys(TRANSIENT_TABLES) as TransientTable[];
+
+/** Compile-time check: TABLES and TRANSIENT_TABLES list every column of every interface above (else this names what is missing). */
+type Unlisted =
+  | { [T in DataTable]: Exclude<keyof Database[T], (typeof TABLES)[T]['columns'][number]> }[DataTable]
+  | { [T in TransientTable]: Exclude<keyof Database[T], (typeof TRANSIENT_TABLES)[T]['columns'][number]> }[TransientTable];
 export const TABLES_COMPLETE: [Unlisted] extends [never] ? true : { missing: Unlisted } = true;
