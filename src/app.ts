@@ -222,7 +222,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   server.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     const text = String(body);
     if (text.trim() === '') done(null, undefined);
-    else jsonParser(req, text, done);
+    else void jsonParser(req, text, done);
   });
   await server.register(multipart, {
     limits: {
@@ -239,7 +239,10 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   lazy.limits = limits;
   // Events committed here wake streams on the other nodes at once (Redis pub/sub, or LISTEN/NOTIFY on PostgreSQL; else they poll).
   service.events.on('event', () => limits.signals.eventsCommitted());
-  limits.signals.onRemoteEvents(() => events.hub.poke());
+  limits.signals.onRemoteEvents(() => {
+    events.hub.poke();
+    events.loop.notify();
+  });
   const upstreams = await createUpstreams({ config, db, store, blobs, secrets, catalog, prices, now, log: server.log, telemetry, wake: () => worker.notify(), limits });
   lazy.upstreams = upstreams;
 

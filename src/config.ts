@@ -25,10 +25,7 @@ export const configSchema = z.object({
   port: int(0, 65535).default(8080),
   host: z.string().min(1).default('0.0.0.0'),
   dataDir: z.string().min(1).default('./data'),
-  /**
-   * The database (docs/database.md): sqlite:PATH (or a file path), or postgres://… for
-   * `vidgate migrate` and `vidgate db copy`. Unset: <dataDir>/vidgate.db.
-   */
+  /** The database (docs/database.md): sqlite:PATH (or a file path), or postgres://…. Unset: <dataDir>/vidgate.db. */
   databaseUrl: z
     .string()
     .superRefine((url, ctx) => {
@@ -40,6 +37,8 @@ export const configSchema = z.object({
       }
     })
     .optional(),
+  /** PostgreSQL: connections this node opens at most for its queries (limits and LISTEN use a few more). */
+  databasePoolSize: z.coerce.number().int().min(2).max(500).default(10),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Absolute base URL clients reach the gateway at (for links in responses). Derived from the request when unset. */
   publicUrl: z
@@ -226,6 +225,7 @@ const ENV_MAP: Record<string, string> = {
   HOST: 'host',
   VIDGATE_DATA_DIR: 'dataDir',
   VIDGATE_DATABASE_URL: 'databaseUrl',
+  VIDGATE_DATABASE_POOL_SIZE: 'databasePoolSize',
   LOG_LEVEL: 'logLevel',
   VIDGATE_PUBLIC_URL: 'publicUrl',
   VIDGATE_ADMIN_TOKEN: 'adminToken',

@@ -32,7 +32,7 @@ export function configuredDatabase(config: Pick<Config, 'dataDir' | 'databaseUrl
  * data directory unless VIDGATE_DATABASE_URL names another) or PostgreSQL.
  */
 export async function openGatewayDatabase(
-  config: Pick<Config, 'dataDir' | 'databaseUrl' | 'sqlite'>,
+  config: Pick<Config, 'dataDir' | 'databaseUrl' | 'sqlite'> & { databasePoolSize?: number },
   opts: { onListenError?: (err: Error) => void; poolSize?: number } = {},
 ): Promise<Database> {
   const loc = configuredDatabase(config);
@@ -42,7 +42,7 @@ export async function openGatewayDatabase(
   const label = describeDatabase(loc);
   let db: PostgresDatabase;
   try {
-    db = await PostgresDatabase.open({ url: loc.url, max: opts.poolSize, onListenError: opts.onListenError });
+    db = await PostgresDatabase.open({ url: loc.url, max: opts.poolSize ?? config.databasePoolSize, onListenError: opts.onListenError });
   } catch (err) {
     throw new ConfigError(`VIDGATE_DATABASE_URL: cannot connect to ${label}: ${errorText(err)}`);
   }
