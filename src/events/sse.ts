@@ -76,14 +76,16 @@ export function sseRoutes(gw: Gateway, opts: SseOptions) {
     let keyCheck: NodeJS.Timeout | null = null;
     const checkKeys = async () => {
       if (open.size === 0) return;
+      const asked = new Set([...open.values()].map((s) => s.keyId));
       let active: Set<string>;
       try {
-        active = await gw.keys.activeAmong(new Set([...open.values()].map((s) => s.keyId)));
+        active = await gw.keys.activeAmong(asked);
       } catch {
         return; // the database is closing or busy: the next check catches up
       }
+      // Streams opened while the query ran, with keys it did not ask about, wait for the next check.
       for (const stream of [...open.values()]) {
-        if (!active.has(stream.keyId)) stream.end(': this API key was revoked; the stream is closed\n\n');
+        if (asked.has(stream.keyId) && !active.has(stream.keyId)) stream.end(': this API key was revoked; the stream is closed\n\n');
       }
     };
     const track = (res: ServerResponse, stream: { keyId: string; end(last: string): void }) => {
