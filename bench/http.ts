@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openDatabase } from '../src/store/db.js';
 import { KeyStore } from '../src/store/keys.js';
+import { SqliteDatabase } from '../src/store/sql.js';
 import type { Child } from './lib.js';
 import { cpuSeconds, fmt, load, median, startProcess } from './lib.js';
 
@@ -20,7 +21,7 @@ import { cpuSeconds, fmt, load, median, startProcess } from './lib.js';
 export async function httpBench(opts: { rounds: number; seconds: number; compare?: string }): Promise<string> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'bench-gw-'));
   const db = openDatabase(dataDir);
-  const { secret } = new KeyStore(db).create('bench');
+  const { secret } = await KeyStore.of(new SqliteDatabase(db)).create('bench');
   db.close();
   const env = { VIDGATE_DATA_DIR: dataDir, VIDGATE_WORKER: 'false', VIDGATE_RPM_LIMIT: '1000000000', VIDGATE_MAX_INFLIGHT: '1000000000' };
   const auth = { authorization: `Bearer ${secret}`, 'content-type': 'application/json' };
@@ -138,7 +139,7 @@ export async function observabilityBench(opts: { rounds: number; seconds: number
       const dataDir = mkdtempSync(path.join(tmpdir(), 'bench-obs-'));
       dirs.push(dataDir);
       const db = openDatabase(dataDir);
-      const { secret } = new KeyStore(db).create('bench');
+      const { secret } = await KeyStore.of(new SqliteDatabase(db)).create('bench');
       db.close();
       const env = { VIDGATE_DATA_DIR: dataDir, VIDGATE_WORKER: 'false', VIDGATE_RPM_LIMIT: '1000000000', VIDGATE_MAX_INFLIGHT: '1000000000', ...v.env };
       const child = await startProcess(['dist/main.js'], env, '/healthz');

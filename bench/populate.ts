@@ -13,8 +13,9 @@ import { newTaskId } from '../src/core/ids.js';
 import type { Task, TaskStatus } from '../src/core/task.js';
 import { CONTENT_TYPES, FILE_NAMES } from '../src/core/task.js';
 import type { VideoRequest } from '../src/core/video-request.js';
-import { openDatabase, writeTx } from '../src/store/db.js';
+import { openDatabase } from '../src/store/db.js';
 import { KeyStore } from '../src/store/keys.js';
+import { SqliteDatabase } from '../src/store/sql.js';
 import { TaskStore } from '../src/store/tasks.js';
 
 /** Where a store lives. Only SQLite (a data directory) today; a database URL joins it later. */
@@ -90,21 +91,23 @@ const SIZES: Array<[number, number, VideoRequest['aspectRatio']]> = [
 const BATCH = 20_000;
 
 /** Populate the store (created and migrated if needed) with `spec.tasks` tasks and `spec.keys` keys. */
-export function populate(store: StoreLocation, spec: PopulateSpec): Populated {
+export async function populate(store: StoreLocation, spec: PopulateSpec): Promise<Populated> {
   const started = performance.now();
   const db = openDatabase(store.dataDir);
   // Bulk load: no fsync per commit, a bigger page cache on this connection only.
   db.pragma('synchronous = OFF');
   db.pragma('cache_size = -262144');
-  const keyStore = new KeyStore(db);
-  const tasks = new TaskStore(db);
+  const sdb = new SqliteDatabase(db);
+  const keyStore = KeyStore.of(sdb);
+  const taskStore = TaskStore.of(sdb);
   const now = spec.now ?? Date.now();
   const rand = rng(spec.seed ?? 13);
   const retentionMs = (spec.retentionHours ?? 168) * 3600_000;
-  const keys = Array.from({ length: spec.keys }, (_, i) => {
-    const { key, secret } = keyStore.create(`bench-${i}`, { now: now - spec.spreadDays * 86_400_000 });
-    return { id: key.id, secret };
-  });
+  const keys: { id: string; secret: string }[] = [];
+  for (let i = 0; i < spec.keys; i++) {
+    const { key, secret } = await keyStore.create(`bench-${i}`, { now: now - spec.spreadDays * 86_400_000 });
+    keys.push({ id: key.id, secret });
+  }
   const ids: string[] = [];
   const keyOf = new Uint16Array(spec.tasks);
   const counts: Record<TaskStatus, number> = { queued: 0, in_progress: 0, completed: 0, failed: 0, cancelled: 0 };
@@ -113,7 +116,8 @@ export function populate(store: StoreLocation, spec: PopulateSpec): Populated {
   const { completed, failed, cancelled } = spec.mix;
 
   for (let start = 0; start < spec.tasks; start += BATCH) {
-    writeTx(db, () => {
+    await sdb.transaction(async (tx) => {
+      const tasks = taskStore.in(tx);
       for (let i = start; i < Math.min(spec.tasks, start + BATCH); i++) {
         const createdAt = Math.floor(now - span + (span * i) / spec.tasks);
         const id = newTaskId(createdAt);
@@ -152,26 +156,26 @@ export function populate(store: StoreLocation, spec: PopulateSpec): Populated {
           createdAt, startedAt: finished && status !== 'cancelled' ? startedAt : null, completedAt: finished ? doneAt : null,
           expiresAt, deletedAt: null, updatedAt: finished ? doneAt : createdAt,
         };
-        tasks.insert(task);
-        tasks.appendEvent({ ...task, status: 'queued', progress: 0 }, 'video.created', createdAt);
-        if (finished && status !== 'cancelled') tasks.appendEvent({ ...task, status: 'in_progress', progress: 0 }, 'video.in_progress', startedAt);
+        await tasks.insert(task);
+        await tasks.appendEvent({ ...task, status: 'queued', progress: 0 }, 'video.created', createdAt);
+        if (finished && status !== 'cancelled') await tasks.appendEvent({ ...task, status: 'in_progress', progress: 0 }, 'video.in_progress', startedAt);
         if (status === 'completed') {
-          tasks.appendEvent(task, 'video.completed', doneAt);
+          await tasks.appendEvent(task, 'video.completed', doneAt);
           // Files are recorded only while the task is within retention; past it the expiry sweep has removed them.
-          if (expiresAt! <= now) tasks.deleteAssets(id, expiresAt!);
+          if (expiresAt! <= now) await tasks.deleteAssets(id, expiresAt!);
           else {
             const token = id.slice(-8).toLowerCase();
             for (const variant of ['video', 'thumbnail', 'spritesheet'] as const) {
-              tasks.putAsset({
+              await tasks.putAsset({
                 taskId: id, variant, path: `${id}/${token}/${FILE_NAMES[variant]}`, bytes: variant === 'video' ? 2_000_000 + Math.floor(rand() * 4_000_000) : 40_000,
                 sha256: (id + variant).padEnd(64, '0').slice(0, 64).toLowerCase(), contentType: CONTENT_TYPES[variant],
               });
             }
           }
         } else if (status === 'failed') {
-          tasks.appendEvent(task, 'video.failed', doneAt, { error: task.error });
+          await tasks.appendEvent(task, 'video.failed', doneAt, { error: task.error });
         } else if (status === 'cancelled') {
-          tasks.appendEvent(task, 'video.cancelled', doneAt);
+          await tasks.appendEvent(task, 'video.cancelled', doneAt);
         } else {
           inflight.set(keyId, (inflight.get(keyId) ?? 0) + 1);
         }
@@ -182,9 +186,8 @@ export function populate(store: StoreLocation, spec: PopulateSpec): Populated {
     });
   }
   // The billing hooks keep each key's count of unfinished tasks; set it as they would have.
-  const setInflight = db.prepare('UPDATE api_keys SET inflight = ? WHERE id = ?');
-  writeTx(db, () => {
-    for (const [keyId, n] of inflight) setInflight.run(n, keyId);
+  await sdb.transaction(async (tx) => {
+    for (const [keyId, n] of inflight) await tx.run('UPDATE api_keys SET inflight = ? WHERE id = ?', [n, keyId]);
   });
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();

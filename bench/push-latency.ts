@@ -85,7 +85,7 @@ export async function measurePush(o: PushOptions): Promise<PushResult> {
     app.start();
     await app.server.listen({ port: 0, host: '127.0.0.1' });
     const base = `http://127.0.0.1:${(app.server.server.address() as AddressInfo).port}`;
-    const { secret } = app.gateway.keys.create('bench');
+    const { secret } = await app.gateway.keys.create('bench');
     const auth = { authorization: `Bearer ${secret}` };
     const json = { ...auth, 'content-type': 'application/json' };
 
@@ -127,11 +127,11 @@ export async function measurePush(o: PushOptions): Promise<PushResult> {
       const id = ((await res.json()) as { id: string }).id;
       ids.push(id);
       if (o.mode === 'direct') {
-        const [task] = service.store.claimDue(owner, service.now(), 60_000, 1);
+        const [task] = await service.store.claimDue(owner, service.now(), 60_000, 1);
         if (!task || `video_${task.id}` !== id) throw new Error('unexpected claim');
-        service.advance(task, owner, { status: 'in_progress', progress: 50, startedAt: service.now(), nextRunAt: service.now() });
-        const [again] = service.store.claimDue(owner, service.now(), 60_000, 1);
-        if (!again || !service.complete(again, owner, [], 4)) throw new Error('complete failed');
+        await service.advance(task, owner, { status: 'in_progress', progress: 50, startedAt: service.now(), nextRunAt: service.now() });
+        const [again] = await service.store.claimDue(owner, service.now(), 60_000, 1);
+        if (!again || !(await service.complete(again, owner, [], 4))) throw new Error('complete failed');
       }
     }
     const deadline = Date.now() + 15 * 60_000;
@@ -139,7 +139,7 @@ export async function measurePush(o: PushOptions): Promise<PushResult> {
     const seconds = (Date.now() - started) / 1000;
 
     const completedAt = new Map(
-      (app.db.prepare(`SELECT task_id, created_at FROM task_events WHERE type = 'video.completed'`).all() as { task_id: string; created_at: number }[]).map(
+      (await app.db.all<{ task_id: string; created_at: number }>(`SELECT task_id, created_at FROM task_events WHERE type = 'video.completed'`)).map(
         (r) => [`video_${r.task_id}`, r.created_at],
       ),
     );

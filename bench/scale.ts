@@ -188,14 +188,16 @@ const spec = (tasks: number, over: Partial<PopulateSpec> = {}): PopulateSpec => 
 async function statusReads(base: StoreLocation, o: ScaleOptions): Promise<string[]> {
   const load0 = loadavg()[0]!;
   const midTasks = Math.max(1_000, Math.min(20_000, Math.floor(o.tasks / 50)));
-  const stores = [
+  const sizes = [
     { name: 'empty store', n: EMPTY_TASKS },
     { name: `${fmt(midTasks)} tasks`, n: midTasks },
     { name: `${fmt(o.tasks)} tasks`, n: o.tasks },
-  ].map((x, i) => {
+  ];
+  const stores: Array<(typeof sizes)[number] & { loc: StoreLocation; p: Populated; gw: Child | undefined }> = [];
+  for (const [i, x] of sizes.entries()) {
     const loc = under(base, ['empty', 'mid', 'big'][i]!);
-    return { ...x, loc, p: populate(loc, spec(x.n)), gw: undefined as Child | undefined };
-  });
+    stores.push({ ...x, loc, p: await populate(loc, spec(x.n)), gw: undefined });
+  }
   const [empty, mid, big] = stores as [(typeof stores)[0], (typeof stores)[0], (typeof stores)[0]];
   process.stderr.write(`scale: populated ${fmt(o.tasks)} tasks in ${fmt(big.p.seconds, 1)} s (${fmt(big.p.dbBytes / 2 ** 20)} MiB)\n`);
   const env = { VIDGATE_WORKER: 'false', ...LIMITS };
@@ -284,7 +286,7 @@ async function memory(base: StoreLocation, o: ScaleOptions): Promise<string[]> {
     const few = Math.max(100, Math.floor(o.unfinished / 20));
     for (const [name, n] of [['empty store', 0], [`${fmt(few)} unfinished`, few], [`${fmt(o.unfinished)} unfinished`, o.unfinished]] as const) {
       const store = under(base, `unfinished-${n}`);
-      const p = populate(store, spec(n, { mix: { completed: 0, failed: 0, cancelled: 0 }, provider: 'channels', spreadDays: 10 / 1440 }));
+      const p = await populate(store, spec(n, { mix: { completed: 0, failed: 0, cancelled: 0 }, provider: 'channels', spreadDays: 10 / 1440 }));
       const configFile = path.join(store.dataDir, 'vidgate.json');
       writeFileSync(
         configFile,

@@ -67,7 +67,7 @@ beforeAll(async () => {
     startGateway({ ...common, sandbox: { queueMs: 20, msPerVideoSecond: 100, longQueueMs: 120_000, concurrency: 2 } }, { resolver: testResolver() }),
     startGateway({ ...common, worker: { enabled: false } }, { resolver: testResolver() }),
   ]);
-  for (const g of [live, idle]) g.app.gateway.accounts.credit(g.keyId, 1000, 'test credit', Date.now());
+  for (const g of [live, idle]) await g.app.gateway.accounts.credit(g.keyId, 1000, 'test credit', Date.now());
 });
 afterAll(async () => {
   await Promise.all([live?.close(), idle?.close()]);
@@ -132,7 +132,7 @@ let seedTaskId = ''; // completed, created by the seed example (apimart dialect)
 
 describe("the seed document's curl example", () => {
   it.skipIf(!HAS_CURL)(`verbatim (host and key replaced): the offline example.com image is a clear 400 on image_urls[0] and nothing is created${HAS_CURL ? '' : ' (skipped: curl is not installed)'}`, async () => {
-    const k = live.newKey('seed-verbatim');
+    const k = await live.newKey('seed-verbatim');
     const cmd = SEED_CURL.replace('https://api.apimart.ai', live.url).replace('<token>', k.secret);
     const { stdout } = await run('sh', ['-c', cmd], { timeout: 30_000 });
     const body = JSON.parse(stdout) as ApimartError;
@@ -142,7 +142,7 @@ describe("the seed document's curl example", () => {
     expect(body.error.param).toBe('image_urls[0]');
     expect(body.error.type).toBe('invalid_request_error');
     expect(body.error.message).toMatch(/^image_urls\[0\] (could not be downloaded|is not a JPEG, PNG or WebP image)/);
-    expect(tasksOf(live, k.id)).toEqual([]);
+    expect(await tasksOf(live, k.id)).toEqual([]);
   });
 
   it.skipIf(!HAS_CURL)(`with the image URL pointing at a local image server: submitted, polled, the portrait image overrides "landscape", downloaded without auth${HAS_CURL ? '' : ' (skipped: curl is not installed)'}`, async () => {
@@ -166,7 +166,7 @@ describe("the seed document's curl example", () => {
     const video = done.result!.videos[0]!;
     expect(Array.isArray(video.url)).toBe(true);
     expect(video.url).toHaveLength(1);
-    const task = live.app.gateway.service.store.get(id.slice('task_'.length))!;
+    const task = (await live.app.gateway.service.store.get(id.slice('task_'.length)))!;
     expect(video.expires_at).toBeLessThanOrEqual(Math.floor(task.expiresAt! / 1000)); // never beyond retention
     expect(video.expires_at).toBeGreaterThan(done.completed!);
 
@@ -253,10 +253,10 @@ describe('POST /v1/videos/generations: fields and defaults', () => {
     const id = await submit(idle, { prompt: 'first only', image_urls: [`${imgBase}/portrait.png`, `${imgBase}/landscape.jpg`, 'http://127.0.0.1/never'] });
     expect(images.hits).toEqual(['GET /portrait.png']);
     expect(await sizeOf(idle, id)).toBe('720x1280');
-    expect(idle.app.gateway.service.store.get(id.slice(5))!.hasReference).toBe(true);
+    expect((await idle.app.gateway.service.store.get(id.slice(5)))!.hasReference).toBe(true);
     // An empty array is text-to-video.
     const none = await submit(idle, { prompt: 'no image', image_urls: [] });
-    expect(idle.app.gateway.service.store.get(none.slice(5))!.hasReference).toBe(false);
+    expect((await idle.app.gateway.service.store.get(none.slice(5)))!.hasReference).toBe(false);
   });
 });
 
@@ -335,7 +335,7 @@ describe('POST /v1/videos/generations: every validation rule is a 400 naming the
   });
 
   it('nothing invalid was ever created or charged', async () => {
-    const tasks = tasksOf(idle, idle.keyId);
+    const tasks = await tasksOf(idle, idle.keyId);
     expect(tasks.every((t) => t.prompt !== 'x')).toBe(true);
   });
 });
@@ -346,7 +346,7 @@ describe('GET /v1/tasks/{task_id}', () => {
     const t = await getTask(idle, id);
     expect(Object.keys(t)).toEqual(SUBMITTED_KEYS);
     expect(t).toMatchObject({ id, status: 'pending', progress: 0, cost: 1.2 }); // 12 s × $0.10 held
-    expect(t.created).toBe(Math.floor(idle.app.gateway.service.store.get(id.slice(5))!.createdAt / 1000));
+    expect(t.created).toBe(Math.floor((await idle.app.gateway.service.store.get(id.slice(5)))!.createdAt / 1000));
     expect(t.estimated_time).toBeGreaterThan(0);
   });
 
@@ -375,7 +375,7 @@ describe('GET /v1/tasks/{task_id}', () => {
     expect(cancelled).toMatchObject({ id, status: 'cancelled', cost: 0 });
     expect(Object.keys(cancelled)).toEqual(FINISHED_KEYS);
     expect(await getTask(live, id)).toMatchObject({ status: 'cancelled' });
-    const ledger = live.app.gateway.ledger.forTask(id.slice(5)).map((e) => e.kind).sort();
+    const ledger = (await live.app.gateway.ledger.forTask(id.slice(5))).map((e) => e.kind).sort();
     expect(ledger).toEqual(['hold', 'release']);
     // Cancelling again is a 409 that says why.
     const again = await fetch(`${live.url}/v1/tasks/${id}/cancel`, { method: 'POST', headers: auth(live.key) });
@@ -394,7 +394,7 @@ describe('GET /v1/tasks/{task_id}', () => {
   });
 
   it('404 for unknown ids and for other keys’ tasks; 401 without a key; all in the apimart envelope', async () => {
-    const other = idle.newKey('other');
+    const other = await idle.newKey('other');
     const id = await submit(idle, { prompt: 'mine' });
     for (const [path, key] of [[`/v1/tasks/task_01ARZ3NDEKTSV4RRFFQ69G5FAV`, idle.key], ['/v1/tasks/garbage', idle.key], [`/v1/tasks/${id}`, other.secret]] as const) {
       const res = await fetch(`${idle.url}${path}`, { headers: auth(key) });
@@ -407,8 +407,8 @@ describe('GET /v1/tasks/{task_id}', () => {
   });
 
   it('GET /v1/tasks lists the key’s tasks of both dialects, newest first, with after/limit/order', async () => {
-    const k = idle.newKey('lister');
-    idle.app.gateway.accounts.credit(k.id, 10, 'test credit', Date.now());
+    const k = await idle.newKey('lister');
+    await idle.app.gateway.accounts.credit(k.id, 10, 'test credit', Date.now());
     const a = await submit(idle, { prompt: 'list a' }, k.secret);
     const b = (await idle.openai(k.secret).videos.create({ prompt: 'list b' })).id;
     const c = await submit(idle, { prompt: 'list c' }, k.secret);
@@ -489,7 +489,7 @@ describe('one task, two dialects', () => {
     expect(await res.json()).toEqual({ code: 200, data: { deleted: true, id: b.id.replace('video_', 'task_'), object: 'task.deleted', status: 'cancelled' } });
     await expect(client.videos.retrieve(b.id)).rejects.toMatchObject({ status: 404 });
     for (const id of [a, b.id]) {
-      expect(live.app.gateway.ledger.forTask(id.slice(id.indexOf('_') + 1)).map((e) => e.kind).sort()).toEqual(['hold', 'release']);
+      expect((await live.app.gateway.ledger.forTask(id.slice(id.indexOf('_') + 1))).map((e) => e.kind).sort()).toEqual(['hold', 'release']);
     }
   });
 
@@ -503,6 +503,6 @@ describe('one task, two dialects', () => {
     expect(after.status).toBe(404);
     expect(await after.json()).toMatchObject({ code: 404 });
     // The charge stays: a settled task is never refunded by deletion.
-    expect(live.app.gateway.ledger.forTask(seedTaskId.slice(5)).map((e) => e.kind).sort()).toEqual(['hold', 'settle']);
+    expect((await live.app.gateway.ledger.forTask(seedTaskId.slice(5))).map((e) => e.kind).sort()).toEqual(['hold', 'settle']);
   });
 });

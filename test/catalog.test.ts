@@ -216,11 +216,12 @@ describe('migration 005: price overrides by dimension', () => {
       { model: 'sora-2-pro', resolution: 'high', audio: '', mode: '', usd_per_second: 0.55 },
     ]);
     const { PriceBook } = await import('../src/billing/prices.js');
-    const book = new PriceBook(db, buildCatalog(), 'catalogue');
+    const { SqliteDatabase } = await import('../src/store/sql.js');
+    const book = new PriceBook(new SqliteDatabase(db), buildCatalog(), 'catalogue');
     const pro = buildCatalog().get('sora-2-pro')!;
-    expect(book.usdPerSecond(pro, { resolution: 'high', audio: false })).toBe(0.55);
-    expect(book.usdPerSecond(pro, { resolution: '1080p', audio: false })).toBe(0.7);
-    expect(book.usdPerSecond(buildCatalog().get('sora-2')!, { resolution: 'standard', audio: false })).toBe(0.25);
+    expect(await book.usdPerSecond(pro, { resolution: 'high', audio: false })).toBe(0.55);
+    expect(await book.usdPerSecond(pro, { resolution: '1080p', audio: false })).toBe(0.7);
+    expect(await book.usdPerSecond(buildCatalog().get('sora-2')!, { resolution: 'standard', audio: false })).toBe(0.25);
     db.close();
   });
 });

@@ -106,7 +106,7 @@ describe('console API for keys', () => {
     });
 
     it('says why a video is free: test key, or the free sandbox', async () => {
-      const testKey = paid.newKey('tester', { test: true });
+      const testKey = await paid.newKey('tester', { test: true });
       const t = await call<QuoteJson>(paid, 'GET', '/v1/quote?model=sora-2&seconds=12', testKey.secret);
       expect(t.json).toMatchObject({ price_usd: 0, free: true, reason: 'test_key', available_usd: null, affordable: true });
       const s = await call<QuoteJson>(free, 'GET', '/v1/quote?model=sora-2-pro&size=1080x1920&seconds=20', free.key);
@@ -114,7 +114,7 @@ describe('console API for keys', () => {
     });
 
     it('tells when the credit does not cover the price', async () => {
-      const poor = paid.newKey('poor');
+      const poor = await paid.newKey('poor');
       const q = await call<QuoteJson>(paid, 'GET', '/v1/quote?model=sora-2&seconds=4', poor.secret);
       expect(q.json).toMatchObject({ free: false, available_usd: 0, affordable: false });
     });
@@ -125,7 +125,7 @@ describe('console API for keys', () => {
       const q = await call<QuoteJson>(paid, 'GET', `/v1/quote?remix_of=${source.id}`, paid.key);
       expect(q.json).toMatchObject({ model: 'sora-2-pro', size: '1280x720', seconds: '4', price_per_second_usd: 0.3, remix_of: source.id });
       expect(q.json.price_usd).toBeCloseTo(1.2, 6);
-      const other = paid.newKey('other');
+      const other = await paid.newKey('other');
       expect((await call<ErrorJson>(paid, 'GET', `/v1/quote?remix_of=${source.id}`, other.secret)).status).toBe(404);
     });
 
@@ -187,14 +187,14 @@ describe('console API for keys', () => {
       expect(r.json.error.code).toBe('video_failed');
       expect(r.json.error.message).toContain('video_generation_failed');
 
-      const other = free.newKey('someone else');
+      const other = await free.newKey('someone else');
       expect((await call<ErrorJson>(free, 'GET', `/v1/videos/${failed.id}/links`, other.secret)).status).toBe(404);
     });
   });
 
   describe('GET /v1/gallery', () => {
     it('lists the key\'s videos newest first with cost and thumbnails, filtered and paged', async () => {
-      const key = paid.newKey('gallery');
+      const key = await paid.newKey('gallery');
       await call(paid, 'POST', `/admin/v1/keys/${key.id}/credit`, ADMIN, { amount_usd: 10 });
       const client = paid.openai(key.secret);
       // Created one after the other (so their order is known), rendered side by side.
@@ -237,7 +237,7 @@ describe('console API for keys', () => {
       const one = await call<GalleryJson>(paid, 'GET', `/v1/gallery/${ok1.id}`, key.secret);
       expect(one.json).toMatchObject({ id: ok1.id, status: 'completed', cost_usd: 0.4 });
       // Another key sees none of them.
-      expect((await call<{ data: GalleryJson[] }>(paid, 'GET', '/v1/gallery', paid.newKey('stranger').secret)).json.data).toEqual([]);
+      expect((await call<{ data: GalleryJson[] }>(paid, 'GET', '/v1/gallery', (await paid.newKey('stranger')).secret)).json.data).toEqual([]);
       expect((await call<ErrorJson>(paid, 'GET', `/v1/gallery/${ok1.id}`, paid.key)).status).toBe(404);
     });
 
@@ -284,8 +284,8 @@ describe('admin tasks and webhooks', () => {
       net: { allowHosts: [], allowCidrs: ['127.0.0.1/32'] },
       webhooks: { retryBaseMs: 40, retryMultiplier: 2, retryMaxDelayMs: 400, timeoutMs: 2000 },
     });
-    alice = gw.newKey('alice');
-    bob = gw.newKey('bob');
+    alice = await gw.newKey('alice');
+    bob = await gw.newKey('bob');
     for (const k of [alice, bob]) await call(gw, 'POST', `/admin/v1/keys/${k.id}/credit`, ADMIN, { amount_usd: 10 });
     await call(gw, 'POST', '/v1/webhook_endpoints', alice.secret, { url: `${receiver.url}/alice`, name: 'alice hook' });
     await call(gw, 'POST', '/v1/webhook_endpoints', bob.secret, { url: `${receiver.url}/bob`, name: 'bob hook', event_types: ['video.completed'] });

@@ -290,7 +290,7 @@ describe.skipIf(skipWithoutBrowser(FILE))('console: playground and gallery (brow
   });
 
   it('tells a user whose key was revoked to sign in again', async () => {
-    const other = gw.newKey('short-lived');
+    const other = await gw.newKey('short-lived');
     const ctx = await browser.newContext({ viewport: { width: 1024, height: 768 } });
     const p = await ctx.newPage();
     try {

@@ -35,7 +35,7 @@ describe('an unwritable blob directory', () => {
 
   it('makes finished renders wait (no internal_error), shows on /healthz, and all complete once it is writable again', { timeout: 400_000 }, async () => {
     const credit = 40_000_000;
-    gw.app.gateway.accounts.credit(gw.keyId, credit / 1e6, 'test credit', Date.now());
+    await gw.app.gateway.accounts.credit(gw.keyId, credit / 1e6, 'test credit', Date.now());
     const restore = await makeUnwritable(path.join(gw.dataDir, 'blobs'));
     const ids: string[] = [];
     try {
@@ -58,14 +58,14 @@ describe('an unwritable blob directory', () => {
     let costs = 0;
     for (const id of ids) {
       expect(final.get(id)!.status).toBe('completed');
-      const task = gw.app.gateway.service.store.get(id.slice(6))!;
+      const task = (await gw.app.gateway.service.store.get(id.slice(6)))!;
       costs += task.costMicros!;
       const res = await fetch(`${gw.url}/v1/videos/${id}/content`, { headers: { authorization: `Bearer ${gw.key}` } });
       expect(res.status).toBe(200);
-      expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(gw.app.gateway.service.store.getAsset(task.id, 'video')!.sha256);
+      expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe((await gw.app.gateway.service.store.getAsset(task.id, 'video'))!.sha256);
     }
     await waitForHealth(gw, true);
-    const b = gw.app.gateway.ledger.balance(gw.keyId);
+    const b = await gw.app.gateway.ledger.balance(gw.keyId);
     expect(b.heldMicros).toBe(0);
     expect(costs).toBeGreaterThan(0);
     expect(b.balanceMicros).toBe(credit - costs);
@@ -86,7 +86,7 @@ describe('storage trouble outlasting the upstream result', () => {
   });
 
   it('fails with storage_unavailable once the upstream copy has expired, and charges nothing', async () => {
-    const before = gw.app.gateway.ledger.balance(gw.keyId);
+    const before = await gw.app.gateway.ledger.balance(gw.keyId);
     const restore = await makeUnwritable(path.join(gw.dataDir, 'blobs'));
     try {
       const r = await createVideo(gw, gw.key, { model: 'sora-2', prompt: 'never stored', seconds: '4' });
@@ -100,7 +100,7 @@ describe('storage trouble outlasting the upstream result', () => {
     } finally {
       await restore();
     }
-    const after = gw.app.gateway.ledger.balance(gw.keyId);
+    const after = await gw.app.gateway.ledger.balance(gw.keyId);
     expect(after.heldMicros).toBe(0);
     expect(after.balanceMicros).toBe(before.balanceMicros);
   });

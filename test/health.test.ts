@@ -53,7 +53,7 @@ describe('/readyz', () => {
     const gw = await startGateway({ worker: { enabled: false, concurrency: 1, leaseMs: 15_000 }, webhooks: { enabled: false } });
     gateways.push(gw);
     expect((await readyz(gw.url)).body.checks).toEqual({ store: 'ok', migrations: 'ok', blobs: 'ok' });
-    gw.app.db.close();
+    await gw.app.db.close();
     const r = await readyz(gw.url);
     expect(r.code).toBe(503);
     expect(r.body.reason).toMatch(/^store: .*not open/);

@@ -24,13 +24,13 @@ afterAll(async () => {
 });
 
 /** A key with $100 of credit, so that every task holds money we can count. */
-function fundedKey(name: string) {
-  const k = gw.newKey(name);
-  gw.app.gateway.accounts.credit(k.id, 100, 'test credit', Date.now() + offset);
+async function fundedKey(name: string) {
+  const k = await gw.newKey(name);
+  await gw.app.gateway.accounts.credit(k.id, 100, 'test credit', Date.now() + offset);
   return k;
 }
 
-const holdsOf = (keyId: string) => gw.app.gateway.ledger.entries(keyId, 1000).filter((e) => e.kind === 'hold');
+const holdsOf = async (keyId: string) => (await gw.app.gateway.ledger.entries(keyId, 1000)).filter((e) => e.kind === 'hold');
 const tasksOf = (keyId: string) => gw.app.gateway.service.store.list(keyId, { limit: 100, order: 'desc' });
 
 function apimart(key: string, body: unknown, headers: Record<string, string> = {}) {
@@ -51,16 +51,16 @@ const taskIdOf = async (res: Response) => ((await res.json()) as { data: { task_
 
 describe('Idempotency-Key on POST /v1/videos/generations (apimart)', () => {
   it('10 concurrent duplicates: one task, one hold, 9 answers flagged idempotency-replayed', async () => {
-    const k = fundedKey('apimart-dupes');
+    const k = await fundedKey('apimart-dupes');
     const body = { prompt: 'same request', duration: 8 };
     const results = await Promise.all(Array.from({ length: 10 }, () => apimart(k.secret, body, { 'idempotency-key': 'order-1' })));
     expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
     const ids = await Promise.all(results.map(taskIdOf));
     expect(new Set(ids).size).toBe(1);
     expect(results.filter((r) => r.headers.get('idempotency-replayed') === 'true')).toHaveLength(9);
-    expect(tasksOf(k.id)).toHaveLength(1);
-    expect(holdsOf(k.id)).toHaveLength(1);
-    expect(gw.app.gateway.ledger.balance(k.id).heldMicros).toBe(800_000);
+    expect(await tasksOf(k.id)).toHaveLength(1);
+    expect(await holdsOf(k.id)).toHaveLength(1);
+    expect((await gw.app.gateway.ledger.balance(k.id)).heldMicros).toBe(800_000);
 
     // A later retry, in the versioned form, still names the same task.
     const later = await apimart(k.secret, body, { 'idempotency-key': 'order-1', 'x-apimart-response-version': '2026-07-27' });
@@ -69,16 +69,16 @@ describe('Idempotency-Key on POST /v1/videos/generations (apimart)', () => {
   });
 
   it('concurrent duplicates with a reference image URL: one task, one hold', async () => {
-    const k = fundedKey('apimart-dupes-image');
+    const k = await fundedKey('apimart-dupes-image');
     const body = { prompt: 'with an image', image_urls: [`http://images.test:${images.port}/portrait.png`] };
     const results = await Promise.all(Array.from({ length: 6 }, () => apimart(k.secret, body, { 'idempotency-key': 'img-1' })));
     expect(new Set(await Promise.all(results.map(taskIdOf))).size).toBe(1);
-    expect(tasksOf(k.id)).toHaveLength(1);
-    expect(holdsOf(k.id)).toHaveLength(1);
+    expect(await tasksOf(k.id)).toHaveLength(1);
+    expect(await holdsOf(k.id)).toHaveLength(1);
   });
 
   it('the same key with a different body is a 409 in the apimart envelope with x-should-retry: false, even when both arrive together', async () => {
-    const k = fundedKey('apimart-conflict');
+    const k = await fundedKey('apimart-conflict');
     const first = await apimart(k.secret, { prompt: 'first body' }, { 'idempotency-key': 'order-2' });
     expect(first.status).toBe(200);
     const second = await apimart(k.secret, { prompt: 'first body', duration: 8 }, { 'idempotency-key': 'order-2' });
@@ -97,12 +97,12 @@ describe('Idempotency-Key on POST /v1/videos/generations (apimart)', () => {
     expect(ok.length + refused.length).toBe(10);
     expect(ok.length).toBe(5); // all requests with the winning body
     expect(new Set(await Promise.all(ok.map(taskIdOf))).size).toBe(1);
-    expect(tasksOf(k.id)).toHaveLength(2);
-    expect(holdsOf(k.id)).toHaveLength(2);
+    expect(await tasksOf(k.id)).toHaveLength(2);
+    expect(await holdsOf(k.id)).toHaveLength(2);
   });
 
   it('keys are remembered 24 hours: afterwards the same key and body make a new task', async () => {
-    const k = fundedKey('apimart-window');
+    const k = await fundedKey('apimart-window');
     const body = { prompt: 'daily job' };
     const r0 = await apimart(k.secret, body, { 'idempotency-key': 'daily' });
     expect(r0.status, await r0.clone().text()).toBe(200);
@@ -117,11 +117,11 @@ describe('Idempotency-Key on POST /v1/videos/generations (apimart)', () => {
     expect(after.status, await after.clone().text()).toBe(200);
     expect(after.headers.get('idempotency-replayed')).toBeNull();
     expect(await taskIdOf(after)).not.toBe(first);
-    expect(holdsOf(k.id)).toHaveLength(2);
+    expect(await holdsOf(k.id)).toHaveLength(2);
   });
 
   it('an invalid Idempotency-Key is a 400 naming the header, in each dialect’s envelope', async () => {
-    const k = fundedKey('bad-keys');
+    const k = await fundedKey('bad-keys');
     for (const key of ['has space', 'x'.repeat(192), 'ünïcode']) {
       const res = await apimart(k.secret, { prompt: 'x' }, { 'idempotency-key': key });
       expect(res.status).toBe(400);
@@ -131,13 +131,13 @@ describe('Idempotency-Key on POST /v1/videos/generations (apimart)', () => {
       const body = (await o.json()) as Record<string, unknown>;
       expect(body).toEqual({ error: expect.objectContaining({ param: 'Idempotency-Key', code: 'invalid_idempotency_key' }) });
     }
-    expect(tasksOf(k.id)).toHaveLength(0);
+    expect(await tasksOf(k.id)).toHaveLength(0);
   });
 });
 
 describe('Idempotency-Key on POST /v1/videos (OpenAI)', () => {
   it('10 concurrent duplicates through the SDK (multipart, with a file): one video, one hold', async () => {
-    const k = fundedKey('openai-dupes');
+    const k = await fundedKey('openai-dupes');
     const client = new OpenAI({ apiKey: k.secret, baseURL: `${gw.url}/v1`, maxRetries: 0 });
     const image = await solid(64, 64);
     const videos = await Promise.all(
@@ -149,12 +149,12 @@ describe('Idempotency-Key on POST /v1/videos (OpenAI)', () => {
       ),
     );
     expect(new Set(videos.map((v) => v.id)).size).toBe(1);
-    expect(tasksOf(k.id)).toHaveLength(1);
-    expect(holdsOf(k.id)).toHaveLength(1);
+    expect(await tasksOf(k.id)).toHaveLength(1);
+    expect(await holdsOf(k.id)).toHaveLength(1);
   });
 
   it('the same key with a different body is a 409 in the OpenAI envelope; the SDK does not retry it', async () => {
-    const k = fundedKey('openai-conflict');
+    const k = await fundedKey('openai-conflict');
     const proxy = await startProxy(gw.url, 'pass');
     try {
       const client = new OpenAI({ apiKey: k.secret, baseURL: `${proxy.url}/v1`, maxRetries: 2 });
@@ -170,33 +170,33 @@ describe('Idempotency-Key on POST /v1/videos (OpenAI)', () => {
     } finally {
       await proxy.close();
     }
-    expect(tasksOf(k.id)).toHaveLength(1);
+    expect(await tasksOf(k.id)).toHaveLength(1);
   });
 
   it('concurrent duplicates with different bodies: exactly one task, the losers get 409', async () => {
-    const k = fundedKey('openai-race');
+    const k = await fundedKey('openai-race');
     const racing = await Promise.all(
       Array.from({ length: 10 }, (_, i) => openaiJson(k.secret, { prompt: i % 2 ? 'A' : 'B' }, { 'idempotency-key': 'oa-3' })),
     );
     expect(racing.filter((r) => r.status === 200)).toHaveLength(5);
     expect(racing.filter((r) => r.status === 409)).toHaveLength(5);
-    expect(tasksOf(k.id)).toHaveLength(1);
-    expect(holdsOf(k.id)).toHaveLength(1);
+    expect(await tasksOf(k.id)).toHaveLength(1);
+    expect(await holdsOf(k.id)).toHaveLength(1);
   });
 
   it('a key used on one dialect is not silently reused by the other', async () => {
-    const k = fundedKey('cross-dialect-key');
+    const k = await fundedKey('cross-dialect-key');
     expect((await apimart(k.secret, { prompt: 'shared key' }, { 'idempotency-key': 'both' })).status).toBe(200);
     const o = await openaiJson(k.secret, { prompt: 'shared key' }, { 'idempotency-key': 'both' });
     expect(o.status).toBe(409);
-    expect(tasksOf(k.id)).toHaveLength(1);
+    expect(await tasksOf(k.id)).toHaveLength(1);
   });
 });
 
 describe("the openai SDK's automatic retries (maxRetries: 2, no Idempotency-Key)", () => {
   for (const mode of ['destroy', '502'] as const) {
     it(`a first attempt that reached the gateway but whose answer was lost (${mode === 'destroy' ? 'connection destroyed' : '502 from a proxy'}) is matched by the retry: same id, one task, one hold`, async () => {
-      const k = fundedKey(`sdk-retry-${mode}`);
+      const k = await fundedKey(`sdk-retry-${mode}`);
       const proxy = await startProxy(gw.url, mode);
       try {
         const client = new OpenAI({ apiKey: k.secret, baseURL: `${proxy.url}/v1`, maxRetries: 2 });
@@ -204,9 +204,9 @@ describe("the openai SDK's automatic retries (maxRetries: 2, no Idempotency-Key)
         expect(proxy.posts.map((p) => p.retryCount)).toEqual(['0', '1']);
         expect(proxy.posts[0]!.answeredId).toBe(video.id); // the answer the SDK never saw
         expect(proxy.posts[1]!.replayed).toBe('true');
-        const tasks = tasksOf(k.id);
+        const tasks = await tasksOf(k.id);
         expect(tasks.map((t) => `video_${t.id}`)).toEqual([video.id]);
-        expect(holdsOf(k.id)).toHaveLength(1);
+        expect(await holdsOf(k.id)).toHaveLength(1);
       } finally {
         await proxy.close();
       }
@@ -214,12 +214,12 @@ describe("the openai SDK's automatic retries (maxRetries: 2, no Idempotency-Key)
   }
 
   it('two separate calls with the same body are two videos (only retries are matched)', async () => {
-    const k = fundedKey('sdk-no-retry');
+    const k = await fundedKey('sdk-no-retry');
     const client = new OpenAI({ apiKey: k.secret, baseURL: `${gw.url}/v1`, maxRetries: 2 });
     const a = await client.videos.create({ prompt: 'same twice' });
     const b = await client.videos.create({ prompt: 'same twice' });
     expect(a.id).not.toBe(b.id);
-    expect(holdsOf(k.id)).toHaveLength(2);
+    expect(await holdsOf(k.id)).toHaveLength(2);
   });
 });
 

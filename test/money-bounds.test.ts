@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MONEY_BOUNDS, usdToMicros } from '../src/billing/money.js';
-import { writeTx } from '../src/store/db.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { startGateway } from './helpers/gateway.js';
 
@@ -40,7 +39,7 @@ describe('money values are bounded', () => {
   it('a balance cannot be pushed past the largest allowed', async () => {
     const k = (await send('POST', '/admin/v1/keys', { name: 'rich' })).body as { id: string };
     const { ledger, db } = gw.app.gateway;
-    writeTx(db, () => ledger.post(k.id, 'topup', usdToMicros(MONEY_BOUNDS.maxBalanceUsd) - usdToMicros(1), Date.now()));
+    await db.transaction((tx) => ledger.in(tx).post(k.id, 'topup', usdToMicros(MONEY_BOUNDS.maxBalanceUsd) - usdToMicros(1), Date.now()));
     const over = await send('POST', `/admin/v1/keys/${k.id}/credit`, { amount_usd: 2 });
     expect(over.status).toBe(400);
     expect(over.body.error?.param).toBe('amount_usd');

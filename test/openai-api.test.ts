@@ -106,7 +106,7 @@ describe('create, poll, download through the openai SDK', () => {
     const res = await fetch(`${gw.url}/v1/videos`, { method: 'POST', headers: { authorization: `Bearer ${gw.key}` }, body: form });
     expect(res.status).toBe(200);
     const id = ((await res.json()) as { id: string }).id;
-    const task = gw.app.gateway.service.store.get(id.slice('video_'.length))!;
+    const task = (await gw.app.gateway.service.store.get(id.slice('video_'.length)))!;
     expect(task.hasReference).toBe(true);
   });
 
@@ -116,7 +116,7 @@ describe('create, poll, download through the openai SDK', () => {
     const res = await fetch(`${gw.url}/v1/videos/${v.id}`, { headers: { authorization: `Bearer ${gw.key}` } });
     expect(Number(res.headers.get('openai-poll-after-ms'))).toBeGreaterThan(0);
     await waitForVideo(client, v.id);
-    const events = gw.app.gateway.service.store.eventsForTask(v.id.slice(6), 0);
+    const events = await gw.app.gateway.service.store.eventsForTask(v.id.slice(6), 0);
     const statuses = events.map((e) => e.status);
     expect(statuses[0]).toBe('queued');
     expect(statuses.at(-1)).toBe('completed');
@@ -128,7 +128,7 @@ describe('create, poll, download through the openai SDK', () => {
 
 describe('list, remix, delete', () => {
   it('paginates a key’s videos with after/limit/order, newest first by default', async () => {
-    const k = gw.newKey('pager');
+    const k = await gw.newKey('pager');
     const c = gw.openai(k.secret);
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push((await c.videos.create({ prompt: `sandbox:long-queue page ${i}` })).id);
@@ -176,7 +176,7 @@ describe('list, remix, delete', () => {
   it('deletes a video and its files; afterwards it is a 404', async () => {
     const v = await client.videos.create({ prompt: 'A spinning top' });
     await waitForVideo(client, v.id);
-    const task = gw.app.gateway.service.store.getAsset(v.id.slice(6), 'video')!;
+    const task = (await gw.app.gateway.service.store.getAsset(v.id.slice(6), 'video'))!;
     const deleted = await client.videos.delete(v.id);
     expect(deleted).toEqual({ id: v.id, object: 'video.deleted', deleted: true });
     await expectApiError(client.videos.retrieve(v.id), 404);
@@ -188,7 +188,7 @@ describe('list, remix, delete', () => {
   it('deleting an unfinished video cancels it', async () => {
     const v = await client.videos.create({ prompt: 'sandbox:long-queue to be cancelled' });
     await client.videos.delete(v.id);
-    const row = gw.app.gateway.service.store.get(v.id.slice(6))!;
+    const row = (await gw.app.gateway.service.store.get(v.id.slice(6)))!;
     expect(row.status).toBe('cancelled');
     expect(row.stage).toBe('done');
   });
@@ -255,7 +255,7 @@ describe('errors', () => {
     await expectApiError(client.videos.retrieve('video_01M7YW91F1725P0R35Z4K5P5T9'), 404);
     await expectApiError(client.videos.retrieve('not-an-id'), 404);
     const mine = await client.videos.create({ prompt: 'private video' });
-    const other = gw.openai(gw.newKey('other').secret);
+    const other = gw.openai((await gw.newKey('other')).secret);
     const e = await expectApiError(other.videos.retrieve(mine.id), 404);
     expect(e).toBeInstanceOf(OpenAI.NotFoundError);
     await expectApiError(other.videos.delete(mine.id), 404);
@@ -336,7 +336,7 @@ describe('sandbox magic prompts', () => {
     const v = await client.videos.create({ prompt: 'sandbox:fail a collapsing tower' });
     const done = await waitForVideo(client, v.id);
     expect({ status: done.status, code: done.error?.code }).toEqual({ status: 'failed', code: 'video_generation_failed' });
-    const progress = gw.app.gateway.service.store.eventsForTask(v.id.slice(6), 0).filter((e) => e.status === 'in_progress');
+    const progress = (await gw.app.gateway.service.store.eventsForTask(v.id.slice(6), 0)).filter((e) => e.status === 'in_progress');
     expect(progress.length).toBeGreaterThan(0);
   });
 });

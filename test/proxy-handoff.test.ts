@@ -35,7 +35,7 @@ describe.skipIf(!!skip)('X-Accel-Redirect through nginx', () => {
     const client = gw.openai();
     const v = await client.videos.create({ prompt: 'served by nginx' });
     await waitForVideo(client, v.id, 120_000);
-    const asset = gw.app.gateway.service.store.getAsset(v.id.slice(6), 'video')!;
+    const asset = (await gw.app.gateway.service.store.getAsset(v.id.slice(6), 'video'))!;
     const auth = { authorization: `Bearer ${gw.key}` };
 
     // Directly from vidgate: an empty answer naming the file for the proxy.
@@ -72,7 +72,7 @@ describe.skipIf(!!skip)('X-Accel-Redirect through nginx', () => {
     const anon = await fetch(`${nginx.url}/v1/videos/${v.id}/content`);
     expect(anon.status).toBe(401);
     expect(((await anon.json()) as { error: { code: string } }).error.code).toBe('invalid_api_key');
-    const other = gw.newKey('other');
+    const other = await gw.newKey('other');
     expect((await fetch(`${nginx.url}/v1/videos/${v.id}/content`, { headers: { authorization: `Bearer ${other.secret}` } })).status).toBe(404);
     expect((await fetch(`${nginx.url}/_vidgate_blobs/${asset.path}`)).status).toBe(404);
   });
@@ -88,7 +88,7 @@ describe.skipIf(!!skip)('X-Accel-Redirect through nginx', () => {
     expect(link.origin).toBe(nginx.url); // derived from the proxy's Host header
     const res = await fetch(link, { headers: { range: 'bytes=0-99' } });
     expect(res.status).toBe(206);
-    const asset = gw.app.gateway.service.store.getAsset(v.id.slice(6), 'video')!;
+    const asset = (await gw.app.gateway.service.store.getAsset(v.id.slice(6), 'video'))!;
     expect((await res.arrayBuffer()).byteLength).toBe(100);
     link.searchParams.set('signature', 'A'.repeat(43));
     const forged = await fetch(link);
@@ -108,7 +108,7 @@ describe('X-Sendfile', () => {
     const client = gw.openai();
     const v = await client.videos.create({ prompt: 'for apache' });
     await waitForVideo(client, v.id, 120_000);
-    const asset = gw.app.gateway.service.store.getAsset(v.id.slice(6), 'video')!;
+    const asset = (await gw.app.gateway.service.store.getAsset(v.id.slice(6), 'video'))!;
     const res = await fetch(`${gw.url}/v1/videos/${v.id}/content`, { headers: { authorization: `Bearer ${gw.key}` } });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-sendfile')).toBe(path.join(gw.dataDir, 'blobs', asset.path));

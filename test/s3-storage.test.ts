@@ -31,9 +31,10 @@ async function health(gw: TestGateway): Promise<{ status: string; storage: { ok:
 }
 
 /** Every finished task of the key is settled: balance = credit − the costs of completed tasks, nothing held. */
-function expectMoneyExact(gw: TestGateway, keyId: string, creditMicros: number, ids: string[]): void {
-  const costs = ids.map((id) => gw.app.gateway.service.store.get(idOf(id))!).reduce((sum, t) => sum + (t.status === 'completed' ? t.costMicros! : 0), 0);
-  const b = gw.app.gateway.ledger.balance(keyId);
+async function expectMoneyExact(gw: TestGateway, keyId: string, creditMicros: number, ids: string[]): Promise<void> {
+  const tasks = await Promise.all(ids.map(async (id) => (await gw.app.gateway.service.store.get(idOf(id)))!));
+  const costs = tasks.reduce((sum, t) => sum + (t.status === 'completed' ? t.costMicros! : 0), 0);
+  const b = await gw.app.gateway.ledger.balance(keyId);
   expect(b.heldMicros).toBe(0);
   expect(b.balanceMicros).toBe(creditMicros - costs);
 }
@@ -57,7 +58,7 @@ describe('S3 blob storage', () => {
     const v = await client.videos.create({ prompt: 'A lighthouse stored in a bucket', seconds: '4' });
     expect((await waitForVideo(client, v.id, 120_000)).status).toBe('completed');
     const id = idOf(v.id);
-    const asset = gw.app.gateway.service.store.getAsset(id, 'video')!;
+    const asset = (await gw.app.gateway.service.store.getAsset(id, 'video'))!;
     const keys = await s3.keys(`${id}/`);
     expect(keys.sort()).toEqual(['spritesheet.jpg', 'thumbnail.webp', 'video.mp4'].map((f) => `${path.dirname(asset.path)}/${f}`).sort());
     expect((await s3.head(asset.path)).bytes).toBe(asset.bytes);
@@ -109,7 +110,7 @@ describe('S3 blob storage', () => {
     expect(done.status).toBe('completed');
     expect(done.remixed_from_video_id).toBe(v.id);
     const remixed = Buffer.from(await (await client.videos.downloadContent(remix.id)).arrayBuffer());
-    expect(sha256(remixed)).toBe(gw.app.gateway.service.store.getAsset(idOf(remix.id), 'video')!.sha256);
+    expect(sha256(remixed)).toBe((await gw.app.gateway.service.store.getAsset(idOf(remix.id), 'video'))!.sha256);
     expect(existsSync(path.join(gw.dataDir, 'blobs'))).toBe(false);
   });
 
@@ -149,7 +150,7 @@ describe('S3 with redirect delivery', () => {
     const client = gw.openai();
     const v = await client.videos.create({ prompt: 'handed to the bucket' });
     await waitForVideo(client, v.id, 120_000);
-    const asset = gw.app.gateway.service.store.getAsset(idOf(v.id), 'video')!;
+    const asset = (await gw.app.gateway.service.store.getAsset(idOf(v.id), 'video'))!;
 
     const res = await get(`${gw.url}/v1/videos/${v.id}/content`, { authorization: `Bearer ${gw.key}` }, { redirect: 'manual' });
     expect(res.status).toBe(302);
@@ -188,7 +189,7 @@ describe('S3 bucket down, then back', () => {
 
   it('tasks wait while the bucket is unreachable and complete when it returns; no file-less completion, money exact', { timeout: 600_000 }, async () => {
     const credit = 50_000_000;
-    gw.app.gateway.accounts.credit(gw.keyId, credit / 1e6, 'test credit', Date.now());
+    await gw.app.gateway.accounts.credit(gw.keyId, credit / 1e6, 'test credit', Date.now());
     const client = gw.openai();
     const before = await client.videos.create({ prompt: 'made before the outage' });
     await waitForVideo(client, before.id, 120_000);
@@ -231,13 +232,13 @@ describe('S3 bucket down, then back', () => {
     const final = await waitAllTerminal(gw, gw.key, ids, 300_000);
     for (const id of ids) {
       expect(final.get(id)!.status).toBe('completed');
-      const asset = gw.app.gateway.service.store.getAsset(idOf(id), 'video')!;
+      const asset = (await gw.app.gateway.service.store.getAsset(idOf(id), 'video'))!;
       const body = await get(`${gw.url}/v1/videos/${id}/content`, { authorization: `Bearer ${gw.key}` });
       expect(body.status).toBe(200);
       expect(sha256(body.body)).toBe(asset.sha256);
     }
     expect((await health(gw)).storage.ok).toBe(true);
-    expectMoneyExact(gw, gw.keyId, credit, ids);
+    await expectMoneyExact(gw, gw.keyId, credit, ids);
   });
 });
 
@@ -267,7 +268,7 @@ describe('S3 behind an upstream channel', () => {
     const stored = (await s3.client.send(new (await import('@aws-sdk/client-s3')).GetObjectCommand({ Bucket: s3.bucket, Key: `${idOf(v.id)}/reference.png` }))).Body!;
     expect(sent?.kind === 'file' && sent.sha256).toBe(sha256(Buffer.from(await stored.transformToByteArray())));
 
-    const asset = gw.app.gateway.service.store.getAsset(idOf(v.id), 'video')!;
+    const asset = (await gw.app.gateway.service.store.getAsset(idOf(v.id), 'video'))!;
     expect(asset.bytes).toBe(12 * 1024 * 1024);
     // A multipart object's ETag is "<md5 of the parts' md5s>-<parts>": 12 MiB in 5 MiB parts.
     expect((await s3.head(asset.path)).etag).toMatch(/-3"$/);

@@ -164,7 +164,7 @@ describe('signed result links', () => {
   });
 
   it('expire: refused after the link lifetime (72 h by default), renewed by polling while the file is kept, never beyond retention', async () => {
-    const task = gw.app.gateway.service.store.get(taskId.slice(5))!;
+    const task = (await gw.app.gateway.service.store.get(taskId.slice(5)))!;
     const first = linkOf(await getTask(taskId));
     const now = Date.now() + offset;
     expect(first.expires_at * 1000 - now).toBeGreaterThanOrEqual(72 * HOUR - 60_000); // minus however long the poll took

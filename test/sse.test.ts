@@ -25,7 +25,7 @@ describe('live progress (Server-Sent Events)', () => {
     return s;
   };
   const dbEvents = (videoId: string) =>
-    gw.app.db.prepare('SELECT seq, type FROM task_events WHERE task_id = ? ORDER BY seq').all(videoId.slice('video_'.length)) as { seq: number; type: string }[];
+    gw.app.db.all<{ seq: number; type: string }>('SELECT seq, type FROM task_events WHERE task_id = ? ORDER BY seq', [videoId.slice('video_'.length)]);
 
   beforeAll(async () => {
     gw = await startGateway({ sandbox: SANDBOX, sse: { heartbeatMs: 200, pollMs: 50, tokenTtlSeconds: 3600 } });
@@ -62,7 +62,7 @@ describe('live progress (Server-Sent Events)', () => {
     expect(new Set(seqs).size).toBe(seqs.length);
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
     // Exactly the rows GET answers from, in order.
-    expect(all.map((m) => ({ seq: Number(m.id), type: m.event }))).toEqual(dbEvents(video.id));
+    expect(all.map((m) => ({ seq: Number(m.id), type: m.event }))).toEqual(await dbEvents(video.id));
     const data = [...first.events, ...second.events];
     expect(data[data.length - 1]).toMatchObject({ object: 'video.event', type: 'video.completed', id: video.id, status: 'completed', progress: 100, error: null });
     expect(data.filter((d) => d.type === 'video.in_progress').length).toBeGreaterThan(1);
@@ -75,7 +75,7 @@ describe('live progress (Server-Sent Events)', () => {
     expect(after.status).toBe(204);
     const replay = await open(`/v1/videos/${video.id}/events`);
     await replay.ended;
-    expect(replay.messages.map((m) => Number(m.id))).toEqual(dbEvents(video.id).map((e) => e.seq));
+    expect(replay.messages.map((m) => Number(m.id))).toEqual((await dbEvents(video.id)).map((e) => e.seq));
   });
 
   it('reports a failure with its error and ends the stream', async () => {
@@ -86,7 +86,7 @@ describe('live progress (Server-Sent Events)', () => {
   });
 
   it("streams every event of the key's videos on /v1/events, with heartbeats, and resumes with Last-Event-ID", async () => {
-    const other = gw.newKey('other');
+    const other = await gw.newKey('other');
     const wide = await open('/v1/events');
     expect(wide.status).toBe(200);
     await wide.waitFor((s) => s.comments.includes('ping'), 10_000, 'a heartbeat');
@@ -100,7 +100,7 @@ describe('live progress (Server-Sent Events)', () => {
     await waitForVideo(gw.openai(other.secret), theirs.id);
     expect(wide.events.some((e) => e.id === theirs.id)).toBe(false);
     const mine = wide.messages.filter((m) => [a.id, b.id].includes((JSON.parse(m.data) as { id: string }).id));
-    expect(mine.map((m) => Number(m.id))).toEqual([...dbEvents(a.id), ...dbEvents(b.id)].map((e) => e.seq).sort((x, y) => x - y));
+    expect(mine.map((m) => Number(m.id))).toEqual([...(await dbEvents(a.id)), ...(await dbEvents(b.id))].map((e) => e.seq).sort((x, y) => x - y));
     // The stream stays open after the videos end.
     expect(wide.items.length).toBeGreaterThan(0);
     wide.close();
@@ -113,7 +113,7 @@ describe('live progress (Server-Sent Events)', () => {
 
   it('guards streams like other routes: 401, 404 for another key, 400 for a bad Last-Event-ID', async () => {
     const video = await client.videos.create({ prompt: 'sandbox:moderation a private video', seconds: '4' });
-    const other = gw.newKey('nosy');
+    const other = await gw.newKey('nosy');
     const get = (path: string, headers: Record<string, string>) => fetch(`${gw.url}${path}`, { headers });
     expect((await get(`/v1/videos/${video.id}/events`, {})).status).toBe(401);
     expect((await get('/v1/events', {})).status).toBe(401);
@@ -162,11 +162,11 @@ describe('live progress (Server-Sent Events)', () => {
     expect((await fetch(`${gw.url}/v1/events?access_token=${encodeURIComponent(wide.json.token)}`)).status).toBe(401);
 
     // Tokens die with their key; they are minted only for the key's own videos.
-    const temp = gw.newKey('temp');
+    const temp = await gw.newKey('temp');
     const tempToken = await mint({}, temp.secret);
-    gw.app.gateway.keys.revoke(temp.id);
+    await gw.app.gateway.keys.revoke(temp.id);
     expect((await fetch(`${gw.url}/v1/events?access_token=${encodeURIComponent(tempToken.json.token)}`)).status).toBe(401);
-    const stranger = gw.newKey('stranger');
+    const stranger = await gw.newKey('stranger');
     expect(await mint({ video_id: video.id }, stranger.secret)).toMatchObject({ status: 404, json: { error: { param: 'video_id' } } });
   });
 });
@@ -178,9 +178,9 @@ describe('live progress across processes sharing one database', () => {
 
   beforeAll(async () => {
     driver = await startGateway({ sandbox: SANDBOX });
-    // A second gateway on the same data directory that drives no tasks: it only sees the events through the database.
+    // A second gateway on the same data directory (and database) that drives no tasks: it only sees the events through the database.
     reader = await createApp(
-      loadConfig({}, { port: 0, host: '127.0.0.1', dataDir: driver.dataDir, logLevel: 'silent', worker: { enabled: false }, webhooks: { enabled: false }, sse: { pollMs: 50 } }),
+      loadConfig({}, { port: 0, host: '127.0.0.1', dataDir: driver.dataDir, databaseUrl: driver.app.config.databaseUrl, logLevel: 'silent', worker: { enabled: false }, webhooks: { enabled: false }, sse: { pollMs: 50 } }),
     );
     reader.start();
     await reader.server.listen({ port: 0, host: '127.0.0.1' });
@@ -196,7 +196,7 @@ describe('live progress across processes sharing one database', () => {
     const video = await driver.openai().videos.create({ prompt: 'sandbox:fail a task driven elsewhere', seconds: '4' });
     const s = await SseClient.open(`${readerUrl}/v1/videos/${video.id}/events`, { authorization: `Bearer ${driver.key}` });
     await s.ended;
-    const rows = driver.app.db.prepare('SELECT seq FROM task_events WHERE task_id = ? ORDER BY seq').all(video.id.slice(6)) as { seq: number }[];
+    const rows = await driver.app.db.all<{ seq: number }>('SELECT seq FROM task_events WHERE task_id = ? ORDER BY seq', [video.id.slice(6)]);
     expect(s.messages.map((m) => Number(m.id))).toEqual(rows.map((r) => r.seq));
     expect(s.messages.some((m) => m.event === 'video.in_progress')).toBe(true);
     expect(s.messages[s.messages.length - 1]!.event).toBe('video.failed');

@@ -125,7 +125,7 @@ describe('reference image URLs refused through the API (both dialects)', () => {
       const target = url();
       for (const dialect of ['apimart', 'openai'] as const) {
         images.hits.length = 0;
-        const before = gw.app.gateway.service.store.list(gw.keyId, { limit: 100, order: 'desc' }).length;
+        const before = (await gw.app.gateway.service.store.list(gw.keyId, { limit: 100, order: 'desc' })).length;
         const { status, body } = await create(dialect, target);
         const error = body.error as { message: string; param: string; code: string; type: string };
         expect(status, `${dialect}: ${JSON.stringify(body)}`).toBe(400);
@@ -143,7 +143,7 @@ describe('reference image URLs refused through the API (both dialects)', () => {
         }
         for (const secret of INTERNAL) if (!target.includes(secret)) expect(error.message).not.toContain(secret);
         // Nothing was created, and a forbidden target behind a redirect was never contacted.
-        expect(gw.app.gateway.service.store.list(gw.keyId, { limit: 100, order: 'desc' }).length).toBe(before);
+        expect((await gw.app.gateway.service.store.list(gw.keyId, { limit: 100, order: 'desc' })).length).toBe(before);
         if (label.startsWith('redirect')) expect(images.hits.every((h) => h === 'GET /redirect')).toBe(true);
       }
     });
@@ -163,7 +163,7 @@ describe('reference image URLs allowed through the API (both dialects)', () => {
   it('OpenAI input_reference.image_url (JSON and multipart bracket keys): fetched, fitted to the video size and stored', async () => {
     const { body } = await create('openai', img('/landscape.jpg'));
     const id = (body as { id: string }).id.slice('video_'.length);
-    const task = gw.app.gateway.service.store.get(id)!;
+    const task = (await gw.app.gateway.service.store.get(id))!;
     expect(task.hasReference).toBe(true);
     expect([task.width, task.height]).toEqual([720, 1280]); // OpenAI keeps the requested size: the image is cropped to it
     const meta = await sharp((await gw.app.gateway.blobs.read(gw.app.gateway.blobs.referencePath(id)))!).metadata();
@@ -177,7 +177,7 @@ describe('reference image URLs allowed through the API (both dialects)', () => {
     expect(res.status).toBe(200);
     const v = (await res.json()) as { id: string; size: string };
     expect(v.size).toBe('1280x720');
-    expect(gw.app.gateway.service.store.get(v.id.slice(6))!.hasReference).toBe(true);
+    expect((await gw.app.gateway.service.store.get(v.id.slice(6)))!.hasReference).toBe(true);
 
     form.set('input_reference[image_url]', `http://127.0.0.1:${P}/portrait.png`);
     const refused = await fetch(`${gw.url}/v1/videos`, { method: 'POST', headers: { authorization: `Bearer ${gw.key}` }, body: form });

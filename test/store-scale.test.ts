@@ -9,6 +9,8 @@ import Database from 'better-sqlite3';
 import { openDatabase } from '../src/store/db.js';
 import { KeyStore } from '../src/store/keys.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
+import type { Sql } from '../src/store/sql.js';
+import { SqliteDatabase } from '../src/store/sql.js';
 import { TaskStore } from '../src/store/tasks.js';
 import { startGateway, waitForVideo } from './helpers/gateway.js';
 
@@ -22,11 +24,12 @@ let db: Db;
 let store: TaskStore;
 let keyId: string;
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'vidgate-store-'));
   db = openDatabase(dir);
-  store = new TaskStore(db);
-  keyId = new KeyStore(db).create('k').key.id;
+  const sdb = new SqliteDatabase(db);
+  store = TaskStore.of(sdb);
+  keyId = (await KeyStore.of(sdb).create('k')).key.id;
 });
 afterEach(() => {
   db.close();
@@ -43,60 +46,105 @@ function task(over: Partial<Task> & { createdAt: number }): Task {
   };
 }
 
+/**
+ * The SQL texts a TaskStore method sends, in order: the method runs on a Sql that records each
+ * statement and answers nothing (so no row changes).
+ */
+async function statementsOf(call: (s: TaskStore) => Promise<unknown>): Promise<string[]> {
+  const texts: string[] = [];
+  const recorder: Sql = {
+    dialect: 'sqlite',
+    all: <T,>(text: string) => {
+      texts.push(text);
+      return Promise.resolve([] as T[]);
+    },
+    get: <T,>(text: string) => {
+      texts.push(text);
+      return Promise.resolve(undefined as T | undefined);
+    },
+    run: (text: string) => {
+      texts.push(text);
+      return Promise.resolve(0);
+    },
+  };
+  // Methods that expect a row where none came back may throw after their statements were recorded.
+  await call(new TaskStore(recorder)).catch(() => undefined);
+  return texts;
+}
+
+/** Each statement the index tests name: the method that sends it and which of its statements. */
+const STATEMENTS: Record<string, [(s: TaskStore) => Promise<unknown>, number]> = {
+  getView: [(s) => s.getView('t', 'k'), 0],
+  getVisible: [(s) => s.getVisible('t', 'k'), 0],
+  listDesc: [(s) => s.list('k', { limit: 10, order: 'desc' }), 0],
+  listAsc: [(s) => s.list('k', { limit: 10, order: 'asc' }), 0],
+  claim: [(s) => s.claimDue('o', 0, 1, 1), 0],
+  byUpstream: [(s) => s.waitingByUpstream('p', 'u'), 0],
+  expired: [(s) => s.expiredBefore(0, 1), 0],
+  overdue: [(s) => s.unfinishedSummary(0), 1],
+  nextDueFree: [(s) => s.nextDueAt(), 0],
+  nextDueLeased: [(s) => s.nextDueAt(), 1],
+  leaseOwners: [(s) => s.leaseOwners(), 0],
+  dropLeases: [(s) => s.dropLeasesOf('o'), 0],
+  unfinished: [(s) => s.unfinishedSummary(0), 0],
+};
+
 /** The plan of a TaskStore statement, with every parameter bound to NULL. */
-function plan(name: string): string {
-  const stmt = (store['s'] as Record<string, { source: string }>)[name];
-  if (!stmt) throw new Error(`no statement ${name}`);
-  const named = Object.fromEntries([...stmt.source.matchAll(/@(\w+)/g)].map((m) => [m[1], null]));
-  const positional = new Array(stmt.source.split('?').length - 1).fill(null);
-  const explain = db.prepare(`EXPLAIN QUERY PLAN ${stmt.source}`);
+async function plan(name: string): Promise<string> {
+  const entry = STATEMENTS[name];
+  if (!entry) throw new Error(`no statement ${name}`);
+  const source = (await statementsOf(entry[0]))[entry[1]];
+  if (!source) throw new Error(`statement ${name}: the method sent no statement ${entry[1]}`);
+  const named = Object.fromEntries([...source.matchAll(/@(\w+)/g)].map((m) => [m[1], null]));
+  const positional = new Array(source.split('?').length - 1).fill(null);
+  const explain = db.prepare(`EXPLAIN QUERY PLAN ${source}`);
   const rows = (Object.keys(named).length ? explain.all(named) : explain.all(...positional)) as { detail: string }[];
   return rows.map((r) => r.detail).join(' | ');
 }
 
 describe('a big store', () => {
-  it('status reads, lists, claims, lease checks and sweeps search an index instead of scanning tasks', () => {
-    for (let i = 0; i < 50; i++) store.insert(task({ createdAt: 1_000 + i, ...(i % 2 ? { stage: 'done', status: 'completed', nextRunAt: null } : {}) }));
+  it('status reads, lists, claims, lease checks and sweeps search an index instead of scanning tasks', async () => {
+    for (let i = 0; i < 50; i++) await store.insert(task({ createdAt: 1_000 + i, ...(i % 2 ? { stage: 'done', status: 'completed', nextRunAt: null } : {}) }));
     const walks = (name: string) => plan(name);
     for (const name of ['getView', 'getVisible', 'listDesc', 'listAsc', 'claim', 'byUpstream', 'expired', 'overdue']) {
-      expect(walks(name), name).toMatch(/SEARCH tasks USING/);
-      expect(walks(name), name).not.toMatch(/SCAN tasks/);
+      expect(await walks(name), name).toMatch(/SEARCH tasks USING/);
+      expect(await walks(name), name).not.toMatch(/SCAN tasks/);
     }
     // Only the leased rows (steps running now), not every unfinished task.
     for (const name of ['nextDueFree', 'nextDueLeased', 'leaseOwners', 'dropLeases']) {
-      expect(walks(name), name).not.toMatch(/SCAN tasks/);
+      expect(await walks(name), name).not.toMatch(/SCAN tasks/);
     }
-    expect(walks('nextDueLeased')).toMatch(/tasks_leased/);
-    expect(walks('leaseOwners')).toMatch(/tasks_leased/);
+    expect(await walks('nextDueLeased')).toMatch(/tasks_leased/);
+    expect(await walks('leaseOwners')).toMatch(/tasks_leased/);
     // The metrics' unfinished-task summary reads an index alone.
-    expect(walks('unfinished')).toMatch(/COVERING INDEX tasks_unfinished/);
+    expect(await walks('unfinished')).toMatch(/COVERING INDEX tasks_unfinished/);
     // Only tasks past their expiry that still have files (not every task that ever expired).
-    expect(walks('expired')).toMatch(/tasks_files_expiring/);
+    expect(await walks('expired')).toMatch(/tasks_files_expiring/);
   });
 
-  it('the worker wakes when the earliest task is due or its lease ends, whichever is later', () => {
-    expect(store.nextDueAt()).toBeNull();
+  it('the worker wakes when the earliest task is due or its lease ends, whichever is later', async () => {
+    expect(await store.nextDueAt()).toBeNull();
     const a = task({ createdAt: 1_000, nextRunAt: 50_000 });
     const b = task({ createdAt: 1_001, nextRunAt: 20_000 });
-    store.insert(a);
-    store.insert(b);
-    store.insert(task({ createdAt: 1_002, stage: 'done', status: 'completed', nextRunAt: null }));
-    expect(store.nextDueAt()).toBe(20_000);
+    await store.insert(a);
+    await store.insert(b);
+    await store.insert(task({ createdAt: 1_002, stage: 'done', status: 'completed', nextRunAt: null }));
+    expect(await store.nextDueAt()).toBe(20_000);
     // b is held until 30,000 (a step runs on it): the next wake-up is the end of that lease.
-    store.update(b.id, { leaseOwner: 'host#1', leaseUntil: 30_000 });
-    expect(store.nextDueAt()).toBe(30_000);
+    await store.update(b.id, { leaseOwner: 'host#1', leaseUntil: 30_000 });
+    expect(await store.nextDueAt()).toBe(30_000);
     // Held beyond a's due time: a comes first.
-    store.update(b.id, { leaseUntil: 90_000 });
-    expect(store.nextDueAt()).toBe(50_000);
+    await store.update(b.id, { leaseUntil: 90_000 });
+    expect(await store.nextDueAt()).toBe(50_000);
     // A lease that ended before the task is due does not delay it.
-    store.update(b.id, { leaseUntil: 10_000 });
-    expect(store.nextDueAt()).toBe(20_000);
-    expect(store.leaseOwners()).toEqual(['host#1']);
-    expect(store.dropLeasesOf('host#1')).toBe(1);
-    expect(store.leaseOwners()).toEqual([]);
-    store.update(a.id, { stage: 'done', status: 'completed', nextRunAt: null });
-    store.update(b.id, { stage: 'done', status: 'completed', nextRunAt: null });
-    expect(store.nextDueAt()).toBeNull();
+    await store.update(b.id, { leaseUntil: 10_000 });
+    expect(await store.nextDueAt()).toBe(20_000);
+    expect(await store.leaseOwners()).toEqual(['host#1']);
+    expect(await store.dropLeasesOf('host#1')).toBe(1);
+    expect(await store.leaseOwners()).toEqual([]);
+    await store.update(a.id, { stage: 'done', status: 'completed', nextRunAt: null });
+    await store.update(b.id, { stage: 'done', status: 'completed', nextRunAt: null });
+    expect(await store.nextDueAt()).toBeNull();
   });
 });
 
@@ -112,7 +160,7 @@ describe('retention on a store with a long history', () => {
       const tasks = gw.app.gateway.service.store;
       const longAgo = Date.now() - 60 * 86_400_000;
       for (let i = 0; i < 250; i++) {
-        tasks.insert(task({ keyId: gw.keyId, createdAt: longAgo + i, stage: 'done', status: 'completed', progress: 100, nextRunAt: null, completedAt: longAgo + i + 60_000, expiresAt: longAgo + i + 7 * 86_400_000 }));
+        await tasks.insert(task({ keyId: gw.keyId, createdAt: longAgo + i, stage: 'done', status: 'completed', progress: 100, nextRunAt: null, completedAt: longAgo + i + 60_000, expiresAt: longAgo + i + 7 * 86_400_000 }));
       }
       await gw.app.gateway.service.expireAssets();
       const auth = { authorization: `Bearer ${gw.key}` };
@@ -131,7 +179,7 @@ describe('retention on a store with a long history', () => {
 });
 
 describe('upgrading a store with a history', () => {
-  it('the expiry sweep then reads only the expired tasks that still have files', () => {
+  it('the expiry sweep then reads only the expired tasks that still have files', async () => {
     const old = mkdtempSync(path.join(tmpdir(), 'vidgate-store-old-'));
     try {
       // A store as the release before 008 left it.
@@ -141,7 +189,7 @@ describe('upgrading a store with a history', () => {
         raw.exec(m.sql);
         raw.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)').run(m.id, 0);
       }
-      const oldKey = new KeyStore(raw).create('k').key.id;
+      const oldKey = (await KeyStore.of(new SqliteDatabase(raw)).create('k')).key.id;
       // (TaskStore of this release needs the new schema: the rows go in as that release wrote them.)
       const insert = raw.prepare(`INSERT INTO tasks (id, key_id, origin, kind, model, prompt, seconds, width, height, status, progress, stage,
         created_at, completed_at, expires_at, updated_at) VALUES (?, ?, 'openai', 'generate', 'sora-2', 'a fox', 4, 720, 1280, 'completed', 100, 'done', ?, ?, ?, ?)`);
@@ -153,7 +201,7 @@ describe('upgrading a store with a history', () => {
       raw.close();
 
       const upgraded = openDatabase(old);
-      const ids = new TaskStore(upgraded).expiredBefore(10_000, 100).map((t) => t.id);
+      const ids = (await TaskStore.of(new SqliteDatabase(upgraded)).expiredBefore(10_000, 100)).map((t) => t.id);
       upgraded.close();
       expect(ids).toEqual([kept.id]);
     } finally {

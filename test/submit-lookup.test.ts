@@ -68,7 +68,7 @@ describe('a lost submit on an openai-compatible channel (no idempotency key)', (
     const byTask = new Map(rows.map((r) => [`video_${r.id}`, fake.jobs.get(r.upstream_id!)!]));
     expect(byTask.get(ids[0]!)!.prompt).toBe('a lighthouse in a storm');
     expect(fake.params.get(rows.find((r) => `video_${r.id}` === ids[0])!.upstream_id!)?.seconds).toBe('4');
-    expect(assertBillingConsistent(gw.dataDir).settled).toBe(4);
+    expect((await assertBillingConsistent(gw.dataDir)).settled).toBe(4);
 
     expect((await health(gw, 'oa')).unresolved_submits).toBe(0);
     expect(await metricsText(gw)).toMatch(/vidgate_upstream_submit_lookups_total\{channel="oa",provider="openai-compatible",outcome="adopted"\} 3/);
@@ -92,7 +92,7 @@ describe('a lost submit on an openai-compatible channel (no idempotency key)', (
     expect(fake.submissionCount).toBe(1);
     // Looked for, with backoff, several times before giving up.
     expect(fake.requests.filter((r) => r.route === 'list').length).toBeGreaterThanOrEqual(6);
-    expect(assertBillingConsistent(gw.dataDir).released).toBe(1);
+    expect((await assertBillingConsistent(gw.dataDir)).released).toBe(1);
     expect((await health(gw, 'apigo')).unresolved_submits).toBe(1);
     const text = await metricsText(gw);
     expect(text).toMatch(/vidgate_upstream_submits_unresolved\{channel="apigo"\} 1/);
@@ -148,6 +148,6 @@ describe('a gateway killed while waiting for a submit answer', () => {
     await server.exited;
     const rows = upstreamIds(dataDir);
     expect(rows.every((r) => r.upstream_id !== null)).toBe(true);
-    expect(assertBillingConsistent(dataDir).settled).toBe(2);
+    expect((await assertBillingConsistent(dataDir)).settled).toBe(2);
   });
 });

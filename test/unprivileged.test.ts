@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ffmpegPath, ffprobePath, useMediaTool } from '../src/media/ffmpeg.js';
+import { SqliteDatabase } from '../src/store/sql.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { startGateway } from './helpers/gateway.js';
 import { cli, spawnServer } from './helpers/process.js';
@@ -85,7 +86,7 @@ describe('internal failures reach the caller as internal_error, with no server p
 
   it('a probe that cannot start fails the task with internal_error (not result_invalid), and releases the hold', async () => {
     const working = ffprobePath();
-    const before = gw.app.gateway.ledger.balance(gw.keyId);
+    const before = await gw.app.gateway.ledger.balance(gw.keyId);
     useMediaTool('ffprobe', noexec); // the tool stops being executable while the gateway runs
     try {
       const created = await createVideo(gw, gw.key, { model: 'sora-2', prompt: 'a harbour', seconds: '4' });
@@ -96,7 +97,7 @@ describe('internal failures reach the caller as internal_error, with no server p
       expect(v.error?.code).toBe('internal_error');
       expect(v.error?.message).toMatch(/gateway.*own side.*not charged.*Try again/);
       for (const leak of [noexec, path.dirname(noexec), '/', 'EACCES', 'ffprobe', 'upstream\'s video']) expect(v.error?.message).not.toContain(leak);
-      const after = gw.app.gateway.ledger.balance(gw.keyId);
+      const after = await gw.app.gateway.ledger.balance(gw.keyId);
       expect(after.balanceMicros).toBe(before.balanceMicros);
       expect(after.heldMicros).toBe(before.heldMicros);
     } finally {
@@ -127,7 +128,8 @@ describe('a full database disk', () => {
   afterAll(async () => gw?.close());
 
   it('creates answer 503 storage_unavailable with Retry-After in both dialects (never 500), and work again once there is room', async () => {
-    const db = gw.app.db;
+    if (!(gw.app.db instanceof SqliteDatabase)) throw new Error('this test needs the SQLite store');
+    const db = gw.app.db.connection;
     const room = db.pragma('max_page_count', { simple: true }) as number;
     // SQLite's own SQLITE_FULL: the file may not grow past its current size.
     db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);

@@ -69,7 +69,7 @@ describe('webhooks', () => {
     expect(created.signing_secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
     expect(created.signing_secret_hint).toBe(`whsec_…${created.signing_secret.slice(-6)}`);
     // Stored sealed: the database alone does not reveal the secret.
-    const row = gw.app.db.prepare('SELECT * FROM webhook_endpoints WHERE id = ?').get(created.id) as Record<string, unknown>;
+    const row = await gw.app.db.get('SELECT * FROM webhook_endpoints WHERE id = ?', [created.id]);
     const raw = created.signing_secret.slice('whsec_'.length);
     expect(JSON.stringify(row)).not.toContain(raw);
     expect(JSON.stringify(row)).not.toContain(Buffer.from(raw, 'base64').toString('hex'));
@@ -80,7 +80,7 @@ describe('webhooks', () => {
 
     const second = await client.webhooks.create({ url: `${r.url}/other`, name: 'other', event_types: ['video.completed'] });
     const listed: string[] = [];
-    for await (const e of client.webhooks.list({ limit: 1 })) listed.push(e.id);
+    for await (const e of await client.webhooks.list({ limit: 1 })) listed.push(e.id);
     expect(listed).toEqual(expect.arrayContaining([created.id, second.id]));
 
     const updated = await client.webhooks.update(second.id, { url: `${r.url}/moved`, event_types: ['video.failed'] });
@@ -102,7 +102,7 @@ describe('webhooks', () => {
     await client.webhooks.delete(created.id);
 
     // Another key sees none of them.
-    const other = gw.newKey('other');
+    const other = await gw.newKey('other');
     await expect(gw.openai(other.secret).webhooks.retrieve(created.id)).rejects.toMatchObject({ status: 404 });
   });
 
@@ -268,7 +268,7 @@ describe('webhooks', () => {
     });
     expect(after.attempts.map((a) => a.attempt)).toEqual([1, 2]);
 
-    const other = gw.newKey('stranger');
+    const other = await gw.newKey('stranger');
     expect((await api('POST', `/v1/webhook_deliveries/${d!.id}/resend`, undefined, other.secret)).status).toBe(404);
     expect((await api('GET', `/v1/webhook_deliveries/${d!.id}`, undefined, other.secret)).status).toBe(404);
     expect(await deliveriesOf('', other.secret)).toEqual([]);

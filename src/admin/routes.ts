@@ -207,7 +207,7 @@ export function adminRoutes(gw: Gateway) {
     const prices = priceList.extend({ sandbox_pricing: z.string().optional() });
     route(app, { ...admin, method: 'GET', url: '/admin/v1/prices', summary: 'List prices', responses: { 200: prices } }, async () => ({
       object: 'list',
-      data: gw.prices.list(),
+      data: await gw.prices.list(),
       sandbox_pricing: gw.config.billing.sandboxPricing,
     }));
 

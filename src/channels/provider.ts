@@ -182,56 +182,67 @@ export class ChannelProvider implements Provider {
         refusals.push(`${refusal.message} (${refusal.param})`);
         continue;
       }
-      if (!(await this.channels.available(r, now))) {
-        skips.push({ retryAt: r.breaker.available(now) ? now + 2 * this.opts.poll.minMs : r.breaker.retryAt(now) });
-        continue;
+      // The job's place among the channel's jobs (max_jobs) is taken before looking, so that steps
+      // looking at once see each other; it is held until the task waits on the job in the database.
+      const place = this.reserve(r);
+      let handedOver = false;
+      try {
+        if (!(await this.channels.available(r, now, 1))) {
+          skips.push({ retryAt: r.breaker.available(now) ? now + 2 * this.opts.poll.minMs : r.breaker.retryAt(now) });
+          continue;
+        }
+        const got = r.limiter.tryAcquire(now);
+        const slot = got instanceof Promise ? await got : got;
+        if (!slot.ok) {
+          // Busy, not failing: wait for this channel rather than spilling onto another.
+          throw new RetryLater(`channel ${r.def.id} is at its request limit`, Math.max(0, slot.retryAt - now) + this.jitter(), { state: withState(task, st), quiet: true });
+        }
+        const permit = r.breaker.acquire(now);
+        if (!(permit instanceof Promise ? await permit : permit)) {
+          slot.release();
+          skips.push({ retryAt: r.breaker.retryAt(now) });
+          continue;
+        }
+        const key = `vidgate-${task.id}-${r.def.id}`;
+        const pending = { channel: r.def.id, key, at: now, n: 1 };
+        // Durable before anything is sent: a crash from here on is an "outcome unknown" on restart.
+        if (!(await ctx.checkpoint({ provider: r.def.id, providerState: withState(task, { ...st, pending }) }))) {
+          slot.release();
+          throw new RetryLater('lease lost before submit', 0, { quiet: true });
+        }
+        const callbackUrl = this.callbackUrl(task, r);
+        const result = await this.send(r, { ...job, model: upstreamModel, idempotencyKey: key, ...(callbackUrl ? { callbackUrl } : {}) }, slot.release);
+        if (result.ok) {
+          handedOver = true;
+          return holding(this.accepted(task, r, result.upstreamId, result.status, now, !!callbackUrl), place);
+        }
+        const err = result.error;
+        const reason = this.reason(r, err);
+        if (err.kind === 'unknown-outcome' || err.kind === 'malformed' || (err.kind === 'http' && (err.detail.status === 504 || err.detail.status === 408))) {
+          r.breaker.failure(now, reason);
+          return this.unknownOutcome(task, r, { ...st, pending }, reason);
+        }
+        const status = err.detail.status ?? 0;
+        if (err.kind === 'http' && status >= 400 && status < 500 && ![401, 403, 404, 429].includes(status) && !isQuota(err) && err.detail.kind !== 'auth' && err.detail.kind !== 'rate_limit') {
+          // The request itself was refused: the channel works, the task fails with the reason.
+          r.breaker.success();
+          return { ok: false, failure: rejectionFailure(err, r.secrets) };
+        }
+        // Certainly not delivered: the job goes to the next channel.
+        const broken = status === 401 || status === 403 || isQuota(err) || err.detail.kind === 'auth';
+        if (status === 429 || err.detail.kind === 'rate_limit') {
+          r.breaker.success();
+          if (err.detail.retryAfterMs) r.limiter.pause(now + err.detail.retryAfterMs);
+        } else {
+          r.breaker.failure(now, reason, broken);
+        }
+        this.log.warn({ task: task.id, channel: r.def.id, reason }, 'submit did not reach the upstream; trying the next channel');
+        st.tried = [...(st.tried ?? []), r.def.id];
+        failedSends++;
+        skips.push({ retryAt: now + (err.detail.retryAfterMs ?? 0), ...(broken ? { broken: reason } : {}) });
+      } finally {
+        if (!handedOver) place();
       }
-      const got = r.limiter.tryAcquire(now);
-      const slot = got instanceof Promise ? await got : got;
-      if (!slot.ok) {
-        // Busy, not failing: wait for this channel rather than spilling onto another.
-        throw new RetryLater(`channel ${r.def.id} is at its request limit`, Math.max(0, slot.retryAt - now) + this.jitter(), { state: withState(task, st), quiet: true });
-      }
-      const permit = r.breaker.acquire(now);
-      if (!(permit instanceof Promise ? await permit : permit)) {
-        slot.release();
-        skips.push({ retryAt: r.breaker.retryAt(now) });
-        continue;
-      }
-      const key = `vidgate-${task.id}-${r.def.id}`;
-      const pending = { channel: r.def.id, key, at: now, n: 1 };
-      // Durable before anything is sent: a crash from here on is an "outcome unknown" on restart.
-      if (!(await ctx.checkpoint({ provider: r.def.id, providerState: withState(task, { ...st, pending }) }))) {
-        slot.release();
-        throw new RetryLater('lease lost before submit', 0, { quiet: true });
-      }
-      const callbackUrl = this.callbackUrl(task, r);
-      const result = await this.send(r, { ...job, model: upstreamModel, idempotencyKey: key, ...(callbackUrl ? { callbackUrl } : {}) }, slot.release);
-      if (result.ok) return this.accepted(task, r, result.upstreamId, result.status, now, !!callbackUrl);
-      const err = result.error;
-      const reason = this.reason(r, err);
-      if (err.kind === 'unknown-outcome' || err.kind === 'malformed' || (err.kind === 'http' && (err.detail.status === 504 || err.detail.status === 408))) {
-        r.breaker.failure(now, reason);
-        return this.unknownOutcome(task, r, { ...st, pending }, reason);
-      }
-      const status = err.detail.status ?? 0;
-      if (err.kind === 'http' && status >= 400 && status < 500 && ![401, 403, 404, 429].includes(status) && !isQuota(err) && err.detail.kind !== 'auth' && err.detail.kind !== 'rate_limit') {
-        // The request itself was refused: the channel works, the task fails with the reason.
-        r.breaker.success();
-        return { ok: false, failure: rejectionFailure(err, r.secrets) };
-      }
-      // Certainly not delivered: the job goes to the next channel.
-      const broken = status === 401 || status === 403 || isQuota(err) || err.detail.kind === 'auth';
-      if (status === 429 || err.detail.kind === 'rate_limit') {
-        r.breaker.success();
-        if (err.detail.retryAfterMs) r.limiter.pause(now + err.detail.retryAfterMs);
-      } else {
-        r.breaker.failure(now, reason, broken);
-      }
-      this.log.warn({ task: task.id, channel: r.def.id, reason }, 'submit did not reach the upstream; trying the next channel');
-      st.tried = [...(st.tried ?? []), r.def.id];
-      failedSends++;
-      skips.push({ retryAt: now + (err.detail.retryAfterMs ?? 0), ...(broken ? { broken: reason } : {}) });
     }
 
     // No channel took it this round.
@@ -281,8 +292,10 @@ export class ChannelProvider implements Provider {
     }
     const upstreamModel = this.channels.upstreamModel(r, task.model) ?? task.model;
     const callbackUrl = this.callbackUrl(task, r);
+    const place = this.reserve(r);
     const result = await this.send(r, { ...job, model: upstreamModel, idempotencyKey: pending.key, ...(callbackUrl ? { callbackUrl } : {}) }, slot.release);
-    if (result.ok) return this.accepted(task, r, result.upstreamId, result.status, now, !!callbackUrl);
+    if (result.ok) return holding(this.accepted(task, r, result.upstreamId, result.status, now, !!callbackUrl), place);
+    place();
     const err = result.error;
     const status = err.detail.status ?? 0;
     const reason = this.reason(r, err);
@@ -371,8 +384,18 @@ export class ChannelProvider implements Provider {
     };
   }
 
-  private async send(r: ChannelRuntime, job: UpstreamSubmit, release: () => void): Promise<{ ok: true; upstreamId: string; status?: UpstreamStatus } | { ok: false; error: UpstreamError }> {
+  /** Count a job being submitted to the channel (max_jobs); returns the release, which may be called more than once. */
+  private reserve(r: ChannelRuntime): () => void {
     r.submitting++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      r.submitting--;
+    };
+  }
+
+  private async send(r: ChannelRuntime, job: UpstreamSubmit, release: () => void): Promise<{ ok: true; upstreamId: string; status?: UpstreamStatus } | { ok: false; error: UpstreamError }> {
     r.stats.submits++;
     try {
       const accepted = await r.adapter.submit(job, r.http);
@@ -383,7 +406,6 @@ export class ChannelProvider implements Provider {
       this.channels.noteError(r, this.reason(r, e));
       return { ok: false, error: e };
     } finally {
-      r.submitting--;
       release();
     }
   }
@@ -704,4 +726,11 @@ class InvalidVideo extends Error {
   constructor(why: string) {
     super(`the file is not a playable video: ${why}`);
   }
+}
+
+/** An accepted job keeps its place among the channel's jobs until the outcome is recorded; otherwise the place is freed now. */
+function holding(out: SubmitOutcome, place: () => void): SubmitOutcome {
+  if (out.ok) return { ...out, recorded: place };
+  place();
+  return out;
 }

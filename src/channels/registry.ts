@@ -383,11 +383,14 @@ export class Channels {
     );
   }
 
-  /** Whether a new job may be sent to this channel now (breaker, max_jobs). */
-  async available(r: ChannelRuntime, now: number): Promise<boolean> {
+  /**
+   * Whether a new job may be sent to this channel now (breaker, max_jobs). `own`: slots the caller
+   * already holds in `submitting` for the job it asks about.
+   */
+  async available(r: ChannelRuntime, now: number, own = 0): Promise<boolean> {
     if (!r.def.enabled || r.deleted) return false;
     if (!r.breaker.available(now)) return false;
-    return r.def.maxJobs === null || (await this.activeJobs(r)) < r.def.maxJobs;
+    return r.def.maxJobs === null || (await this.activeJobs(r)) - own < r.def.maxJobs;
   }
 
   /** USD/s override and markup of a channel for a model at a resolution (for the price book). */

@@ -218,7 +218,7 @@ export function consoleApiRoutes(gw: Gateway) {
 
     route(app, { ...key, method: 'GET', url: '/v1/gallery/:id', summary: 'One video as the gallery shows it', params: idParams, responses: { 200: galleryItemSchema } }, async (req, _reply, { params }) => {
       const task = await visibleTask(gw, req, params.id);
-      return { ...galleryItem(task), thumbnail_url: thumbnailUrl(req, task, gw.service.now()) };
+      return { ...galleryItem(task), thumbnail_url: await thumbnailUrl(req, task, gw.service.now()) };
     });
 
     route(

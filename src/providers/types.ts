@@ -48,7 +48,15 @@ export interface StepContext {
 }
 
 export type SubmitOutcome =
-  | { ok: true; upstreamId: string | null; state?: Record<string, unknown>; nextCheckInMs: number; provider?: string }
+  | {
+      ok: true;
+      upstreamId: string | null;
+      state?: Record<string, unknown>;
+      nextCheckInMs: number;
+      provider?: string;
+      /** Called once the outcome is recorded (the task waits on its job in the database): the provider's hold on a job slot ends. */
+      recorded?: () => void;
+    }
   | { ok: false; failure: TaskFailure };
 
 export type CheckOutcome =

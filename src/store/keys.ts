@@ -168,7 +168,11 @@ export class KeyStore {
    * when not already in one, because a committed transaction is what tells them (externalEpoch).
    */
   private write<T>(fn: (q: Sql) => Promise<T>): Promise<T> {
-    return this.db && this.q === this.db ? this.db.transaction(fn) : fn(this.q);
+    if (this.db && this.q === this.db) return this.db.transaction(fn);
+    // Inside the caller's transaction: the cache is dropped again once it has committed.
+    const cache = this.cache;
+    if ('onCommit' in this.q) (this.q as Tx).onCommit(() => cache.clear());
+    return fn(this.q);
   }
 }
 

@@ -28,6 +28,12 @@ export interface Sql {
 export interface Tx extends Sql {
   /** Run fn in a savepoint: if it throws, only its changes roll back and the transaction goes on. */
   savepoint<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Run fn once the transaction has committed (not if it rolls back): in-memory caches drop what
+   * it changed then, so that a read that ran meanwhile (PostgreSQL reads do not wait for the
+   * commit) cannot put the old row back.
+   */
+  onCommit(fn: () => void): void;
 }
 
 export interface Database extends Sql {
@@ -136,6 +142,7 @@ export class SqliteDatabase implements Database {
         if (this.connection.inTransaction) this.statement('ROLLBACK').run();
         throw err;
       }
+      for (const then of tx.committed) then();
       return result;
     } finally {
       tx.open = false;
@@ -168,7 +175,12 @@ export class SqliteDatabase implements Database {
 class SqliteTx implements Tx {
   readonly dialect = 'sqlite' as const;
   open = true;
+  readonly committed: Array<() => void> = [];
   private depth = 0;
+
+  onCommit(fn: () => void): void {
+    this.committed.push(fn);
+  }
 
   constructor(private readonly db: SqliteDatabase) {}
 
@@ -432,6 +444,7 @@ export class PostgresDatabase implements Database {
         });
         throw err;
       }
+      for (const then of tx.committed) then();
       return result;
     } finally {
       tx.open = false;
@@ -461,7 +474,12 @@ export class PostgresDatabase implements Database {
 class PostgresTx implements Tx {
   readonly dialect = 'postgres' as const;
   open = true;
+  readonly committed: Array<() => void> = [];
   private depth = 0;
+
+  onCommit(fn: () => void): void {
+    this.committed.push(fn);
+  }
 
   constructor(private readonly client: pg.PoolClient) {}
 

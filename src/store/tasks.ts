@@ -166,6 +166,8 @@ class ViewCache {
   }
 }
 
+const isTx = (q: Sql): q is Tx => 'onCommit' in q;
+
 /** A SQLite-only index hint (PostgreSQL plans these from its statistics). */
 const indexed = (q: Sql, index: string): string => (q.dialect === 'sqlite' ? `INDEXED BY ${index}` : '');
 
@@ -258,10 +260,13 @@ export class TaskStore {
     const params: Row = { ...row, __id: id };
     if (where.leaseOwner !== undefined) params.__owner = where.leaseOwner;
     if (where.stage !== undefined) params.__stage = where.stage;
-    this.cache.drop(id);
+    const cache = this.cache;
+    cache.drop(id);
     const changed = (await this.q.run(`UPDATE tasks SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE ${conds.join(' AND ')}`, params)) === 1;
-    // A read that started before this change may have cached the row meanwhile.
-    this.cache.drop(id);
+    // A read that ran before the change was visible may have cached the old row meanwhile: drop
+    // it again once the change is visible (after the commit, in a transaction).
+    if (isTx(this.q)) this.q.onCommit(() => cache.drop(id));
+    else cache.drop(id);
     return changed;
   }
 

@@ -73,13 +73,18 @@ export async function runStep(task: Task, deps: StepDeps, signal: AbortSignal): 
           await service.fail(task, owner, out.failure);
           return;
         }
-        const recorded = await service.advance(task, owner, {
-          stage: 'wait',
-          upstreamId: out.upstreamId,
-          providerState: state(out.state),
-          nextRunAt: service.now() + out.nextCheckInMs,
-          ...(out.provider ? { provider: out.provider } : {}),
-        });
+        let recorded: boolean;
+        try {
+          recorded = await service.advance(task, owner, {
+            stage: 'wait',
+            upstreamId: out.upstreamId,
+            providerState: state(out.state),
+            nextRunAt: service.now() + out.nextCheckInMs,
+            ...(out.provider ? { provider: out.provider } : {}),
+          });
+        } finally {
+          out.recorded?.();
+        }
         // Cancelled (or deleted) while the submit was on its way: the job it made is cancelled too.
         if (!recorded && out.upstreamId && (await service.store.get(task.id))?.status === 'cancelled') {
           await provider.cancel?.({ ...task, upstreamId: out.upstreamId, provider: out.provider ?? task.provider });

@@ -70,7 +70,7 @@ describe('apimart adapter', () => {
     expect(Buffer.from(await res.arrayBuffer()).length).toBe(10);
     const thumb = Buffer.from(await (await client.videos.downloadContent(a.id, { variant: 'thumbnail' })).arrayBuffer());
     expect((await sharp(thumb).metadata()).format).toBe('webp');
-    expect(assertBillingConsistent(gw.dataDir).settled).toBeGreaterThanOrEqual(3);
+    expect((await assertBillingConsistent(gw.dataDir)).settled).toBeGreaterThanOrEqual(3);
   });
 
   it('resends an ambiguous submit with the same Idempotency-Key instead of creating a second job', async () => {
@@ -103,7 +103,7 @@ describe('apimart adapter', () => {
     expect(final.get(ids[1]!)!.error?.message).toContain('Upstream GPU quota exhausted');
     expect(final.get(ids[2]!)!.error?.code).toBe('upstream_invalid_request');
     expect(final.get(ids[2]!)!.error?.message).toContain('duration 16 is not supported');
-    assertBillingConsistent(gw.dataDir);
+    await assertBillingConsistent(gw.dataDir);
   });
 
   it('resumes a download that broke off, and fails honestly when the upstream link expired first', async () => {

@@ -110,7 +110,7 @@ describe('ark adapter', () => {
     } finally {
       db.close();
     }
-    expect(assertBillingConsistent(polling.dataDir).settled).toBeGreaterThanOrEqual(2);
+    expect((await assertBillingConsistent(polling.dataDir)).settled).toBeGreaterThanOrEqual(2);
   });
 
   it('cancels the queued Ark task when the client deletes or cancels it', async () => {
@@ -133,7 +133,7 @@ describe('ark adapter', () => {
     expect(cancelled.status).toBe(200);
     await fake.waitFor((f) => f.job(s2.jobId).phase() === 'cancelled');
     expect(((await get(polling, `/v1/tasks/${taskId}`)).data as { status: string }).status).toBe('cancelled');
-    expect(assertBillingConsistent(polling.dataDir).released).toBeGreaterThanOrEqual(2);
+    expect((await assertBillingConsistent(polling.dataDir)).released).toBeGreaterThanOrEqual(2);
   });
 
   it('reports Ark’s reasons with stable codes: moderation at submit and of the output, expiry, invalid input', async () => {

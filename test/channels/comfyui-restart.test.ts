@@ -122,7 +122,7 @@ describe('comfyui: restarts in every phase', () => {
     expect(executions('before')).toHaveLength(2 - unknownBefore.length);
     for (const phase of ['mid', 'running', 'downloading']) expect(executions(phase), phase).toHaveLength(2);
     expect(fake.prompts).toBe(8 - unknownBefore.length);
-    const billing = assertBillingConsistent(dataDir);
+    const billing = await assertBillingConsistent(dataDir);
     expect(billing).toEqual({ settled: 6 - unknownBefore.length, released: 2 + unknownBefore.length });
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);

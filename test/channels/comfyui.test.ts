@@ -137,7 +137,7 @@ describe('comfyui adapter', () => {
     const probed = await probeVideo(file);
     expect(probed).toMatchObject({ width: 480, height: 272 });
     expect(probed.durationSeconds).toBeCloseTo(49 / 24, 1);
-    expect(assertBillingConsistent(gw.dataDir).settled).toBeGreaterThanOrEqual(3);
+    expect((await assertBillingConsistent(gw.dataDir)).settled).toBeGreaterThanOrEqual(3);
   });
 
   it('passes node_errors to the client as invalid input, and a node type the server lacks', async () => {
@@ -158,7 +158,7 @@ describe('comfyui adapter', () => {
     const body = (await res.json()) as { data: { status: string; error?: { message: string } } };
     expect(body.data.status).toBe('failed');
     expect(body.data.error?.message).toContain('UNETLoader');
-    assertBillingConsistent(gw.dataDir);
+    await assertBillingConsistent(gw.dataDir);
   });
 
   it('fails a job that fails on the server with ComfyUI’s own reason', async () => {
@@ -167,7 +167,7 @@ describe('comfyui adapter', () => {
     expect(v.status).toBe('failed');
     expect(v.error!.code).toBe('upstream_failed');
     expect(v.error!.message).toContain('KSampler (node 3): OutOfMemoryError: Allocation on device 0 would exceed allowed memory');
-    assertBillingConsistent(gw.dataDir);
+    await assertBillingConsistent(gw.dataDir);
   });
 
   it('fails a job whose server restarted mid-job with a clear reason, and releases the hold', async () => {
@@ -185,7 +185,7 @@ describe('comfyui adapter', () => {
     expect(v.error!.code).toBe('upstream_failed');
     expect(v.error!.message).toMatch(/no longer knows this job.*restarted/);
     expect(slow.prompts).toBe(1);
-    const db = assertBillingConsistent(gw.dataDir);
+    const db = await assertBillingConsistent(gw.dataDir);
     expect(db.released).toBeGreaterThanOrEqual(1);
   });
 
@@ -210,7 +210,7 @@ describe('comfyui adapter', () => {
       expect(v.error!.message).toContain('takes no first frame on this server (its workflow has no image input). (first_frame)');
     }
     expect(b.promptRequests).toBe(before);
-    assertBillingConsistent(gw.dataDir);
+    await assertBillingConsistent(gw.dataDir);
   });
 
   it('sends the jobs of a server that is down to the other one', async () => {

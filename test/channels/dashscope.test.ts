@@ -101,7 +101,7 @@ describe('dashscope adapter', () => {
     } finally {
       db.close();
     }
-    expect(assertBillingConsistent(gw.dataDir).settled).toBeGreaterThanOrEqual(3);
+    expect((await assertBillingConsistent(gw.dataDir)).settled).toBeGreaterThanOrEqual(3);
   });
 
   it('reports DashScope’s reasons with stable codes', async () => {
@@ -150,7 +150,7 @@ describe('dashscope adapter', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect((await fetch(`${gw.url}/v1/tasks/${taskId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${gw.key}` } })).status).toBe(200);
     await fake.waitFor((f) => f.job(s2.jobId).phase() === 'cancelled');
-    expect(assertBillingConsistent(gw.dataDir).released).toBeGreaterThanOrEqual(2);
+    expect((await assertBillingConsistent(gw.dataDir)).released).toBeGreaterThanOrEqual(2);
   });
 
   it('rides out DashScope’s faults: 429 with Retry-After, 5xx and broken JSON, a passing UNKNOWN; a result link gone early', async () => {

@@ -78,7 +78,7 @@ describe('fault rate', () => {
     } finally {
       db.close();
     }
-    const billing = assertBillingConsistent(gw.dataDir);
+    const billing = await assertBillingConsistent(gw.dataDir);
     expect(billing.settled + billing.released).toBe(ids.length);
   });
 });

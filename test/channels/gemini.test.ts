@@ -150,7 +150,7 @@ describe('gemini adapter', () => {
 
     const content = Buffer.from(await (await fetch(`${polling.url}/v1/videos/${a.id}/content`, { headers: { authorization: `Bearer ${polling.key}` } })).arrayBuffer());
     expect(content.equals(fixtures.sampleMp4())).toBe(true);
-    expect(assertBillingConsistent(polling.dataDir).settled).toBeGreaterThanOrEqual(2);
+    expect((await assertBillingConsistent(polling.dataDir)).settled).toBeGreaterThanOrEqual(2);
   });
 
   it('passes Google’s reasons to the client with stable codes', async () => {
@@ -188,7 +188,7 @@ describe('gemini adapter', () => {
     const task = (await get(polling, `/v1/tasks/${ids[2]!.replace('video_', 'task_')}`)) as { data: { status: string; error?: { message: string } } };
     expect(task.data.status).toBe('failed');
     expect(task.data.error?.message).toContain('safety policies');
-    expect(assertBillingConsistent(polling.dataDir).released).toBeGreaterThanOrEqual(6);
+    expect((await assertBillingConsistent(polling.dataDir)).released).toBeGreaterThanOrEqual(6);
   });
 
   it('rides out Google’s faults: 429 with Retry-After at submit, 5xx and garbled status answers, duplicate callbacks', async () => {
@@ -212,7 +212,7 @@ describe('gemini adapter', () => {
     // The 429 was one refused submit; the job was made once.
     expect(fake.requests.filter((r) => r.route === 'submit' && JSON.stringify(r.json).includes('busy upstream')).map((r) => r.response?.status)).toEqual([429, 200]);
     expect(fake.requestsFor('status', s.jobId).filter((r) => r.faults.length > 0).length).toBe(3);
-    expect(assertBillingConsistent(polling.dataDir).settled).toBeGreaterThanOrEqual(1);
+    expect((await assertBillingConsistent(polling.dataDir)).settled).toBeGreaterThanOrEqual(1);
   });
 
   it('cancels the Omni interaction when the client deletes its video', async () => {
@@ -464,7 +464,7 @@ describe('gemini: restarts in every phase, the key nowhere', () => {
       }
     }
     for (const p of ['before submit', 'mid submit', 'while polling', 'while downloading']) expect(fake.submissions.filter((s) => promptOf(s) === p)).toHaveLength(p === 'before submit' ? 1 - lostBefore : 1);
-    expect(assertBillingConsistent(dataDir)).toEqual({ settled: 3 - lostBefore, released: 1 + lostBefore });
+    expect(await assertBillingConsistent(dataDir)).toEqual({ settled: 3 - lostBefore, released: 1 + lostBefore });
 
     for (const p of ['/admin/v1/channels', '/admin/v1/channels/gm', '/admin/v1/channels/gm/health']) seen.push(await (await fetch(`${gw.url}${p}`, { headers: { authorization: `Bearer ${ADMIN}` } })).text());
     const probe = await (await fetch(`${gw.url}/admin/v1/channels/gm/test`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } })).text();

@@ -228,7 +228,7 @@ describe('the adapter interface, beyond one API key', () => {
     const client = gw.openai();
     const v = await client.videos.create({ model: 'sora-2', prompt: 'cancel me' });
     await expectEventually(() => [...up.jobs.values()].some((j) => up.uploads.has(j.upload) && !j.done && !j.cancelled));
-    await expectEventually(() => gw.app.gateway.db.prepare(`SELECT stage FROM tasks WHERE id = ?`).pluck().get(v.id.slice(6)) === 'wait');
+    await expectEventually(async () => (await gw.app.gateway.db.get<{ stage: string }>(`SELECT stage FROM tasks WHERE id = ?`, [v.id.slice(6)]))?.stage === 'wait');
     await client.videos.delete(v.id);
     await expectEventually(() => [...up.jobs.values()].some((j) => j.cancelled));
   });
@@ -306,9 +306,9 @@ describe('credential fields of channels', () => {
   });
 });
 
-async function expectEventually(fn: () => boolean, timeoutMs = 10_000): Promise<void> {
+async function expectEventually(fn: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
+  while (!(await fn())) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -116,7 +116,7 @@ describe('kling adapter', () => {
     expect(fake.cdn.leaks()).toEqual([]);
     // The callbacks said when to look: one status call per job, not a polling schedule.
     for (const s of fake.submissions) expect(fake.job(s.jobId).statusCalls).toBeLessThanOrEqual(2);
-    expect(assertBillingConsistent(gw.dataDir).settled).toBeGreaterThanOrEqual(3);
+    expect((await assertBillingConsistent(gw.dataDir)).settled).toBeGreaterThanOrEqual(3);
   });
 
   it('passes Kling’s own reason for a failed job to the client, as a stable code', async () => {

@@ -66,7 +66,7 @@ describe('luma adapter', () => {
     expect(sent.headers.authorization).toBe(`Bearer ${LUMA_KEY}`);
     expect(sent.response?.status).toBe(201);
     expect(fake.cdn.leaks()).toEqual([]);
-    expect(assertBillingConsistent(gw.dataDir).settled).toBeGreaterThanOrEqual(2);
+    expect((await assertBillingConsistent(gw.dataDir)).settled).toBeGreaterThanOrEqual(2);
   });
 
   it('passes Luma’s failure codes and reasons on', async () => {

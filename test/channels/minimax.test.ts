@@ -129,7 +129,7 @@ describe('minimax adapter', () => {
     } finally {
       db.close();
     }
-    expect(assertBillingConsistent(polling.dataDir).settled).toBeGreaterThanOrEqual(3);
+    expect((await assertBillingConsistent(polling.dataDir)).settled).toBeGreaterThanOrEqual(3);
   });
 
   it('passes MiniMax’s reasons to the client with stable codes, and keeps the key out of them', async () => {
@@ -179,7 +179,7 @@ describe('minimax adapter', () => {
       expect(s).not.toContain(MM_KEY);
       expect(s).not.toContain(BAD_KEY);
     }
-    expect(assertBillingConsistent(polling.dataDir).released).toBeGreaterThanOrEqual(6);
+    expect((await assertBillingConsistent(polling.dataDir)).released).toBeGreaterThanOrEqual(6);
   });
 
   it('rides out a 429 with Retry-After at submit, a 503 and a garbled status answer (V1 and V2)', async () => {
@@ -255,7 +255,7 @@ describe('minimax callbacks lost or repeated', () => {
       const sa = fake.submissions.at(-1)!;
       expect(fake.callbacks.filter((c) => c.jobId === sa.jobId && c.phase === 'succeeded').length).toBe(2);
       expect(fake.job(sa.jobId).statusCalls).toBeLessThanOrEqual(2);
-      expect(assertBillingConsistent(gw.dataDir).settled).toBe(1);
+      expect((await assertBillingConsistent(gw.dataDir)).settled).toBe(1);
 
       fake.callbackMode = 'drop';
       const b = await createVideo(gw, gw.key, { model: 'minimax-h3', prompt: 'never told', seconds: '5', size: '1366x768' });

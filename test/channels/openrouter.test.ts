@@ -89,7 +89,7 @@ describe('openrouter adapter', () => {
       expect(downloads.every((r) => r.headers.authorization === `Bearer ${OR_KEY}`)).toBe(true);
       expect(fake.job(s.jobId).downloads.some((d) => d.complete && d.status === 200)).toBe(true);
     }
-    expect(assertBillingConsistent(gw.dataDir).settled).toBeGreaterThanOrEqual(2);
+    expect((await assertBillingConsistent(gw.dataDir)).settled).toBeGreaterThanOrEqual(2);
   });
 
   it('refuses unsigned, wrongly signed, stale and misdirected callbacks; a genuine one only triggers a check', async () => {

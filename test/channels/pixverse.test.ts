@@ -80,7 +80,7 @@ describe('pixverse adapter', () => {
     const statusTraces = fake.requestsFor('status').map((r) => r.headers['ai-trace-id']);
     expect(new Set(statusTraces).size).toBe(statusTraces.length);
     expect(fake.cdn.leaks()).toEqual([]);
-    expect(assertBillingConsistent(gw.dataDir).settled).toBeGreaterThanOrEqual(2);
+    expect((await assertBillingConsistent(gw.dataDir)).settled).toBeGreaterThanOrEqual(2);
   });
 
   it('reports PixVerse’s failures: moderation (status 7), failure (status 8), ErrCode refusals at submit', async () => {

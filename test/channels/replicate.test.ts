@@ -88,7 +88,7 @@ describe('replicate adapter', () => {
     expect(fake.callbacks.filter((c) => c.jobId === onModel.jobId).every((c) => c.status === 200)).toBe(true);
     expect(fake.requests.some((r) => r.path === '/v1/webhooks/default/secret')).toBe(true);
     expect(fake.cdn.leaks()).toEqual([]);
-    expect(assertBillingConsistent(gw.dataDir).settled).toBeGreaterThanOrEqual(2);
+    expect((await assertBillingConsistent(gw.dataDir)).settled).toBeGreaterThanOrEqual(2);
   });
 
   it('refuses unsigned, wrongly signed, stale and misdirected webhooks; a genuine one only triggers a check', async () => {

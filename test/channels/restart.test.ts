@@ -110,7 +110,7 @@ describe('restarts in every phase of an upstream task', () => {
     } finally {
       db.close();
     }
-    expect(assertBillingConsistent(dataDir).settled).toBe(12);
+    expect((await assertBillingConsistent(dataDir)).settled).toBe(12);
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
   });

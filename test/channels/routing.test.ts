@@ -12,7 +12,7 @@ const health = async (gw: TestGateway, id: string) =>
     breaker: { state: string; consecutive_failures: number };
     counters: { submits: number };
   };
-const providerOf = (gw: TestGateway, publicId: string) => gw.app.gateway.service.store.get(publicId.slice('video_'.length))!.provider;
+const providerOf = async (gw: TestGateway, publicId: string) => (await gw.app.gateway.service.store.get(publicId.slice('video_'.length)))!.provider;
 
 describe('routing and failover', () => {
   let a: OpenAIVideosFake;
@@ -56,11 +56,11 @@ describe('routing and failover', () => {
     await a.up();
     for (const id of ids) {
       expect(final.get(id)!.status, JSON.stringify(final.get(id)!.error)).toBe('completed');
-      expect(providerOf(gw, id)).toBe('backup');
+      expect(await providerOf(gw, id)).toBe('backup');
     }
     expect(a.submissionCount).toBe(0);
     expect(b.submissionCount).toBe(3);
-    assertBillingConsistent(gw.dataDir);
+    await assertBillingConsistent(gw.dataDir);
   });
 
   it('never re-sends a submit whose outcome is unknown on a protocol without idempotency: the job is looked up and adopted', async () => {
@@ -69,10 +69,10 @@ describe('routing and failover', () => {
     const id = (await createVideo(gw, gw.key, { model: 'sora-2', prompt: 'reset after the job was created' })).json.id as string;
     const v = (await waitAllTerminal(gw, gw.key, [id], 20_000)).get(id)!;
     expect(v.status, JSON.stringify(v.error)).toBe('completed');
-    expect(providerOf(gw, id)).toBe('primary');
+    expect(await providerOf(gw, id)).toBe('primary');
     expect(a.submissionCount - before.a).toBe(1);
     expect(b.submissionCount - before.b).toBe(0);
-    assertBillingConsistent(gw.dataDir);
+    await assertBillingConsistent(gw.dataDir);
   });
 
   it('takes a failing channel out of rotation, then probes it back in', async () => {
@@ -109,7 +109,7 @@ describe('routing and failover', () => {
       expect(x.requestsFor('submit').length).toBe(3);
       const back = (await createVideo(g, g.key, { model: 'sora-2', prompt: 'back in rotation' })).json.id as string;
       await waitAllTerminal(g, g.key, [back], 20_000);
-      expect(providerOf(g, back)).toBe('primary');
+      expect(await providerOf(g, back)).toBe('primary');
     } finally {
       await Promise.all([x.close(), y.close()]);
     }
@@ -161,12 +161,12 @@ describe('routing and failover', () => {
     gws.push(g);
     const x = (await createVideo(g, g.key, { model: 'sora-2', prompt: 'marked up', seconds: '4' })).json.id as string;
     const y = (await createVideo(g, g.key, { model: 'sora-2-pro', prompt: 'fixed price', seconds: '4' })).json.id as string;
-    const tx = g.app.gateway.service.store.get(x.slice(6))!;
-    const ty = g.app.gateway.service.store.get(y.slice(6))!;
+    const tx = (await g.app.gateway.service.store.get(x.slice(6)))!;
+    const ty = (await g.app.gateway.service.store.get(y.slice(6)))!;
     expect(tx.priceMicros).toBe(150_000);
     expect(ty.priceMicros).toBe(250_000);
     await waitAllTerminal(g, g.key, [x, y], 20_000);
-    assertBillingConsistent(g.dataDir);
+    await assertBillingConsistent(g.dataDir);
   });
 
   it('fails a task past its deadline and releases its hold', async () => {
@@ -182,7 +182,7 @@ describe('routing and failover', () => {
       expect(v.status).toBe('failed');
       expect(v.error?.code).toBe('deadline_exceeded');
       expect(v.error?.message).toContain('2 minutes');
-      const { released } = assertBillingConsistent(g.dataDir);
+      const { released } = await assertBillingConsistent(g.dataDir);
       expect(released).toBe(1);
     } finally {
       await slow.close();
@@ -207,13 +207,13 @@ describe('which tasks the sandbox serves', () => {
     const r = await createVideo(g, g.key, { model: 'sora-2-pro', prompt: 'no channel for me' });
     expect(r.status).toBe(400);
     expect(r.json.error).toMatchObject({ code: 'model_not_available', param: 'model', type: 'invalid_request_error' });
-    const test = g.newKey('tester', { test: true });
+    const test = await g.newKey('tester', { test: true });
     const before = fake.submissionCount;
     const t = await createVideo(g, test.secret, { model: 'sora-2', prompt: 'test keys render locally' });
     const v = (await waitAllTerminal(g, test.secret, [t.json.id as string], 20_000)).get(t.json.id as string)!;
     expect(v.status).toBe('completed');
     expect(fake.submissionCount).toBe(before);
-    expect(providerOf(g, t.json.id as string)).toBe('sandbox');
+    expect(await providerOf(g, t.json.id as string)).toBe('sandbox');
   });
 
   it('sandboxFallback=always sends unserved models to the sandbox; never refuses even without channels', async () => {
@@ -221,7 +221,7 @@ describe('which tasks the sandbox serves', () => {
     gws.push(always);
     const ok = await createVideo(always, always.key, { model: 'sora-2-pro', prompt: 'sandbox fallback' });
     expect(ok.status).toBe(200);
-    expect(providerOf(always, ok.json.id as string)).toBe('sandbox');
+    expect(await providerOf(always, ok.json.id as string)).toBe('sandbox');
     const never = await startGateway({ upstream: { sandboxFallback: 'never' } });
     gws.push(never);
     const no = await createVideo(never, never.key, { model: 'sora-2', prompt: 'nothing serves this' });

@@ -86,7 +86,7 @@ describe('runway adapter', () => {
     expect(words).toContain('SUCCEEDED');
     expect(fake.cdn.requests.length).toBeGreaterThanOrEqual(2);
     expect(fake.cdn.leaks()).toEqual([]);
-    expect(assertBillingConsistent(gw.dataDir).settled).toBeGreaterThanOrEqual(2);
+    expect((await assertBillingConsistent(gw.dataDir)).settled).toBeGreaterThanOrEqual(2);
   });
 
   it('passes Runway’s failure codes and reasons to the client; a bad request and the daily cap at submit', async () => {

@@ -167,7 +167,7 @@ describe('vertex adapter', () => {
     } finally {
       db.close();
     }
-    expect(assertBillingConsistent(gw.dataDir).settled).toBeGreaterThanOrEqual(2);
+    expect((await assertBillingConsistent(gw.dataDir)).settled).toBeGreaterThanOrEqual(2);
   });
 
   it('passes Veo’s reasons to the client with stable codes: filtered, guideline refusals, internal errors, an invalid request', async () => {
@@ -199,7 +199,7 @@ describe('vertex adapter', () => {
     const task = (await (await fetch(`${gw.url}/v1/tasks/${ids[0]!.replace('video_', 'task_')}`, { headers: { authorization: `Bearer ${gw.key}` } })).json()) as { data: { status: string; error?: { message: string } } };
     expect(task.data.status).toBe('failed');
     expect(task.data.error?.message).toContain('safety settings');
-    expect(assertBillingConsistent(gw.dataDir).released).toBeGreaterThanOrEqual(4);
+    expect((await assertBillingConsistent(gw.dataDir)).released).toBeGreaterThanOrEqual(4);
   });
 
   it('exchanges the assertion again when Google refuses the token (401), and a channel signing with a key Google does not hold fails its probe', async () => {
@@ -409,7 +409,7 @@ describe('vertex: restarts in every phase, credentials nowhere', () => {
     }
     // One upstream job per task, never two.
     for (const p of ['before submit', 'mid submit', 'while polling', 'while downloading']) expect(fake.submissions.filter((s) => promptOf(s) === p)).toHaveLength(p === 'before submit' ? 1 - lostBefore : 1);
-    expect(assertBillingConsistent(dataDir)).toEqual({ settled: 3 - lostBefore, released: 1 + lostBefore });
+    expect(await assertBillingConsistent(dataDir)).toEqual({ settled: 3 - lostBefore, released: 1 + lostBefore });
 
     for (const p of ['/admin/v1/channels', '/admin/v1/channels/vx', '/admin/v1/channels/vx/health']) {
       seen.push(await (await fetch(`${gw.url}${p}`, { headers: { authorization: `Bearer ${ADMIN}` } })).text());

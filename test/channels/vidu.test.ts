@@ -86,7 +86,7 @@ describe('vidu adapter', () => {
       expect(fake.job(s.jobId).statusCalls).toBeLessThanOrEqual(2);
     }
     expect(fake.cdn.leaks()).toEqual([]);
-    expect(assertBillingConsistent(gw.dataDir).settled).toBeGreaterThanOrEqual(2);
+    expect((await assertBillingConsistent(gw.dataDir)).settled).toBeGreaterThanOrEqual(2);
   });
 
   it('refuses unsigned, badly signed, stale and misdirected callbacks; a genuine one only triggers a check', async () => {

@@ -83,7 +83,7 @@ describe('xai adapter', () => {
     } finally {
       db.close();
     }
-    expect(assertBillingConsistent(gw.dataDir).settled).toBeGreaterThanOrEqual(2);
+    expect((await assertBillingConsistent(gw.dataDir)).settled).toBeGreaterThanOrEqual(2);
   });
 
   it('passes xAI’s reasons to the client with stable codes: failed, moderated, expired, refused at submit, result URL gone', async () => {

@@ -65,7 +65,7 @@ async function refused(body: Record<string, unknown>, param: string, fragment?: 
   return r.json.error!;
 }
 
-const request = (gw: TestGateway, taskId: string) => gw.app.gateway.service.store.get(taskId.replace(/^task_/, ''))!.request!;
+const request = async (gw: TestGateway, taskId: string) => (await gw.app.gateway.service.store.get(taskId.replace(/^task_/, '')))!.request!;
 
 const mean = (rgb: Buffer) => {
   const sum = [0, 0, 0];
@@ -78,7 +78,7 @@ describe('first and last frame', () => {
     const r = await generate(live, { model: 'kling-v2-6', prompt: 'red to blue', duration: 5, aspect_ratio: '16:9', image_urls: [`${base}/first.png`, `${base}/last.png`] });
     expect(r.status, JSON.stringify(r.json)).toBe(200);
     const id = r.taskId!;
-    expect(request(live, id)).toMatchObject({ width: 1280, height: 720, firstFrame: { role: 'first_frame' }, lastFrame: { role: 'last_frame' } });
+    expect(await request(live, id)).toMatchObject({ width: 1280, height: 720, firstFrame: { role: 'first_frame' }, lastFrame: { role: 'last_frame' } });
     const deadline = Date.now() + 120_000;
     let data: { status: string; result?: { videos: { url: string[] }[] } };
     for (;;) {
@@ -114,7 +114,7 @@ describe('first and last frame', () => {
       first_frame_image: `${base}/first.png`, last_frame_image: `data:image/png;base64,${last.toString('base64')}`,
     });
     expect(r.status, JSON.stringify(r.json)).toBe(200);
-    const req = request(idle, r.taskId!);
+    const req = await request(idle, r.taskId!);
     expect(req).toMatchObject({ width: 1920, height: 1080, resolution: '1080p', lastFrame: { width: 1920, height: 1080 } });
     const png = (await idle.app.gateway.blobs.read(req.lastFrame!.blob))!;
     expect(await sharp(png).metadata()).toMatchObject({ width: 1920, height: 1080 });
@@ -132,7 +132,7 @@ describe('each model’s fields', () => {
   it('image_urls are reference images on a reference-to-video model', async () => {
     const r = await generate(idle, { model: 'test-vidu-ref', prompt: 'x', image_urls: [`${base}/ref.png`, `${base}/ref.png`] });
     expect(r.status, JSON.stringify(r.json)).toBe(200);
-    const req = request(idle, r.taskId!);
+    const req = await request(idle, r.taskId!);
     expect(req.firstFrame).toBeUndefined();
     expect(req.references.map((m) => [m.role, m.width, m.height, m.contentType])).toEqual([['reference', 200, 200, 'image/png'], ['reference', 200, 200, 'image/png']]);
     await refused({ model: 'test-vidu-ref', prompt: 'x', image_urls: Array(4).fill(`${base}/ref.png`) }, 'image_urls', 'at most 3');
@@ -142,7 +142,7 @@ describe('each model’s fields', () => {
   it('duration, aspect_ratio and resolution from the model’s sets; resolution in any case', async () => {
     const r = await generate(idle, { model: 'test-kling', prompt: 'x', duration: 10, aspect_ratio: 'square', resolution: '1080P', mode: 'pro', cfg_scale: 0.4, negative_prompt: 'blur', generate_audio: true });
     expect(r.status, JSON.stringify(r.json)).toBe(200);
-    expect(request(idle, r.taskId!)).toMatchObject({ seconds: 10, aspectRatio: '1:1', resolution: '1080p', width: 1080, height: 1080, mode: 'pro', audio: true, negativePrompt: 'blur', options: { cfg_scale: 0.4 } });
+    expect(await request(idle, r.taskId!)).toMatchObject({ seconds: 10, aspectRatio: '1:1', resolution: '1080p', width: 1080, height: 1080, mode: 'pro', audio: true, negativePrompt: 'blur', options: { cfg_scale: 0.4 } });
     await refused({ model: 'test-kling', prompt: 'x', duration: 8 }, 'duration', 'Allowed values for test-kling: 5 or 10');
     await refused({ model: 'test-veo', prompt: 'x', aspect_ratio: '1:1' }, 'aspect_ratio', 'square (1:1) videos are not supported by test-veo. Use landscape (16:9) or portrait (9:16).');
     await refused({ model: 'test-veo', prompt: 'x', resolution: '4K' }, 'resolution', "Allowed values for test-veo: '720p' (1280x720 / 720x1280) or '1080p' (1920x1080 / 1080x1920)");
@@ -162,6 +162,6 @@ describe('each model’s fields', () => {
 
   it('aliases and apimart’s default of landscape', async () => {
     const r = await generate(idle, { model: 'test-veo-fast', prompt: 'x' });
-    expect(request(idle, r.taskId!)).toMatchObject({ model: 'test-veo', aspectRatio: '16:9', width: 1280, height: 720, seconds: 8, audio: true });
+    expect(await request(idle, r.taskId!)).toMatchObject({ model: 'test-veo', aspectRatio: '16:9', width: 1280, height: 720, seconds: 8, audio: true });
   });
 });

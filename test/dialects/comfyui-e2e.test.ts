@@ -161,7 +161,7 @@ describe('ComfyUI through both dialects', () => {
     expect(e.prompt[MAPPING.last_frame.node]).toBeUndefined();
     expect(e.prompt['8']!.inputs.end_image).toBeUndefined();
     expect(e.images).toHaveLength(1);
-    expect(assertBillingConsistent(gw.dataDir).settled).toBe(3);
+    expect((await assertBillingConsistent(gw.dataDir)).settled).toBe(3);
   });
 
   it('what a workflow has no place for is a 400 naming the field each dialect sent, before any hold and before the server sees a prompt', async () => {

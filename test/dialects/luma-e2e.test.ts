@@ -171,6 +171,6 @@ describe('Luma ray-3.2 through both dialects', () => {
     expect(after.held).toBe(0);
     expect(before.balance - after.balance).toBeCloseTo(task.cost, 6);
     expect(task.cost).toBeGreaterThan(0);
-    assertBillingConsistent(gw.dataDir);
+    await assertBillingConsistent(gw.dataDir);
   });
 });

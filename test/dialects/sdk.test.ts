@@ -64,7 +64,7 @@ async function probeDownload(gw: TestGateway, id: string, inspect?: (file: strin
   }
 }
 
-const stored = (gw: TestGateway, videoId: string) => gw.app.gateway.service.store.get(videoId.replace(/^video_/, ''))!;
+const stored = async (gw: TestGateway, videoId: string) => (await gw.app.gateway.service.store.get(videoId.replace(/^video_/, '')))!;
 
 describe('a Veo-class model through the openai SDK (built-in Veo 3.1 Fast and Lite)', () => {
   it('1080p 16:9 with audio: the MP4 is 1920x1080, 4 s long, with an audio stream; the Video says what was made', async () => {
@@ -111,7 +111,7 @@ describe('a Veo-class model through the openai SDK (built-in Veo 3.1 Fast and Li
       }),
     )) as Video;
     expect(v).toMatchObject({ model: 'test-veo', size: '720x1280', seconds: '6', aspect_ratio: '9:16', resolution: '720p', generate_audio: true });
-    expect(stored(idle, v.id).request).toMatchObject({
+    expect((await stored(idle, v.id)).request).toMatchObject({
       seconds: 6, aspectRatio: '9:16', resolution: '720p', width: 720, height: 1280, audio: true,
       negativePrompt: 'blur', seed: 42, options: { person_generation: 'allow_adult' }, references: [],
     });
@@ -128,7 +128,7 @@ describe('the sandbox renders the whole request', () => {
         reference_images: [await toFile(await ref('#ff00ff'), 'a.png', { type: 'image/png' }), await toFile(await ref('#00ffff'), 'b.png', { type: 'image/png' })],
       }),
     )) as Video;
-    expect(stored(live, v.id).request?.references).toHaveLength(2);
+    expect((await stored(live, v.id)).request?.references).toHaveLength(2);
     expect((await waitForVideo(client, v.id, 120_000)).status).toBe('completed');
     const colours = async (file: string) => {
       const { stdout } = await runTool(ffmpegPath(), ['-v', 'error', '-i', file, '-vf', 'fps=8,scale=216:120', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1']);
@@ -160,7 +160,7 @@ describe('shapes on other models', () => {
     const client = idle.openai();
     const a = (await client.videos.create(withExtra({ model: 'kling-v2-6' as CreateParams['model'], prompt: 'A cat' }, { aspect_ratio: '1:1', resolution: '1080p', mode: 'pro' }))) as Video;
     expect(a).toMatchObject({ model: 'kling-v2-6', size: '1080x1080', seconds: '5', aspect_ratio: '1:1', resolution: '1080p', generate_audio: false });
-    expect(stored(idle, a.id).request?.mode).toBe('pro');
+    expect((await stored(idle, a.id)).request?.mode).toBe('pro');
     const b = (await client.videos.create({ model: 'kling-2.6' as CreateParams['model'], prompt: 'A cat', size: '720x720' as CreateParams['size'] })) as Video;
     expect(b).toMatchObject({ model: 'kling-v2-6', size: '720x720', aspect_ratio: '1:1', resolution: '720p' });
     await apiError(client.videos.create(withExtra({ model: 'kling-v2-6' as CreateParams['model'], prompt: 'x' }, { mode: 'turbo' })), 'mode');
@@ -187,7 +187,7 @@ describe('shapes on other models', () => {
       withExtra({ model: 'test-seedance' as CreateParams['model'], prompt: 'A tower', input_reference: await toFile(portrait, 'p.png', { type: 'image/png' }) }, { aspect_ratio: 'adaptive', duration: 7 }),
     )) as Video;
     expect(v).toMatchObject({ size: '720x1280', seconds: '7', aspect_ratio: '9:16', resolution: '720p', generate_audio: true });
-    expect(stored(idle, v.id).request?.aspectRatio).toBe('adaptive');
+    expect((await stored(idle, v.id)).request?.aspectRatio).toBe('adaptive');
     expect((await client.videos.create(withExtra({ model: 'test-seedance' as CreateParams['model'], prompt: 'x' }, { aspect_ratio: '21:9' }))).size).toBe('1470x630');
     const e = await apiError(client.videos.create(withExtra({ model: 'test-seedance' as CreateParams['model'], prompt: 'x' }, { aspect_ratio: '4:3', resolution: '1080p' })), 'aspect_ratio');
     expect(e.message).toContain("'16:9 at 1080p' or '9:16 at 1080p'");
@@ -240,7 +240,7 @@ describe('field rules', () => {
       }),
     )) as Video;
     expect(v).toMatchObject({ size: '1280x720', generate_audio: true });
-    const req = stored(idle, v.id).request!;
+    const req = (await stored(idle, v.id)).request!;
     expect(req.firstFrame).toMatchObject({ role: 'first_frame', width: 1280, height: 720, contentType: 'image/png' });
     expect(req.lastFrame).toMatchObject({ role: 'last_frame', width: 1280, height: 720 });
     expect(req.options).toEqual({ cfg_scale: 0.7 });
@@ -250,7 +250,7 @@ describe('field rules', () => {
         metadata: { cfg_scale: 0.3, camera_control: { type: 'simple', config: { zoom: -2, enabled: true, label: 'in' } } },
       }),
     )) as Video;
-    expect(stored(idle, bracket.id).request!.options).toEqual({ cfg_scale: 0.3, camera_control: { type: 'simple', config: { zoom: -2, enabled: true, label: 'in' } } });
+    expect((await stored(idle, bracket.id)).request!.options).toEqual({ cfg_scale: 0.3, camera_control: { type: 'simple', config: { zoom: -2, enabled: true, label: 'in' } } });
     const blobs = idle.app.gateway.blobs;
     expect((await sharp((await blobs.read(req.lastFrame!.blob))!).metadata()).width).toBe(1280);
 
@@ -259,7 +259,7 @@ describe('field rules', () => {
         reference_images: [await toFile(await png('#00ff00'), 'r1.png', { type: 'image/png' }), await toFile(await png('#ffff00'), 'r2.png', { type: 'image/png' })],
       }),
     )) as Video;
-    const refReq = stored(idle, refs.id).request!;
+    const refReq = (await stored(idle, refs.id)).request!;
     expect(refReq.references.map((r) => [r.role, r.kind, r.width])).toEqual([['reference', 'image', 64], ['reference', 'image', 64]]);
     expect(refReq.firstFrame).toBeUndefined();
     // References and frames are exclusive on this model; too many references are refused.

@@ -178,7 +178,7 @@ describe('Vidu through both dialects', () => {
     expect(sent.map((x) => [x.type, x.width, x.height])).toEqual([['image/png', 90, 160], ['image/jpeg', 160, 90]]);
     const served = await Promise.all(['/portrait.png', '/landscape.jpg'].map(async (p) => Buffer.from(await (await fetch(`${images.url}${p}`)).arrayBuffer())));
     sent.forEach((x, i) => expect(x.bytes.equals(served[i]!), `reference ${i}`).toBe(true));
-    expect(assertBillingConsistent(gw.dataDir).settled).toBeGreaterThanOrEqual(5);
+    expect((await assertBillingConsistent(gw.dataDir)).settled).toBeGreaterThanOrEqual(5);
   });
 
   it('what Vidu cannot do is a 400 naming the field each dialect sent, before any hold and before Vidu hears of it', async () => {

@@ -147,7 +147,7 @@ export async function restartInEveryPhase(s: RestartScenario): Promise<void> {
     } finally {
       db.close();
     }
-    const billing = assertBillingConsistent(dataDir);
+    const billing = await assertBillingConsistent(dataDir);
     expect(billing.settled).toBe((s.idempotent ? 8 : 6) - lostBefore.size);
     expect(billing.released).toBe((s.idempotent ? 0 : 2) + lostBefore.size);
 

@@ -5,6 +5,8 @@ import OpenAI from 'openai';
 import type { App, AppOptions } from '../../src/app.js';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import type { Database } from '../../src/store/sql.js';
+import { testDatabases } from './postgres.js';
 
 export interface TestGateway {
   app: App;
@@ -19,9 +21,21 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-/** Start the real gateway on a random port with its own data directory and a fast sandbox. */
+/**
+ * Under VIDGATE_TEST_DATABASE=postgres (the `postgres` test project, vitest.config.ts) every
+ * gateway starts on a fresh PostgreSQL database of its own, dropped when it closes.
+ */
+const ON_POSTGRES = process.env.VIDGATE_TEST_DATABASE === 'postgres';
+
+/** The database of each running gateway started here, by its data directory (for checks that read it). */
+const running = new Map<string, Database>();
+export const databaseOf = (dataDir: string): Database | undefined => running.get(dataDir);
+
+/** Start the real gateway on a random port with its own data directory (and database) and a fast sandbox. */
 export async function startGateway(overrides: Record<string, unknown> = {}, appOptions: AppOptions = {}): Promise<TestGateway> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'vidgate-test-'));
+  const databases = ON_POSTGRES && overrides.databaseUrl === undefined ? testDatabases() : undefined;
+  const databaseUrl = databases ? await databases.create() : undefined;
   const config = loadConfig(
     {},
     {
@@ -30,11 +44,13 @@ export async function startGateway(overrides: Record<string, unknown> = {}, appO
       dataDir,
       logLevel: 'silent',
       sandbox: { queueMs: 30, msPerVideoSecond: 40, longQueueMs: 60_000, concurrency: 2 },
+      ...(databaseUrl ? { databaseUrl } : {}),
       ...overrides,
     },
   );
   const app = await createApp(config, appOptions);
   app.start();
+  running.set(dataDir, app.db);
   await app.server.listen({ port: config.port, host: '127.0.0.1' });
   const address = app.server.server.address();
   if (!address || typeof address === 'string') throw new Error('no address');
@@ -53,8 +69,10 @@ export async function startGateway(overrides: Record<string, unknown> = {}, appO
     newKey,
     openai: (apiKey = first.secret) => new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 0 }),
     async close() {
+      running.delete(dataDir);
       await app.close();
       await rm(dataDir, { recursive: true, force: true });
+      await databases?.dropAll();
     },
   };
 }

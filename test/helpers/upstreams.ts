@@ -1,4 +1,6 @@
 import Database from 'better-sqlite3';
+import { SqliteDatabase } from '../../src/store/sql.js';
+import { databaseOf } from './gateway.js';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'vitest';
@@ -48,7 +50,7 @@ export async function startWithChannels(channels: Record<string, unknown>[], ove
     ...(publicUrl === true ? { port, publicUrl: `http://127.0.0.1:${port}` } : typeof publicUrl === 'string' ? { publicUrl } : {}),
     ...rest,
   }, appOptions);
-  gw.app.gateway.accounts.credit(gw.keyId, 100, 'test credit', Date.now());
+  await gw.app.gateway.accounts.credit(gw.keyId, 100, 'test credit', Date.now());
   return gw;
 }
 
@@ -104,19 +106,21 @@ export async function waitAllTerminal(gw: { url: string }, key: string, ids: str
  * has a hold followed by exactly one settle (completed) or release (failed/cancelled), or no
  * ledger entry at all when it was free.
  */
-export function assertBillingConsistent(dataDir: string): { settled: number; released: number } {
-  const db = new Database(path.join(dataDir, 'vidgate.db'), { readonly: true });
+export async function assertBillingConsistent(dataDir: string): Promise<{ settled: number; released: number }> {
+  // The database of a gateway this process started (SQLite or PostgreSQL), else the data directory's SQLite file.
+  const running = databaseOf(dataDir);
+  const db = running ?? new SqliteDatabase(new Database(path.join(dataDir, 'vidgate.db'), { readonly: true }));
   try {
-    const keys = db.prepare('SELECT id, balance_micros FROM api_keys').all() as { id: string; balance_micros: number }[];
+    const keys = await db.all<{ id: string; balance_micros: number }>('SELECT id, balance_micros FROM api_keys');
     for (const k of keys) {
-      const sum = (db.prepare('SELECT COALESCE(SUM(amount_micros), 0) AS s FROM ledger WHERE key_id = ?').get(k.id) as { s: number }).s;
+      const sum = (await db.get<{ s: number }>('SELECT COALESCE(SUM(amount_micros), 0) AS s FROM ledger WHERE key_id = ?', [k.id]))!.s;
       expect(sum, `ledger sum of ${k.id}`).toBe(k.balance_micros);
     }
     let settled = 0;
     let released = 0;
-    const tasks = db.prepare('SELECT id, status, quote_micros FROM tasks').all() as { id: string; status: string; quote_micros: number }[];
+    const tasks = await db.all<{ id: string; status: string; quote_micros: number }>('SELECT id, status, quote_micros FROM tasks');
     for (const t of tasks) {
-      const kinds = (db.prepare('SELECT kind FROM ledger WHERE task_id = ? ORDER BY id').all(t.id) as { kind: string }[]).map((r) => r.kind);
+      const kinds = (await db.all<{ kind: string }>('SELECT kind FROM ledger WHERE task_id = ? ORDER BY id', [t.id])).map((r) => r.kind);
       if (t.quote_micros === 0) {
         expect(kinds, `ledger of free task ${t.id}`).toEqual([]);
         continue;
@@ -133,6 +137,6 @@ export function assertBillingConsistent(dataDir: string): { settled: number; rel
     }
     return { settled, released };
   } finally {
-    db.close();
+    if (!running) await db.close();
   }
 }

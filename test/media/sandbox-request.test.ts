@@ -330,7 +330,7 @@ describe('SandboxProvider', () => {
       readBlob: async () => undefined,
       blobFile: async (key) => join(blobs, key),
       sourceVideo: async () => undefined,
-      checkpoint: () => true,
+      checkpoint: () => Promise.resolve(true),
     };
     const provider = new SandboxProvider({ queueMs: 0, msPerVideoSecond: 0, longQueueMs: 0, concurrency: 1 });
     const result = await provider.fetch(task, ctx);
