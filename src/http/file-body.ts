@@ -58,7 +58,8 @@ export function writeFileBody(res: ServerResponse, fd: number, start: number, en
         if (!done) {
           stop();
           const reason = err ?? new Error(`the file ended early: ${end + 1 - pos} of ${end + 1 - start} bytes were missing at byte ${pos}`);
-          res.destroy(reason);
+          // Cut: the client sees fewer bytes than announced (the error is ours to log, not its).
+          res.destroy();
           onError(reason);
         }
         closeFd();
@@ -106,9 +107,13 @@ const READS_IN_FLIGHT = 2;
 /** Segments kept for reuse: 16 MiB, the in-flight need of 32 downloads at once. */
 const POOL_SEGMENTS = 256;
 const pool: Buffer[] = [];
+let allocated = 0;
 
 function takeSegment(): Buffer {
-  return pool.pop() ?? Buffer.allocUnsafeSlow(SEGMENT_BYTES);
+  const s = pool.pop();
+  if (s) return s;
+  allocated++;
+  return Buffer.allocUnsafeSlow(SEGMENT_BYTES);
 }
 
 /** Back to the pool (last in, first out: the most recently used, still in cache, goes out next). */
@@ -118,9 +123,9 @@ function giveSegment(s: Buffer): void {
   pool.push(s.length === SEGMENT_BYTES ? s : Buffer.from(s.buffer, s.byteOffset, SEGMENT_BYTES));
 }
 
-/** How many segments the pool holds now (tests). */
-export function pooledSegments(): number {
-  return pool.length;
+/** Segments allocated since the process started, and how many of them the pool holds now (tests). */
+export function segmentStats(): { allocated: number; pooled: number } {
+  return { allocated, pooled: pool.length };
 }
 
 function ignore(): void {}
