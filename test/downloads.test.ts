@@ -80,6 +80,9 @@ function get(agent: http.Agent, headers: Record<string, string> = {}, cut = fals
   });
 }
 
+/** Connections of earlier requests (the SDK's, kept alive) are not a test's own. */
+let earlier = new Set<Socket>();
+const ours = () => [...serverSockets].filter((s) => !earlier.has(s));
 const listenersOn = (s: Socket) => s.eventNames().reduce((n, e) => n + s.listenerCount(e), 0);
 
 async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
@@ -94,9 +97,7 @@ describe('local downloads', () => {
   it('200 downloads on 16 kept-alive connections, every fifth cut off mid-body: exact bytes, no descriptor or listener left, buffers reused', { timeout: 120_000 }, async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
     const before = segmentStats();
-    // Connections of earlier requests (the SDK's, kept alive) are not this test's.
-    const earlier = new Set(serverSockets);
-    const ours = () => [...serverSockets].filter((s) => !earlier.has(s));
+    earlier = new Set(serverSockets);
     // Warm up: every connection open and used once.
     const warm = await Promise.all(Array.from({ length: 16 }, () => get(agent)));
     for (const g of warm) expect(g !== 'cut' && sha256(g.body)).toBe(sha256(file));
@@ -177,6 +178,34 @@ describe('local downloads', () => {
     expect(head.status).toBe(200);
     expect(head.headers.get('content-length')).toBe(String(file.length));
     agent.destroy();
+  });
+
+  it('a client gone while its file was being opened: the descriptor is closed all the same', { timeout: 60_000 }, async () => {
+    const blobs = gw.app.gateway.blobs as LocalBlobStore;
+    const original = blobs.openDescriptor.bind(blobs);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let asked!: () => void;
+    const opening = new Promise<void>((r) => (asked = r));
+    blobs.openDescriptor = async (key: string) => {
+      asked();
+      await gate;
+      return original(key);
+    };
+    try {
+      const fds = linux ? openFds() : 0;
+      const before = ours().length;
+      const req = http.get(`${gw.url}/v1/videos/${videoId}/content`, { agent: false, headers: { authorization: `Bearer ${gw.key}` } });
+      req.on('error', () => undefined);
+      await opening;
+      req.destroy();
+      await until('the server saw the client go', () => ours().length === before);
+      release();
+      await new Promise((r) => setTimeout(r, 100));
+      if (linux) await until('the descriptor is closed', () => openFds() <= fds);
+    } finally {
+      blobs.openDescriptor = original;
+    }
   });
 
   it('a file shorter than its record: the download is cut after the bytes there are, its descriptor closed', { timeout: 60_000 }, async () => {

@@ -42,6 +42,11 @@ export function writeFileBody(res: ServerResponse, fd: number, start: number, en
     done = true;
     closeFd();
   };
+  // A client that left while the file was being opened: its 'close' has been emitted already.
+  if (res.destroyed) {
+    stop();
+    return;
+  }
   res.once('close', stop);
 
   const pump = (): void => {

@@ -1,3 +1,4 @@
+import { close } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import parseRange from 'range-parser';
@@ -109,8 +110,13 @@ export async function sendBlob(
     // stream handling (onResponse hooks, metrics and the request log still run when it ends).
     const fd = await blobs.openDescriptor(file.key);
     if (fd === undefined) return false;
+    try {
+      reply.raw.writeHead(status, headers);
+    } catch (err) {
+      close(fd, () => undefined);
+      throw err;
+    }
     reply.hijack();
-    reply.raw.writeHead(status, headers);
     writeFileBody(reply.raw, fd, start, end, (err) => req.log.error({ err, key: file.key }, 'reading a blob failed in the middle of a download'));
     return true;
   }
