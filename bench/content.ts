@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,7 +8,7 @@ import type { Nginx } from '../test/helpers/nginx.js';
 import { exampleHandoffConfig, nginxBinary, startNginx } from '../test/helpers/nginx.js';
 import { freePort } from '../test/helpers/process.js';
 import type { Child } from './lib.js';
-import { fmt, load, median, startProcess } from './lib.js';
+import { cpuSeconds, fmt, load, median, startProcess } from './lib.js';
 
 /**
  * Content downloads against nginx serving the same file, 16 connections, same run:
@@ -19,8 +19,14 @@ import { fmt, load, median, startProcess } from './lib.js';
  *   authorises and answers X-Accel-Redirect, nginx sends the bytes.
  * The file is a real upstream result (~5.3 MB MP4) fetched through a channel from the fake
  * upstream, so it is stored exactly as in production.
+ *
+ * With `compare` (BENCH_COMPARE=/other/dist/main.js), a gateway process of that other build on
+ * the same data directory serves the same two vidgate targets in the same rounds (before/after).
+ * Each gateway's CPU time per request (user + system, from /proc) and its resident memory after
+ * each round are reported too: throughput on a shared two-core machine moves with its load, CPU
+ * per request and memory much less.
  */
-export async function contentBench(opts: { rounds: number; seconds: number; connections?: number }): Promise<string> {
+export async function contentBench(opts: { rounds: number; seconds: number; connections?: number; compare?: string }): Promise<string> {
   if (!nginxBinary()) return 'Skipped: nginx is not installed (apt-get install -y nginx).';
   const connections = opts.connections ?? 16;
   const dataDir = mkdtempSync(path.join(tmpdir(), 'bench-content-'));
@@ -41,6 +47,7 @@ export async function contentBench(opts: { rounds: number; seconds: number; conn
   };
   let gw: Child | undefined;
   let handoffGw: Child | undefined;
+  let otherGw: Child | undefined;
   let nginx: Nginx | undefined;
   try {
     gw = await startProcess(['dist/main.js'], env, '/healthz');
@@ -71,6 +78,7 @@ export async function contentBench(opts: { rounds: number; seconds: number; conn
 
     // A second gateway process on the same data directory, with the hand-off switched on.
     handoffGw = await startProcess(['dist/main.js'], { ...env, VIDGATE_WORKER: 'false', VIDGATE_WEBHOOKS: 'false', VIDGATE_CONTENT_DELIVERY: 'x-accel-redirect' }, '/healthz');
+    if (opts.compare) otherGw = await startProcess([opts.compare], { ...env, VIDGATE_WORKER: 'false', VIDGATE_WEBHOOKS: 'false' }, '/healthz');
     const staticPort = await freePort();
     const handoff = await exampleHandoffConfig(new URL(handoffGw.url).host, path.join(dataDir, 'blobs'));
     nginx = await startNginx(`
@@ -81,27 +89,53 @@ export async function contentBench(opts: { rounds: number; seconds: number; conn
     location /static/ { alias ${path.join(dataDir, 'blobs')}/; }
   }
   ${handoff.config}`);
-    const targets: Record<string, { url: string; headers?: Record<string, string> }> = {
+    // Which gateway process serves each target (for CPU per request and memory).
+    const targets: Record<string, { url: string; headers?: Record<string, string>; server?: Child }> = {
       nginx: { url: `http://127.0.0.1:${staticPort}/static/${asset.path}` },
-      content: { url: `${gw.url}/v1/videos/${created.id}/content`, headers: auth },
-      signed: { url: `${gw.url}${signedPath}` },
+      content: { url: `${gw.url}/v1/videos/${created.id}/content`, headers: auth, server: gw },
+      signed: { url: `${gw.url}${signedPath}`, server: gw },
       handoff: { url: `http://127.0.0.1:${handoff.port}/v1/videos/${created.id}/content`, headers: auth },
+      ...(otherGw
+        ? {
+            otherContent: { url: `${otherGw.url}/v1/videos/${created.id}/content`, headers: auth, server: otherGw },
+            otherSigned: { url: `${otherGw.url}${signedPath}`, server: otherGw },
+          }
+        : {}),
     };
-    const rps: Record<string, number[]> = { nginx: [], content: [], signed: [], handoff: [] };
+    const rps: Record<string, number[]> = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
+    const cpuMs: Record<string, number[]> = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
+    const rssMB: Record<string, number[]> = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
+    const loads: string[] = [];
     const errors: string[] = [];
     for (let round = 0; round < opts.rounds; round++) {
       const order = Object.keys(targets);
       if (round % 2) order.reverse();
       for (const name of order) {
+        const server = targets[name]!.server?.process.pid;
+        const cpu0 = server ? cpuSeconds(server) : 0;
         const r = await load({ ...targets[name]!, connections, durationSeconds: opts.seconds });
         rps[name]!.push(r.rps);
+        if (server) {
+          cpuMs[name]!.push(((cpuSeconds(server) - cpu0) * 1000) / Math.max(1, r.total));
+          rssMB[name]!.push(residentMB(server));
+        }
         if (r.errors) errors.push(`${name}: ${r.errors} errors`);
       }
+      loads.push(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!);
     }
     const ratio = (name: string) => median(rps[name]!.map((x, i) => x / rps.nginx![i]!)).toFixed(2);
     const mbps = (r: number) => fmt((r * asset.bytes) / 1e6);
     const row = (label: string, name: string) =>
       `| ${label} | ${fmt(median(rps[name]!))} | ${mbps(median(rps[name]!))} | ${name === 'nginx' ? '1.00' : ratio(name)} | ${rps[name]!.map((x) => fmt(x)).join(', ')} |`;
+    const served = Object.keys(targets).filter((name) => targets[name]!.server);
+    const labels: Record<string, string> = {
+      content: 'this build, `/content`',
+      signed: 'this build, signed link',
+      otherContent: 'other build, `/content`',
+      otherSigned: 'other build, signed link',
+    };
+    const cpuRow = (name: string) =>
+      `| ${labels[name]} | ${fmt(median(cpuMs[name]!), 2)} | ${cpuMs[name]!.map((x) => fmt(x, 2)).join(', ')} | ${rssMB[name]!.map((x) => fmt(x)).join(', ')} |`;
     return [
       `Content downloads of one ${fmt(asset.bytes / 1e6, 1)} MB MP4, ${connections} connections, ${opts.rounds} rounds × ${opts.seconds} s per target (medians; ratio = median of the rounds' ratios to nginx):`,
       '',
@@ -111,13 +145,31 @@ export async function contentBench(opts: { rounds: number; seconds: number; conn
       row('vidgate `GET /v1/videos/{id}/content` (API key)', 'content'),
       row('vidgate signed link `/v1/files/…`', 'signed'),
       row('nginx → vidgate authorises → X-Accel-Redirect', 'handoff'),
+      ...(otherGw
+        ? [
+            row(`other build (${opts.compare}) \`GET /v1/videos/{id}/content\``, 'otherContent'),
+            row(`other build (${opts.compare}) signed link`, 'otherSigned'),
+          ]
+        : []),
+      '',
+      `Gateway CPU time per download (user + system, ms; median and per round) and the gateway's resident memory after each round (MB); load average (1 min) after each round: ${loads.join(', ')}:`,
+      '',
+      '| Target | CPU ms/download | Rounds | RSS after each round (MB) |',
+      '|---|---:|---|---|',
+      ...served.map(cpuRow),
       ...(errors.length ? ['', `Errors: ${errors.join('; ')}`] : []),
     ].join('\n');
   } finally {
     await nginx?.stop();
     await handoffGw?.stop();
+    await otherGw?.stop();
     await gw?.stop();
     await fake.close().catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+function residentMB(pid: number): number {
+  const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Math.round(Number(kb) / 1024);
 }

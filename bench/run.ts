@@ -20,7 +20,12 @@ const benches: Record<string, () => Promise<string>> = {
   http: () => httpBench({ rounds: quick ? 1 : 5, seconds: quick ? 2 : 8, ...(process.env.BENCH_COMPARE ? { compare: process.env.BENCH_COMPARE } : {}) }),
   observability: () => observabilityBench({ rounds: quick ? 1 : 5, seconds: quick ? 2 : 5 }),
   render: () => renderBench({ runs: quick ? 2 : 7 }),
-  content: () => contentBench({ rounds: quick ? 1 : 5, seconds: quick ? 3 : 8 }),
+  content: () =>
+    contentBench({
+      rounds: Number(process.env.BENCH_ROUNDS) || (quick ? 1 : 5),
+      seconds: quick ? 3 : 8,
+      ...(process.env.BENCH_COMPARE ? { compare: process.env.BENCH_COMPARE } : {}),
+    }),
   comfyui: () => comfyuiBench({ jobs: quick ? 20 : 200, stepMs: 50, inFlight: 4 }),
   callbacks: () => callbacksBench({ tasks: quick ? 100 : 1000, rate: 10, queuedMs: 1000, runMs: 5000 }),
   push: () => pushBench({ tasks: quick ? 100 : 1000, rate: 50, mode: 'direct' }),

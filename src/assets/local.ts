@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { open as openFd } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { mkdir, open, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BlobStore, isResultToken, newResultToken } from './blobs.js';
 
 /**
- * Read size of downloads: four times Node's default, so a 5 MB video takes about 20 reads and
- * event-loop turns instead of 80, while a download holds at most this much read ahead.
+ * Read size of open()'s streams (four times Node's default). Downloads over HTTP do not use them:
+ * they read the descriptor from openDescriptor() into pooled buffers (http/file-body.ts).
  */
 const READ_CHUNK_BYTES = 256 * 1024;
 
@@ -62,6 +63,20 @@ export class LocalBlobStore extends BlobStore {
       await rename(dir, this.resolve(prefix));
     }, { write: true });
     return prefix;
+  }
+
+  /**
+   * A stored blob's file opened for reading as a bare descriptor, for downloads
+   * (http/file-body.ts reads it with pooled buffers); the caller closes it. Undefined when the
+   * blob is gone.
+   */
+  async openDescriptor(key: string): Promise<number | undefined> {
+    const file = this.resolve(key);
+    return this.guard('open a blob', () =>
+      new Promise<number | undefined>((resolve, reject) =>
+        openFd(file, 'r', (err, fd) => (err ? (missing(err) ? resolve(undefined) : reject(err)) : resolve(fd))),
+      ),
+    );
   }
 
   async open(key: string, range?: { start: number; end: number }): Promise<Readable | undefined> {

@@ -1,3 +1,4 @@
+import { close } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import parseRange from 'range-parser';
@@ -6,6 +7,7 @@ import { LocalBlobStore } from '../assets/local.js';
 import { S3BlobStore } from '../assets/s3.js';
 import type { Config } from '../config.js';
 import { ApiError } from '../core/errors.js';
+import { writeFileBody } from './file-body.js';
 
 export interface FileToSend {
   /** Blob key. */
@@ -24,7 +26,8 @@ const EMPTY = Buffer.alloc(0);
  *
  * - `stream`: the gateway sends the bytes, with a strong ETag, conditional GET (If-None-Match →
  *   304) and single byte ranges (Range → 206, If-Range honoured, unsatisfiable → 416; a
- *   multi-range request gets the whole file, which RFC 9110 allows); from a bucket by ranged GETs;
+ *   multi-range request gets the whole file, which RFC 9110 allows); a local file through
+ *   writeFileBody (recycled buffers, file-body.ts), a bucket's by ranged GETs;
  * - `redirect`: a 302 to a presigned bucket URL valid for redirectTtlSeconds (the client's Range
  *   goes to the bucket with it);
  * - `x-accel-redirect` / `x-sendfile`: an empty answer that tells the proxy in front (nginx;
@@ -64,13 +67,6 @@ export async function sendBlob(
     return true;
   }
 
-  reply
-    .header('etag', etag)
-    .header('accept-ranges', 'bytes')
-    .header('cache-control', 'private, max-age=86400, immutable')
-    .header('content-disposition', disposition)
-    .type(file.contentType);
-
   let start = 0;
   let end = file.bytes - 1;
   let partial = false;
@@ -95,11 +91,39 @@ export async function sendBlob(
       partial = true;
     }
   }
+  const status = partial ? 206 : 200;
+  // Every header of the answer, in one object (with those the hooks already set on the reply).
+  const headers: Record<string, string | number | string[] | undefined> = {
+    ...reply.getHeaders(),
+    etag,
+    'accept-ranges': 'bytes',
+    'cache-control': 'private, max-age=86400, immutable',
+    'content-disposition': disposition,
+    'content-type': file.contentType,
+    'content-length': String(file.bytes === 0 ? 0 : end - start + 1),
+    ...(partial ? { 'content-range': `bytes ${start}-${end}/${file.bytes}` } : {}),
+  };
   const head = req.method === 'HEAD';
+
+  if (blobs instanceof LocalBlobStore && !head && file.bytes > 0) {
+    // A local file: written to the socket by writeFileBody with recycled buffers, past Fastify's
+    // stream handling (onResponse hooks, metrics and the request log still run when it ends).
+    const fd = await blobs.openDescriptor(file.key);
+    if (fd === undefined) return false;
+    try {
+      reply.raw.writeHead(status, headers);
+    } catch (err) {
+      close(fd, () => undefined);
+      throw err;
+    }
+    reply.hijack();
+    writeFileBody(reply.raw, fd, start, end, (err) => req.log.error({ err, key: file.key }, 'reading a blob failed in the middle of a download'));
+    return true;
+  }
+
   const body = head || file.bytes === 0 ? undefined : await blobs.open(file.key, partial ? { start, end } : undefined);
   if (!head && file.bytes > 0 && !body) return false;
-  if (partial) reply.code(206).header('content-range', `bytes ${start}-${end}/${file.bytes}`);
-  reply.header('content-length', String(file.bytes === 0 ? 0 : end - start + 1));
+  reply.code(status).headers(headers);
   // Fastify's automatic HEAD route rewrites Content-Length to 0 for an empty payload but keeps
   // it for a stream: answer HEAD with an empty stream so it reports the file's real length.
   reply.send(head ? Readable.from([]) : (body ?? EMPTY));
