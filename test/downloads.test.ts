@@ -30,10 +30,10 @@ const serverSockets = new Set<Socket>();
 async function storeVideo(taskId: string, bytes: Buffer, recordedBytes = bytes.length): Promise<void> {
   const store = gw.app.gateway.service.store;
   const blobs = gw.app.gateway.blobs as LocalBlobStore;
-  const asset = store.getAsset(taskId, 'video')!;
+  const asset = (await store.getAsset(taskId, 'video'))!;
   const key = `${asset.path}.big-${randomBytes(3).toString('hex')}.mp4`;
   await writeFile(blobs.resolve(key), bytes);
-  store.putAsset({ ...asset, path: key, bytes: recordedBytes, sha256: sha256(bytes) });
+  await store.putAsset({ ...asset, path: key, bytes: recordedBytes, sha256: sha256(bytes) });
 }
 
 beforeAll(async () => {
