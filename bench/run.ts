@@ -6,6 +6,7 @@ import { contentBench } from './content.js';
 import { httpBench, observabilityBench } from './http.js';
 import { machine } from './lib.js';
 import { limitsBench } from './limits.js';
+import { nodesBench } from './nodes.js';
 import { pushBench } from './push-latency.js';
 import { renderBench } from './render.js';
 import { scaleBench } from './scale.js';
@@ -30,6 +31,7 @@ const benches: Record<string, () => Promise<string>> = {
   callbacks: () => callbacksBench({ tasks: quick ? 100 : 1000, rate: 10, queuedMs: 1000, runMs: 5000 }),
   push: () => pushBench({ tasks: quick ? 100 : 1000, rate: 50, mode: 'direct' }),
   limits: () => limitsBench({ ops: quick ? 500 : 4000 }),
+  nodes: () => nodesBench({ rounds: quick ? 1 : 5, seconds: quick ? 2 : 6, connections: 64 }),
   // Not in the default set: it fills a 1,000,000-task store (about a gigabyte) and runs ~10 minutes.
   scale: () =>
     scaleBench(
