@@ -164,9 +164,9 @@ describe('VIDGATE_DATABASE_URL and the gateway', () => {
     expect(existsSync(path.join(dir, 'gw-data', 'vidgate.db'))).toBe(false);
   });
 
-  it('a postgres:// URL stops the gateway at start-up with a message saying what works today', async () => {
+  it('a PostgreSQL database that cannot be reached stops the gateway at start-up with one line naming it (never SQLite instead)', async () => {
     const child = spawn(process.execPath, [path.join(ROOT, 'dist/main.js')], {
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', VIDGATE_DATA_DIR: path.join(dir, 'pg-gw'), VIDGATE_DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/vidgate' },
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', VIDGATE_DATA_DIR: path.join(dir, 'pg-gw'), VIDGATE_DATABASE_URL: 'postgres://postgres:secret@127.0.0.1:5432/vidgate_no_such_database' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -175,8 +175,9 @@ describe('VIDGATE_DATABASE_URL and the gateway', () => {
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(code).toBe(2);
     expect(out.trim()).toBe(
-      'VIDGATE_DATABASE_URL: the gateway runs on SQLite in this version; `vidgate migrate` and `vidgate db copy` already work with PostgreSQL (docs/database.md)',
+      'VIDGATE_DATABASE_URL: cannot connect to postgres://postgres:***@127.0.0.1:5432/vidgate_no_such_database: database "vidgate_no_such_database" does not exist',
     );
+    expect(existsSync(path.join(dir, 'pg-gw', 'vidgate.db'))).toBe(false);
   });
 
   it('a URL of another kind is refused with one line naming the variable or option', async () => {

@@ -44,7 +44,10 @@ export async function startGateway(overrides: Record<string, unknown> = {}, appO
       dataDir,
       logLevel: 'silent',
       sandbox: { queueMs: 30, msPerVideoSecond: 40, longQueueMs: 60_000, concurrency: 2 },
-      ...(databaseUrl ? { databaseUrl } : {}),
+      // Limits and breakers then live in PostgreSQL too; on a loaded test machine a query may take
+      // longer than the production timeout (250 ms), and a node would fall back to its own limits
+      // (test/shared-postgres.test.ts tests that fallback), which these tests are not about.
+      ...(databaseUrl ? { databaseUrl, redis: { timeoutMs: 2_000 } } : {}),
       ...overrides,
     },
   );
