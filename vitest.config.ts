@@ -17,8 +17,6 @@ const ON_POSTGRES = [
   'test/webhooks.test.ts',
   'test/sse.test.ts',
   'test/admin-keys.test.ts',
-  'test/console-api.test.ts',
-  'test/dialects/sdk.test.ts',
   'test/channels/routing.test.ts',
 ];
 
