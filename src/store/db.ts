@@ -92,7 +92,7 @@ export function openDatabase(dataDir: string, opts: OpenOptions = {}): Db {
 }
 
 /** Migrations this vidgate knows but the database lacks, and ones the database has that it does not know. */
-export function migrationStatus(db: Db): { pending: string[]; unknown: string[]; applied: Set<string> } {
+function migrationStatus(db: Db): { pending: string[]; unknown: string[]; applied: Set<string> } {
   const applied = new Set((db.prepare('SELECT id FROM schema_migrations').all() as { id: string }[]).map((r) => r.id));
   const known = new Set(MIGRATIONS.map((m) => m.id));
   return { pending: MIGRATIONS.map((m) => m.id).filter((id) => !applied.has(id)), unknown: [...applied].filter((id) => !known.has(id)), applied };
@@ -107,18 +107,13 @@ export function migrate(db: Db): string[] {
   const done: string[] = [];
   for (const m of MIGRATIONS) {
     if (applied.has(m.id)) continue;
-    writeTx(db, () => {
-      // Another process may have applied it while we waited for the write lock.
+    // BEGIN IMMEDIATE: another process may have applied it while we waited for the write lock.
+    db.transaction(() => {
       if (db.prepare('SELECT 1 FROM schema_migrations WHERE id = ?').get(m.id)) return;
       db.exec(m.sql);
       record.run(m.id, Date.now());
       done.push(m.id);
-    });
+    }).immediate();
   }
   return done;
-}
-
-/** Run fn in a BEGIN IMMEDIATE transaction. */
-export function writeTx<T>(db: Db, fn: () => T): T {
-  return db.transaction(fn).immediate();
 }
