@@ -208,7 +208,11 @@ describe.skipIf(!!skip)('two gateway nodes sharing one Redis', () => {
     const openedAt = Date.now();
     const sent = up.requests.length;
     const [ha, hb] = [await channelHealth(a, 'flaky'), await channelHealth(b, 'flaky')];
-    expect(ha.counters.submit_failures + hb.counters.submit_failures).toBe(2);
+    // Two at least; a third when one node's submit left before it had read the opened breaker (it
+    // refreshes its copy every 500 ms): after that, neither submits (below).
+    const failures = ha.counters.submit_failures + hb.counters.submit_failures;
+    expect(failures).toBeGreaterThanOrEqual(2);
+    expect(failures).toBeLessThanOrEqual(3);
     await until('node B to see it open', async () => (await channelHealth(b, 'flaky')).breaker.state !== 'closed');
     // Neither node takes new videos for the channel while it is open.
     for (const node of [a, b]) {
