@@ -269,12 +269,18 @@ interface PgText {
   text: string;
   /** For named parameters: the name of each $n, in order. */
   names: string[] | null;
-  /** The name the statement is prepared under on each connection. */
-  name: string;
+  /** The name the statement is prepared under on each connection (none: run unprepared). */
+  name: string | undefined;
 }
 
 const pgTexts = new Map<string, PgText>();
 let pgStatements = 0;
+/**
+ * Texts prepared (once per connection) and remembered. Texts built with a varying number of
+ * parameters (IN lists) could otherwise grow both without bound; past this many, new texts run
+ * unprepared.
+ */
+const MAX_PREPARED = 1000;
 
 /**
  * The PostgreSQL form of a query: `?` → `$1, $2, …` in order, `@name` → one `$n` per distinct
@@ -306,6 +312,7 @@ export function pgText(text: string): PgText {
     } else out += c;
   }
   if (named && n > 0) throw new Error(`a query mixes ? and @name parameters: ${text}`);
+  if (pgTexts.size >= MAX_PREPARED) return { text: out, names: named ? names : null, name: undefined };
   const result = { text: out, names: named ? names : null, name: `vg${++pgStatements}` };
   pgTexts.set(text, result);
   return result;
