@@ -207,14 +207,13 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     // Requests arriving while the gateway closes get a 503 in the route's own envelope (below),
     // not Fastify's bare one.
     return503OnClosing: false,
-    logController: new RequestLog(),
+    logController: new RequestLog(metrics),
   });
   logs.log = server.log;
   const routeTable = new RouteTable();
   routeTable.attach(server);
   registerBodyLimits(server);
   const telemetry: Telemetry = { metrics, tracing: await loadTracing(process.env, server.log) };
-  metrics?.instrument(server);
   telemetry.tracing?.instrument(server);
   observeTasks(service, telemetry, server.log.child({ component: 'tasks' }), { providerType, upstreamFacts });
   // Many clients send Content-Type: application/json on bodiless DELETE/GET requests: allow it.

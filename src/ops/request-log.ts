@@ -2,6 +2,7 @@ import { LogController } from 'fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { redactTokenPath } from '../channels/callbacks.js';
 import { routeOf } from '../http/types.js';
+import type { Metrics } from './metrics.js';
 
 /**
  * One JSON line per request when it ends: request id (reqId), method, route pattern, path
@@ -10,15 +11,25 @@ import { routeOf } from '../http/types.js';
  * reads (GET, HEAD below 400) are debug lines, since polling clients make most requests; the
  * rest are info; a 503 (deliberately unavailable: not ready, shutting down, no upstream) is warn,
  * other 5xx and failures error. Credentials are redacted by the logger (REDACT_PATHS).
+ *
+ * With metrics on, the same call also times the request for the request histogram: Fastify calls
+ * it once per response anyway, whereas an onResponse hook would add its hook runner to every
+ * request.
  */
 export class RequestLog extends LogController {
+  constructor(private readonly metrics?: Pick<Metrics, 'httpRequest'>) {
+    super();
+  }
+
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
     const status = reply.statusCode;
+    const route = routeOf(req).url;
+    this.metrics?.httpRequest(req.method, route, status, reply.elapsedTime);
     const line = {
       method: req.method,
-      route: routeOf(req).url ?? null,
+      route: route ?? null,
       path: redactTokenPath(req.url.split('?', 1)[0]!),
       statusCode: status,
       ms: Math.round(reply.elapsedTime * 10) / 10,
