@@ -1,5 +1,5 @@
 import { LogController } from 'fastify';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { redactTokenPath } from '../channels/callbacks.js';
 import { routeOf } from '../http/types.js';
 import type { Metrics } from './metrics.js';
@@ -27,6 +27,11 @@ export class RequestLog extends LogController {
     const status = reply.statusCode;
     const route = routeOf(req).url;
     this.metrics?.httpRequest(req.method, route, status, reply.elapsedTime);
+    const failed = !!error || (status >= 500 && status !== 503);
+    const level = failed ? 'error' : status === 503 ? 'warn' : status < 400 && (req.method === 'GET' || req.method === 'HEAD') ? 'debug' : 'info';
+    // Most requests are polls logged at debug: build nothing when the level is off.
+    const log = req.log as FastifyBaseLogger & { isLevelEnabled?(level: string): boolean };
+    if (log.isLevelEnabled && !log.isLevelEnabled(level)) return;
     const line = {
       method: req.method,
       route: route ?? null,
@@ -34,9 +39,7 @@ export class RequestLog extends LogController {
       statusCode: status,
       ms: Math.round(reply.elapsedTime * 10) / 10,
     };
-    if (error || (status >= 500 && status !== 503)) req.log.error({ ...line, ...(error ? { err: error } : {}) }, 'request failed');
-    else if (status === 503) req.log.warn(line, 'request completed');
-    else if (status < 400 && (req.method === 'GET' || req.method === 'HEAD')) req.log.debug(line, 'request completed');
-    else req.log.info(line, 'request completed');
+    if (failed) log.error({ ...line, ...(error ? { err: error } : {}) }, 'request failed');
+    else log[level](line, 'request completed');
   }
 }
