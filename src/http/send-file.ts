@@ -107,7 +107,7 @@ export async function sendBlob(
 
   if (blobs instanceof LocalBlobStore && !head && file.bytes > 0) {
     // A local file: written to the socket by writeFileBody with recycled buffers, past Fastify's
-    // stream handling (onResponse hooks, metrics and the request log still run when it ends).
+    // stream handling (the request log and the request metrics still see it end).
     const fd = await blobs.openDescriptor(file.key);
     if (fd === undefined) return false;
     try {
