@@ -84,6 +84,11 @@ describe('metrics', () => {
     expect(final.get(ids[1]!)!.status).toBe('failed');
     const failCode = final.get(ids[1]!)!.error!.code;
     await receiver.waitFor((r) => r.accepted.length >= 1, 30_000, 'the webhook');
+    // A download (its bytes go out past Fastify's reply) and a request no route matched are timed too.
+    const download = await fetch(`${gw.url}/v1/videos/${ids[0]}/content`, { headers: { authorization: `Bearer ${gw.key}` } });
+    expect(download.status).toBe(200);
+    expect((await download.arrayBuffer()).byteLength).toBeGreaterThan(0);
+    expect((await fetch(`${gw.url}/no/such/route`)).status).toBe(404);
 
     // The delivery is recorded just after the receiver answers: wait for the counter.
     const { text, metrics: after } = await until(async () => {
@@ -100,6 +105,8 @@ describe('metrics', () => {
     expect(delta((m) => count(m, 'vidgate_task_duration_seconds', task))).toBe(2);
     expect(delta((m) => count(m, 'vidgate_http_request_duration_seconds', { method: 'POST', route: '/v1/videos', status: '200' }))).toBe(2);
     expect(delta((m) => count(m, 'vidgate_http_request_duration_seconds', { method: 'GET', route: '/v1/videos/:id', status: '200' }))).toBeGreaterThan(0);
+    expect(delta((m) => count(m, 'vidgate_http_request_duration_seconds', { method: 'GET', route: '/v1/videos/:id/content', status: '200' }))).toBe(1);
+    expect(delta((m) => count(m, 'vidgate_http_request_duration_seconds', { method: 'GET', route: 'unmatched', status: '404' }))).toBe(1);
     expect(delta((m) => count(m, 'vidgate_upstream_request_duration_seconds', { channel: 'oa', provider: 'openai-compatible', purpose: 'submit', outcome: 'ok' }))).toBe(2);
     expect(delta((m) => count(m, 'vidgate_upstream_request_duration_seconds', { channel: 'oa', purpose: 'status', outcome: 'ok' }))).toBeGreaterThanOrEqual(2);
     expect(delta((m) => count(m, 'vidgate_upstream_request_duration_seconds', { channel: 'oa', purpose: 'download', outcome: 'ok' }))).toBe(1);
