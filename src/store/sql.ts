@@ -73,12 +73,16 @@ export class SqliteDatabase implements Database {
     this.dataVersion = connection.prepare('PRAGMA data_version').pluck();
   }
 
-  /** The prepared statement for this text (prepared once). */
+  /**
+   * The prepared statement for this text (prepared once). Texts built with a varying number of
+   * parameters (IN lists) could grow the cache without bound: past MAX_PREPARED texts, new ones
+   * are prepared for each use.
+   */
   statement(text: string): Statement {
     let s = this.stmts.get(text);
     if (!s) {
       s = this.connection.prepare(text);
-      this.stmts.set(text, s);
+      if (this.stmts.size < MAX_PREPARED) this.stmts.set(text, s);
     }
     return s;
   }
