@@ -22,6 +22,8 @@ const names = (spans: ReceivedSpan[]) => spans.map((s) => s.name);
  * create request, the submit, each status call, the download and the completion as spans of
  * one trace derived from the task id, across a restart of the gateway.
  */
+const TASK_SPANS = ['video.create', 'video.submit', 'video.status', 'video.fetch', 'video.complete', 'video.task'];
+
 describe('traces', () => {
   let receiver: OtlpReceiver;
   let fake: OpenAIVideosFake;
@@ -67,12 +69,13 @@ describe('traces', () => {
     const done = await waitAllTerminal(second, first.key, [publicId], 60_000);
     expect(done.get(publicId)!.status).toBe('completed');
     const spans = await until(() => {
+      // Spans come in batches whose requests may arrive out of order: wait for every kind.
       const s = receiver.inTrace(traceId);
-      return s.some((x) => x.name === 'video.task') ? s : undefined;
-    }, 30_000, 'the root span');
+      return TASK_SPANS.every((n) => s.some((x) => x.name === n)) ? s : undefined;
+    }, 30_000, 'every span of the task');
 
     const task = spans.filter((s) => s.name.startsWith('video.'));
-    expect(new Set(names(task))).toEqual(new Set(['video.create', 'video.submit', 'video.status', 'video.fetch', 'video.complete', 'video.task']));
+    expect(new Set(names(task))).toEqual(new Set(TASK_SPANS));
     expect(names(task).filter((n) => n === 'video.submit')).toHaveLength(1);
     expect(names(task).filter((n) => n === 'video.status').length).toBeGreaterThanOrEqual(2);
     const root = task.find((s) => s.name === 'video.task')!;
@@ -114,11 +117,12 @@ describe('traces', () => {
     expect((await waitForVideo(client, video.id)).status).toBe('completed');
     const { traceId } = taskTraceIds(video.id.replace(/^video_/, ''));
     const spans = await until(() => {
+      // Spans come in batches whose requests may arrive out of order: wait for every kind.
       const s = receiver.inTrace(traceId);
-      return s.some((x) => x.name === 'video.task') ? s : undefined;
-    }, 30_000, 'the root span');
+      return TASK_SPANS.every((n) => s.some((x) => x.name === n)) ? s : undefined;
+    }, 30_000, 'every span of the task');
     expect([...receiver.contentTypes]).toContain('application/x-protobuf');
-    expect(new Set(names(spans))).toEqual(new Set(['video.create', 'video.submit', 'video.status', 'video.fetch', 'video.complete', 'video.task']));
+    expect(new Set(names(spans))).toEqual(new Set(TASK_SPANS));
     expect(spans.find((s) => s.name === 'video.task')!.attributes['vidgate.task.provider']).toBe('sandbox');
     expect((await getVideo(gw, gw.key, video.id)).status).toBe('completed');
   });
