@@ -107,11 +107,11 @@ export class SharedChannelLimiter implements ChannelLimits {
             released = true;
             this.held.delete(id);
             // A release that does not reach Redis expires with its lease.
-            if (this.link.usable) this.link.client.zrem(k.leases, id).catch((err: Error) => this.link.failed(err));
+            if (this.link.usable) this.link.client.zrem(k.leases, id).catch((err: unknown) => this.link.failed(err));
           },
         };
       },
-      (err: Error) => {
+      (err: unknown) => {
         this.link.failed(err);
         return this.local.tryAcquire(now);
       },
@@ -121,7 +121,7 @@ export class SharedChannelLimiter implements ChannelLimits {
   pause(until: number): void {
     this.local.pause(until);
     if (!this.link.usable) return;
-    this.link.run('vidgatePause', [this.keys.pause], [until]).catch((err: Error) => this.link.failed(err));
+    this.link.run('vidgatePause', [this.keys.pause], [until]).catch((err: unknown) => this.link.failed(err));
   }
 
   /** Called by the refresh loop with what Redis holds. */

@@ -18,9 +18,9 @@ import { RATE_SCRIPT, SharedRateLimiter } from './rate-limit.js';
 import { RedisLink } from './redis.js';
 import { localSignals, RedisSignals } from './signals.js';
 import type { ClusterSignals } from './signals.js';
-import type { SharedHealth } from './redis.js';
+import type { SharedHealth } from './link.js';
 
-export type { SharedHealth } from './redis.js';
+export type { SharedHealth } from './link.js';
 
 /**
  * Where limits and circuit breakers live: in this process (`memory`, the default with SQLite), in
@@ -128,7 +128,7 @@ export class RedisLimits implements LimitsBackend {
     try {
       out = await p.exec();
     } catch (err) {
-      this.link.failed(err as Error);
+      this.link.failed(err);
       return;
     }
     if (!out) return;
@@ -160,7 +160,7 @@ export class RedisLimits implements LimitsBackend {
     try {
       await p.exec();
     } catch (err) {
-      this.link.failed(err as Error);
+      this.link.failed(err);
     }
   }
 

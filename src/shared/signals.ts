@@ -64,7 +64,7 @@ export class RedisSignals implements ClusterSignals {
     setImmediate(() => {
       this.pending = false;
       if (!this.link.usable || this.closed) return;
-      this.link.client.publish(this.channel, this.node).catch((err: unknown) => this.link.failed(err as Error));
+      this.link.client.publish(this.channel, this.node).catch((err: unknown) => this.link.failed(err));
     });
   }
 
