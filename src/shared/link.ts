@@ -14,7 +14,7 @@ const RECOVER_EVERY_MS = 1000;
 
 /**
  * A connection to the store of state shared by every node (Redis: redis.ts, PostgreSQL:
- * postgres.ts) and its health; the backends supply only the connection and `ping()`.
+ * postgres.ts) and its health; the backends supply only the connection, `ping()` and `disconnect()`.
  *
  * While `usable` is false the callers use their in-process limits instead, without trying the
  * store at all. The first failure of a command starts an outage (logged once), and from then on
