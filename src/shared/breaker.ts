@@ -1,5 +1,6 @@
 import { Breaker } from '../channels/breaker.js';
 import type { BreakerData, BreakerOptions, BreakerState, BreakerView, ChannelBreaker } from '../channels/breaker.js';
+import type { SharedLink } from './link.js';
 import type { RedisLink } from './redis.js';
 
 /**
@@ -28,20 +29,39 @@ return 1
 export const KEEP_MS = 7 * 86_400_000;
 export const CAS_ATTEMPTS = 8;
 
-export class SharedBreaker implements ChannelBreaker {
+/**
+ * A channel's circuit breaker whose state is stored for every node (SharedBreaker in Redis,
+ * PgBreaker in PostgreSQL). The transitions are Breaker's own; the backend supplies only how to
+ * read the stored state and how to compare-and-set it. Each change applies the transition to the
+ * state it starts from and stores the result only if that is still the stored state; when it
+ * lost, the change is computed again from the state stored now (CAS_ATTEMPTS times at most).
+ *
+ * Reads answer from `copy`; changes from this node are applied in order; while the link is not
+ * usable `copy` decides alone, and it is replaced by the shared state when the store answers again.
+ */
+export abstract class StoredBreaker implements ChannelBreaker {
   /** The shared state as last seen (reads), or this node's own during an outage. */
   private readonly copy: Breaker;
+  /** The stored text `copy` was loaded from ('' for none). */
+  protected raw = '';
   private chain: Promise<unknown> = Promise.resolve();
-  readonly key: string;
 
   constructor(
-    private readonly link: RedisLink,
+    private readonly link: SharedLink,
     readonly channelId: string,
     private readonly opts: BreakerOptions,
   ) {
     this.copy = new Breaker(opts);
-    this.key = link.key(`{ch:${channelId}}`, 'breaker');
   }
+
+  /** The stored state a change starts from ('' for none). */
+  protected abstract read(): Promise<string> | string;
+
+  /**
+   * Store `after` ('' to store none) if `before` is still the stored state: null when it is stored
+   * (or nothing needs storing), else the state stored now, or undefined when that must be read again.
+   */
+  protected abstract compareAndSet(before: string, after: string): Promise<string | null | undefined>;
 
   state(now: number): BreakerState {
     return this.copy.state(now);
@@ -84,6 +104,7 @@ export class SharedBreaker implements ChannelBreaker {
   /** Called by the refresh loop with the stored state (null: none, a closed breaker). */
   saw(raw: string | null): void {
     if (!this.link.usable) return;
+    this.raw = raw ?? '';
     this.copy.load(parseBreakerState(raw));
   }
 
@@ -92,31 +113,57 @@ export class SharedBreaker implements ChannelBreaker {
     const run = async (): Promise<T> => {
       if (!this.link.usable) return op(this.copy);
       try {
+        let before: string | undefined;
         for (let i = 0; i < CAS_ATTEMPTS; i++) {
-          const before = await this.link.client.get(this.key);
+          before ??= await this.read();
           const b = new Breaker(this.opts);
           b.load(parseBreakerState(before));
           const result = op(b);
           const data = b.snapshot();
           const after = isFresh(data, this.opts.cooldownMs) ? '' : JSON.stringify(data);
-          if (after === (before ?? '')) {
+          const now = await this.compareAndSet(before, after);
+          if (now === null) {
+            this.raw = after;
             this.copy.load(data);
             return result;
           }
-          if ((await this.link.run('vidgateCas', [this.key], [before ?? '', after, KEEP_MS])) === 1) {
-            this.copy.load(data);
-            return result;
-          }
+          before = now;
         }
         return busy;
       } catch (err) {
-        this.link.failed(err as Error);
+        this.link.failed(err);
         return op(this.copy);
       }
     };
     const p = this.chain.then(run, run);
     this.chain = p;
     return p;
+  }
+}
+
+/**
+ * In Redis the state is JSON under one key; a change reads it (GET) and writes it back with the
+ * CAS script, and a change that lost reads it again.
+ */
+export class SharedBreaker extends StoredBreaker {
+  readonly key: string;
+
+  constructor(
+    private readonly redis: RedisLink,
+    channelId: string,
+    opts: BreakerOptions,
+  ) {
+    super(redis, channelId, opts);
+    this.key = redis.key(`{ch:${channelId}}`, 'breaker');
+  }
+
+  protected async read(): Promise<string> {
+    return (await this.redis.client.get(this.key)) ?? '';
+  }
+
+  protected async compareAndSet(before: string, after: string): Promise<null | undefined> {
+    if (after === before) return null;
+    return (await this.redis.run('vidgateCas', [this.key], [before, after, KEEP_MS])) === 1 ? null : undefined;
   }
 }
 

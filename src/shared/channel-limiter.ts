@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { BUSY_RETRY_MS, ChannelLimiter } from '../channels/limiter.js';
 import type { Acquired, ChannelLimits, LimiterView } from '../channels/limiter.js';
+import type { SharedLink } from './link.js';
 import type { RedisLink } from './redis.js';
 
 /**
@@ -63,26 +64,38 @@ export interface Seen {
   pausedUntil: number;
 }
 
-export class SharedChannelLimiter implements ChannelLimits {
+/** What a store answers to taking a slot: taken, or when to try again. */
+export type Taken = { ok: true } | { ok: false; retryAt: number };
+
+/**
+ * A channel's limits kept in a store for every node (SharedChannelLimiter in Redis,
+ * PgChannelLimiter in PostgreSQL), falling back on the in-process limiter while the link is not
+ * usable (its slots are released there). The backend supplies only the three operations on the
+ * store: take a slot under a new lease id, release a lease, pause.
+ */
+export abstract class StoredChannelLimiter implements ChannelLimits {
   private readonly local: ChannelLimiter;
   /** Leases this process holds (renewed until released). */
   readonly held = new Set<string>();
-  readonly keys: { leases: string; bucket: string; pause: string };
   private seen: Seen = { inFlight: 0, tokens: null, at: 0, pausedUntil: 0 };
 
   constructor(
-    private readonly link: RedisLink,
+    private readonly link: SharedLink,
     readonly channelId: string,
-    private concurrency: number | null,
-    private rpm: number | null,
-    private readonly leaseMs: number,
+    protected concurrency: number | null,
+    protected rpm: number | null,
+    protected readonly leaseMs: number,
     now: number,
   ) {
     this.local = new ChannelLimiter(concurrency, rpm, now);
-    // A hash tag keeps one channel's keys together on a Redis Cluster.
-    const base = link.key(`{ch:${channelId}}`);
-    this.keys = { leases: `${base}:leases`, bucket: `${base}:bucket`, pause: `${base}:pause` };
   }
+
+  /** Check the pause, the concurrency and the rpm bucket, and take a slot under lease `id`, atomically for every node. */
+  protected abstract take(now: number, id: string): Promise<Taken>;
+  /** Give lease `id` back. */
+  protected abstract release(id: string): Promise<unknown>;
+  /** Pause until `until` unless already paused longer. */
+  protected abstract storePause(until: number): Promise<unknown>;
 
   update(concurrency: number | null, rpm: number | null): void {
     this.concurrency = concurrency;
@@ -93,11 +106,9 @@ export class SharedChannelLimiter implements ChannelLimits {
   tryAcquire(now: number): Acquired | Promise<Acquired> {
     if (!this.link.usable) return this.local.tryAcquire(now);
     const id = randomBytes(9).toString('base64url');
-    const k = this.keys;
-    return this.link.run('vidgateAcquire', [k.leases, k.bucket, k.pause], [now, this.concurrency ?? -1, this.rpm ?? -1, this.leaseMs, id, BUSY_RETRY_MS]).then(
+    return this.take(now, id).then(
       (r): Acquired => {
-        const [ok, retryAt] = r as number[];
-        if (ok !== 1) return { ok: false, retryAt: retryAt! };
+        if (!r.ok) return r;
         this.held.add(id);
         let released = false;
         return {
@@ -106,12 +117,12 @@ export class SharedChannelLimiter implements ChannelLimits {
             if (released) return;
             released = true;
             this.held.delete(id);
-            // A release that does not reach Redis expires with its lease.
-            if (this.link.usable) this.link.client.zrem(k.leases, id).catch((err: Error) => this.link.failed(err));
+            // A release that does not reach the store expires with its lease.
+            if (this.link.usable) this.release(id).catch((err: unknown) => this.link.failed(err));
           },
         };
       },
-      (err: Error) => {
+      (err: unknown) => {
         this.link.failed(err);
         return this.local.tryAcquire(now);
       },
@@ -121,10 +132,10 @@ export class SharedChannelLimiter implements ChannelLimits {
   pause(until: number): void {
     this.local.pause(until);
     if (!this.link.usable) return;
-    this.link.run('vidgatePause', [this.keys.pause], [until]).catch((err: Error) => this.link.failed(err));
+    this.storePause(until).catch((err: unknown) => this.link.failed(err));
   }
 
-  /** Called by the refresh loop with what Redis holds. */
+  /** Called by the refresh loop with what the store holds. */
   saw(seen: Seen): void {
     this.seen = seen;
   }
@@ -132,6 +143,39 @@ export class SharedChannelLimiter implements ChannelLimits {
   view(now: number): LimiterView {
     if (!this.link.usable) return this.local.view(now);
     return sharedView(this.seen, this.concurrency, this.rpm, now);
+  }
+}
+
+/** In Redis: a sorted set of leases, a hash for the bucket and a key for the pause, per channel; ACQUIRE_SCRIPT takes a slot. */
+export class SharedChannelLimiter extends StoredChannelLimiter {
+  readonly keys: { leases: string; bucket: string; pause: string };
+
+  constructor(
+    private readonly redis: RedisLink,
+    channelId: string,
+    concurrency: number | null,
+    rpm: number | null,
+    leaseMs: number,
+    now: number,
+  ) {
+    super(redis, channelId, concurrency, rpm, leaseMs, now);
+    // A hash tag keeps one channel's keys together on a Redis Cluster.
+    const base = redis.key(`{ch:${channelId}}`);
+    this.keys = { leases: `${base}:leases`, bucket: `${base}:bucket`, pause: `${base}:pause` };
+  }
+
+  protected async take(now: number, id: string): Promise<Taken> {
+    const k = this.keys;
+    const [ok, retryAt] = (await this.redis.run('vidgateAcquire', [k.leases, k.bucket, k.pause], [now, this.concurrency ?? -1, this.rpm ?? -1, this.leaseMs, id, BUSY_RETRY_MS])) as number[];
+    return ok === 1 ? { ok: true } : { ok: false, retryAt: retryAt! };
+  }
+
+  protected release(id: string): Promise<unknown> {
+    return this.redis.client.zrem(this.keys.leases, id);
+  }
+
+  protected storePause(until: number): Promise<unknown> {
+    return this.redis.run('vidgatePause', [this.keys.pause], [until]);
   }
 }
 

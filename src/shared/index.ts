@@ -8,6 +8,7 @@ import type { ChannelLimits } from '../channels/limiter.js';
 import type { Config } from '../config.js';
 import { configuredDatabase } from '../store/db.js';
 import { CAS_SCRIPT, SharedBreaker } from './breaker.js';
+import type { StoredBreaker } from './breaker.js';
 import { ACQUIRE_SCRIPT, PAUSE_SCRIPT, SharedChannelLimiter } from './channel-limiter.js';
 import { PgBreaker } from './pg-breaker.js';
 import { PgChannelLimiter, RENEW_SQL } from './pg-channel-limiter.js';
@@ -18,9 +19,9 @@ import { RATE_SCRIPT, SharedRateLimiter } from './rate-limit.js';
 import { RedisLink } from './redis.js';
 import { localSignals, RedisSignals } from './signals.js';
 import type { ClusterSignals } from './signals.js';
-import type { SharedHealth } from './redis.js';
+import type { SharedHealth, SharedLink } from './link.js';
 
-export type { SharedHealth } from './redis.js';
+export type { SharedHealth } from './link.js';
 
 /**
  * Where limits and circuit breakers live: in this process (`memory`, the default with SQLite), in
@@ -58,40 +59,51 @@ export const memoryLimits: LimitsBackend = {
 /** How often the breakers' copies and the limits' view are refreshed from Redis or PostgreSQL. */
 const REFRESH_MS = 500;
 
-export class RedisLimits implements LimitsBackend {
-  readonly kind = 'redis';
-  private readonly link: RedisLink;
-  private readonly limiters = new Map<string, SharedChannelLimiter>();
-  private readonly breakers = new Map<string, SharedBreaker>();
-  private readonly timers: NodeJS.Timeout[];
-  readonly signals: ClusterSignals;
+/**
+ * What RedisLimits and PostgresLimits share: this node's channel limiters and breakers (refreshed
+ * from the store twice a second, their leases renewed every third of the lease time), health,
+ * outages, and closing. Each backend supplies its link, signals, limiter and breaker classes and
+ * its own refresh and renew (and any other timers).
+ */
+export abstract class SharedLimits<Link extends SharedLink, Limiter extends ChannelLimits, Br extends StoredBreaker> implements LimitsBackend {
+  abstract readonly kind: 'redis' | 'postgres';
+  protected readonly limiters = new Map<string, Limiter>();
+  protected readonly breakers = new Map<string, Br>();
+  private readonly timers: NodeJS.Timeout[] = [];
 
   constructor(
-    opts: { url: string; prefix: string; leaseMs: number; timeoutMs: number },
-    log: FastifyBaseLogger,
-    private readonly now: () => number,
+    protected readonly link: Link,
+    readonly signals: ClusterSignals,
+    protected readonly leaseMs: number,
+    protected readonly now: () => number,
   ) {
-    this.link = new RedisLink(opts, log, { vidgateRate: RATE_SCRIPT, vidgateAcquire: ACQUIRE_SCRIPT, vidgatePause: PAUSE_SCRIPT, vidgateCas: CAS_SCRIPT });
-    this.leaseMs = opts.leaseMs;
-    this.signals = new RedisSignals(this.link, log);
-    this.timers = [setInterval(() => void this.refresh(), REFRESH_MS), setInterval(() => void this.renew(), Math.max(250, Math.floor(opts.leaseMs / 3)))];
-    for (const t of this.timers) t.unref();
+    this.every(REFRESH_MS, () => this.refresh());
+    this.every(Math.max(250, Math.floor(leaseMs / 3)), () => this.renew());
   }
 
-  private readonly leaseMs: number;
+  abstract keyLimiter(): KeyRateLimiter;
+  protected abstract newLimiter(channelId: string, concurrency: number | null, rpm: number | null, now: number): Limiter;
+  protected abstract newBreaker(channelId: string, opts: BreakerOptions): Br;
+  /** Read every breaker and limit of this node's channels (one round trip), into their `saw`. */
+  protected abstract refresh(): Promise<void>;
+  /** Extend the leases this node holds, so that only a dead node's slots expire. */
+  protected abstract renew(): Promise<void>;
 
-  keyLimiter(): KeyRateLimiter {
-    return new SharedRateLimiter(this.link);
+  /** Run `fn` every `ms` until close (the timer does not keep the process alive). */
+  protected every(ms: number, fn: () => Promise<void>): void {
+    const t = setInterval(() => void fn(), ms);
+    t.unref();
+    this.timers.push(t);
   }
 
   channelLimiter(channelId: string, concurrency: number | null, rpm: number | null, now: number): ChannelLimits {
-    const l = new SharedChannelLimiter(this.link, channelId, concurrency, rpm, this.leaseMs, now);
+    const l = this.newLimiter(channelId, concurrency, rpm, now);
     this.limiters.set(channelId, l);
     return l;
   }
 
   breaker(channelId: string, opts: BreakerOptions): ChannelBreaker {
-    const b = new SharedBreaker(this.link, channelId, opts);
+    const b = this.newBreaker(channelId, opts);
     this.breakers.set(channelId, b);
     void this.refresh();
     return b;
@@ -110,8 +122,40 @@ export class RedisLimits implements LimitsBackend {
     return this.link.outages;
   }
 
-  /** Read every breaker and limit of this node's channels in one round trip. */
-  private async refresh(): Promise<void> {
+  async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    // Breaker changes this node made on its way out (a last failure) still reach the others.
+    await Promise.all([...this.breakers.values()].map((b) => b.flush()));
+    await this.signals.close();
+    await this.link.close();
+  }
+}
+
+export class RedisLimits extends SharedLimits<RedisLink, SharedChannelLimiter, SharedBreaker> {
+  readonly kind = 'redis';
+
+  constructor(
+    opts: { url: string; prefix: string; leaseMs: number; timeoutMs: number },
+    log: FastifyBaseLogger,
+    now: () => number,
+  ) {
+    const link = new RedisLink(opts, log, { vidgateRate: RATE_SCRIPT, vidgateAcquire: ACQUIRE_SCRIPT, vidgatePause: PAUSE_SCRIPT, vidgateCas: CAS_SCRIPT });
+    super(link, new RedisSignals(link, log), opts.leaseMs, now);
+  }
+
+  keyLimiter(): KeyRateLimiter {
+    return new SharedRateLimiter(this.link);
+  }
+
+  protected newLimiter(channelId: string, concurrency: number | null, rpm: number | null, now: number): SharedChannelLimiter {
+    return new SharedChannelLimiter(this.link, channelId, concurrency, rpm, this.leaseMs, now);
+  }
+
+  protected newBreaker(channelId: string, opts: BreakerOptions): SharedBreaker {
+    return new SharedBreaker(this.link, channelId, opts);
+  }
+
+  protected async refresh(): Promise<void> {
     if (!this.link.usable) return;
     const breakers = [...this.breakers.values()];
     const limiters = [...this.limiters.values()];
@@ -128,7 +172,7 @@ export class RedisLimits implements LimitsBackend {
     try {
       out = await p.exec();
     } catch (err) {
-      this.link.failed(err as Error);
+      this.link.failed(err);
       return;
     }
     if (!out) return;
@@ -142,8 +186,7 @@ export class RedisLimits implements LimitsBackend {
     }
   }
 
-  /** Extend the leases this node holds, so that only a dead node's slots expire. */
-  private async renew(): Promise<void> {
+  protected async renew(): Promise<void> {
     if (!this.link.usable) return;
     const until = this.now() + this.leaseMs;
     const p = this.link.client.pipeline();
@@ -160,16 +203,8 @@ export class RedisLimits implements LimitsBackend {
     try {
       await p.exec();
     } catch (err) {
-      this.link.failed(err as Error);
+      this.link.failed(err);
     }
-  }
-
-  async close(): Promise<void> {
-    for (const t of this.timers) clearInterval(t);
-    // Breaker changes this node made on its way out (a last failure) still reach the others.
-    await Promise.all([...this.breakers.values()].map((b) => b.flush()));
-    await this.signals.close();
-    await this.link.close();
   }
 }
 
@@ -202,63 +237,33 @@ SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b) + (SELECT count(*) FR
  * this node's view twice a second, renew the leases it holds every third of the lease time, and
  * delete unused rows every minute.
  */
-export class PostgresLimits implements LimitsBackend {
+export class PostgresLimits extends SharedLimits<PostgresLink, PgChannelLimiter, PgBreaker> {
   readonly kind = 'postgres';
-  private readonly link: PostgresLink;
-  private readonly limiters = new Map<string, PgChannelLimiter>();
-  private readonly breakers = new Map<string, PgBreaker>();
-  private readonly timers: NodeJS.Timeout[];
-  private readonly leaseMs: number;
-  readonly signals: PostgresSignals;
+  declare readonly signals: PostgresSignals;
 
   constructor(
     opts: { url: string; leaseMs: number; timeoutMs: number },
     log: FastifyBaseLogger,
-    private readonly now: () => number,
+    now: () => number,
   ) {
-    this.link = new PostgresLink({ url: opts.url, timeoutMs: opts.timeoutMs }, log);
-    this.leaseMs = opts.leaseMs;
-    this.signals = new PostgresSignals(this.link, log);
-    this.timers = [
-      setInterval(() => void this.refresh(), REFRESH_MS),
-      setInterval(() => void this.renew(), Math.max(250, Math.floor(opts.leaseMs / 3))),
-      setInterval(() => void this.sweep(), SWEEP_MS),
-    ];
-    for (const t of this.timers) t.unref();
+    const link = new PostgresLink({ url: opts.url, timeoutMs: opts.timeoutMs }, log);
+    super(link, new PostgresSignals(link, log), opts.leaseMs, now);
+    this.every(SWEEP_MS, () => this.sweep());
   }
 
   keyLimiter(): KeyRateLimiter {
     return new PgRateLimiter(this.link);
   }
 
-  channelLimiter(channelId: string, concurrency: number | null, rpm: number | null, now: number): ChannelLimits {
-    const l = new PgChannelLimiter(this.link, channelId, concurrency, rpm, this.leaseMs, now, this.now);
-    this.limiters.set(channelId, l);
-    return l;
+  protected newLimiter(channelId: string, concurrency: number | null, rpm: number | null, now: number): PgChannelLimiter {
+    return new PgChannelLimiter(this.link, channelId, concurrency, rpm, this.leaseMs, now, this.now);
   }
 
-  breaker(channelId: string, opts: BreakerOptions): ChannelBreaker {
-    const b = new PgBreaker(this.link, channelId, opts, this.now);
-    this.breakers.set(channelId, b);
-    void this.refresh();
-    return b;
+  protected newBreaker(channelId: string, opts: BreakerOptions): PgBreaker {
+    return new PgBreaker(this.link, channelId, opts, this.now);
   }
 
-  forget(channelId: string): void {
-    this.limiters.delete(channelId);
-    this.breakers.delete(channelId);
-  }
-
-  health(): SharedHealth {
-    return this.link.health();
-  }
-
-  outages(): number {
-    return this.link.outages;
-  }
-
-  /** Read every breaker and limit of this node's channels in one round trip. */
-  private async refresh(): Promise<void> {
+  protected async refresh(): Promise<void> {
     if (!this.link.usable) return;
     const ids = [...new Set([...this.breakers.keys(), ...this.limiters.keys()])];
     if (ids.length === 0) return;
@@ -283,8 +288,7 @@ export class PostgresLimits implements LimitsBackend {
     }
   }
 
-  /** Extend the leases this node holds, so that only a dead node's slots expire. */
-  private async renew(): Promise<void> {
+  protected async renew(): Promise<void> {
     if (!this.link.usable) return;
     const channels: string[] = [];
     const ids: string[] = [];
@@ -309,14 +313,6 @@ export class PostgresLimits implements LimitsBackend {
     } catch (err) {
       this.link.failed(err);
     }
-  }
-
-  async close(): Promise<void> {
-    for (const t of this.timers) clearInterval(t);
-    // Breaker changes this node made on its way out (a last failure) still reach the others.
-    await Promise.all([...this.breakers.values()].map((b) => b.flush()));
-    await this.signals.close();
-    await this.link.close();
   }
 }
 

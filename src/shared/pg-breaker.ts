@@ -1,6 +1,5 @@
-import { Breaker } from '../channels/breaker.js';
-import type { BreakerOptions, BreakerState, BreakerView, ChannelBreaker } from '../channels/breaker.js';
-import { CAS_ATTEMPTS, KEEP_MS, isFresh, parseBreakerState } from './breaker.js';
+import type { BreakerOptions } from '../channels/breaker.js';
+import { KEEP_MS, StoredBreaker } from './breaker.js';
 import type { PostgresLink } from './postgres.js';
 
 /**
@@ -30,97 +29,25 @@ SELECT (SELECT count(*) FROM upd) + (SELECT count(*) FROM del) + (SELECT count(*
  * Reads (state, available, retryAt, view) answer from a copy refreshed twice a second and after
  * each change from this node; taking permission to send always asks the database. Changes from
  * this node are applied in order. While the database is unreachable a local Breaker decides, and
- * the copy is replaced by the shared state when it answers again.
+ * the copy is replaced by the shared state when it answers again (StoredBreaker, breaker.ts).
  */
-export class PgBreaker implements ChannelBreaker {
-  /** The shared state as last seen (reads), or this node's own during an outage. */
-  private readonly copy: Breaker;
-  /** The stored text `copy` was loaded from ('' for none): what the next change compares with. */
-  private raw = '';
-  private chain: Promise<unknown> = Promise.resolve();
-
+export class PgBreaker extends StoredBreaker {
   constructor(
-    private readonly link: PostgresLink,
-    readonly channelId: string,
-    private readonly opts: BreakerOptions,
+    private readonly db: PostgresLink,
+    channelId: string,
+    opts: BreakerOptions,
     private readonly clock: () => number,
   ) {
-    this.copy = new Breaker(opts);
+    super(db, channelId, opts);
   }
 
-  state(now: number): BreakerState {
-    return this.copy.state(now);
+  /** The state this node last saw: a change is one round trip while its copy is up to date. */
+  protected read(): string {
+    return this.raw;
   }
 
-  available(now: number): boolean {
-    return this.copy.available(now);
-  }
-
-  retryAt(now: number): number {
-    return this.copy.retryAt(now);
-  }
-
-  view(now: number): BreakerView {
-    return this.copy.view(now);
-  }
-
-  acquire(now: number): boolean | Promise<boolean> {
-    if (!this.link.usable) return this.copy.acquire(now);
-    return this.change((b) => b.acquire(now), false);
-  }
-
-  success(): void {
-    void this.change((b) => b.success(), undefined);
-  }
-
-  failure(now: number, reason: string, immediate = false): void {
-    void this.change((b) => b.failure(now, reason, immediate), undefined);
-  }
-
-  reset(): void {
-    void this.change((b) => b.reset(), undefined);
-  }
-
-  /** Resolves once this node's changes so far are stored (or given up). */
-  async flush(): Promise<void> {
-    await this.chain.catch(() => undefined);
-  }
-
-  /** Called by the refresh loop with the stored state (null: none, a closed breaker). */
-  saw(raw: string | null): void {
-    if (!this.link.usable) return;
-    this.raw = raw ?? '';
-    this.copy.load(parseBreakerState(raw));
-  }
-
-  /** Apply one transition to the shared state, in this node's order; `busy` if it cannot be stored. */
-  private change<T>(op: (b: Breaker) => T, busy: T): Promise<T> {
-    const run = async (): Promise<T> => {
-      if (!this.link.usable) return op(this.copy);
-      try {
-        let before = this.raw;
-        for (let i = 0; i < CAS_ATTEMPTS; i++) {
-          const b = new Breaker(this.opts);
-          b.load(parseBreakerState(before || null));
-          const result = op(b);
-          const data = b.snapshot();
-          const after = isFresh(data, this.opts.cooldownMs) ? '' : JSON.stringify(data);
-          const [r] = await this.link.query<{ changed: number; state: string }>(BREAKER_CAS_SQL, [this.channelId, before, after, this.clock() + KEEP_MS], 'vidgate_breaker_cas');
-          if (r!.changed === 1 || (after === before && r!.state === before)) {
-            this.raw = after;
-            this.copy.load(data);
-            return result;
-          }
-          before = r!.state;
-        }
-        return busy;
-      } catch (err) {
-        this.link.failed(err);
-        return op(this.copy);
-      }
-    };
-    const p = this.chain.then(run, run);
-    this.chain = p;
-    return p;
+  protected async compareAndSet(before: string, after: string): Promise<string | null> {
+    const [r] = await this.db.query<{ changed: number; state: string }>(BREAKER_CAS_SQL, [this.channelId, before, after, this.clock() + KEEP_MS], 'vidgate_breaker_cas');
+    return r!.changed === 1 || (after === before && r!.state === before) ? null : r!.state;
   }
 }

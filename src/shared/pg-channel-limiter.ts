@@ -1,8 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { BUSY_RETRY_MS, ChannelLimiter } from '../channels/limiter.js';
-import type { Acquired, ChannelLimits, LimiterView } from '../channels/limiter.js';
-import { sharedView } from './channel-limiter.js';
-import type { Seen } from './channel-limiter.js';
+import { BUSY_RETRY_MS } from '../channels/limiter.js';
+import { StoredChannelLimiter } from './channel-limiter.js';
+import type { Taken } from './channel-limiter.js';
 import type { PostgresLink } from './postgres.js';
 
 /**
@@ -63,79 +61,37 @@ UPDATE shared_channel_limits
  * - requests per minute: the same token bucket (ten seconds' worth, at least one);
  * - the pause an upstream's Retry-After asked for.
  * One statement checks all three and takes a slot atomically. While the database is unreachable
- * the in-process limiter applies (its slots are released there).
+ * the in-process limiter applies (its slots are released there; StoredChannelLimiter, channel-limiter.ts).
  */
-export class PgChannelLimiter implements ChannelLimits {
-  private readonly local: ChannelLimiter;
-  /** Leases this process holds (renewed until released). */
-  readonly held = new Set<string>();
-  private seen: Seen = { inFlight: 0, tokens: null, at: 0, pausedUntil: 0 };
-
+export class PgChannelLimiter extends StoredChannelLimiter {
   constructor(
-    private readonly link: PostgresLink,
-    readonly channelId: string,
-    private concurrency: number | null,
-    private rpm: number | null,
-    private readonly leaseMs: number,
+    private readonly db: PostgresLink,
+    channelId: string,
+    concurrency: number | null,
+    rpm: number | null,
+    leaseMs: number,
     now: number,
     /** The gateway's clock, for the times pause() writes. */
     private readonly clock: () => number,
   ) {
-    this.local = new ChannelLimiter(concurrency, rpm, now);
+    super(db, channelId, concurrency, rpm, leaseMs, now);
   }
 
-  update(concurrency: number | null, rpm: number | null): void {
-    this.concurrency = concurrency;
-    this.rpm = rpm;
-    this.local.update(concurrency, rpm);
-  }
-
-  tryAcquire(now: number): Acquired | Promise<Acquired> {
-    if (!this.link.usable) return this.local.tryAcquire(now);
-    const id = randomBytes(9).toString('base64url');
+  protected async take(now: number, id: string): Promise<Taken> {
     const conc = this.concurrency;
     const rpm = this.rpm;
-    return this.link.query<{ ok: boolean; n: number; tokens: number | null; paused_until: number }>(ACQUIRE_SQL, [this.channelId, now, conc ?? -1, rpm ?? -1, this.leaseMs, id], 'vidgate_channel_acquire').then(
-      (rows): Acquired => {
-        const r = rows[0]!;
-        if (!r.ok) {
-          if (now < r.paused_until) return { ok: false, retryAt: r.paused_until };
-          if (conc !== null && r.n >= conc) return { ok: false, retryAt: now + BUSY_RETRY_MS };
-          return { ok: false, retryAt: now + Math.ceil(((1 - (r.tokens ?? 0)) * 60_000) / rpm!) };
-        }
-        this.held.add(id);
-        let released = false;
-        return {
-          ok: true,
-          release: () => {
-            if (released) return;
-            released = true;
-            this.held.delete(id);
-            // A release that does not reach the database expires with its lease.
-            if (this.link.usable) this.link.query(RELEASE_SQL, [this.channelId, id], 'vidgate_channel_release').catch((err: unknown) => this.link.failed(err));
-          },
-        };
-      },
-      (err: unknown) => {
-        this.link.failed(err);
-        return this.local.tryAcquire(now);
-      },
-    );
+    const [r] = await this.db.query<{ ok: boolean; n: number; tokens: number | null; paused_until: number }>(ACQUIRE_SQL, [this.channelId, now, conc ?? -1, rpm ?? -1, this.leaseMs, id], 'vidgate_channel_acquire');
+    if (r!.ok) return { ok: true };
+    if (now < r!.paused_until) return { ok: false, retryAt: r!.paused_until };
+    if (conc !== null && r!.n >= conc) return { ok: false, retryAt: now + BUSY_RETRY_MS };
+    return { ok: false, retryAt: now + Math.ceil(((1 - (r!.tokens ?? 0)) * 60_000) / rpm!) };
   }
 
-  pause(until: number): void {
-    this.local.pause(until);
-    if (!this.link.usable) return;
-    this.link.query(PAUSE_SQL, [this.channelId, until, this.clock()], 'vidgate_channel_pause').catch((err: unknown) => this.link.failed(err));
+  protected release(id: string): Promise<unknown> {
+    return this.db.query(RELEASE_SQL, [this.channelId, id], 'vidgate_channel_release');
   }
 
-  /** Called by the refresh loop with what the database holds. */
-  saw(seen: Seen): void {
-    this.seen = seen;
-  }
-
-  view(now: number): LimiterView {
-    if (!this.link.usable) return this.local.view(now);
-    return sharedView(this.seen, this.concurrency, this.rpm, now);
+  protected storePause(until: number): Promise<unknown> {
+    return this.db.query(PAUSE_SQL, [this.channelId, until, this.clock()], 'vidgate_channel_pause');
   }
 }

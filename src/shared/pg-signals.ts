@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { FastifyBaseLogger } from 'fastify';
 import { errorText } from '../store/open.js';
 import { pgTypes } from '../store/sql.js';
 import type { PostgresLink } from './postgres.js';
-import type { ClusterSignals } from './signals.js';
+import { StoreSignals } from './signals.js';
 
 /** The NOTIFY channel of task events (one per database, so one per installation). */
 export const EVENTS_CHANNEL = 'vidgate_events';
@@ -24,22 +23,19 @@ const RELISTEN_MS = 1000;
  * once, since signals sent meanwhile were lost (the database stays the source of truth, the
  * streams read what they missed). Until then the nodes fall back to polling.
  */
-export class PostgresSignals implements ClusterSignals {
-  private readonly node = randomBytes(8).toString('hex');
-  private readonly listeners: Array<() => void> = [];
+export class PostgresSignals extends StoreSignals<PostgresLink> {
   private client: pg.Client | undefined;
   private retry: NodeJS.Timeout | undefined;
-  private pending = false;
-  private closed = false;
   /** Whether LISTEN ever succeeded (a later one follows a lost connection). */
   private listened = false;
   private up = false;
   private warned = false;
 
   constructor(
-    private readonly link: PostgresLink,
+    link: PostgresLink,
     private readonly log: FastifyBaseLogger,
   ) {
+    super(link);
     void this.listen();
   }
 
@@ -81,8 +77,7 @@ export class PostgresSignals implements ClusterSignals {
     client.on('error', onLost);
     client.on('end', () => onLost(new Error('connection ended')));
     client.on('notification', (msg) => {
-      if (msg.channel !== EVENTS_CHANNEL || msg.payload === this.node) return;
-      for (const fn of this.listeners) fn();
+      if (msg.channel === EVENTS_CHANNEL) this.received(msg.payload);
     });
     try {
       await client.connect();
@@ -99,21 +94,11 @@ export class PostgresSignals implements ClusterSignals {
       this.warned = false;
       this.log.warn('cluster signals listen on PostgreSQL again');
     }
-    if (again) for (const fn of this.listeners) fn();
+    if (again) this.wake();
   }
 
-  eventsCommitted(): void {
-    if (this.pending || this.closed) return;
-    this.pending = true;
-    setImmediate(() => {
-      this.pending = false;
-      if (!this.link.usable || this.closed) return;
-      this.link.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, this.node], 'vidgate_notify').catch((err: unknown) => this.link.failed(err));
-    });
-  }
-
-  onRemoteEvents(fn: () => void): void {
-    this.listeners.push(fn);
+  protected publish(): Promise<unknown> {
+    return this.link.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, this.node], 'vidgate_notify');
   }
 
   async close(): Promise<void> {

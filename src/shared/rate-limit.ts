@@ -42,7 +42,7 @@ export class SharedRateLimiter implements KeyRateLimiter {
         const [ok, remaining, resetMs, retryAfterMs] = r as number[];
         return { ok: ok === 1, limit: perMinute, remaining: remaining!, resetMs: resetMs!, retryAfterMs: retryAfterMs! };
       },
-      (err: Error) => {
+      (err: unknown) => {
         this.link.failed(err);
         return this.local.take(id, perMinute, now);
       },

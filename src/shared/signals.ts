@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { FastifyBaseLogger } from 'fastify';
+import type { SharedLink } from './link.js';
 import type { RedisLink } from './redis.js';
 
 /**
@@ -26,19 +27,58 @@ export const localSignals: ClusterSignals = {
   close: async () => {},
 };
 
-/** Publishes at most once per turn of the event loop, however many events committed in it. */
-export class RedisSignals implements ClusterSignals {
-  private readonly node = randomBytes(8).toString('hex');
-  private readonly channel: string;
-  private readonly subscriber: Redis;
+/**
+ * What RedisSignals and PostgresSignals share: this node's id (the payload of its signals, so that
+ * it ignores its own), publishing at most once per turn of the event loop however many events
+ * committed in it (and only while the link is usable; a failure counts as the link's), and the
+ * listeners woken by the others' signals. The backend supplies publish() and the receiving end.
+ */
+export abstract class StoreSignals<Link extends SharedLink> implements ClusterSignals {
+  protected readonly node = randomBytes(8).toString('hex');
   private readonly listeners: Array<() => void> = [];
   private pending = false;
-  private closed = false;
+  protected closed = false;
 
-  constructor(
-    private readonly link: RedisLink,
-    log: FastifyBaseLogger,
-  ) {
+  constructor(protected readonly link: Link) {}
+
+  /** Send this node's signal (the link was usable). */
+  protected abstract publish(): Promise<unknown>;
+
+  abstract close(): Promise<void>;
+
+  eventsCommitted(): void {
+    if (this.pending || this.closed) return;
+    this.pending = true;
+    setImmediate(() => {
+      this.pending = false;
+      if (!this.link.usable || this.closed) return;
+      this.publish().catch((err: unknown) => this.link.failed(err));
+    });
+  }
+
+  onRemoteEvents(fn: () => void): void {
+    this.listeners.push(fn);
+  }
+
+  /** A signal from node `from` arrived: wake the listeners unless it is this node's own. */
+  protected received(from: string | undefined): void {
+    if (from === this.node) return;
+    this.wake();
+  }
+
+  /** Run every listener (a signal, or signals possibly lost). */
+  protected wake(): void {
+    for (const fn of this.listeners) fn();
+  }
+}
+
+/** Through a Redis channel; publishes at most once per turn of the event loop, however many events committed in it (StoreSignals). */
+export class RedisSignals extends StoreSignals<RedisLink> {
+  private readonly channel: string;
+  private readonly subscriber: Redis;
+
+  constructor(link: RedisLink, log: FastifyBaseLogger) {
+    super(link);
     this.channel = link.key('events');
     // A connection in subscriber mode takes no other command: a second one. It subscribes each
     // time it is (re)connected, so a Redis that comes up after the gateway works too; while it is
@@ -47,10 +87,7 @@ export class RedisSignals implements ClusterSignals {
     this.subscriber.on('error', () => {
       // The link logs outages of the command connection; this one follows the same server.
     });
-    this.subscriber.on('message', (_channel: string, from: string) => {
-      if (from === this.node) return;
-      for (const fn of this.listeners) fn();
-    });
+    this.subscriber.on('message', (_channel: string, from: string) => this.received(from));
     this.subscriber.on('ready', () => {
       this.subscriber.subscribe(this.channel).catch((err: unknown) => {
         if (!this.closed) log.warn({ err: (err as Error).message }, 'cannot subscribe to cluster signals; other nodes’ events arrive by polling');
@@ -58,18 +95,8 @@ export class RedisSignals implements ClusterSignals {
     });
   }
 
-  eventsCommitted(): void {
-    if (this.pending || this.closed) return;
-    this.pending = true;
-    setImmediate(() => {
-      this.pending = false;
-      if (!this.link.usable || this.closed) return;
-      this.link.client.publish(this.channel, this.node).catch((err: unknown) => this.link.failed(err as Error));
-    });
-  }
-
-  onRemoteEvents(fn: () => void): void {
-    this.listeners.push(fn);
+  protected publish(): Promise<unknown> {
+    return this.link.client.publish(this.channel, this.node);
   }
 
   async close(): Promise<void> {
