@@ -98,7 +98,10 @@ describe.skipIf(!!skip)('event order on PostgreSQL', () => {
     const slow = service.create(input('slow'));
     await until(() => seenByHooks.length === 1, 'the slow create in its hook');
     // Another create commits while the slow one is still in its transaction.
-    const fast = await service.create(input('fast'));
+    const fast = await Promise.race([
+      service.create(input('fast')),
+      sleep(10_000).then(() => Promise.reject(new Error('the second create waited for the first one'))),
+    ]);
     const afterFast = await readAfter(start);
     expect(afterFast).toHaveLength(1);
     const fastSeq = afterFast[0]!;
