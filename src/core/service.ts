@@ -47,8 +47,9 @@ const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000;
 
 /**
  * Runs inside the transaction that records a task event (`tx`), with the task as it is after
- * the change. On PostgreSQL `event.seq` is not known yet (0) while it runs: see whenAppended. Throwing rolls the whole change back (an ApiError thrown on 'video.created'
- * refuses the create). Billing and webhook outboxes hang here so that their effects commit
+ * the change. Throwing rolls the whole change back (an ApiError thrown on 'video.created'
+ * refuses the create). On PostgreSQL the event is appended after the hooks, so `event.seq` is 0
+ * while they run: a hook that needs it uses whenAppended. Billing and webhook outboxes hang here so that their effects commit
  * exactly when the state change does. It may return a function to run once the transaction
  * has committed (metrics of what it did).
  */
