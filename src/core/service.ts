@@ -48,11 +48,24 @@ const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000;
 /**
  * Runs inside the transaction that records a task event (`tx`), with the task as it is after
  * the change. Throwing rolls the whole change back (an ApiError thrown on 'video.created'
- * refuses the create). Billing and webhook outboxes hang here so that their effects commit
+ * refuses the create). On PostgreSQL the event is appended after the hooks, so `event.seq` is 0
+ * while they run: a hook that needs it uses whenAppended. Billing and webhook outboxes hang here so that their effects commit
  * exactly when the state change does. It may return a function to run once the transaction
  * has committed (metrics of what it did).
  */
 export type EventHook = (tx: Tx, event: EventRow, task: Task) => Promise<void | (() => void)>;
+
+/**
+ * Run fn in an event's transaction once the event has its seq (a hook that writes it somewhere):
+ * at once when it has (SQLite), else just before COMMIT, after the event is appended (PostgreSQL,
+ * where the event is appended last; fn then runs under the event-order lock, so keep it short).
+ * By the time the transaction has committed, `event.seq` is set in every case.
+ */
+export function whenAppended(tx: Tx, event: EventRow, fn: () => Promise<void>): Promise<void> {
+  if (event.seq !== 0) return fn();
+  tx.beforeCommit(fn);
+  return Promise.resolve();
+}
 
 /**
  * Runs after the transaction of a task event committed (never for one that rolled back), with
@@ -439,8 +452,16 @@ export class TaskService {
     from: TaskStatus | null,
     data?: Record<string, unknown>,
   ): Promise<void> {
-    const seq = await this.store.in(tx).appendEvent(task, type, now, data);
-    const event: EventRow = { seq, taskId: task.id, keyId: task.keyId, type, status: task.status, progress: task.progress, data: data ?? null, createdAt: now };
+    const event: EventRow = { seq: 0, taskId: task.id, keyId: task.keyId, type, status: task.status, progress: task.progress, data: data ?? null, createdAt: now };
+    const append = async () => {
+      event.seq = await this.store.in(tx).appendEvent(task, type, now, data);
+    };
+    // PostgreSQL: the event (and the event-order lock every event writer waits for) comes last,
+    // just before COMMIT, so the lock is held for that statement and the commit only; the hooks
+    // below see seq 0 and use whenAppended for what needs it. SQLite: at once (the write lock,
+    // held for the whole transaction anyway, gives the order).
+    if (tx.dialect === 'postgres') tx.beforeCommit(append);
+    else await append();
     const after: Array<() => void> = [];
     for (const hook of this.hooks) {
       const then = await hook(tx, event, task);

@@ -16,10 +16,11 @@ const PAGE = 1000;
 
 /**
  * Tails task_events (the source of truth GET reads from) for live streams. It reads the table
- * in seq order from a cursor, so it never skips an event: seq is assigned inside BEGIN IMMEDIATE
- * transactions, which commit in seq order. A local commit (TaskService.events) triggers a read
- * at once; events committed by other processes sharing the database are picked up every pollMs,
- * or at once when a node tells this one (poke: cluster signals over Redis).
+ * in seq order from a cursor, so it never skips an event: events commit in seq order (SQLite:
+ * one BEGIN IMMEDIATE writer at a time; PostgreSQL: the event-order lock, TaskStore.appendEvent).
+ * A local commit (TaskService.events) triggers a read at once; events committed by other
+ * processes sharing the database are picked up every pollMs, or at once when a node tells this
+ * one (poke: cluster signals over Redis).
  * The hub only runs while someone is subscribed.
  *
  * A subscriber subscribes first and then reads its own backlog from the table: events committed

@@ -1,5 +1,6 @@
 import { monotonicFactory } from 'ulid';
 import type { TaskService } from '../core/service.js';
+import { whenAppended } from '../core/service.js';
 import { buildEvent, CALLBACK_EVENT_TYPES, isWebhookEventType } from './payload.js';
 import type { WebhookStore } from './store.js';
 import { CALLBACK_TARGET } from './store.js';
@@ -24,14 +25,17 @@ export function registerOutbox(service: TaskService, store: WebhookStore, opts: 
     const common = {
       keyId: task.keyId,
       taskId: task.id,
-      eventSeq: event.seq,
       eventId,
       eventType: event.type,
       payload,
       createdAt: event.createdAt,
       giveUpAt: event.createdAt + opts.maxAgeMs,
     };
-    for (const e of endpoints) await s.insertDelivery({ ...common, id: `msg_${nextUlid(event.createdAt)}`, target: e.id, url: e.url });
-    if (callbackUrl) await s.insertDelivery({ ...common, id: `msg_${nextUlid(event.createdAt)}`, target: CALLBACK_TARGET, url: callbackUrl });
+    const rows = endpoints.map((e) => ({ id: `msg_${nextUlid(event.createdAt)}`, target: e.id, url: e.url }));
+    if (callbackUrl) rows.push({ id: `msg_${nextUlid(event.createdAt)}`, target: CALLBACK_TARGET, url: callbackUrl });
+    // The rows carry the event's seq, which on PostgreSQL is known only at the end of the transaction.
+    await whenAppended(tx, event, async () => {
+      for (const r of rows) await s.insertDelivery({ ...common, eventSeq: event.seq, ...r });
+    });
   });
 }

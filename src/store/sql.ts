@@ -34,6 +34,14 @@ export interface Tx extends Sql {
    * commit) cannot put the old row back.
    */
   onCommit(fn: () => void): void;
+  /**
+   * Run fn at the end of the transaction, after the work passed to `transaction` has finished
+   * and just before COMMIT, in the order registered; a throw rolls the transaction back. Work
+   * that must hold a lock until the commit goes here so that it holds it for the shortest time
+   * (the event-order lock, TaskStore.appendEvent). What a savepoint registered is dropped when
+   * the savepoint rolls back.
+   */
+  beforeCommit(fn: () => Promise<void>): void;
 }
 
 export interface Database extends Sql {
@@ -141,6 +149,7 @@ export class SqliteDatabase implements Database {
       let result: T;
       try {
         result = await fn(tx);
+        await tx.runBeforeCommit();
         this.statement('COMMIT').run();
       } catch (err) {
         if (this.connection.inTransaction) this.statement('ROLLBACK').run();
@@ -180,10 +189,20 @@ class SqliteTx implements Tx {
   readonly dialect = 'sqlite' as const;
   open = true;
   readonly committed: Array<() => void> = [];
+  private readonly beforeCommits: Array<() => Promise<void>> = [];
   private depth = 0;
 
   onCommit(fn: () => void): void {
     this.committed.push(fn);
+  }
+
+  beforeCommit(fn: () => Promise<void>): void {
+    this.beforeCommits.push(fn);
+  }
+
+  /** The before-commit work, including what it registers itself. */
+  async runBeforeCommit(): Promise<void> {
+    for (let i = 0; i < this.beforeCommits.length; i++) await this.beforeCommits[i]!();
   }
 
   constructor(private readonly db: SqliteDatabase) {}
@@ -208,6 +227,7 @@ class SqliteTx implements Tx {
   async savepoint<T>(fn: () => Promise<T>): Promise<T> {
     const name = `sp${++this.depth}`;
     this.statement(`SAVEPOINT ${name}`).run();
+    const mark = this.beforeCommits.length;
     try {
       const result = await fn();
       this.statement(`RELEASE ${name}`).run();
@@ -218,6 +238,7 @@ class SqliteTx implements Tx {
       if (this.db.connection.inTransaction) {
         this.statement(`ROLLBACK TO ${name}`).run();
         this.statement(`RELEASE ${name}`).run();
+        this.beforeCommits.length = mark;
       } else throw new TransactionLost(err);
       throw err;
     } finally {
@@ -353,6 +374,7 @@ export interface PostgresOptions {
 export class PostgresDatabase implements Database {
   readonly dialect = 'postgres' as const;
   readonly node = randomBytes(8).toString('hex');
+  private readonly beginText = `BEGIN; SELECT pg_notify('${WRITES_CHANNEL}', '${this.node}')`;
   private epoch = 0;
   private listener: pg.Client | null = null;
   private closed = false;
@@ -443,11 +465,14 @@ export class PostgresDatabase implements Database {
     const tx = new PostgresTx(client);
     let broken = false;
     try {
-      await client.query('BEGIN');
+      // The notification to the other nodes is queued with BEGIN, in the same round trip (a
+      // simple query: the node id is hex), and sent by COMMIT only: not one more round trip while
+      // the transaction holds row locks or the event-order lock.
+      await client.query(this.beginText);
       let result: T;
       try {
         result = await fn(tx);
-        await client.query('SELECT pg_notify($1, $2)', [WRITES_CHANNEL, this.node]);
+        await tx.runBeforeCommit();
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {
@@ -486,10 +511,20 @@ class PostgresTx implements Tx {
   readonly dialect = 'postgres' as const;
   open = true;
   readonly committed: Array<() => void> = [];
+  private readonly beforeCommits: Array<() => Promise<void>> = [];
   private depth = 0;
 
   onCommit(fn: () => void): void {
     this.committed.push(fn);
+  }
+
+  beforeCommit(fn: () => Promise<void>): void {
+    this.beforeCommits.push(fn);
+  }
+
+  /** The before-commit work, including what it registers itself. */
+  async runBeforeCommit(): Promise<void> {
+    for (let i = 0; i < this.beforeCommits.length; i++) await this.beforeCommits[i]!();
   }
 
   constructor(private readonly client: pg.PoolClient) {}
@@ -517,6 +552,7 @@ class PostgresTx implements Tx {
     this.check();
     const name = `sp${++this.depth}`;
     await this.client.query(`SAVEPOINT ${name}`);
+    const mark = this.beforeCommits.length;
     try {
       const result = await fn();
       await this.client.query(`RELEASE SAVEPOINT ${name}`);
@@ -527,6 +563,7 @@ class PostgresTx implements Tx {
       } catch {
         throw new TransactionLost(err);
       }
+      this.beforeCommits.length = mark;
       throw err;
     } finally {
       this.depth--;

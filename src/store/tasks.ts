@@ -406,17 +406,16 @@ export class TaskStore {
   }
 
   /**
-   * Append a task event; returns its sequence number. On PostgreSQL the transaction first takes
-   * an advisory lock that it holds until it commits: events then commit in the order of their
-   * numbers, so a reader that has seen number n has seen every event before it (SQLite's single
-   * writer gives the same).
+   * Append a task event; returns its sequence number. On PostgreSQL the same statement first
+   * takes an advisory lock that the transaction holds until it commits: events then commit in
+   * the order of their numbers, so a reader that has seen number n has seen every event before
+   * it (SQLite's single writer gives the same). Every other writer of events waits for that
+   * lock, so on PostgreSQL call this as the last statement of the transaction (TaskService does,
+   * from Tx.beforeCommit).
    */
   async appendEvent(task: Pick<Task, 'id' | 'keyId' | 'status' | 'progress'>, type: string, now: number, data?: Record<string, unknown>): Promise<number> {
-    if (this.q.dialect === 'postgres') await this.q.run(`SELECT pg_advisory_xact_lock(${EVENT_ORDER_LOCK})`);
-    const r = await this.q.get<{ seq: number }>(
-      `INSERT INTO task_events (task_id, key_id, type, status, progress, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
-      [task.id, task.keyId, type, task.status, task.progress, data ? JSON.stringify(data) : null, now],
-    );
+    const values = [task.id, task.keyId, type, task.status, task.progress, data ? JSON.stringify(data) : null, now];
+    const r = await this.q.get<{ seq: number }>(this.q.dialect === 'postgres' ? APPEND_EVENT_PG : APPEND_EVENT, values);
     return Number(r!.seq);
   }
 
@@ -456,6 +455,17 @@ export class TaskStore {
 
 /** The advisory lock that orders event commits on PostgreSQL (any fixed number). */
 const EVENT_ORDER_LOCK = 7_231_180_014;
+
+const APPEND_EVENT = `INSERT INTO task_events (task_id, key_id, type, status, progress, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq`;
+
+/**
+ * The same on PostgreSQL, with the event-order lock in one round trip: the row (and so its seq)
+ * is made from the row of the CTE, which takes the lock first (a CTE with a volatile function
+ * runs once, on its own).
+ */
+const APPEND_EVENT_PG = `WITH l AS (SELECT pg_advisory_xact_lock(${EVENT_ORDER_LOCK}))
+  INSERT INTO task_events (task_id, key_id, type, status, progress, data, created_at)
+  SELECT ?, ?, ?, ?, ?::int, ?, ?::bigint FROM l RETURNING seq`;
 
 const VIEW_SQL = `SELECT ${VIEW_COLUMNS.join(', ')} FROM tasks WHERE id = ? AND key_id = ? AND deleted_at IS NULL`;
 
