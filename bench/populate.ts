@@ -8,29 +8,123 @@
  * tasks (three events each, their three files recorded while within retention), some failed and
  * cancelled, a few unfinished; creation times spread over the past `spreadDays` days.
  */
+import { rmSync, statSync } from 'node:fs';
+import path from 'node:path';
 import Database from 'better-sqlite3';
+import { sql } from 'kysely';
+import pg from 'pg';
 import { newTaskId } from '../src/core/ids.js';
 import type { Task, TaskStatus } from '../src/core/task.js';
 import { CONTENT_TYPES, FILE_NAMES } from '../src/core/task.js';
 import type { VideoRequest } from '../src/core/video-request.js';
 import { openDatabase } from '../src/store/db.js';
+import { copyDatabase } from '../src/store/copy.js';
 import { KeyStore } from '../src/store/keys.js';
+import { openDatabaseUrl } from '../src/store/open.js';
 import { SqliteDatabase } from '../src/store/sql.js';
 import { TaskStore } from '../src/store/tasks.js';
 
-/** Where a store lives. Only SQLite (a data directory) today; a database URL joins it later. */
-export type StoreLocation = { kind: 'sqlite'; dataDir: string };
+/**
+ * Where a store lives: a SQLite data directory, or a PostgreSQL database (`url`) with a data
+ * directory for everything else a gateway keeps on disk (files, the master key).
+ */
+export type StoreLocation = { kind: 'sqlite'; dataDir: string } | { kind: 'postgres'; url: string; dataDir: string };
 
-/** `sqlite:DIR` (or a bare directory). */
-export function parseStoreLocation(text: string): StoreLocation {
+/**
+ * Where the stores of a run go: `sqlite:DIR` (or a bare directory), or a PostgreSQL server URL
+ * (`postgres://127.0.0.1:5432/`) in which each store becomes a database of its own (see pgStore).
+ */
+export type StoreBase = { kind: 'sqlite'; dataDir: string } | { kind: 'postgres'; server: string; dataDir: string };
+
+/** `sqlite:DIR`, a bare directory, or `postgres://USER@HOST:PORT/` (data directories then go under `dataDir`). */
+export function parseStoreLocation(text: string, dataDir: string): StoreBase {
+  if (/^postgres(ql)?:\/\//i.test(text)) {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw new Error(`--store: not a valid PostgreSQL URL: ${text}`);
+    }
+    if (url.pathname.replace(/\//g, '')) throw new Error(`--store: give the server only (postgres://HOST:PORT/), each store gets a database of its own (got ${text})`);
+    url.pathname = '/';
+    return { kind: 'postgres', server: url.toString(), dataDir };
+  }
   const m = /^(?:sqlite:)?(.+)$/.exec(text);
-  if (!m || /^[a-z]+:\/\//i.test(text)) throw new Error(`--store: only sqlite:DIR is supported so far (got ${text})`);
+  if (!m || /^[a-z]+:\/\//i.test(text)) throw new Error(`--store: sqlite:DIR or postgres://HOST:PORT/ (got ${text})`);
   return { kind: 'sqlite', dataDir: m[1]! };
+}
+
+/** The URL of database `name` on the server of a base URL. */
+function databaseUrl(server: string, name: string): string {
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Run statements on the server's `postgres` database (CREATE and DROP DATABASE cannot run inside the one they name). */
+async function onServer(server: string, statements: string[]): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl(server, 'postgres'), application_name: 'vidgate-bench' });
+  await client.connect();
+  try {
+    for (const s of statements) await client.query(s);
+  } finally {
+    await client.end();
+  }
+}
+
+const BENCH_DB = /^vidgate_bench_[a-z0-9_]+$/;
+
+/** A fresh, empty database `name` (dropped first if it exists; only names of bench databases). */
+export async function freshPgDatabase(server: string, name: string): Promise<string> {
+  if (!BENCH_DB.test(name)) throw new Error(`not a bench database name: ${name}`);
+  await onServer(server, [`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`, `CREATE DATABASE ${name}`]);
+  return databaseUrl(server, name);
+}
+
+export async function dropPgDatabase(url: string): Promise<void> {
+  const u = new URL(url);
+  const name = u.pathname.slice(1);
+  if (!BENCH_DB.test(name)) throw new Error(`not a bench database name: ${name}`);
+  u.pathname = '/';
+  await onServer(u.toString(), [`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]);
 }
 
 /** The environment that points a gateway process at the store. */
 export function storeEnv(store: StoreLocation): Record<string, string> {
-  return { VIDGATE_DATA_DIR: store.dataDir };
+  return store.kind === 'sqlite' ? { VIDGATE_DATA_DIR: store.dataDir } : { VIDGATE_DATA_DIR: store.dataDir, VIDGATE_DATABASE_URL: store.url };
+}
+
+/** Bytes the store's database takes: the SQLite file and its WAL, or pg_database_size. */
+export async function storeBytes(store: StoreLocation): Promise<number> {
+  if (store.kind === 'postgres') {
+    const client = new pg.Client({ connectionString: store.url, application_name: 'vidgate-bench' });
+    await client.connect();
+    try {
+      const r = await client.query<{ n: string }>('SELECT pg_database_size(current_database())::text AS n');
+      return Number(r.rows[0]!.n);
+    } finally {
+      await client.end();
+    }
+  }
+  let total = 0;
+  for (const f of ['vidgate.db', 'vidgate.db-wal']) {
+    try {
+      total += statSync(path.join(store.dataDir, f)).size;
+    } catch {
+      // no WAL file
+    }
+  }
+  return total;
+}
+
+/** Rows of a query on the store, read-only (plain SQL that both dialects read alike). */
+export async function storeQuery<T extends Record<string, unknown>>(store: StoreLocation, text: string): Promise<T[]> {
+  const opened = await openDatabaseUrl(store.kind === 'sqlite' ? `sqlite:${path.join(store.dataDir, 'vidgate.db')}` : store.url, { readonly: true });
+  try {
+    return (await sql.raw<T>(text).execute(opened.db)).rows;
+  } finally {
+    await opened.close();
+  }
 }
 
 export interface PopulateSpec {
@@ -57,7 +151,10 @@ export interface Populated {
   ids: string[];
   keyOf: Uint16Array;
   counts: Record<TaskStatus, number>;
+  /** Seconds to fill, copy included. */
   seconds: number;
+  /** PostgreSQL: seconds of those spent in `db copy` (copyDatabase) from the SQLite fill. */
+  copySeconds?: number;
   dbBytes: number;
 }
 
@@ -90,10 +187,43 @@ const SIZES: Array<[number, number, VideoRequest['aspectRatio']]> = [
 ];
 const BATCH = 20_000;
 
-/** Populate the store (created and migrated if needed) with `spec.tasks` tasks and `spec.keys` keys. */
+/**
+ * Populate the store with `spec.tasks` tasks and `spec.keys` keys. SQLite: the data directory's
+ * database (created and migrated if needed). PostgreSQL: the database must exist and be empty; the
+ * rows are written to a temporary SQLite store next to the data directory exactly as for SQLite,
+ * then copied with the product's migration path (`vidgate db copy`: copyDatabase, which migrates
+ * the target and verifies counts and balances), and the SQLite copy is removed.
+ */
 export async function populate(store: StoreLocation, spec: PopulateSpec): Promise<Populated> {
+  if (store.kind === 'sqlite') return populateSqlite(store.dataDir, spec);
   const started = performance.now();
-  const db = openDatabase(store.dataDir);
+  const fillDir = `${store.dataDir}.fill`;
+  rmSync(fillDir, { recursive: true, force: true });
+  try {
+    const p = await populateSqlite(fillDir, spec);
+    const copyStarted = performance.now();
+    const from = await openDatabaseUrl(`sqlite:${path.join(fillDir, 'vidgate.db')}`, { readonly: true });
+    try {
+      const to = await openDatabaseUrl(store.url);
+      try {
+        await copyDatabase(from, to);
+      } finally {
+        await to.close();
+      }
+    } finally {
+      await from.close();
+    }
+    const copySeconds = (performance.now() - copyStarted) / 1000;
+    process.stderr.write(`populate: ${spec.tasks} tasks copied to PostgreSQL in ${copySeconds.toFixed(1)} s\n`);
+    return { ...p, seconds: (performance.now() - started) / 1000, copySeconds, dbBytes: await storeBytes(store) };
+  } finally {
+    rmSync(fillDir, { recursive: true, force: true });
+  }
+}
+
+async function populateSqlite(dataDir: string, spec: PopulateSpec): Promise<Populated> {
+  const started = performance.now();
+  const db = openDatabase(dataDir);
   // Bulk load: no fsync per commit, a bigger page cache on this connection only.
   db.pragma('synchronous = OFF');
   db.pragma('cache_size = -262144');
@@ -191,7 +321,7 @@ export async function populate(store: StoreLocation, spec: PopulateSpec): Promis
   });
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
-  const check = new Database(`${store.dataDir}/vidgate.db`, { readonly: true });
+  const check = new Database(`${dataDir}/vidgate.db`, { readonly: true });
   const n = (check.prepare('SELECT COUNT(*) FROM tasks').pluck().get() as number);
   const bytes = (check.prepare('SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()').pluck().get() as number);
   check.close();

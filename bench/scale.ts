@@ -2,7 +2,7 @@
  * Scale: does a big store slow status reads down, and does memory grow with unfinished tasks?
  *
  *   npm run bench scale                                  # 1,000,000 tasks, 100,000 unfinished
- *   npx tsx bench/scale.ts [--tasks 1000000] [--unfinished 100000] [--rate 400] [--store sqlite:DIR] [--keep]
+ *   npx tsx bench/scale.ts [--tasks 1000000] [--unfinished 100000] [--rate 400] [--store sqlite:DIR | postgres://HOST:PORT/] [--keep]
  *
  * 1. Status reads: two gateway processes (worker off), one on a store with `tasks` tasks and one on
  *    an "empty" store (100 tasks), both with the same keys. GET /v1/videos/{id} over random ids of
@@ -15,23 +15,24 @@
  *    store; RSS after start-up and after `rssSeconds`, and the database size.
  *
  * Stores are filled by bench/populate.ts through the project's own insert code. `--store` names
- * where they go (sqlite:DIR: data directories under DIR; a database URL joins it later); the
- * measuring part only hands the location to the gateway (storeEnv).
+ * where they go: sqlite:DIR (data directories under DIR), or a PostgreSQL server URL, where each
+ * store is a fresh database `vidgate_bench_scale_<name>` (dropped first, and at the end unless
+ * --keep) filled through a temporary SQLite store and `db copy`; the measuring part only hands the
+ * location to the gateway (storeEnv).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import Database from 'better-sqlite3';
 import { Agent, fetch } from 'undici';
 import { videoId } from '../src/core/ids.js';
 import { startOpenAIVideosFake } from '../test/fakes/index.js';
 import type { Child } from './lib.js';
 import { fmt, machine, median, percentile, startProcess } from './lib.js';
-import type { Populated, PopulateSpec, StoreLocation } from './populate.js';
-import { parseStoreLocation, populate, storeEnv } from './populate.js';
+import type { Populated, PopulateSpec, StoreBase, StoreLocation } from './populate.js';
+import { dropPgDatabase, freshPgDatabase, parseStoreLocation, populate, storeBytes, storeEnv, storeQuery } from './populate.js';
 
 export interface ScaleOptions {
   tasks: number;
@@ -45,7 +46,7 @@ export interface ScaleOptions {
   satRounds: number;
   satSeconds: number;
   rssSeconds: number;
-  /** Where stores go (`sqlite:DIR`); a fresh temporary directory by default. */
+  /** Where stores go (`sqlite:DIR` or `postgres://HOST:PORT/`); a fresh temporary directory by default. */
   store?: string;
   keep?: boolean;
 }
@@ -59,24 +60,18 @@ const rssMb = (pid: number): number => {
   return m ? Number(m[1]) / 1024 : NaN;
 };
 
-/** A location under the base for one store. */
-function under(base: StoreLocation, name: string): StoreLocation {
+/** PostgreSQL databases made by this run (dropped at the end unless --keep). */
+const madeDatabases: string[] = [];
+
+/** A location under the base for one store: a data directory, and on PostgreSQL a fresh database. */
+async function under(base: StoreBase, name: string): Promise<StoreLocation> {
   const dataDir = path.join(base.dataDir, name);
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
-  return { kind: 'sqlite', dataDir };
-}
-
-function storeBytes(store: StoreLocation): number {
-  let total = 0;
-  for (const f of ['vidgate.db', 'vidgate.db-wal']) {
-    try {
-      total += statSync(path.join(store.dataDir, f)).size;
-    } catch {
-      // no WAL file
-    }
-  }
-  return total;
+  if (base.kind === 'sqlite') return { kind: 'sqlite', dataDir };
+  const url = await freshPgDatabase(base.server, `vidgate_bench_scale_${name.replace(/[^a-z0-9]+/gi, '_').toLowerCase()}`);
+  madeDatabases.push(url);
+  return { kind: 'postgres', url, dataDir };
 }
 
 interface Target {
@@ -185,7 +180,7 @@ const spec = (tasks: number, over: Partial<PopulateSpec> = {}): PopulateSpec => 
  * (every read a miss of the gateway's status cache, as on the big store): the first ratio is the
  * goal's, the second is what the store's size alone costs.
  */
-async function statusReads(base: StoreLocation, o: ScaleOptions): Promise<string[]> {
+async function statusReads(base: StoreBase, o: ScaleOptions): Promise<string[]> {
   const load0 = loadavg()[0]!;
   const midTasks = Math.max(1_000, Math.min(20_000, Math.floor(o.tasks / 50)));
   const sizes = [
@@ -195,11 +190,13 @@ async function statusReads(base: StoreLocation, o: ScaleOptions): Promise<string
   ];
   const stores: Array<(typeof sizes)[number] & { loc: StoreLocation; p: Populated; gw: Child | undefined }> = [];
   for (const [i, x] of sizes.entries()) {
-    const loc = under(base, ['empty', 'mid', 'big'][i]!);
+    const loc = await under(base, ['empty', 'mid', 'big'][i]!);
     stores.push({ ...x, loc, p: await populate(loc, spec(x.n)), gw: undefined });
   }
   const [empty, mid, big] = stores as [(typeof stores)[0], (typeof stores)[0], (typeof stores)[0]];
   process.stderr.write(`scale: populated ${fmt(o.tasks)} tasks in ${fmt(big.p.seconds, 1)} s (${fmt(big.p.dbBytes / 2 ** 20)} MiB)\n`);
+  const onPg = base.kind === 'postgres';
+  const filled = `filled in ${fmt(big.p.seconds, 1)} s${big.p.copySeconds !== undefined ? `, of which ${fmt(big.p.copySeconds, 1)} s in \`db copy\` from SQLite` : ''}`;
   const env = { VIDGATE_WORKER: 'false', ...LIMITS };
   const dispatcher = new Agent({ connections: 64, pipelining: 1 });
   try {
@@ -249,7 +246,7 @@ async function statusReads(base: StoreLocation, o: ScaleOptions): Promise<string
       return `| ${stores[i]!.name} | ${fmt(satTargets[i]!.length)} | ${fmt(median(xs.map((x) => x.rps)))} | ${fmt(median(xs.map((x) => x.p50)), 1)} | ${fmt(median(xs.map((x) => x.p99)), 1)} | ${fmt(Math.max(...xs.map((x) => x.max)), 1)} | ${xs.reduce((n, x) => n + x.errors, 0)} | ${xs.map((x) => fmt(x.rps)).join(', ')} |`;
     };
     return [
-      `Stores: ${fmt(o.tasks)} tasks (${Object.entries(big.p.counts).filter(([, n]) => n).map(([st, n]) => `${fmt(n)} ${st}`).join(', ')}; ${KEYS} keys; ${fmt(big.p.dbBytes / 2 ** 20)} MiB, filled in ${fmt(big.p.seconds, 1)} s), ${fmt(midTasks)} tasks and ${EMPTY_TASKS} tasks ("empty"), each with ${KEYS} keys. Gateways: dist/main.js, worker off, limits raised. Load average (1 min) before: ${fmt(load0, 2)}.`,
+      `Stores${onPg ? ' on PostgreSQL (a database each)' : ' on SQLite'}: ${fmt(o.tasks)} tasks (${Object.entries(big.p.counts).filter(([, n]) => n).map(([st, n]) => `${fmt(n)} ${st}`).join(', ')}; ${KEYS} keys; ${fmt(big.p.dbBytes / 2 ** 20)} MiB${onPg ? ' (pg_database_size)' : ''}, ${filled}), ${fmt(midTasks)} tasks and ${EMPTY_TASKS} tasks ("empty"), each with ${KEYS} keys. Gateways: dist/main.js, worker off, limits raised. Load average (1 min) before: ${fmt(load0, 2)}.`,
       '',
       `GET /v1/videos/{id}, open loop at ${fmt(o.rate)} requests/s, ${o.rounds} rounds of ${fmt(o.sample)} random ids per pass, order rotating; latency in ms from when each request was due; medians of the rounds:`,
       '',
@@ -279,13 +276,13 @@ async function statusReads(base: StoreLocation, o: ScaleOptions): Promise<string
 }
 
 /** RSS of a node with many unfinished tasks against one with none, each with its worker on. */
-async function memory(base: StoreLocation, o: ScaleOptions): Promise<string[]> {
+async function memory(base: StoreBase, o: ScaleOptions): Promise<string[]> {
   const fake = await startOpenAIVideosFake({ script: { queuedMs: 60_000, runMs: 3_600_000 } });
   const rows: string[] = [];
   try {
     const few = Math.max(100, Math.floor(o.unfinished / 20));
     for (const [name, n] of [['empty store', 0], [`${fmt(few)} unfinished`, few], [`${fmt(o.unfinished)} unfinished`, o.unfinished]] as const) {
-      const store = under(base, `unfinished-${n}`);
+      const store = await under(base, `unfinished-${n}`);
       const p = await populate(store, spec(n, { mix: { completed: 0, failed: 0, cancelled: 0 }, provider: 'channels', spreadDays: 10 / 1440 }));
       const configFile = path.join(store.dataDir, 'vidgate.json');
       writeFileSync(
@@ -306,13 +303,12 @@ async function memory(base: StoreLocation, o: ScaleOptions): Promise<string[]> {
           await new Promise((r) => setTimeout(r, 5000));
           samples.push(rssMb(pid));
         }
-        const db = new Database(path.join(store.dataDir, 'vidgate.db'), { readonly: true });
-        const stages = Object.fromEntries((db.prepare('SELECT stage, COUNT(*) AS n FROM tasks GROUP BY stage').all() as { stage: string; n: number }[]).map((r) => [r.stage, r.n]));
-        const failures = (db.prepare(`SELECT COALESCE(error_code, status) AS code, COUNT(*) AS n FROM tasks WHERE stage = 'done' GROUP BY code`).all() as { code: string; n: number }[])
-          .map((r) => `${r.code} ${fmt(r.n)}`).join(', ');
-        db.close();
+        const stages = Object.fromEntries((await storeQuery<{ stage: string; n: number }>(store, 'SELECT stage, COUNT(*) AS n FROM tasks GROUP BY stage ORDER BY stage')).map((r) => [r.stage, Number(r.n)]));
+        const failures = (await storeQuery<{ code: string; n: number }>(store, `SELECT COALESCE(error_code, status) AS code, COUNT(*) AS n FROM tasks WHERE stage = 'done' GROUP BY COALESCE(error_code, status) ORDER BY 1`))
+          .map((r) => `${r.code} ${fmt(Number(r.n))}`).join(', ');
+        const bytes = await storeBytes(store);
         rows.push(
-          `| ${name} | ${fmt(atStart, 1)} | ${fmt(samples.at(-1)!, 1)} | ${fmt(Math.max(...samples), 1)} | ${fmt(storeBytes(store) / 2 ** 20, 1)} | ${fmt(fake.submissionCount - before)} | ${Object.entries(stages).map(([s, k]) => `${s} ${fmt(k)}`).join(', ') || '–'}${failures ? ` (done: ${failures})` : ''} | ${fmt(loadavg()[0]!, 2)} |`,
+          `| ${name} | ${fmt(atStart, 1)} | ${fmt(samples.at(-1)!, 1)} | ${fmt(Math.max(...samples), 1)} | ${fmt(bytes / 2 ** 20, 1)} | ${fmt(fake.submissionCount - before)} | ${Object.entries(stages).map(([s, k]) => `${s} ${fmt(k)}`).join(', ') || '–'}${failures ? ` (done: ${failures})` : ''} | ${fmt(loadavg()[0]!, 2)} |`,
         );
         process.stderr.write(`scale: ${name}: RSS ${fmt(atStart, 1)} → ${fmt(samples.at(-1)!, 1)} MB (${fmt(p.seconds, 1)} s to fill)\n`);
       } finally {
@@ -332,8 +328,10 @@ async function memory(base: StoreLocation, o: ScaleOptions): Promise<string[]> {
 }
 
 export async function scaleBench(o: ScaleOptions): Promise<string> {
-  const temp = !o.store;
-  const base: StoreLocation = o.store ? parseStoreLocation(o.store) : { kind: 'sqlite', dataDir: mkdtempSync(path.join(tmpdir(), 'bench-scale-')) };
+  // Data directories go to a temporary directory unless --store names one (sqlite:DIR).
+  const temp = !o.store || /^postgres(ql)?:/i.test(o.store);
+  const tempDir = () => mkdtempSync(path.join(tmpdir(), 'bench-scale-'));
+  const base: StoreBase = o.store ? parseStoreLocation(o.store, temp ? tempDir() : '') : { kind: 'sqlite', dataDir: tempDir() };
   mkdirSync(base.dataDir, { recursive: true });
   try {
     const reads = await statusReads(base, o);
@@ -341,6 +339,7 @@ export async function scaleBench(o: ScaleOptions): Promise<string> {
     return [...reads, '', ...mem].join('\n');
   } finally {
     if (temp && !o.keep) rmSync(base.dataDir, { recursive: true, force: true });
+    if (!o.keep) for (const url of madeDatabases.splice(0)) await dropPgDatabase(url);
   }
 }
 

@@ -55,14 +55,17 @@ export class CopyMismatch extends Error {
 }
 
 export interface CopyOptions {
-  /** Bound parameters per INSERT (rows per batch = this / columns). */
+  /**
+   * Values per INSERT (rows per batch = this / columns): bound parameters on a SQLite target
+   * (default 8,000, at most 1,000 rows), array elements on a PostgreSQL one (default 100,000, at
+   * most 10,000 rows; see insertPg).
+   */
   maxParams?: number;
   /** Called once per table after it is copied. */
   onTable?: (table: DataTable, rows: number) => void;
 }
 
 export async function copyDatabase(from: OpenedDatabase, to: OpenedDatabase, opts: CopyOptions = {}): Promise<CopyReport> {
-  const maxParams = opts.maxParams ?? 8000;
   await assertSourceCurrent(from);
   // Refuse a non-empty target before migrating it, so a refused copy writes nothing at all.
   const existing = new Set((await to.db.introspection.getTables()).map((t) => t.name));
@@ -79,8 +82,10 @@ export async function copyDatabase(from: OpenedDatabase, to: OpenedDatabase, opt
         const dst = dstTx as unknown as Transaction<Loose>;
         // Checked again inside the transaction: nothing may have arrived since.
         await assertEmpty(dstTx, DATA_TABLES);
+        const batching = to.kind === 'postgres' ? { maxValues: opts.maxParams ?? 100_000, maxRows: 10_000 } : { maxValues: opts.maxParams ?? 8000, maxRows: 1000 };
         for (const table of DATA_TABLES) {
-          const rows = await copyTable(src, dst, table, maxParams);
+          const insert = to.kind === 'postgres' ? await insertPg(dst, table) : (rows: Row[]) => dst.insertInto(table).values(rows).execute();
+          const rows = await copyTable(src, insert, table, batching);
           opts.onTable?.(table, rows);
         }
         const sequences: Record<string, number> = {};
@@ -145,10 +150,39 @@ function identityOf(table: DataTable): string | undefined {
   return info.identity;
 }
 
+/**
+ * Inserting a batch into a PostgreSQL table: one statement whose parameters are one array per
+ * column (INSERT … SELECT * FROM unnest($1::type[], …)), so the statement text, its parse and plan
+ * stay the same size however many rows a batch holds (a VALUES list of thousands of rows costs
+ * the client to build and the server to parse more than the rows themselves).
+ */
+async function insertPg(dst: Transaction<Loose>, table: DataTable): Promise<(rows: Row[]) => Promise<unknown>> {
+  const { columns } = TABLES[table] as { columns: readonly string[] };
+  const types = await sql<{ name: string; type: string }>`
+    SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute
+    WHERE attrelid = ${table}::regclass AND attnum > 0 AND NOT attisdropped`.execute(dst);
+  const typeOf = new Map(types.rows.map((r) => [r.name, r.type]));
+  const arrayTypes = columns.map((c) => {
+    const t = typeOf.get(c);
+    if (!t) throw new Error(`the target's table ${table} has no column ${c}`);
+    return sql.raw(`${t}[]`);
+  });
+  const target = sql.join(columns.map((c) => sql.ref(c)));
+  return (rows) => {
+    const arrays = columns.map((c, i) => sql`${rows.map((r) => r[c] ?? null)}::${arrayTypes[i]!}`);
+    return sql`INSERT INTO ${sql.table(table)} (${target}) SELECT * FROM unnest(${sql.join(arrays)})`.execute(dst);
+  };
+}
+
 /** Copy one table in primary-key order, a batch at a time (keyset pagination); returns the rows copied. */
-async function copyTable(src: Transaction<Loose>, dst: Transaction<Loose>, table: DataTable, maxParams: number): Promise<number> {
+async function copyTable(
+  src: Transaction<Loose>,
+  insert: (rows: Row[]) => Promise<unknown>,
+  table: DataTable,
+  batching: { maxValues: number; maxRows: number },
+): Promise<number> {
   const { columns, primaryKey } = TABLES[table] as { columns: readonly string[]; primaryKey: readonly string[] };
-  const batch = Math.max(1, Math.min(1000, Math.floor(maxParams / columns.length)));
+  const batch = Math.max(1, Math.min(batching.maxRows, Math.floor(batching.maxValues / columns.length)));
   const keyRef = sql.join(primaryKey.map((c) => sql.ref(c)));
   let after: unknown[] | null = null;
   let copied = 0;
@@ -161,7 +195,7 @@ async function copyTable(src: Transaction<Loose>, dst: Transaction<Loose>, table
     for (const c of primaryKey) q = q.orderBy(sql.ref(c), 'asc');
     const rows = (await q.limit(batch).execute()) as Row[];
     if (!rows.length) return copied;
-    await dst.insertInto(table).values(rows).execute();
+    await insert(rows);
     copied += rows.length;
     const last = rows[rows.length - 1]!;
     after = primaryKey.map((c) => last[c]);
