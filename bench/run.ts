@@ -19,7 +19,7 @@ import { soakBench } from './soak.js';
 const quick = process.env.BENCH_QUICK === '1';
 const benches: Record<string, () => Promise<string>> = {
   http: () => httpBench({ rounds: quick ? 1 : 5, seconds: quick ? 2 : 8, ...(process.env.BENCH_COMPARE ? { compare: process.env.BENCH_COMPARE } : {}) }),
-  observability: () => observabilityBench({ rounds: quick ? 1 : 10, seconds: quick ? 2 : 3 }),
+  observability: () => observabilityBench({ rounds: quick ? 1 : 8, seconds: quick ? 2 : 5 }),
   render: () => renderBench({ runs: quick ? 2 : 7 }),
   content: () =>
     contentBench({
