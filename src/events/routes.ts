@@ -475,7 +475,9 @@ export function webhookRoutes(gw: Gateway, deps: WebhookRouteDeps) {
           taskId = id;
         }
         const ttl = Math.min(body.ttl_seconds ?? gw.config.sse.tokenTtlSeconds, gw.config.sse.tokenTtlSeconds);
-        const expiresAt = Math.floor(now() / 1000) + ttl;
+        // Whole seconds, rounded up: a token lives at least the seconds asked for (rounding down
+        // left a 1 s token as little as a few milliseconds).
+        const expiresAt = Math.ceil((now() + ttl * 1000) / 1000);
         const token = deps.streamTokens.issue({ keyId: req.apiKey.id, taskId, expiresAt });
         return { object: 'stream_token', token, video_id: body.video_id ?? null, expires_at: expiresAt };
       },
